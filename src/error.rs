@@ -1,0 +1,239 @@
+//! The one error type of the tool, and the exit codes of SPEC §5.
+//!
+//! Every failure an operator can meet is a variant here, and every variant knows its exit code,
+//! so `main` never has to guess. Messages are single sentences that name the file, key, role or
+//! host involved and say what to do. They never carry a secret value: variants hold names, paths
+//! and already-sanitised reasons, never the values of `.env` keys.
+
+use std::path::PathBuf;
+
+use crate::envfile::EnvFileError;
+
+/// Process exit codes, exactly as SPEC §5 fixes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Success (`check`: no error-level finding).
+    Success,
+    /// Failed, nothing changed (`check`: error-level findings).
+    Failure,
+    /// The command line was wrong.
+    Usage,
+    /// Declined at the confirmation, or no terminal and no `--yes`; nothing changed.
+    Declined,
+    /// The database changed but a later step failed; the message says how to recover.
+    PartiallyApplied,
+}
+
+impl From<ExitCode> for u8 {
+    fn from(code: ExitCode) -> u8 {
+        match code {
+            ExitCode::Success => 0,
+            ExitCode::Failure => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Declined => 3,
+            ExitCode::PartiallyApplied => 4,
+        }
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(u8::from(code))
+    }
+}
+
+/// The exit-code table as shown in `--help` and the README.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (check: no error-level finding)
+  1  failed, nothing changed (check: error-level findings)
+  2  usage error
+  3  declined at the confirmation, or no terminal and no --yes; nothing changed
+  4  the database changed but a later step failed: the message says how to recover";
+
+/// Everything that can go wrong, as values.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading, parsing, locking or writing a `.env` file failed.
+    #[error(transparent)]
+    EnvFile(#[from] EnvFileError),
+
+    /// Options that clap accepts one by one but that do not make sense together.
+    #[error("{0}")]
+    Usage(String),
+
+    /// The operator answered "no" at the confirmation.
+    #[error("declined at the confirmation; nothing was changed")]
+    Declined,
+
+    /// A change needs confirmation but nobody can be asked.
+    #[error(
+        "{action} needs a confirmation but standard input is not a terminal; \
+         re-run with --yes to proceed without asking (nothing was changed)"
+    )]
+    NoTerminal {
+        /// What would have been confirmed, e.g. "rewriting ./.env".
+        action: String,
+    },
+
+    /// The confirmation prompt itself failed (terminal closed, interrupted).
+    #[error("the confirmation prompt failed ({reason}); nothing was changed")]
+    Prompt {
+        /// Why the prompt failed.
+        reason: String,
+    },
+
+    /// Writing the output (stdout or a file) failed. A truncated secret is worse than none.
+    #[error("cannot write the output to {target}: {reason}; nothing usable was written")]
+    Output {
+        /// "standard output" or a path.
+        target: String,
+        /// The OS reason.
+        reason: String,
+    },
+
+    /// A file other than a `.env` could not be read or written.
+    #[error("cannot {action} {}: {reason}", path.display())]
+    Io {
+        /// "read", "write", ...
+        action: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The OS reason.
+        reason: String,
+    },
+
+    /// A key could not be minted (a library refused the key material).
+    #[error("cannot mint {key}: {reason}")]
+    Mint {
+        /// The variable being minted.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+
+    /// A value read from the `.env` is unusable for what was asked.
+    #[error("{key} in {}: {problem}", path.display())]
+    BadValue {
+        /// The `.env` involved.
+        path: PathBuf,
+        /// The key whose value is unusable.
+        key: String,
+        /// What is wrong and what to do (never the value itself).
+        problem: String,
+    },
+
+    /// A connection URL could not be parsed.
+    #[error("the connection URL in {source_name} ({shown}) is not valid: {reason}; expected postgresql://user@host:port/database")]
+    BadUrl {
+        /// `--db-url` or the variable it came from.
+        source_name: &'static str,
+        /// The URL with its password redacted.
+        shown: String,
+        /// The parser's reason.
+        reason: String,
+    },
+
+    /// The database could not be reached or refused the login.
+    #[error("cannot connect to PostgreSQL at {target} as {user}: {reason}")]
+    Connect {
+        /// `host:port` (never the password).
+        target: String,
+        /// The role used.
+        user: String,
+        /// Why, with a hint.
+        reason: String,
+    },
+
+    /// A database step failed before anything was committed.
+    #[error("{step} failed: {reason}; the transaction was rolled back and nothing was changed")]
+    Database {
+        /// Which step ("discovery", "ALTER ROLE authenticator", ...).
+        step: String,
+        /// The server's message, scrubbed of secrets.
+        reason: String,
+    },
+
+    /// The database changed but a later step failed (exit 4).
+    #[error("{what}; the database already has the new password. To recover: {recovery}")]
+    PartiallyApplied {
+        /// What failed after the commit.
+        what: String,
+        /// Exactly what the operator must do.
+        recovery: String,
+    },
+
+    /// `check` found error-level problems; the report has already been printed.
+    #[error("{count} error-level finding(s)")]
+    Findings {
+        /// How many error-level findings.
+        count: usize,
+    },
+
+    /// The process was interrupted before anything changed.
+    #[error("interrupted; nothing was changed")]
+    Interrupted,
+}
+
+impl Error {
+    /// The exit code this error ends the process with (SPEC §5).
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::Declined | Error::NoTerminal { .. } | Error::Prompt { .. } => ExitCode::Declined,
+            Error::PartiallyApplied { .. } => ExitCode::PartiallyApplied,
+            Error::EnvFile(_)
+            | Error::Output { .. }
+            | Error::Io { .. }
+            | Error::Mint { .. }
+            | Error::BadValue { .. }
+            | Error::BadUrl { .. }
+            | Error::Connect { .. }
+            | Error::Database { .. }
+            | Error::Findings { .. }
+            | Error::Interrupted => ExitCode::Failure,
+        }
+    }
+
+    /// Whether `main` should print this error: the `check` report already said everything.
+    pub fn is_silent(&self) -> bool {
+        matches!(self, Error::Findings { .. })
+    }
+}
+
+/// Result alias for the whole crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_match_spec_section_5() {
+        assert_eq!(u8::from(ExitCode::Success), 0);
+        assert_eq!(u8::from(ExitCode::Failure), 1);
+        assert_eq!(u8::from(ExitCode::Usage), 2);
+        assert_eq!(u8::from(ExitCode::Declined), 3);
+        assert_eq!(u8::from(ExitCode::PartiallyApplied), 4);
+    }
+
+    #[test]
+    fn every_variant_maps_to_its_documented_code() {
+        assert_eq!(Error::Usage("x".into()).exit_code(), ExitCode::Usage);
+        assert_eq!(Error::Declined.exit_code(), ExitCode::Declined);
+        assert_eq!(Error::NoTerminal { action: "x".into() }.exit_code(), ExitCode::Declined);
+        assert_eq!(
+            Error::PartiallyApplied { what: "a".into(), recovery: "b".into() }.exit_code(),
+            ExitCode::PartiallyApplied
+        );
+        assert_eq!(Error::Interrupted.exit_code(), ExitCode::Failure);
+        assert_eq!(Error::Findings { count: 1 }.exit_code(), ExitCode::Failure);
+    }
+
+    #[test]
+    fn help_table_lists_every_code() {
+        for code in ["0 ", "1 ", "2 ", "3 ", "4 "] {
+            assert!(EXIT_CODES_HELP.contains(code), "missing {code}");
+        }
+    }
+}
