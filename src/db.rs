@@ -1,0 +1,370 @@
+//! Reaching PostgreSQL: one place that resolves where to connect and with what.
+//!
+//! Resolution order (SPEC §2), per component (user, password, host, port, database, TLS):
+//! 1. `--db-url`, or else the `PMOVES_SECRETS_DB_URL` variable;
+//! 2. the stack's `.env` (`POSTGRES_PASSWORD`, `POSTGRES_HOST`, `POSTGRES_PORT`, `POSTGRES_DB`);
+//! 3. the standard libpq variables (`PGUSER`, `PGPASSWORD`, `PGHOST`, `PGPORT`, `PGDATABASE`,
+//!    `PGSSLMODE`);
+//! 4. the defaults: `supabase_admin` on `localhost:5432`, database `postgres`, `sslmode=prefer`.
+//!
+//! The password never travels through `Debug`: `tokio_postgres::Config` redacts it, and the
+//! display name of a target is `user@host:port/db` only.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::config::{Host, SslMode as PgSslMode};
+use tokio_postgres::{Client, Config};
+
+use crate::cli::{ConnectArgs, SslMode};
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::secrets::Secret;
+use crate::ui::Ui;
+
+/// The role the tool acts as unless told otherwise: the stack's superuser.
+pub const DEFAULT_USER: &str = "supabase_admin";
+
+/// Variable that carries a connection URL without putting it in `argv`.
+pub const DB_URL_VAR: &str = "PMOVES_SECRETS_DB_URL";
+
+/// How long one connection attempt may take before the host is called unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and as whom to connect. Cloning it is cheap; `Debug` never shows the password.
+#[derive(Clone)]
+pub struct Target {
+    config: Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+/// Reads an environment variable, treating empty as unset.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Resolves the connection target as documented at the top of this module.
+pub fn resolve(args: &ConnectArgs, env: Option<&EnvFile>, ui: &Ui) -> Result<Target> {
+    let (url, from_flag) = match (&args.db_url, env_var(DB_URL_VAR)) {
+        (Some(url), _) => (Some(url.clone()), true),
+        (None, from_env) => (from_env, false),
+    };
+    let mut config = match &url {
+        Some(url) => Config::from_str(url).map_err(|e| Error::BadUrl {
+            source_name: if from_flag { "--db-url" } else { DB_URL_VAR },
+            shown: redact_url_password(url),
+            reason: scrub_url_error(&e.to_string(), url),
+        })?,
+        None => Config::new(),
+    };
+    if from_flag && config.get_password().is_some() {
+        ui.warn(&format!(
+            "--db-url carries a password, which other users can read with `ps`; \
+             prefer POSTGRES_PASSWORD in the .env or the {DB_URL_VAR} variable"
+        ));
+    }
+    let from_env = |key: &str| env.and_then(|e| e.get(key)).filter(|v| !v.is_empty()).map(str::to_owned);
+
+    if config.get_user().is_none() {
+        config.user(env_var("PGUSER").as_deref().unwrap_or(DEFAULT_USER));
+    }
+    if config.get_password().is_none() {
+        if let Some(password) = from_env("POSTGRES_PASSWORD").or_else(|| env_var("PGPASSWORD")) {
+            config.password(password);
+        }
+    }
+    if config.get_hosts().is_empty() {
+        let host = from_env("POSTGRES_HOST").or_else(|| env_var("PGHOST")).unwrap_or_else(|| "localhost".into());
+        config.host(&host);
+    }
+    if config.get_ports().is_empty() {
+        let port_text = from_env("POSTGRES_PORT").or_else(|| env_var("PGPORT"));
+        let port = match port_text {
+            Some(text) => text.parse::<u16>().map_err(|_| {
+                Error::Usage(format!("the port '{text}' (POSTGRES_PORT or PGPORT) is not a number from 1 to 65535"))
+            })?,
+            None => 5432,
+        };
+        config.port(port);
+    }
+    if config.get_dbname().is_none() {
+        config.dbname(from_env("POSTGRES_DB").or_else(|| env_var("PGDATABASE")).as_deref().unwrap_or("postgres"));
+    }
+    let url_sets_sslmode = url.as_deref().is_some_and(|u| u.contains("sslmode"));
+    let sslmode = match (args.sslmode, url_sets_sslmode, env_var("PGSSLMODE")) {
+        (Some(mode), _, _) => Some(mode),
+        (None, true, _) => None,
+        (None, false, Some(text)) => Some(parse_sslmode(&text)?),
+        (None, false, None) => Some(SslMode::Prefer),
+    };
+    if let Some(mode) = sslmode {
+        config.ssl_mode(match mode {
+            SslMode::Disable => PgSslMode::Disable,
+            SslMode::Prefer => PgSslMode::Prefer,
+            SslMode::Require => PgSslMode::Require,
+        });
+    }
+    config.connect_timeout(CONNECT_TIMEOUT);
+    config.application_name("pmoves-secrets");
+    Ok(Target { config, tls: tls_connector()? })
+}
+
+fn parse_sslmode(text: &str) -> Result<SslMode> {
+    match text {
+        "disable" => Ok(SslMode::Disable),
+        "allow" | "prefer" => Ok(SslMode::Prefer),
+        "require" | "verify-ca" | "verify-full" => Ok(SslMode::Require),
+        other => Err(Error::Usage(format!("PGSSLMODE '{other}' is not one of disable, prefer, require"))),
+    }
+}
+
+/// tokio-postgres quotes pieces of the URL in some parse errors; make sure no password does.
+fn scrub_url_error(message: &str, url: &str) -> String {
+    match Config::from_str(url).ok().and_then(|c| c.get_password().map(<[u8]>::to_vec)) {
+        Some(pw) if !pw.is_empty() => message.replace(&*String::from_utf8_lossy(&pw), "<redacted>"),
+        _ => redact_url_password(message),
+    }
+}
+
+/// Replaces anything that looks like `://user:password@` in `text` with a redacted password.
+pub fn redact_url_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', '?', '#', ' ', '"', '\'']).unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&authority[..colon]);
+                out.push_str(":<redacted>");
+                out.push_str(&authority[at..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Target {
+    /// `user@host:port/db`, for messages.
+    pub fn display(&self) -> String {
+        format!("{}@{}/{}", self.user(), self.host_port(), self.dbname())
+    }
+
+    /// `host:port`, for messages.
+    pub fn host_port(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    }
+
+    /// The role this target logs in as.
+    pub fn user(&self) -> &str {
+        self.config.get_user().unwrap_or(DEFAULT_USER)
+    }
+
+    /// The database this target opens.
+    pub fn dbname(&self) -> &str {
+        self.config.get_dbname().unwrap_or("postgres")
+    }
+
+    /// The password this target logs in with, if any.
+    pub fn password(&self) -> Option<Secret> {
+        self.config.get_password().map(|p| Secret::new(String::from_utf8_lossy(p).into_owned()))
+    }
+
+    /// The same server and database, as another role.
+    pub fn as_login(&self, user: &str, password: &Secret) -> Target {
+        let mut config = self.config.clone();
+        config.user(user);
+        config.password(password.expose());
+        Target { config, tls: self.tls.clone() }
+    }
+
+    /// The same server and role, another database.
+    pub fn in_database(&self, dbname: &str) -> Target {
+        let mut config = self.config.clone();
+        config.dbname(dbname);
+        Target { config, tls: self.tls.clone() }
+    }
+
+    /// Connects once, without retries, and drives the connection on the current runtime.
+    pub async fn connect_raw(&self) -> std::result::Result<Client, tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(self.tls.clone()).await?;
+        tokio::spawn(async move {
+            // Errors surface through the client's next call, where they are reported in context.
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Connects, retrying only a refused or reset connection (a server that is restarting);
+    /// authentication and other errors are final at once.
+    pub async fn connect(&self) -> Result<Client> {
+        let mut delay = Duration::from_millis(200);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.connect_raw().await {
+                Ok(client) => return Ok(client),
+                Err(err) if attempts < 3 && is_transient(&err) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(err) => return Err(self.connect_error(&err)),
+            }
+        }
+    }
+
+    /// Tries a login without retries; `Ok(())` when the server accepted it.
+    pub async fn try_login(&self) -> std::result::Result<(), String> {
+        match self.connect_raw().await {
+            Ok(client) => {
+                drop(client);
+                Ok(())
+            }
+            Err(err) => Err(describe(&err)),
+        }
+    }
+
+    /// One clear sentence for a failed connection, naming host and role, with a hint.
+    fn connect_error(&self, err: &tokio_postgres::Error) -> Error {
+        let reason = describe(err);
+        let hint = if reason.contains("password authentication failed") || reason.contains("28P01") {
+            "the password was rejected; check POSTGRES_PASSWORD in the .env (or the URL's password)"
+        } else if reason.contains("does not exist") {
+            "check the database name and role"
+        } else if reason.contains("refused")
+            || reason.contains("timed out")
+            || reason.contains("resolve")
+            || reason.contains("lookup")
+            || reason.contains("unreachable")
+        {
+            "is the server running, and are POSTGRES_HOST / POSTGRES_PORT (or --db-url) right? Inside the stack's network use the compose overlay"
+        } else {
+            "check the connection settings"
+        };
+        Error::Connect { target: self.host_port(), user: self.user().to_owned(), reason: format!("{reason}; {hint}") }
+    }
+}
+
+/// The server's or the OS's reason, without tokio-postgres' nesting noise.
+pub fn describe(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        let piece = inner.to_string();
+        if !text.contains(&piece) {
+            text.push_str(": ");
+            text.push_str(&piece);
+        }
+        source = inner.source();
+    }
+    redact_url_password(&text)
+}
+
+fn is_transient(err: &tokio_postgres::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset);
+        }
+        source = inner.source();
+    }
+    false
+}
+
+/// TLS as libpq's `prefer`/`require`: encrypt, without verifying the certificate. Supabase's
+/// database image ships a self-signed certificate, so verification would always fail there.
+fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Usage(format!("TLS cannot be set up ({e}); use --sslmode disable")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// libpq's `require` semantics: the channel is encrypted, the peer is not authenticated.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_passwords_are_redacted_in_text() {
+        let text = "failed for postgresql://u:s3cr%40t@db:5432/x and postgres://a@b/c";
+        let out = redact_url_password(text);
+        assert!(!out.contains("s3cr"), "{out}");
+        assert!(out.contains("postgresql://u:<redacted>@db:5432/x"), "{out}");
+        assert!(out.contains("postgres://a@b/c"), "{out}");
+    }
+
+    #[test]
+    fn sslmode_names_follow_libpq() {
+        assert_eq!(parse_sslmode("disable").unwrap(), SslMode::Disable);
+        assert_eq!(parse_sslmode("verify-full").unwrap(), SslMode::Require);
+        assert!(parse_sslmode("bogus").is_err());
+    }
+}

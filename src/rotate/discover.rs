@@ -1,0 +1,253 @@
+//! Step 1 of a rotation: what the cluster looks like before anything is decided.
+//!
+//! Nothing here changes the database. Discovery also takes a fingerprint of the roles'
+//! stored verifiers, which the transaction compares again under the advisory lock: if another
+//! rotation committed in between, this one stops instead of overwriting a password that some
+//! other `.env` already holds.
+
+use tokio_postgres::Client;
+
+use super::verifier::Encryption;
+use crate::db::{describe, Target};
+use crate::error::{Error, Result};
+
+/// The roles that share `POSTGRES_PASSWORD` on a Supabase stack (SPEC §2).
+pub const ROTATED_ROLES: [&str; 12] = [
+    "anon",
+    "authenticated",
+    "authenticator",
+    "dashboard_user",
+    "pgbouncer",
+    "postgres",
+    "service_role",
+    "supabase_admin",
+    "supabase_auth_admin",
+    "supabase_functions_admin",
+    "supabase_replication_admin",
+    "supabase_storage_admin",
+];
+
+/// Left alone: it has no password by design (SPEC §2).
+pub const PASSWORDLESS_ROLE: &str = "supabase_read_only_user";
+
+/// Where `_analytics.source_backends` keeps a backend's connection URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlColumn {
+    /// `config->>'url'` (Logflare's current layout; `config` is jsonb).
+    ConfigJsonb,
+    /// `config->>'url'` with `config` of type json.
+    ConfigJson,
+    /// A plain `url` text column.
+    Url,
+}
+
+/// `_analytics.source_backends` as found.
+#[derive(Debug, Clone)]
+pub struct Analytics {
+    /// Where the URL lives.
+    pub column: UrlColumn,
+    /// How many `type = 'postgres'` rows carry a URL.
+    pub postgres_rows: i64,
+}
+
+/// One of the twelve roles, as found.
+#[derive(Debug, Clone)]
+pub struct RoleState {
+    /// Its name.
+    pub name: &'static str,
+    /// Whether it exists in this cluster.
+    pub exists: bool,
+    /// Whether it has `LOGIN` (only those are verified by logging in).
+    pub can_login: bool,
+}
+
+/// Everything the plan is made from.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// The database holding `_analytics` / `_supavisor` (where the transaction runs).
+    pub work_db: String,
+    /// `SHOW password_encryption`.
+    pub encryption: Encryption,
+    /// The twelve roles.
+    pub roles: Vec<RoleState>,
+    /// Whether `supabase_read_only_user` exists (reported as left alone).
+    pub passwordless_role_exists: bool,
+    /// `_analytics.source_backends`, if present.
+    pub analytics: Option<Analytics>,
+    /// Owner of `_supavisor`, if the schema exists.
+    pub supavisor_owner: Option<String>,
+    /// md5 over the roles' names and stored verifiers (never the verifiers themselves).
+    pub fingerprint: String,
+}
+
+/// The SQL that fingerprints the stored verifiers of the rotated roles.
+pub const FINGERPRINT_SQL: &str =
+    "SELECT coalesce(md5(string_agg(rolname || ':' || coalesce(rolpassword, ''), ',' ORDER BY rolname)), '') \
+     FROM pg_authid WHERE rolname = ANY($1)";
+
+fn db_error(step: &str, err: &tokio_postgres::Error) -> Error {
+    Error::Database { step: step.to_owned(), reason: describe(err) }
+}
+
+/// What a database holds of the Supabase internals.
+struct Internals {
+    analytics: bool,
+    supavisor_owner: Option<String>,
+}
+
+async fn internals(client: &Client) -> Result<Internals> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass('_analytics.source_backends') IS NOT NULL, \
+                    (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor')",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error("discovery", &e))?;
+    Ok(Internals { analytics: row.get(0), supavisor_owner: row.get(1) })
+}
+
+/// Connects to the database that holds the Supabase internals and looks around.
+///
+/// `_supabase` is tried first (current stacks), then the main database (older stacks). Roles
+/// are cluster-wide, so whichever database is chosen, one transaction covers every role.
+pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
+    let main = target.connect().await?;
+    let has_supabase_db: bool = main
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '_supabase')", &[])
+        .await
+        .map_err(|e| db_error("discovery", &e))?
+        .get(0);
+
+    let (client, work_target, internals) = if has_supabase_db && target.dbname() != "_supabase" {
+        let supabase_target = target.in_database("_supabase");
+        let supabase = supabase_target.connect().await?;
+        let found = internals(&supabase).await?;
+        if found.analytics || found.supavisor_owner.is_some() {
+            (supabase, supabase_target, found)
+        } else {
+            let found = internals(&main).await?;
+            (main, target.clone(), found)
+        }
+    } else {
+        let found = internals(&main).await?;
+        (main, target.clone(), found)
+    };
+
+    let superuser: bool = client
+        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[])
+        .await
+        .map_err(|e| db_error("discovery", &e))?
+        .get(0);
+    if !superuser {
+        return Err(Error::Connect {
+            target: target.host_port(),
+            user: target.user().to_owned(),
+            reason: "this role is not a superuser; rotation needs one to silence statement logging \
+                     (SET LOCAL log_statement) and to read pg_authid; connect as supabase_admin"
+                .into(),
+        });
+    }
+
+    let setting: String =
+        client.query_one("SHOW password_encryption", &[]).await.map_err(|e| db_error("discovery", &e))?.get(0);
+    let encryption = Encryption::from_setting(&setting).ok_or_else(|| Error::Database {
+        step: "discovery".into(),
+        reason: format!("password_encryption is '{setting}', expected scram-sha-256 or md5"),
+    })?;
+
+    let names: Vec<&str> = ROTATED_ROLES.iter().copied().chain([PASSWORDLESS_ROLE]).collect();
+    let rows = client
+        .query("SELECT rolname::text, rolcanlogin FROM pg_roles WHERE rolname = ANY($1)", &[&names])
+        .await
+        .map_err(|e| db_error("discovery", &e))?;
+    let login_of = |name: &str| rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, bool>(1));
+    let roles = ROTATED_ROLES
+        .iter()
+        .map(|&name| RoleState { name, exists: login_of(name).is_some(), can_login: login_of(name).unwrap_or(false) })
+        .collect();
+
+    let analytics = if internals.analytics { Some(analytics(&client).await?) } else { None };
+    let discovery = Discovery {
+        work_db: work_target.dbname().to_owned(),
+        encryption,
+        roles,
+        passwordless_role_exists: login_of(PASSWORDLESS_ROLE).is_some(),
+        analytics,
+        supavisor_owner: internals.supavisor_owner,
+        fingerprint: fingerprint(&client).await?,
+    };
+    Ok((discovery, client, work_target))
+}
+
+/// Where the URL column is and how many postgres rows carry one.
+async fn analytics(client: &Client) -> Result<Analytics> {
+    let columns = client
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = '_analytics' AND table_name = 'source_backends'",
+            &[],
+        )
+        .await
+        .map_err(|e| db_error("discovery", &e))?;
+    let type_of = |name: &str| columns.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, String>(1));
+    let column = match (type_of("config").as_deref(), type_of("url")) {
+        (Some("jsonb"), _) => UrlColumn::ConfigJsonb,
+        (Some("json"), _) => UrlColumn::ConfigJson,
+        (_, Some(_)) => UrlColumn::Url,
+        _ => {
+            return Err(Error::Database {
+                step: "discovery".into(),
+                reason: "_analytics.source_backends has neither a config (json/jsonb) nor a url column; \
+                         this Logflare version is not supported"
+                    .into(),
+            })
+        }
+    };
+    let postgres_rows: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM _analytics.source_backends WHERE type = 'postgres' AND {} IS NOT NULL",
+                url_expr(column)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| db_error("discovery", &e))?
+        .get(0);
+    Ok(Analytics { column, postgres_rows })
+}
+
+/// The SQL expression that reads a row's URL.
+pub fn url_expr(column: UrlColumn) -> &'static str {
+    match column {
+        UrlColumn::ConfigJsonb | UrlColumn::ConfigJson => "(config::jsonb ->> 'url')",
+        UrlColumn::Url => "url",
+    }
+}
+
+/// The fingerprint of the rotated roles' stored verifiers.
+pub async fn fingerprint(client: &Client) -> Result<String> {
+    let names: Vec<&str> = ROTATED_ROLES.to_vec();
+    Ok(client.query_one(FINGERPRINT_SQL, &[&names]).await.map_err(|e| db_error("discovery", &e))?.get(0))
+}
+
+/// The stored verifier of `role`, read by a superuser; for crash recovery.
+pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<String>> {
+    let row = client
+        .query_opt("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&role])
+        .await
+        .map_err(|e| db_error("reading the stored verifier", &e))?;
+    Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
+}
+
+/// The rotated roles that exist and have LOGIN, read as `admin`; for finishing a recovered run.
+pub async fn login_roles(admin: &Target) -> Result<Vec<String>> {
+    let client = admin.connect().await?;
+    let names: Vec<&str> = ROTATED_ROLES.to_vec();
+    let rows = client
+        .query("SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname", &[&names])
+        .await
+        .map_err(|e| db_error("listing LOGIN roles", &e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

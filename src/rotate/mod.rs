@@ -1,0 +1,380 @@
+//! `rotate-passwords`: the live rotation that cannot half-happen (SPEC §2).
+//!
+//! The pipeline reads top to bottom in [`rotate`]:
+//! lock `.env` → resolve a leftover pending file → connect → discover → plan → confirm →
+//! stage → transact → publish → verify → report.
+//!
+//! The invariant that makes it safe: at every instant, `.env` or `<env>.pending` holds a
+//! password the database accepts. The pending file is fsync'd before `BEGIN`; `.env` is
+//! replaced only after `COMMIT`; a run that finds a pending file settles it before anything else.
+
+mod discover;
+mod plan;
+mod recovery;
+mod report;
+mod transaction;
+pub mod verifier;
+mod verify;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::cli::{ReportFormat, RotateArgs};
+use crate::db::{self, Target};
+use crate::envfile::LockedEnv;
+use crate::error::{Error, ExitCode, Result};
+use crate::secrets::{self, Secret};
+use crate::ui::Ui;
+
+use plan::PASSWORD_KEY;
+use recovery::Holder;
+use report::{Recovery, Report, Timings};
+use transaction::Failure;
+
+/// The variable that makes the process abort at a step, so tests can crash it on purpose.
+pub const CRASH_VAR: &str = "PMOVES_SECRETS_CRASH_AT";
+
+/// Where a test asked the process to die.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CrashPoint {
+    AfterStage,
+    AfterCommit,
+    AfterPublish,
+}
+
+impl CrashPoint {
+    fn from_env() -> Result<Option<Self>> {
+        match std::env::var(CRASH_VAR).ok().as_deref() {
+            None | Some("") => Ok(None),
+            Some("after-stage") => Ok(Some(CrashPoint::AfterStage)),
+            Some("after-commit") => Ok(Some(CrashPoint::AfterCommit)),
+            Some("after-publish") => Ok(Some(CrashPoint::AfterPublish)),
+            Some(other) => Err(Error::Usage(format!(
+                "{CRASH_VAR}='{other}' is not one of after-stage, after-commit, after-publish"
+            ))),
+        }
+    }
+}
+
+/// Aborts the process (no destructors, no cleanup) when `at` is the requested crash point.
+fn crash_if(requested: Option<CrashPoint>, at: CrashPoint) {
+    if requested == Some(at) {
+        std::process::abort();
+    }
+}
+
+/// Parses `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number.parse().map_err(|_| bad_duration(text))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        _ => return Err(bad_duration(text)),
+    };
+    if !(0.001..=3600.0).contains(&seconds) {
+        return Err(bad_duration(text));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn bad_duration(text: &str) -> Error {
+    Error::Usage(format!("--lock-timeout '{text}' is not a duration between 1ms and 1h, such as 5s or 500ms"))
+}
+
+/// Runs `rotate-passwords` on its own runtime.
+pub fn run(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
+    let lock_timeout = parse_duration(&args.lock_timeout)?;
+    let crash = CrashPoint::from_env()?;
+    crate::app::runtime()?.block_on(rotate(args, ui, lock_timeout, crash))
+}
+
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
+    let started = Instant::now();
+    let env_lock = LockedEnv::acquire(&args.env_file)?;
+    let env = env_lock.read()?.ok_or_else(|| Error::BadValue {
+        path: args.env_file.clone(),
+        key: PASSWORD_KEY.into(),
+        problem: "the file does not exist; rotate-passwords rewrites the stack's .env, so point --env-file at it"
+            .into(),
+    })?;
+    for key in env.duplicate_keys() {
+        ui.warn(&format!("{key} appears more than once in {}; every occurrence is updated", args.env_file.display()));
+    }
+    let target = db::resolve(&args.connect, Some(&env), ui)?;
+    let current_password = env.get(PASSWORD_KEY).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
+
+    let mut recovery = None;
+    if let Some(outcome) = settle_pending(&env_lock, &target, current_password.as_ref(), ui).await? {
+        match outcome {
+            Settled::Finished(new_password) => {
+                return finish_recovered(args, ui, &target, &new_password, started).await;
+            }
+            Settled::Discarded => recovery = Some(Recovery::DiscardedUncommittedPending),
+        }
+    }
+
+    let (discovery, client, work_target) = discover::discover(&target).await?;
+    let old_password = current_password.or_else(|| target.password());
+    let prepared = plan::prepare(
+        &discovery,
+        target.display(),
+        args.env_file.clone(),
+        &env,
+        old_password.as_ref(),
+        secrets::random_hex(16),
+    )?;
+    let plan_ms = ms_since(started);
+
+    if args.dry_run {
+        let report = Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started));
+        print_report(&report, args.format)?;
+        return Ok(ExitCode::Success);
+    }
+
+    if args.format == ReportFormat::Text || !args.yes {
+        ui.info(&prepared.plan.to_text());
+    }
+    ui.confirm(
+        "Rotate the password of these roles now?",
+        &format!("rotating the database passwords and rewriting {}", args.env_file.display()),
+        args.yes,
+    )?;
+    let interrupted = interruption();
+
+    env_lock.stage(&prepared.new_env)?;
+    crash_if(crash, CrashPoint::AfterStage);
+
+    let applied = match transaction::apply(&client, &prepared, lock_timeout, interrupted).await {
+        Ok(applied) => applied,
+        Err(Failure::RolledBack(err)) => {
+            discard_after_rollback(&env_lock, ui);
+            return Err(err);
+        }
+        Err(Failure::Ambiguous(reason)) => {
+            ui.warn(&format!(
+                "the connection broke during COMMIT ({reason}); asking the database which password it holds"
+            ));
+            match recovery::which_password(&work_target, &prepared.new_password, old_password.as_ref()).await {
+                Holder::Pending => transaction::Applied {
+                    analytics_rows_updated: 0,
+                    analytics_rows_without_user: 0,
+                    supavisor_reset: prepared.plan.supavisor_owner.is_some(),
+                    transaction_ms: f64::NAN,
+                },
+                Holder::Current => {
+                    discard_after_rollback(&env_lock, ui);
+                    return Err(Error::Database { step: "COMMIT".into(), reason });
+                }
+                Holder::Unknown(why) => return Err(unknown_outcome(&env_lock, &why)),
+            }
+        }
+    };
+    crash_if(crash, CrashPoint::AfterCommit);
+
+    publish(&env_lock)?;
+    crash_if(crash, CrashPoint::AfterPublish);
+
+    let verify_started = Instant::now();
+    let verification = verify::logins(&target, &prepared.plan.login_roles, &prepared.new_password).await;
+    let verify_ms = ms_since(verify_started);
+
+    let report = Report::applied(
+        &prepared.plan,
+        recovery,
+        &applied,
+        verification,
+        Timings { plan_ms, transaction_ms: applied.transaction_ms, verify_ms, total_ms: ms_since(started) },
+    );
+    print_report(&report, args.format)?;
+    verification_outcome(&report, &args.env_file)
+}
+
+/// What settling a leftover pending file came to.
+enum Settled {
+    /// The interrupted rotation had committed; `.env` now has its password.
+    Finished(Secret),
+    /// It had not; the pending file is gone and the requested rotation goes on.
+    Discarded,
+}
+
+/// Resolves `<env>.pending` from an interrupted run, before anything else (SPEC §2).
+async fn settle_pending(
+    env_lock: &LockedEnv,
+    target: &Target,
+    current: Option<&Secret>,
+    ui: &Ui,
+) -> Result<Option<Settled>> {
+    let pending_path = env_lock.pending_path();
+    let pending = match env_lock.read_pending() {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return Ok(None),
+        Err(err) => {
+            // Staging completes (fsync) before BEGIN, so a pending file that cannot be read
+            // back was never the basis of a commit.
+            ui.warn(&format!(
+                "{} is unreadable ({err}); it cannot stem from a committed rotation, discarding it",
+                pending_path.display()
+            ));
+            env_lock.discard_pending()?;
+            return Ok(Some(Settled::Discarded));
+        }
+    };
+    let Some(new_password) = pending.get(PASSWORD_KEY).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
+    else {
+        ui.warn(&format!("{} has no {PASSWORD_KEY}; discarding it", pending_path.display()));
+        env_lock.discard_pending()?;
+        return Ok(Some(Settled::Discarded));
+    };
+    if current.is_some_and(|c| c == &new_password) {
+        env_lock.discard_pending()?;
+        return Ok(Some(Settled::Discarded));
+    }
+    match recovery::which_password(target, &new_password, current).await {
+        Holder::Pending => {
+            ui.info(&format!(
+                "found {} from an interrupted rotation that had committed: publishing it, no second rotation",
+                pending_path.display()
+            ));
+            publish(env_lock)?;
+            Ok(Some(Settled::Finished(new_password)))
+        }
+        Holder::Current => {
+            ui.info(&format!(
+                "found {} from an interrupted rotation that never committed: discarding it and rotating as asked",
+                pending_path.display()
+            ));
+            env_lock.discard_pending()?;
+            Ok(Some(Settled::Discarded))
+        }
+        Holder::Unknown(why) => Err(unknown_outcome(env_lock, &why)),
+    }
+}
+
+/// Steps 7–8 for a rotation that an earlier, interrupted run committed.
+async fn finish_recovered(
+    args: &RotateArgs,
+    ui: &Ui,
+    target: &Target,
+    new_password: &Secret,
+    started: Instant,
+) -> Result<ExitCode> {
+    let admin = target.as_login(target.user(), new_password);
+    let login_roles = discover::login_roles(&admin).await.unwrap_or_else(|err| {
+        ui.warn(&format!("cannot list the LOGIN roles ({err}); verifying the admin role only"));
+        vec![target.user().to_owned()]
+    });
+    let roles: Vec<&str> = login_roles.iter().map(String::as_str).collect();
+    let verify_started = Instant::now();
+    let verification = verify::logins(target, &roles, new_password).await;
+    let verify_ms = ms_since(verify_started);
+    let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));
+    print_report(&report, args.format)?;
+    verification_outcome(&report, &args.env_file)
+}
+
+/// Step 6: the pending file becomes `.env`. Failing here leaves the new password in the
+/// pending file, which the next run publishes.
+fn publish(env_lock: &LockedEnv) -> Result<()> {
+    env_lock.publish_pending().map_err(|err| Error::PartiallyApplied {
+        what: format!("publishing the new .env failed ({err})"),
+        recovery: format!(
+            "the complete new .env is in {pending}; run this command again to publish it (it detects \
+             the committed rotation), or move it into place yourself: mv {pending} {env}",
+            pending = env_lock.pending_path().display(),
+            env = env_lock.path().display()
+        ),
+    })
+}
+
+fn discard_after_rollback(env_lock: &LockedEnv, ui: &Ui) {
+    if let Err(err) = env_lock.discard_pending() {
+        ui.warn(&format!(
+            "the transaction rolled back, but {} could not be removed ({err}); the next run discards it",
+            env_lock.pending_path().display()
+        ));
+    }
+}
+
+fn unknown_outcome(env_lock: &LockedEnv, why: &str) -> Error {
+    Error::PartiallyApplied {
+        what: format!("it cannot be told whether the rotation committed ({why})"),
+        recovery: format!(
+            "{pending} holds the new password and {env} the old one; once the database is reachable, run \
+             rotate-passwords again and it settles which one is live without changing the database; \
+             do not delete either file until then",
+            pending = env_lock.pending_path().display(),
+            env = env_lock.path().display()
+        ),
+    }
+}
+
+/// Exit 0 when every LOGIN role logged in; exit 4 (the database has changed) otherwise.
+fn verification_outcome(report: &Report, env_file: &Path) -> Result<ExitCode> {
+    let failed: Vec<&str> = report.verification.iter().filter(|r| !r.ok).map(|r| r.role.as_str()).collect();
+    if failed.is_empty() {
+        return Ok(ExitCode::Success);
+    }
+    Err(Error::PartiallyApplied {
+        what: format!("{} LOGIN role(s) could not log in with the new password: {}", failed.len(), failed.join(", ")),
+        recovery: format!(
+            "{} and the database agree on the new password; check pg_hba.conf, the roles' VALID UNTIL and \
+             CONNECTION LIMIT, then `pmoves-secrets check --db --env-file {}`",
+            env_file.display(),
+            env_file.display()
+        ),
+    })
+}
+
+fn print_report(report: &Report, format: ReportFormat) -> Result<()> {
+    let text = match format {
+        ReportFormat::Text => report.to_text(),
+        ReportFormat::Json => report.to_json(),
+    };
+    crate::generate::write_stdout(&text)
+}
+
+/// Resolves when the operator presses Ctrl-C or the process gets SIGTERM. Registered only
+/// after the confirmation: until then the default handling (terminate) is safe, because
+/// nothing has changed yet.
+fn interruption() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let int = signal(SignalKind::interrupt());
+    let term = signal(SignalKind::terminate());
+    async move {
+        match (int, term) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5h").is_err());
+    }
+}

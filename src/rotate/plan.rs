@@ -1,0 +1,195 @@
+//! Steps 2–3 of a rotation: the new password, its verifiers and the plan shown to the operator.
+//!
+//! All hashing happens here, before `BEGIN`, so the transaction holds its locks only for the
+//! statements themselves.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::discover::{Discovery, UrlColumn, PASSWORDLESS_ROLE};
+use super::verifier::{self, Encryption};
+use crate::dburl;
+use crate::envfile::{EnvFile, EnvFileError};
+use crate::secrets::Secret;
+
+/// The services whose containers hold `POSTGRES_PASSWORD` and must be recreated afterwards.
+pub const SERVICES_TO_RESTART: [&str; 9] =
+    ["auth", "rest", "realtime", "storage", "meta", "studio", "functions", "analytics", "supavisor"];
+
+/// The `.env` key that holds the password of every role.
+pub const PASSWORD_KEY: &str = "POSTGRES_PASSWORD";
+
+/// A role the rotation does not touch, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// The role.
+    pub role: &'static str,
+    /// `absent` or `no-password-by-design`.
+    pub reason: &'static str,
+}
+
+/// What the rotation will do, as shown before the confirmation and in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// `user@host:port/db` of the admin connection.
+    pub target: String,
+    /// The database the transaction runs in.
+    pub database: String,
+    /// `scram-sha-256` or `md5`.
+    pub password_encryption: Encryption,
+    /// Roles that get the new password.
+    pub roles_to_change: Vec<&'static str>,
+    /// Of those, the ones with LOGIN, verified afterwards.
+    pub login_roles: Vec<&'static str>,
+    /// Roles left alone.
+    pub skipped: Vec<Skipped>,
+    /// `type = 'postgres'` rows of `_analytics.source_backends` whose URL gets the new password
+    /// (`None` when the table does not exist).
+    pub analytics_rows: Option<i64>,
+    /// Owner `_supavisor` is re-created with (`None`: the schema does not exist, nothing to reset).
+    pub supavisor_owner: Option<String>,
+    /// The `.env` that will be rewritten.
+    pub env_file: PathBuf,
+    /// Its keys that change.
+    pub env_keys: Vec<String>,
+    /// The services to recreate afterwards.
+    pub services_to_restart: Vec<&'static str>,
+}
+
+/// The plan plus the secret material that carries it out.
+pub struct Prepared {
+    /// What will happen.
+    pub plan: Plan,
+    /// The new password.
+    pub new_password: Secret,
+    /// `(role, verifier)` for every role to change.
+    pub verifiers: Vec<(&'static str, Secret)>,
+    /// The `.env` as it will be after the rotation.
+    pub new_env: EnvFile,
+    /// How `_analytics.source_backends` stores its URLs, if present.
+    pub analytics_column: Option<UrlColumn>,
+    /// The fingerprint discovery saw, re-checked under the advisory lock.
+    pub fingerprint: String,
+}
+
+/// Builds the plan, the verifiers and the rewritten `.env` for `new_password`.
+///
+/// `old_password` is the password the `.env` holds now; every postgres URL in the file whose
+/// password is `old_password` gets the new one, so nothing in the file is left stale.
+pub fn prepare(
+    discovery: &Discovery,
+    target: String,
+    env_file: PathBuf,
+    env: &EnvFile,
+    old_password: Option<&Secret>,
+    new_password: Secret,
+) -> Result<Prepared, EnvFileError> {
+    let roles_to_change: Vec<&'static str> = discovery.roles.iter().filter(|r| r.exists).map(|r| r.name).collect();
+    let login_roles = discovery.roles.iter().filter(|r| r.exists && r.can_login).map(|r| r.name).collect();
+    let mut skipped: Vec<Skipped> =
+        discovery.roles.iter().filter(|r| !r.exists).map(|r| Skipped { role: r.name, reason: "absent" }).collect();
+    if discovery.passwordless_role_exists {
+        skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: "no-password-by-design" });
+    }
+    let verifiers = roles_to_change
+        .iter()
+        .map(|&role| (role, Secret::new(verifier::make(new_password.expose(), role, discovery.encryption))))
+        .collect();
+
+    let (new_env, env_keys) = rewrite_env(env, old_password, &new_password)?;
+    let plan = Plan {
+        target,
+        database: discovery.work_db.clone(),
+        password_encryption: discovery.encryption,
+        roles_to_change,
+        login_roles,
+        skipped,
+        analytics_rows: discovery.analytics.as_ref().map(|a| a.postgres_rows),
+        supavisor_owner: discovery.supavisor_owner.clone(),
+        env_file,
+        env_keys,
+        services_to_restart: SERVICES_TO_RESTART.to_vec(),
+    };
+    Ok(Prepared {
+        plan,
+        new_password,
+        verifiers,
+        new_env,
+        analytics_column: discovery.analytics.as_ref().map(|a| a.column),
+        fingerprint: discovery.fingerprint.clone(),
+    })
+}
+
+/// The `.env` with `POSTGRES_PASSWORD` and every postgres URL that embedded the old password
+/// updated, and the names of the keys that changed.
+pub fn rewrite_env(
+    env: &EnvFile,
+    old_password: Option<&Secret>,
+    new_password: &Secret,
+) -> Result<(EnvFile, Vec<String>), EnvFileError> {
+    let mut changes: Vec<(String, Secret)> = vec![(PASSWORD_KEY.to_owned(), new_password.clone())];
+    let mut seen = BTreeSet::from([PASSWORD_KEY.to_owned()]);
+    if let Some(old) = old_password {
+        for (key, value) in env.pairs() {
+            if seen.contains(key) || !dburl::is_postgres_url(value) {
+                continue;
+            }
+            if dburl::password(value).as_deref() == Some(old.expose()) {
+                if let Some(updated) = dburl::with_password(value, new_password.expose()) {
+                    seen.insert(key.to_owned());
+                    changes.push((key.to_owned(), Secret::new(updated)));
+                }
+            }
+        }
+    }
+    let mut new_env = env.clone();
+    for (key, value) in &changes {
+        new_env.set(key, value.expose())?;
+    }
+    Ok((new_env, changes.into_iter().map(|(k, _)| k).collect()))
+}
+
+impl Plan {
+    /// The plan as text for the operator (names and counts, never values).
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "Rotation plan for {} (transaction in database {}, password_encryption {})\n",
+            self.target,
+            self.database,
+            self.password_encryption.as_str()
+        );
+        out.push_str(&format!(
+            "  roles to change ({}): {}\n",
+            self.roles_to_change.len(),
+            self.roles_to_change.join(", ")
+        ));
+        for skipped in &self.skipped {
+            let why = match skipped.reason {
+                "absent" => "does not exist, skipped",
+                _ => "left alone: it has no password by design",
+            };
+            out.push_str(&format!("  {}: {}\n", skipped.role, why));
+        }
+        match self.analytics_rows {
+            Some(n) => out.push_str(&format!(
+                "  analytics: {n} postgres source backend URL(s) in _analytics.source_backends get the new password\n"
+            )),
+            None => out.push_str("  analytics: no _analytics.source_backends table, nothing to update\n"),
+        }
+        match &self.supavisor_owner {
+            Some(owner) => out.push_str(&format!(
+                "  supavisor: schema _supavisor dropped and re-created empty (owner {owner}); supavisor re-seeds it on restart\n"
+            )),
+            None => out.push_str("  supavisor: no _supavisor schema, nothing to reset\n"),
+        }
+        out.push_str(&format!(
+            "  .env: {} — {} rewritten (staged in a pending file before the database changes)\n",
+            self.env_file.display(),
+            self.env_keys.join(", ")
+        ));
+        out.push_str(&format!("  restart afterwards: {}\n", self.services_to_restart.join(" ")));
+        out
+    }
+}

@@ -1,0 +1,202 @@
+//! Step 8 of a rotation: what happened, for people (`text`) and for machines (`json`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::plan::{Plan, SERVICES_TO_RESTART};
+use super::transaction::Applied;
+use super::verify::LoginResult;
+
+/// How a leftover pending file was settled at the start of the run.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recovery {
+    /// The interrupted rotation had committed; this run only published and verified it.
+    FinishedInterruptedRotation,
+    /// It had not committed; its pending file was discarded before this rotation.
+    DiscardedUncommittedPending,
+}
+
+/// Milliseconds spent in each phase.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Timings {
+    /// Start to plan ready (lock, connect, discover, hash).
+    pub plan_ms: f64,
+    /// `BEGIN` to `COMMIT` (NaN, printed as null, when the commit's outcome had to be recovered).
+    pub transaction_ms: f64,
+    /// The login test of every LOGIN role.
+    pub verify_ms: f64,
+    /// The whole run.
+    pub total_ms: f64,
+}
+
+/// One role and what happened to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleOutcome {
+    /// The role.
+    pub role: String,
+    /// `rotated`, `planned`, `skipped-absent` or `left-alone`.
+    pub outcome: &'static str,
+}
+
+/// The report of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Whether this was `--dry-run`.
+    pub dry_run: bool,
+    /// How a leftover pending file was settled, if there was one.
+    pub recovery: Option<Recovery>,
+    /// The `.env` involved.
+    pub env_file: PathBuf,
+    /// The plan (absent when the run only finished an interrupted rotation).
+    pub plan: Option<Plan>,
+    /// Every role and its outcome.
+    pub roles: Vec<RoleOutcome>,
+    /// Analytics rows whose URL now has the new password.
+    pub analytics_rows_updated: Option<u64>,
+    /// Whether `_supavisor` was reset.
+    pub supavisor_reset: bool,
+    /// The login test of every LOGIN role.
+    pub verification: Vec<LoginResult>,
+    /// The command that recreates the services holding the password.
+    pub restart_command: String,
+    /// Timings in milliseconds.
+    pub timings: Timings,
+}
+
+/// `docker compose up -d --force-recreate <services>`.
+pub fn restart_command() -> String {
+    format!("docker compose up -d --force-recreate {}", SERVICES_TO_RESTART.join(" "))
+}
+
+fn role_outcomes(plan: &Plan, done: &'static str) -> Vec<RoleOutcome> {
+    let changed = plan.roles_to_change.iter().map(|r| RoleOutcome { role: (*r).to_owned(), outcome: done });
+    let skipped = plan.skipped.iter().map(|s| RoleOutcome {
+        role: s.role.to_owned(),
+        outcome: if s.reason == "absent" { "skipped-absent" } else { "left-alone" },
+    });
+    changed.chain(skipped).collect()
+}
+
+impl Report {
+    /// `--dry-run`: the plan, nothing done.
+    pub fn dry_run(plan: &Plan, recovery: Option<Recovery>, plan_ms: f64, total_ms: f64) -> Self {
+        Report {
+            dry_run: true,
+            recovery,
+            env_file: plan.env_file.clone(),
+            plan: Some(plan.clone()),
+            roles: role_outcomes(plan, "planned"),
+            analytics_rows_updated: None,
+            supavisor_reset: false,
+            verification: Vec::new(),
+            restart_command: restart_command(),
+            timings: Timings { plan_ms, transaction_ms: 0.0, verify_ms: 0.0, total_ms },
+        }
+    }
+
+    /// A committed, published and verified rotation.
+    pub fn applied(
+        plan: &Plan,
+        recovery: Option<Recovery>,
+        applied: &Applied,
+        verification: Vec<LoginResult>,
+        timings: Timings,
+    ) -> Self {
+        Report {
+            dry_run: false,
+            recovery,
+            env_file: plan.env_file.clone(),
+            plan: Some(plan.clone()),
+            roles: role_outcomes(plan, "rotated"),
+            analytics_rows_updated: Some(applied.analytics_rows_updated),
+            supavisor_reset: applied.supavisor_reset,
+            verification,
+            restart_command: restart_command(),
+            timings,
+        }
+    }
+
+    /// A run that only finished a rotation an interrupted run had committed.
+    pub fn recovered(env_file: &Path, verification: Vec<LoginResult>, verify_ms: f64, total_ms: f64) -> Self {
+        Report {
+            dry_run: false,
+            recovery: Some(Recovery::FinishedInterruptedRotation),
+            env_file: env_file.to_owned(),
+            plan: None,
+            roles: Vec::new(),
+            analytics_rows_updated: None,
+            supavisor_reset: false,
+            verification,
+            restart_command: restart_command(),
+            timings: Timings { plan_ms: 0.0, transaction_ms: 0.0, verify_ms, total_ms },
+        }
+    }
+
+    /// The report as pretty JSON (NaN timings become null).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+        text.push('\n');
+        text
+    }
+
+    /// The report for people.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        if self.dry_run {
+            if let Some(plan) = &self.plan {
+                out.push_str(&plan.to_text());
+            }
+            out.push_str("Dry run: nothing was changed.\n");
+            return out;
+        }
+        match self.recovery {
+            Some(Recovery::FinishedInterruptedRotation) => out.push_str(&format!(
+                "Finished an interrupted rotation: {} now holds the password the database has.\n",
+                self.env_file.display()
+            )),
+            Some(Recovery::DiscardedUncommittedPending) => {
+                out.push_str("Discarded the pending file of an interrupted rotation that never committed.\n")
+            }
+            None => {}
+        }
+        if let Some(plan) = &self.plan {
+            out.push_str(&format!(
+                "Rotated the password of {} role(s) in one transaction ({:.1} ms); {} rewritten: {}.\n",
+                plan.roles_to_change.len(),
+                self.timings.transaction_ms,
+                self.env_file.display(),
+                plan.env_keys.join(", ")
+            ));
+            for skipped in &plan.skipped {
+                out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.replace('-', " ")));
+            }
+            if let Some(rows) = self.analytics_rows_updated {
+                if plan.analytics_rows.is_some() {
+                    out.push_str(&format!("  analytics: {rows} source backend URL(s) updated\n"));
+                }
+            }
+            if self.supavisor_reset {
+                out.push_str("  supavisor: _supavisor reset; supavisor re-seeds it on restart\n");
+            }
+        }
+        let ok = self.verification.iter().filter(|r| r.ok).count();
+        out.push_str(&format!(
+            "Verification: {ok} of {} LOGIN role(s) log in with the new password.\n",
+            self.verification.len()
+        ));
+        for failed in self.verification.iter().filter(|r| !r.ok) {
+            out.push_str(&format!(
+                "  {}: FAILED ({})\n",
+                failed.role,
+                failed.error.as_deref().unwrap_or("no reason given")
+            ));
+        }
+        out.push_str(&format!(
+            "Restart the services that hold the password, from the stack's directory:\n  {}\n",
+            self.restart_command
+        ));
+        out
+    }
+}

@@ -1,0 +1,582 @@
+//! `rotate-passwords` against real, throwaway PostgreSQL clusters (see `common/pg.rs`).
+//!
+//! Every test starts its own cluster, because roles are cluster-wide. State is checked in the
+//! database (stored verifiers, logins, rows), not only in the tool's output.
+
+use std::path::{Path, PathBuf};
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::common::pg::{
+    external_mode, Cluster, ClusterOptions, Layout, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES, NOLOGIN_ROLES,
+    READ_ONLY_USER, ROTATED_ROLES,
+};
+use crate::common::{bin, mode_of, tempdir};
+
+/// Runs a future on a fresh runtime (the harness spawns its connection tasks there).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+/// A stack directory with a realistic `.env` pointing at `cluster`.
+struct Stack {
+    dir: tempfile::TempDir,
+    env: PathBuf,
+}
+
+impl Stack {
+    fn new(cluster: &Cluster) -> Stack {
+        let dir = tempdir();
+        let env = dir.path().join(".env");
+        let pw = cluster.password();
+        let text = format!(
+            "# Supabase stack\r\n\
+             ############\n\
+             # Database\n\
+             ############\n\
+             POSTGRES_HOST={host}\n\
+             POSTGRES_PORT={port}\n\
+             POSTGRES_DB={db}\n\
+             export POSTGRES_PASSWORD={pw}   # rotated by pmoves-secrets\n\
+             \n\
+             SUPABASE_DB_URL='postgresql://postgres:{pw}@{host}:{port}/{db}?sslmode=disable'\n\
+             DATABASE_URL=postgres://supabase_admin:{pw}@db:5432/postgres\n\
+             OTHER_URL=postgres://app_user:{app}@db:5432/postgres\n\
+             NATS_URL=nats://nats:pmoves@nats:4222\n\
+             JWT_SECRET=\"keep-this-value-exactly-as-it-is-0123456789\"\n\
+             NO_FINAL_NEWLINE=yes",
+            host = cluster.host(),
+            port = cluster.port(),
+            db = cluster.main_db(),
+            app = APP_USER_PASSWORD,
+        );
+        std::fs::write(&env, text).unwrap();
+        set_mode(&env, 0o640);
+        Stack { dir, env }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.env).unwrap()
+    }
+
+    fn password(&self) -> String {
+        password_in(&self.text())
+    }
+
+    fn pending(&self) -> PathBuf {
+        self.dir.path().join(".env.pending")
+    }
+
+    fn rotate(&self) -> assert_cmd::Command {
+        let mut cmd = bin();
+        cmd.current_dir(self.dir.path())
+            .args(["rotate-passwords", "--sslmode", "disable", "--env-file"])
+            .arg(&self.env);
+        cmd
+    }
+}
+
+fn password_in(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("export POSTGRES_PASSWORD=") || l.starts_with("POSTGRES_PASSWORD="))
+        .unwrap();
+    line.split_once('=').unwrap().1.split_whitespace().next().unwrap().to_owned()
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Snapshot of what a rotation must not change or must change.
+struct DbState {
+    verifiers: Vec<(String, Option<String>)>,
+    app_verifier: Option<String>,
+    read_only_verifier: Option<String>,
+}
+
+fn db_state(cluster: &Cluster) -> DbState {
+    DbState {
+        verifiers: ROTATED_ROLES.iter().map(|r| (r.to_string(), cluster.stored_verifier(r))).collect(),
+        app_verifier: cluster.stored_verifier(APP_USER),
+        read_only_verifier: cluster.stored_verifier(READ_ONLY_USER),
+    }
+}
+
+/// Asserts that the database and `.env` are exactly as before: the rotation changed nothing.
+fn assert_nothing_changed(cluster: &Cluster, stack: &Stack, before: &DbState, env_before: &str) {
+    let now = db_state(cluster);
+    assert_eq!(now.verifiers, before.verifiers, "role verifiers changed");
+    assert_eq!(stack.text(), env_before, ".env changed");
+    assert!(!stack.pending().exists(), "a pending file was left behind");
+    assert!(block_on(cluster.can_login("supabase_admin", cluster.password())), "old password no longer works");
+}
+
+/// Makes a NOLOGIN role able to log in for a moment, to prove its verifier holds `password`.
+fn nologin_role_accepts(cluster: &Cluster, role: &str, password: &str) -> bool {
+    cluster.psql(&format!("ALTER ROLE {role} LOGIN"));
+    let ok = block_on(cluster.can_login(role, password));
+    cluster.psql(&format!("ALTER ROLE {role} NOLOGIN"));
+    ok
+}
+
+fn analytics_configs(cluster: &Cluster) -> Vec<(String, String)> {
+    block_on(cluster.query_strings("SELECT id::text, config::text FROM _analytics.source_backends ORDER BY id"))
+        .into_iter()
+        .map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_rotation_changes_every_role_and_nothing_else() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let old = cluster.password().to_owned();
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let analytics_before = analytics_configs(&cluster);
+    let supavisor_owner_before =
+        cluster.psql("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '_supavisor'");
+
+    let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "rotation failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report = json_of(&out);
+    let new = stack.password();
+    assert_ne!(new, old);
+    assert_eq!(new.len(), 32);
+
+    // Every rotated role holds the new password; every LOGIN role logs in with it.
+    for role in LOGIN_ROLES {
+        assert!(block_on(cluster.can_login(role, &new)), "{role} cannot log in with the new password");
+        assert!(!block_on(cluster.can_login(role, &old)), "{role} still accepts the old password");
+    }
+    for role in NOLOGIN_ROLES {
+        assert!(nologin_role_accepts(&cluster, role, &new), "{role} does not hold the new password");
+    }
+    // Untouched roles are untouched.
+    let after = db_state(&cluster);
+    assert_eq!(after.app_verifier, before.app_verifier, "app_user was touched");
+    assert_eq!(after.read_only_verifier, before.read_only_verifier, "supabase_read_only_user was touched");
+    assert!(block_on(cluster.can_login(APP_USER, APP_USER_PASSWORD)));
+    for ((role, v_before), (_, v_after)) in before.verifiers.iter().zip(&after.verifiers) {
+        assert_ne!(v_before, v_after, "{role} verifier unchanged");
+        assert!(v_after.as_deref().unwrap().starts_with("SCRAM-SHA-256$"), "{role} verifier is SCRAM");
+    }
+
+    // Analytics: only the password component of postgres rows changed.
+    let analytics_after = analytics_configs(&cluster);
+    assert_eq!(analytics_after.len(), analytics_before.len());
+    let url_of = |config: &str| serde_json::from_str::<Value>(config).unwrap()["url"].as_str().map(str::to_owned);
+    assert_eq!(url_of(&analytics_after[0].1).unwrap(), format!("postgresql://supabase_admin:{new}@db:5432/postgres"));
+    assert_eq!(
+        url_of(&analytics_after[1].1).unwrap(),
+        format!("postgres://supabase_admin:{new}@supabase-db:5432/_supabase?sslmode=disable")
+    );
+    let schema_of = |config: &str| serde_json::from_str::<Value>(config).unwrap()["schema"].clone();
+    assert_eq!(schema_of(&analytics_after[0].1), schema_of(&analytics_before[0].1), "other config keys kept");
+    assert_eq!(analytics_after[2], analytics_before[2], "the non-postgres backend is untouched");
+
+    // _supavisor is back, empty, with its owner.
+    let owner_after = cluster.psql("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '_supavisor'");
+    assert_eq!(owner_after, supavisor_owner_before);
+    assert_eq!(cluster.psql("SELECT count(*) FROM pg_tables WHERE schemaname = '_supavisor'"), "0");
+
+    // .env: only the password and the URLs that embedded it changed; mode kept.
+    let expected = env_before
+        .replace(&format!("POSTGRES_PASSWORD={old}"), &format!("POSTGRES_PASSWORD={new}"))
+        .replace(&format!("postgres:{old}@"), &format!("postgres:{new}@"))
+        .replace(&format!("supabase_admin:{old}@"), &format!("supabase_admin:{new}@"));
+    assert_eq!(stack.text(), expected);
+    assert_eq!(mode_of(&stack.env), 0o640);
+    assert!(!stack.pending().exists());
+
+    // The report.
+    assert_eq!(report["dry_run"], false);
+    assert_eq!(report["analytics_rows_updated"], 2);
+    assert_eq!(report["supavisor_reset"], true);
+    assert_eq!(report["verification"].as_array().unwrap().len(), LOGIN_ROLES.len());
+    assert!(report["verification"].as_array().unwrap().iter().all(|v| v["ok"] == true));
+    let roles = report["roles"].as_array().unwrap();
+    assert_eq!(roles.iter().filter(|r| r["outcome"] == "rotated").count(), 12);
+    assert!(roles.iter().any(|r| r["role"] == READ_ONLY_USER && r["outcome"] == "left-alone"));
+    for key in ["plan_ms", "transaction_ms", "verify_ms", "total_ms"] {
+        assert!(report["timings"][key].as_f64().is_some_and(|v| v >= 0.0), "{key}");
+    }
+    let env_keys: Vec<&str> =
+        report["plan"]["env_keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    assert_eq!(env_keys, ["POSTGRES_PASSWORD", "SUPABASE_DB_URL", "DATABASE_URL"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&new), "the new password leaked to stderr");
+}
+
+#[test]
+fn the_plaintext_never_reaches_the_server_log() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new().log_all());
+    let stack = Stack::new(&cluster);
+    stack.rotate().arg("--yes").assert().success();
+    let new = stack.password();
+    let log = cluster.server_log();
+    assert!(log.contains("statement:"), "log_statement=all is in force (the log has statements)");
+    assert!(!log.contains(&new), "the new password is in the server log");
+    assert!(!log.contains("ALTER ROLE"), "the ALTER ROLE statements (with verifiers) were logged");
+}
+
+#[test]
+fn an_md5_server_gets_md5_verifiers() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new().md5());
+    let stack = Stack::new(&cluster);
+    stack.rotate().arg("--yes").assert().success();
+    let new = stack.password();
+    for role in ROTATED_ROLES {
+        let verifier = cluster.stored_verifier(role).unwrap_or_default();
+        assert!(verifier.starts_with("md5") && verifier.len() == 35, "{role} has an md5 verifier");
+    }
+    for role in LOGIN_ROLES {
+        assert!(block_on(cluster.can_login(role, &new)), "{role}");
+    }
+}
+
+#[test]
+fn an_absent_role_is_skipped_and_reported() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new().without_role("pgbouncer"));
+    let stack = Stack::new(&cluster);
+    let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json_of(&out);
+    let roles = report["roles"].as_array().unwrap();
+    assert!(roles.iter().any(|r| r["role"] == "pgbouncer" && r["outcome"] == "skipped-absent"));
+    assert_eq!(roles.iter().filter(|r| r["outcome"] == "rotated").count(), 11);
+    assert!(block_on(cluster.can_login("authenticator", &stack.password())));
+}
+
+#[test]
+fn a_stack_without_analytics_or_supavisor_rotates_the_roles() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new().layout(Layout::Bare));
+    let stack = Stack::new(&cluster);
+    let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json_of(&out);
+    assert_eq!(report["supavisor_reset"], false);
+    assert_eq!(report["plan"]["analytics_rows"], Value::Null);
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
+}
+
+#[test]
+fn an_older_stack_keeps_analytics_in_the_main_database() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new().legacy().main_db("pmoves"));
+    let stack = Stack::new(&cluster);
+    let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json_of(&out);
+    assert_eq!(report["plan"]["database"], "pmoves");
+    assert_eq!(report["analytics_rows_updated"], 2);
+    let new = stack.password();
+    let urls = analytics_configs(&cluster);
+    assert!(urls[0].1.contains(&new), "analytics URL updated in the main database");
+}
+
+#[test]
+fn a_held_lock_rolls_everything_back_within_the_lock_timeout() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let holder = block_on(cluster.hold_lock(""));
+    let started = std::time::Instant::now();
+    stack
+        .rotate()
+        .args(["--yes", "--lock-timeout", "300ms"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("lock").and(predicate::str::contains("nothing was changed")));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    drop(holder);
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+}
+
+#[test]
+fn a_concurrent_rotation_holding_the_advisory_lock_blocks_this_one() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));
+    stack.rotate().args(["--yes", "--lock-timeout", "300ms"]).assert().code(1).stderr(predicate::str::contains("lock"));
+    drop(holder);
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+}
+
+#[test]
+fn two_rotations_of_one_env_at_once_are_serialised() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let spawn = || {
+        let mut cmd = std::process::Command::new(crate::common::bin_path());
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
+            .arg(&stack.env)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let final_password = stack.password();
+    for role in LOGIN_ROLES {
+        assert!(block_on(cluster.can_login(role, &final_password)), "{role} has the .env's password");
+    }
+}
+
+#[test]
+fn a_crash_after_staging_leaves_the_old_password_live_and_the_next_run_converges() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let old = stack.password();
+    let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-stage").output().unwrap();
+    assert!(!out.status.success());
+    assert!(stack.pending().exists(), "the pending file survives the crash");
+    assert_eq!(stack.password(), old);
+    assert!(block_on(cluster.can_login("supabase_admin", &old)), "the database still has the old password");
+
+    stack.rotate().arg("--yes").assert().success().stderr(predicate::str::contains("never committed"));
+    assert!(!stack.pending().exists());
+    let new = stack.password();
+    assert_ne!(new, old);
+    for role in LOGIN_ROLES {
+        assert!(block_on(cluster.can_login(role, &new)), "{role}");
+    }
+}
+
+#[test]
+fn a_crash_after_commit_is_finished_by_the_next_run_without_a_second_rotation() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let old = stack.password();
+    let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-commit").output().unwrap();
+    assert!(!out.status.success());
+    let pending = password_in(&std::fs::read_to_string(stack.pending()).unwrap());
+    assert_eq!(stack.password(), old, ".env is not yet published");
+    assert!(block_on(cluster.can_login("supabase_admin", &pending)), "the pending file holds the live password");
+    assert!(!block_on(cluster.can_login("supabase_admin", &old)));
+    let verifiers_after_crash = db_state(&cluster).verifiers;
+
+    let out = stack.rotate().args(["--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "recovery needs no confirmation: {}", String::from_utf8_lossy(&out.stderr));
+    let report = json_of(&out);
+    assert_eq!(report["recovery"], "finished-interrupted-rotation");
+    assert_eq!(stack.password(), pending, ".env now holds the committed password");
+    assert!(!stack.pending().exists());
+    assert_eq!(db_state(&cluster).verifiers, verifiers_after_crash, "no second rotation");
+    assert!(report["verification"].as_array().unwrap().iter().all(|v| v["ok"] == true));
+}
+
+#[test]
+fn a_crash_after_publish_leaves_a_consistent_env() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-publish").output().unwrap();
+    assert!(!out.status.success());
+    assert!(!stack.pending().exists());
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
+    stack.rotate().arg("--yes").assert().success();
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
+}
+
+#[test]
+fn a_wrong_password_fails_cleanly_naming_the_host() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let wrong = "0123456789abcdef0123456789abcdef";
+    std::fs::write(&stack.env, stack.text().replace(cluster.password(), wrong)).unwrap();
+    let env_before = stack.text();
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:{}", cluster.host(), cluster.port())), "{stderr}");
+    assert!(stderr.contains("password"), "{stderr}");
+    assert!(!stderr.contains(wrong) && !stderr.contains(cluster.password()), "a secret was echoed: {stderr}");
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+}
+
+#[test]
+fn an_unreachable_host_fails_cleanly_naming_it() {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    std::fs::write(&env, format!("POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT={port}\nPOSTGRES_PASSWORD=s3cretvalue9876\n"))
+        .unwrap();
+    let out = bin().args(["rotate-passwords", "--yes", "--env-file"]).arg(&env).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains("s3cretvalue9876"), "{stderr}");
+    assert!(!dir.path().join(".env.pending").exists());
+}
+
+#[test]
+fn a_malformed_url_fails_without_echoing_its_password() {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    std::fs::write(&env, "POSTGRES_PASSWORD=abc\n").unwrap();
+    let out = bin()
+        .args(["rotate-passwords", "--yes", "--env-file"])
+        .arg(&env)
+        .env("PMOVES_SECRETS_DB_URL", "postgresql://supabase_admin:hunter2secret@db.example:notaport/postgres")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PMOVES_SECRETS_DB_URL"), "{stderr}");
+    assert!(stderr.contains("db.example"), "the host is named: {stderr}");
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+}
+
+#[test]
+fn without_a_terminal_and_without_yes_nothing_changes() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    stack.rotate().assert().code(3).stderr(predicate::str::contains("--yes"));
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+}
+
+#[test]
+fn a_dry_run_prints_the_plan_and_changes_nothing() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let out = stack.rotate().args(["--dry-run", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = json_of(&out);
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["plan"]["roles_to_change"].as_array().unwrap().len(), 12);
+    assert_eq!(report["plan"]["analytics_rows"], 2);
+    assert!(report["roles"].as_array().unwrap().iter().all(|r| r["outcome"] != "rotated"));
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+
+    stack.rotate().arg("--dry-run").assert().success().stdout(
+        predicate::str::contains("roles to change (12)")
+            .and(predicate::str::contains("supabase_read_only_user"))
+            .and(predicate::str::contains("Dry run: nothing was changed")),
+    );
+}
+
+/// Drives the confirmation prompt through a pseudo-terminal.
+fn rotate_in_pty(stack: &Stack, answer: &str) -> rexpect::session::PtySession {
+    let mut cmd = std::process::Command::new(crate::common::bin_path());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .args(["rotate-passwords", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env);
+    let mut session = rexpect::session::spawn_command(cmd, Some(30_000)).expect("pty");
+    session.exp_string("roles to change (12)").expect("the plan is shown");
+    session.exp_string("Rotate the password of these roles now?").expect("the question is asked");
+    session.send(answer).expect("answer");
+    session.flush().expect("flush");
+    session
+}
+
+#[test]
+fn answering_no_at_the_prompt_changes_nothing() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let mut session = rotate_in_pty(&stack, "n");
+    session.exp_string("declined").expect("says it was declined");
+    let status = session.process.wait().expect("exits");
+    assert_eq!(status, rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 3));
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+}
+
+#[test]
+fn answering_yes_at_the_prompt_rotates() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let old = stack.password();
+    let mut session = rotate_in_pty(&stack, "y");
+    session.exp_string("Restart the services").expect("the report follows");
+    let status = session.process.wait().expect("exits");
+    assert_eq!(status, rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 0));
+    assert_ne!(stack.password(), old);
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
+}
+
+#[test]
+fn the_env_file_must_exist() {
+    let dir = tempdir();
+    bin()
+        .args(["rotate-passwords", "--yes", "--env-file"])
+        .arg(dir.path().join("missing.env"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing.env"));
+}
