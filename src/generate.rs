@@ -1,18 +1,21 @@
-//! `generate-keys`: mint every secret a fresh stack needs and hand it over in the format asked.
+//! `generate-keys`: mint every secret a fresh stack needs and hand it over where it was asked.
 //!
-//! Minting lives in `secrets.rs` and file editing in `envfile.rs`; this module only decides
-//! which keys to mint and how to present them.
+//! Four destinations, one per flag: stdout (`--format env|json|k8s`), a new private file
+//! (`--output`), a template printed with its secrets filled in (`--template`), and an existing
+//! `.env` updated in place (`--env-file`). Minting lives in `secrets.rs` and file editing in
+//! `envfile.rs`; this module only decides which keys to mint and where the values go.
 
-use std::io::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use std::io::IsTerminal as _;
-
 use crate::cli::{GenerateArgs, SecretsFormat};
-use crate::envfile::{self, EnvFile};
+use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, Result};
-use crate::secrets::{self, Secret};
+use crate::secrets::{self, Existing, Secret};
 use crate::ui::Ui;
 
 /// Non-secret variables every PMOVES.AI `.env` carries, with their standard values.
@@ -27,6 +30,12 @@ pub const PMOVES_DEFAULTS: &[(&str, &str)] = &[
     ("MINIO_ENDPOINT", "http://minio:9000"),
     ("NATS_URL", "nats://nats:pmoves@nats:4222"),
 ];
+
+/// The one key `--env-file` will not overwrite once it holds a real value (see [`plan_changes`]).
+const DB_PASSWORD: &str = "POSTGRES_PASSWORD";
+
+/// The tokens signed with `JWT_SECRET`: re-signing them alone cannot revoke the old ones.
+const TOKENS_OF_JWT_SECRET: &[&str] = &["ANON_KEY", "SERVICE_ROLE_KEY"];
 
 /// A minted set: secrets in catalogue order, then the standard variables.
 pub struct Minted {
@@ -50,6 +59,28 @@ impl Minted {
 
 /// Runs `generate-keys`.
 pub fn run(args: &GenerateArgs, ui: &Ui) -> Result<()> {
+    check_format_options(args)?;
+    if let Some(path) = &args.template {
+        return fill_template(path, args.asymmetric, ui);
+    }
+    if let Some(path) = &args.env_file {
+        return update_env_file(path, args, ui);
+    }
+    let minted = Minted::fresh(args.asymmetric)?;
+    let text = render(&minted, args.format, &args.name, args.namespace.as_deref())?;
+    match &args.output {
+        Some(path) => {
+            envfile::create_new(path, text.as_bytes(), args.force)?;
+            ui.info(&format!("wrote {} (mode 0600); keep it out of version control", path.display()));
+            Ok(())
+        }
+        None => print_secret_text(&text, ui),
+    }
+}
+
+/// Checks `--format` and the options that only make sense with one of its values, before any
+/// file is read.
+fn check_format_options(args: &GenerateArgs) -> Result<()> {
     if args.format == SecretsFormat::K8s {
         validate_k8s_name("--name", &args.name, 253, true)?;
         if let Some(ns) = &args.namespace {
@@ -59,20 +90,313 @@ pub fn run(args: &GenerateArgs, ui: &Ui) -> Result<()> {
     if (args.template.is_some() || args.env_file.is_some()) && args.format != SecretsFormat::Env {
         return Err(Error::Usage("--template and --env-file edit .env text; they take only --format env".into()));
     }
-    if let Some(path) = &args.output {
-        let minted = Minted::fresh(args.asymmetric)?;
-        let text = render(&minted, args.format, &args.name, args.namespace.as_deref())?;
-        envfile::create_new(path, text.as_bytes(), args.force)?;
-        ui.info(&format!("wrote {} (mode 0600); keep it out of version control", path.display()));
-        return Ok(());
-    }
-    let minted = Minted::fresh(args.asymmetric)?;
-    let text = render(&minted, args.format, &args.name, args.namespace.as_deref())?;
+    Ok(())
+}
+
+/// Writes secret text to stdout, with a reminder on stderr when stdout is a terminal (the
+/// values would otherwise sit in the scrollback unnoticed).
+fn print_secret_text(text: &str, ui: &Ui) -> Result<()> {
     if std::io::stdout().is_terminal() {
         ui.warn("the output below is secret: redirect it to a file (> .env) rather than leaving it on screen");
     }
-    write_stdout(&text)
+    crate::ui::write_stdout(text)
 }
+
+// ------------------------------------------------------------------------------- --template
+
+/// `--template FILE`: prints FILE with every secret filled in.
+///
+/// Every catalogue secret the template names gets a fresh value, whatever it holds: a template
+/// is the pattern for a new stack (upstream's `.env.example` holds only published demo values),
+/// and a real-looking value found in one is a value that whoever wrote the template also has.
+/// Secrets the template lacks are appended in one block at the end. Every other line is the
+/// operator's choice and is printed byte for byte; the PMOVES.AI defaults are *not* added (they
+/// belong to the built-in template of the default output).
+///
+/// A template that names any asymmetric key gets the whole asymmetric set, as `--env-file`
+/// does: otherwise its placeholders for that set would reach the stack unfilled.
+fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<()> {
+    let mut file = EnvFile::read(path)?;
+    let asymmetric = asymmetric || names_asymmetric_keys(&file);
+    let lacking: Vec<&str> = secrets::catalog(asymmetric).map(|s| s.key).filter(|k| !file.contains(k)).collect();
+    warn_duplicates(&file, path, |key| secrets::spec_for(key).is_some_and(|s| asymmetric || !s.asymmetric), ui);
+    let minted = secrets::mint_all(asymmetric, secrets::unix_now())?;
+    set_all(&mut file, &minted)?;
+    if !lacking.is_empty() {
+        ui.info(&format!("{} lacks {}: appended at the end", path.display(), lacking.join(", ")));
+    }
+    print_secret_text(&file.render(), ui)
+}
+
+/// Whether the file names any key of the asymmetric set (even with an empty value): then the
+/// stack uses that set and all of it must be filled.
+fn names_asymmetric_keys(file: &EnvFile) -> bool {
+    secrets::CATALOG.iter().any(|spec| spec.asymmetric && file.contains(spec.key))
+}
+
+/// Sets every minted value in `file`.
+fn set_all(file: &mut EnvFile, minted: &[(&'static str, Secret)]) -> Result<()> {
+    for (key, value) in minted {
+        file.set(key, value.expose())?;
+    }
+    Ok(())
+}
+
+/// Warns about every key defined more than once: compose uses the last occurrence, so an
+/// earlier one is dead text that can mislead a reader. `changing` tells the keys whose every
+/// occurrence gets the new value.
+fn warn_duplicates(file: &EnvFile, path: &Path, changing: impl Fn(&str) -> bool, ui: &Ui) {
+    for key in file.duplicate_keys() {
+        let consequence =
+            if changing(key) { "every occurrence gets the new value" } else { "docker compose uses the last one" };
+        ui.warn(&format!("{key} is defined more than once in {}; {consequence}", path.display()));
+    }
+}
+
+// ------------------------------------------------------------------------------- --env-file
+
+/// Why a key of an existing `.env` gets a new value. Shown to the operator before asking; never
+/// carries the value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// The file does not have the key.
+    Missing,
+    /// The key is there with an empty value.
+    Empty,
+    /// The value was published (upstream's `.env.example`, demo tokens).
+    Demo,
+    /// The operator named it in `--only`.
+    Only,
+    /// Derived from a key that gets a new value (tokens signed by `JWT_SECRET` or `JWT_KEYS`).
+    Dependent(&'static str),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Missing => f.write_str("missing"),
+            Reason::Empty => f.write_str("empty"),
+            Reason::Demo => f.write_str("a publicly known demo value"),
+            Reason::Only => f.write_str("named in --only"),
+            Reason::Dependent(source) => write!(f, "re-minted with the new {source}"),
+        }
+    }
+}
+
+/// One key that will get a new value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Change {
+    key: &'static str,
+    reason: Reason,
+}
+
+/// `--env-file FILE`: fills, in place, the secrets FILE lacks or holds empty or as a demo value,
+/// plus those named in `--only` and everything derived from them.
+///
+/// The whole read-plan-ask-write cycle runs under the file's lock, so a concurrent writer (a
+/// second `generate-keys`, a rotation) can neither interleave nor be overwritten with stale
+/// text. A missing FILE is refused rather than created: `--env-file` promises to keep what is
+/// in the file, and a typo in the path should not silently produce a new file next to the real
+/// one (`--output` creates files). Nothing to do is success and leaves FILE byte-identical.
+fn update_env_file(path: &Path, args: &GenerateArgs, ui: &Ui) -> Result<()> {
+    let only = parse_only(&args.only)?;
+    require_existing(path)?;
+    let env = LockedEnv::acquire(path)?;
+    let mut file = env.read()?.ok_or_else(|| missing_env_file(path))?;
+    let plan = plan_changes(&file, path, &only, args.asymmetric, crate::check::is_demo_value)?;
+    warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);
+    if plan.is_empty() {
+        ui.info(&format!("nothing to change: every secret in {} is set and none is a demo value", path.display()));
+        return Ok(());
+    }
+    let minted = mint_planned(&file, path, &plan)?;
+    show_plan(path, &plan, ui);
+    ui.confirm(
+        &format!("Update {} with these changes?", path.display()),
+        &format!("updating {}", path.display()),
+        args.yes,
+    )?;
+    set_all(&mut file, &minted)?;
+    env.write(&file)?;
+    ui.info(&format!(
+        "updated {}: {} changed (mode and owner kept); recreate the stack's containers so they read the new values",
+        path.display(),
+        count(plan.len())
+    ));
+    Ok(())
+}
+
+/// Resolves `--only` names against the catalogue. Unknown names are a usage error that lists
+/// the valid keys, raised before any file is opened.
+fn parse_only(names: &[String]) -> Result<BTreeSet<&'static str>> {
+    let mut keys = BTreeSet::new();
+    let mut unknown = Vec::new();
+    for name in names.iter().map(|name| name.trim()) {
+        match secrets::spec_for(name) {
+            Some(spec) => {
+                keys.insert(spec.key);
+            }
+            None => unknown.push(format!("`{name}`")),
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(keys);
+    }
+    let valid: Vec<&str> = secrets::CATALOG.iter().map(|spec| spec.key).collect();
+    Err(Error::Usage(format!(
+        "--only names {} that generate-keys does not make; valid keys: {}",
+        unknown.join(", "),
+        valid.join(", ")
+    )))
+}
+
+/// Refuses a FILE that does not exist (or a dangling symlink), with the way to create one.
+fn require_existing(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(missing_env_file(path)),
+        // Any other problem (permission, a directory) is reported by the reader with its own hint.
+        _ => Ok(()),
+    }
+}
+
+fn missing_env_file(path: &Path) -> Error {
+    Error::Io {
+        action: "update",
+        path: path.to_path_buf(),
+        reason: format!(
+            "it does not exist; --env-file only updates an existing .env: check the path, \
+             or create a new one with `pmoves-secrets generate-keys --output {}`",
+            path.display()
+        ),
+    }
+}
+
+/// Decides which keys get a new value and why, in catalogue order.
+///
+/// - A catalogue key that is missing, empty or a known demo value is filled.
+/// - A key named in `--only` is regenerated even when set.
+/// - Everything derived from a regenerated key is re-minted with it
+///   ([`secrets::with_dependents`]): no token is left signed by a key that no longer exists.
+/// - The asymmetric set takes part only when it is in use: `--asymmetric`, a key of it in the
+///   file, or one named in `--only`.
+/// - A set, non-demo `POSTGRES_PASSWORD` is never changed, and naming it in `--only` fails (exit
+///   1, nothing changed) rather than being skipped: a new value in the file would not change the
+///   database's password, so every service would lose its connection. `rotate-passwords`
+///   changes both. A missing, empty or demo one is filled: that is a fresh stack.
+fn plan_changes(
+    file: &EnvFile,
+    path: &Path,
+    only: &BTreeSet<&'static str>,
+    asymmetric: bool,
+    is_demo: impl Fn(&str) -> bool,
+) -> Result<Vec<Change>> {
+    let asymmetric = asymmetric
+        || names_asymmetric_keys(file)
+        || only.iter().any(|key| secrets::spec_for(key).is_some_and(|spec| spec.asymmetric));
+    let mut reasons: BTreeMap<&'static str, Reason> = BTreeMap::new();
+    for spec in secrets::catalog(asymmetric) {
+        let fill = fill_reason(file.get(spec.key), &is_demo);
+        if let Some(reason) = fill.or(only.contains(spec.key).then_some(Reason::Only)) {
+            reasons.insert(spec.key, reason);
+        }
+    }
+    if reasons.get(DB_PASSWORD) == Some(&Reason::Only) {
+        return Err(postgres_password_refusal(path));
+    }
+    let base: BTreeSet<&'static str> = reasons.keys().copied().collect();
+    for key in secrets::with_dependents(&base, asymmetric) {
+        reasons.entry(key).or_insert_with(|| Reason::Dependent(derived_from(key, &base, asymmetric)));
+    }
+    Ok(secrets::CATALOG
+        .iter()
+        .filter_map(|spec| reasons.get(spec.key).map(|&reason| Change { key: spec.key, reason }))
+        .collect())
+}
+
+/// Why a current value must be replaced regardless of `--only`, if it must.
+fn fill_reason(value: Option<&str>, is_demo: impl Fn(&str) -> bool) -> Option<Reason> {
+    match value {
+        None => Some(Reason::Missing),
+        Some("") => Some(Reason::Empty),
+        Some(value) if is_demo(value) => Some(Reason::Demo),
+        Some(_) => None,
+    }
+}
+
+/// The regenerated key that `key` is re-minted for: `JWT_SECRET` when that is regenerated and
+/// signs `key` (directly or through `JWT_KEYS`' `oct` key), else `JWT_KEYS`.
+fn derived_from(key: &str, base: &BTreeSet<&'static str>, asymmetric: bool) -> &'static str {
+    let from_secret = secrets::with_dependents(&BTreeSet::from(["JWT_SECRET"]), asymmetric);
+    if base.contains("JWT_SECRET") && from_secret.contains(key) {
+        "JWT_SECRET"
+    } else {
+        "JWT_KEYS"
+    }
+}
+
+fn postgres_password_refusal(path: &Path) -> Error {
+    Error::BadValue {
+        path: path.to_path_buf(),
+        key: DB_PASSWORD.into(),
+        problem: format!(
+            "is set, and generate-keys never changes it: a new value in the file would not change \
+             the database's password; rotate it with `pmoves-secrets rotate-passwords --env-file {}`, \
+             which changes both (nothing was changed)",
+            path.display()
+        ),
+    }
+}
+
+/// Mints the planned keys. Tokens re-minted without a new `JWT_SECRET` (or `JWT_KEYS`) are
+/// signed with the file's own, so they stay valid for the services already running with it.
+/// Runs before the question, so a key that cannot be minted fails before anyone is asked.
+fn mint_planned(file: &EnvFile, path: &Path, plan: &[Change]) -> Result<Vec<(&'static str, Secret)>> {
+    let current = |key: &str| file.get(key).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
+    let existing = Existing { jwt_secret: current("JWT_SECRET"), jwt_keys: current("JWT_KEYS") };
+    let wanted: BTreeSet<&str> = plan.iter().map(|change| change.key).collect();
+    secrets::mint(&wanted, &existing, secrets::unix_now()).map_err(|error| match error {
+        Error::Mint { key, reason } => Error::BadValue {
+            path: path.to_path_buf(),
+            key: key.into(),
+            problem: format!("cannot be minted: {reason}; nothing was changed"),
+        },
+        other => other,
+    })
+}
+
+/// Lists the planned keys and why each changes, on stderr (names only, never values).
+fn show_plan(path: &Path, plan: &[Change], ui: &Ui) {
+    ui.info(&format!("{} will get new values for {}:", path.display(), count(plan.len())));
+    let width = plan.iter().map(|change| change.key.len()).max().unwrap_or(0);
+    for change in plan {
+        ui.info(&format!("  {:<width$}  {}", change.key, change.reason));
+    }
+    let resigned: Vec<&str> = plan
+        .iter()
+        .filter(|change| change.reason == Reason::Only && TOKENS_OF_JWT_SECRET.contains(&change.key))
+        .map(|change| change.key)
+        .collect();
+    if !resigned.is_empty() && !plan.iter().any(|change| change.key == "JWT_SECRET") {
+        ui.warn(&format!(
+            "{} will be re-signed with the file's JWT_SECRET: the old token stays valid until it expires; \
+             to revoke it, regenerate JWT_SECRET (--only JWT_SECRET)",
+            resigned.join(" and ")
+        ));
+    }
+    if plan.iter().any(|change| change.key == DB_PASSWORD) {
+        ui.warn(
+            "the new POSTGRES_PASSWORD only reaches a database initialised after this; if the \
+             database already runs, answer no and use `pmoves-secrets rotate-passwords`",
+        );
+    }
+}
+
+/// "1 secret", "3 secrets".
+fn count(n: usize) -> String {
+    format!("{n} secret{}", if n == 1 { "" } else { "s" })
+}
+
+// ----------------------------------------------------------------------------- stdout formats
 
 /// Kubernetes object name rules (RFC 1123 subdomain for the name, label for the namespace).
 pub fn validate_k8s_name(what: &str, value: &str, max: usize, dots: bool) -> Result<()> {
@@ -183,16 +507,6 @@ fn render_k8s(minted: &Minted, name: &str, namespace: Option<&str>) -> Zeroizing
     out
 }
 
-/// Writes `text` to stdout in full or fails: a truncated secret (closed pipe, full disk) must
-/// not look like success.
-pub fn write_stdout(text: &str) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +519,78 @@ mod tests {
         assert!(validate_k8s_name("--name", "Upper", 253, true).is_err());
         assert!(validate_k8s_name("--name", "-lead", 253, true).is_err());
         assert!(validate_k8s_name("--name", "", 253, true).is_err());
+    }
+
+    fn plan(text: &str, only: &[&'static str], asymmetric: bool) -> Result<Vec<(&'static str, Reason)>> {
+        let file = EnvFile::parse(text, None).unwrap();
+        let only: BTreeSet<&'static str> = only.iter().copied().collect();
+        let plan = plan_changes(&file, Path::new(".env"), &only, asymmetric, |v| v.starts_with("demo"))?;
+        Ok(plan.into_iter().map(|change| (change.key, change.reason)).collect())
+    }
+
+    /// A file where every symmetric secret is set to a non-demo value.
+    fn complete() -> String {
+        secrets::catalog(false).map(|spec| format!("{}=set\n", spec.key)).collect()
+    }
+
+    #[test]
+    fn an_empty_file_gets_the_symmetric_catalogue_as_missing() {
+        let planned = plan("# only a comment\n", &[], false).unwrap();
+        let expected: Vec<_> = secrets::catalog(false).map(|spec| (spec.key, Reason::Missing)).collect();
+        assert_eq!(planned, expected);
+    }
+
+    #[test]
+    fn a_complete_file_needs_nothing() {
+        assert_eq!(plan(&complete(), &[], false).unwrap(), []);
+    }
+
+    #[test]
+    fn empty_and_demo_values_are_filled_and_tokens_follow_a_new_secret() {
+        let text =
+            complete().replace("JWT_SECRET=set", "JWT_SECRET=demo").replace("VAULT_ENC_KEY=set", "VAULT_ENC_KEY=");
+        assert_eq!(
+            plan(&text, &[], false).unwrap(),
+            [
+                ("JWT_SECRET", Reason::Demo),
+                ("ANON_KEY", Reason::Dependent("JWT_SECRET")),
+                ("SERVICE_ROLE_KEY", Reason::Dependent("JWT_SECRET")),
+                ("VAULT_ENC_KEY", Reason::Empty),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_token_leaves_the_secret_alone() {
+        assert_eq!(plan(&complete(), &["ANON_KEY"], false).unwrap(), [("ANON_KEY", Reason::Only)]);
+    }
+
+    #[test]
+    fn a_set_postgres_password_in_only_is_refused_but_a_demo_one_is_filled() {
+        let error = plan(&complete(), &["POSTGRES_PASSWORD"], false).unwrap_err();
+        assert!(error.to_string().contains("rotate-passwords"), "{error}");
+        let demo = complete().replace("POSTGRES_PASSWORD=set", "POSTGRES_PASSWORD=demo");
+        assert_eq!(plan(&demo, &["POSTGRES_PASSWORD"], false).unwrap(), [("POSTGRES_PASSWORD", Reason::Demo)]);
+    }
+
+    #[test]
+    fn the_asymmetric_set_joins_when_the_file_or_only_names_it() {
+        let with_keys = format!("{}JWT_KEYS=set\n", complete());
+        let planned = plan(&with_keys, &["JWT_SECRET"], false).unwrap();
+        assert!(planned.contains(&("JWT_KEYS", Reason::Dependent("JWT_SECRET"))), "{planned:?}");
+        assert!(planned.contains(&("JWT_JWKS", Reason::Missing)), "{planned:?}");
+        let asked = plan(&complete(), &["JWT_KEYS"], false).unwrap();
+        // Naming a missing key in --only reports it as missing: the more telling reason.
+        assert!(asked.contains(&("JWT_KEYS", Reason::Missing)), "{asked:?}");
+        assert!(asked.contains(&("SUPABASE_SECRET_KEY", Reason::Missing)), "{asked:?}");
+    }
+
+    #[test]
+    fn only_rejects_unknown_keys_naming_them() {
+        let error = parse_only(&["JWT_SECRET".into(), " nope ".into()]).unwrap_err();
+        assert!(matches!(error, Error::Usage(_)));
+        assert!(error.to_string().contains("`nope`") && error.to_string().contains("ANON_KEY"), "{error}");
+        assert_eq!(parse_only(&[" ANON_KEY".into()]).unwrap(), BTreeSet::from(["ANON_KEY"]));
     }
 
     #[test]
