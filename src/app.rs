@@ -26,14 +26,14 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<ExitCode> {
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pmoves-secrets", &mut text);
-            generate::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
+            crate::ui::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
         }
         Command::Man => {
             let mut text = Vec::new();
             clap_mangen::Man::new(Cli::command())
                 .render(&mut text)
                 .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })?;
-            generate::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
+            crate::ui::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
         }
     }
 }

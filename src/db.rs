@@ -220,17 +220,29 @@ impl Target {
     /// Connects, retrying only a refused or reset connection (a server that is restarting);
     /// authentication and other errors are final at once.
     pub async fn connect(&self) -> Result<Client> {
+        self.connect_retrying().await.map_err(|err| self.connect_error(&err))
+    }
+
+    /// Like [`Target::connect`], but a database that does not exist is `Ok(None)`.
+    pub async fn connect_if_exists(&self) -> Result<Option<Client>> {
+        match self.connect_retrying().await {
+            Ok(client) => Ok(Some(client)),
+            Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => Ok(None),
+            Err(err) => Err(self.connect_error(&err)),
+        }
+    }
+
+    async fn connect_retrying(&self) -> std::result::Result<Client, tokio_postgres::Error> {
         let mut delay = Duration::from_millis(200);
         let mut attempts = 0;
         loop {
             attempts += 1;
             match self.connect_raw().await {
-                Ok(client) => return Ok(client),
                 Err(err) if attempts < 3 && is_transient(&err) => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
-                Err(err) => return Err(self.connect_error(&err)),
+                outcome => return outcome,
             }
         }
     }

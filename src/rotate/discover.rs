@@ -89,22 +89,32 @@ fn db_error(step: &str, err: &tokio_postgres::Error) -> Error {
     Error::Database { step: step.to_owned(), reason: describe(err) }
 }
 
-/// What a database holds of the Supabase internals.
+/// What a database holds of the Supabase internals, and what the session may do there.
 struct Internals {
     analytics: bool,
     supavisor_owner: Option<String>,
+    superuser: bool,
+    password_encryption: String,
 }
 
+/// One round trip for everything that does not depend on the answer to something else.
 async fn internals(client: &Client) -> Result<Internals> {
     let row = client
         .query_one(
             "SELECT to_regclass('_analytics.source_backends') IS NOT NULL, \
-                    (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor')",
+                    (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'), \
+                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+                    current_setting('password_encryption')",
             &[],
         )
         .await
         .map_err(|e| db_error("discovery", &e))?;
-    Ok(Internals { analytics: row.get(0), supavisor_owner: row.get(1) })
+    Ok(Internals {
+        analytics: row.get(0),
+        supavisor_owner: row.get(1),
+        superuser: row.get::<_, Option<bool>>(2).unwrap_or(false),
+        password_encryption: row.get(3),
+    })
 }
 
 /// Connects to the database that holds the Supabase internals and looks around.
@@ -112,34 +122,27 @@ async fn internals(client: &Client) -> Result<Internals> {
 /// `_supabase` is tried first (current stacks), then the main database (older stacks). Roles
 /// are cluster-wide, so whichever database is chosen, one transaction covers every role.
 pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
-    let main = target.connect().await?;
-    let has_supabase_db: bool = main
-        .query_one("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = '_supabase')", &[])
-        .await
-        .map_err(|e| db_error("discovery", &e))?
-        .get(0);
-
-    let (client, work_target, internals) = if has_supabase_db && target.dbname() != "_supabase" {
-        let supabase_target = target.in_database("_supabase");
-        let supabase = supabase_target.connect().await?;
-        let found = internals(&supabase).await?;
-        if found.analytics || found.supavisor_owner.is_some() {
-            (supabase, supabase_target, found)
-        } else {
+    // `_supabase` first: on current stacks that is the only login this needs (each login is a
+    // SCRAM handshake, a few milliseconds of hashing on both sides).
+    let supabase_target = target.in_database("_supabase");
+    let in_supabase = match supabase_target.connect_if_exists().await? {
+        Some(client) => {
+            let found = internals(&client).await?;
+            let holds_internals = found.analytics || found.supavisor_owner.is_some();
+            (holds_internals || target.dbname() == "_supabase").then_some((client, supabase_target, found))
+        }
+        None => None,
+    };
+    let (client, work_target, internals) = match in_supabase {
+        Some(work) => work,
+        None => {
+            let main = target.connect().await?;
             let found = internals(&main).await?;
             (main, target.clone(), found)
         }
-    } else {
-        let found = internals(&main).await?;
-        (main, target.clone(), found)
     };
 
-    let superuser: bool = client
-        .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[])
-        .await
-        .map_err(|e| db_error("discovery", &e))?
-        .get(0);
-    if !superuser {
+    if !internals.superuser {
         return Err(Error::Connect {
             target: target.host_port(),
             user: target.user().to_owned(),
@@ -149,25 +152,31 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
         });
     }
 
-    let setting: String =
-        client.query_one("SHOW password_encryption", &[]).await.map_err(|e| db_error("discovery", &e))?.get(0);
-    let encryption = Encryption::from_setting(&setting).ok_or_else(|| Error::Database {
+    let setting = &internals.password_encryption;
+    let encryption = Encryption::from_setting(setting).ok_or_else(|| Error::Database {
         step: "discovery".into(),
         reason: format!("password_encryption is '{setting}', expected scram-sha-256 or md5"),
     })?;
 
+    // The remaining reads are independent: sent together, they cost one round trip.
     let names: Vec<&str> = ROTATED_ROLES.iter().copied().chain([PASSWORDLESS_ROLE]).collect();
-    let rows = client
-        .query("SELECT rolname::text, rolcanlogin FROM pg_roles WHERE rolname = ANY($1)", &[&names])
-        .await
-        .map_err(|e| db_error("discovery", &e))?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
+    let roles_query = client.query("SELECT rolname::text, rolcanlogin FROM pg_roles WHERE rolname = ANY($1)", &params);
+    let analytics_query = async {
+        match internals.analytics {
+            true => analytics(&client).await.map(Some),
+            false => Ok(None),
+        }
+    };
+    let (rows, fingerprint, analytics) = tokio::join!(roles_query, fingerprint(&client), analytics_query);
+    let rows = rows.map_err(|e| db_error("discovery", &e))?;
+    let (fingerprint, analytics) = (fingerprint?, analytics?);
     let login_of = |name: &str| rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, bool>(1));
     let roles = ROTATED_ROLES
         .iter()
         .map(|&name| RoleState { name, exists: login_of(name).is_some(), can_login: login_of(name).unwrap_or(false) })
         .collect();
 
-    let analytics = if internals.analytics { Some(analytics(&client).await?) } else { None };
     let discovery = Discovery {
         work_db: work_target.dbname().to_owned(),
         encryption,
@@ -175,7 +184,7 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
         passwordless_role_exists: login_of(PASSWORDLESS_ROLE).is_some(),
         analytics,
         supavisor_owner: internals.supavisor_owner,
-        fingerprint: fingerprint(&client).await?,
+        fingerprint,
     };
     Ok((discovery, client, work_target))
 }

@@ -12,6 +12,7 @@ mod discover;
 mod plan;
 mod recovery;
 mod report;
+mod restart;
 mod transaction;
 pub mod verifier;
 mod verify;
@@ -26,6 +27,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
 use crate::ui::Ui;
 
+pub use discover::ROTATED_ROLES;
 use plan::PASSWORD_KEY;
 use recovery::Holder;
 use report::{Recovery, Report, Timings};
@@ -37,18 +39,21 @@ pub const CRASH_VAR: &str = "PMOVES_SECRETS_CRASH_AT";
 /// Where a test asked the process to die.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CrashPoint {
-    AfterStage,
-    AfterCommit,
-    AfterPublish,
+    /// After the pending file is staged, before `BEGIN`.
+    Staged,
+    /// After `COMMIT`, before the pending file is published.
+    Committed,
+    /// After publishing, before verification.
+    Published,
 }
 
 impl CrashPoint {
     fn from_env() -> Result<Option<Self>> {
         match std::env::var(CRASH_VAR).ok().as_deref() {
             None | Some("") => Ok(None),
-            Some("after-stage") => Ok(Some(CrashPoint::AfterStage)),
-            Some("after-commit") => Ok(Some(CrashPoint::AfterCommit)),
-            Some("after-publish") => Ok(Some(CrashPoint::AfterPublish)),
+            Some("after-stage") => Ok(Some(CrashPoint::Staged)),
+            Some("after-commit") => Ok(Some(CrashPoint::Committed)),
+            Some("after-publish") => Ok(Some(CrashPoint::Published)),
             Some(other) => Err(Error::Usage(format!(
                 "{CRASH_VAR}='{other}' is not one of after-stage, after-commit, after-publish"
             ))),
@@ -100,7 +105,7 @@ fn ms_since(start: Instant) -> f64 {
 
 async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
-    let env_lock = LockedEnv::acquire(&args.env_file)?;
+    let env_lock = lock_env(&args.env_file, ui)?;
     let env = env_lock.read()?.ok_or_else(|| Error::BadValue {
         path: args.env_file.clone(),
         key: PASSWORD_KEY.into(),
@@ -152,7 +157,7 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
     let interrupted = interruption();
 
     env_lock.stage(&prepared.new_env)?;
-    crash_if(crash, CrashPoint::AfterStage);
+    crash_if(crash, CrashPoint::Staged);
 
     let applied = match transaction::apply(&client, &prepared, lock_timeout, interrupted).await {
         Ok(applied) => applied,
@@ -179,10 +184,10 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
             }
         }
     };
-    crash_if(crash, CrashPoint::AfterCommit);
+    crash_if(crash, CrashPoint::Committed);
 
     publish(&env_lock)?;
-    crash_if(crash, CrashPoint::AfterPublish);
+    crash_if(crash, CrashPoint::Published);
 
     let verify_started = Instant::now();
     let verification = verify::logins(&target, &prepared.plan.login_roles, &prepared.new_password).await;
@@ -196,7 +201,33 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
         Timings { plan_ms, transaction_ms: applied.transaction_ms, verify_ms, total_ms: ms_since(started) },
     );
     print_report(&report, args.format)?;
-    verification_outcome(&report, &args.env_file)
+    verification_outcome(&report, &args.env_file)?;
+    restart_if_asked(args, ui)
+}
+
+/// `--restart`: recreate the services holding the password, after a verified rotation.
+fn restart_if_asked(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
+    if !args.restart {
+        return Ok(ExitCode::Success);
+    }
+    let project = restart::ComposeProject {
+        files: args.compose_file.clone(),
+        directory: args.project_directory.clone().unwrap_or_else(|| restart::default_directory(&args.env_file)),
+        env_file: args.env_file.clone(),
+    };
+    let services = restart::restart(&project)?;
+    ui.info(&format!("recreated {}", services.join(" ")));
+    Ok(ExitCode::Success)
+}
+
+/// Takes the `.env` lock, saying so when another run holds it: waiting silently at 2 a.m.
+/// looks like a hang.
+fn lock_env(path: &Path, ui: &Ui) -> Result<LockedEnv> {
+    if let Some(lock) = LockedEnv::try_acquire(path)? {
+        return Ok(lock);
+    }
+    ui.info(&format!("waiting for another pmoves-secrets run that holds the lock on {}…", path.display()));
+    Ok(LockedEnv::acquire(path)?)
 }
 
 /// What settling a leftover pending file came to.
@@ -279,7 +310,8 @@ async fn finish_recovered(
     let verify_ms = ms_since(verify_started);
     let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));
     print_report(&report, args.format)?;
-    verification_outcome(&report, &args.env_file)
+    verification_outcome(&report, &args.env_file)?;
+    restart_if_asked(args, ui)
 }
 
 /// Step 6: the pending file becomes `.env`. Failing here leaves the new password in the
@@ -318,11 +350,11 @@ fn unknown_outcome(env_lock: &LockedEnv, why: &str) -> Error {
     }
 }
 
-/// Exit 0 when every LOGIN role logged in; exit 4 (the database has changed) otherwise.
-fn verification_outcome(report: &Report, env_file: &Path) -> Result<ExitCode> {
+/// Every LOGIN role logged in; otherwise exit 4 (the database has changed).
+fn verification_outcome(report: &Report, env_file: &Path) -> Result<()> {
     let failed: Vec<&str> = report.verification.iter().filter(|r| !r.ok).map(|r| r.role.as_str()).collect();
     if failed.is_empty() {
-        return Ok(ExitCode::Success);
+        return Ok(());
     }
     Err(Error::PartiallyApplied {
         what: format!("{} LOGIN role(s) could not log in with the new password: {}", failed.len(), failed.join(", ")),
@@ -340,7 +372,7 @@ fn print_report(report: &Report, format: ReportFormat) -> Result<()> {
         ReportFormat::Text => report.to_text(),
         ReportFormat::Json => report.to_json(),
     };
-    crate::generate::write_stdout(&text)
+    crate::ui::write_stdout(&text)
 }
 
 /// Resolves when the operator presses Ctrl-C or the process gets SIGTERM. Registered only

@@ -55,6 +55,8 @@ pub struct Report {
     pub roles: Vec<RoleOutcome>,
     /// Analytics rows whose URL now has the new password.
     pub analytics_rows_updated: Option<u64>,
+    /// Postgres analytics rows left alone because their URL names no user to give a password.
+    pub analytics_rows_without_user: u64,
     /// Whether `_supavisor` was reset.
     pub supavisor_reset: bool,
     /// The login test of every LOGIN role.
@@ -89,6 +91,7 @@ impl Report {
             plan: Some(plan.clone()),
             roles: role_outcomes(plan, "planned"),
             analytics_rows_updated: None,
+            analytics_rows_without_user: 0,
             supavisor_reset: false,
             verification: Vec::new(),
             restart_command: restart_command(),
@@ -111,6 +114,7 @@ impl Report {
             plan: Some(plan.clone()),
             roles: role_outcomes(plan, "rotated"),
             analytics_rows_updated: Some(applied.analytics_rows_updated),
+            analytics_rows_without_user: applied.analytics_rows_without_user,
             supavisor_reset: applied.supavisor_reset,
             verification,
             restart_command: restart_command(),
@@ -127,6 +131,7 @@ impl Report {
             plan: None,
             roles: Vec::new(),
             analytics_rows_updated: None,
+            analytics_rows_without_user: 0,
             supavisor_reset: false,
             verification,
             restart_command: restart_command(),
@@ -175,6 +180,12 @@ impl Report {
             if let Some(rows) = self.analytics_rows_updated {
                 if plan.analytics_rows.is_some() {
                     out.push_str(&format!("  analytics: {rows} source backend URL(s) updated\n"));
+                }
+                if self.analytics_rows_without_user > 0 {
+                    out.push_str(&format!(
+                        "  analytics: {} postgres URL(s) name no user and were left alone; give them supabase_admin and the new password\n",
+                        self.analytics_rows_without_user
+                    ));
                 }
             }
             if self.supavisor_reset {

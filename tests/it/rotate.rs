@@ -580,3 +580,60 @@ fn the_env_file_must_exist() {
         .code(1)
         .stderr(predicate::str::contains("missing.env"));
 }
+
+/// A fake `docker` that records its arguments and defines some of the stack's services.
+fn fake_docker(dir: &Path) -> (PathBuf, PathBuf) {
+    let bin_dir = dir.join("fakebin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let log = dir.join("docker.log");
+    let script = format!(
+        "#!/bin/sh\n\
+         printf '%s\\n' \"$*\" >> '{log}'\n\
+         case \"$*\" in\n\
+           *'config --services'*) printf 'db\\nkong\\nauth\\nrest\\nrealtime\\nstorage\\nmeta\\nstudio\\nanalytics\\n' ;;\n\
+         esac\n\
+         exit 0\n",
+        log = log.display()
+    );
+    let path = bin_dir.join("docker");
+    std::fs::write(&path, script).unwrap();
+    set_mode(&path, 0o755);
+    (bin_dir, log)
+}
+
+#[test]
+fn restart_recreates_exactly_the_defined_services_that_hold_the_password() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let (bin_dir, log) = fake_docker(stack.dir.path());
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    stack.rotate().args(["--yes", "--restart"]).env("PATH", path).assert().success();
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let up = calls.lines().find(|l| l.contains(" up ")).expect("docker compose up was run");
+    assert!(up.starts_with("compose "), "{up}");
+    assert!(up.contains(&format!("--env-file {}", stack.env.display())), "{up}");
+    assert!(
+        up.ends_with("up -d --force-recreate auth rest realtime storage meta studio analytics"),
+        "only the defined services, in order (functions and supavisor are not defined here): {up}"
+    );
+    assert!(!up.contains("kong") && !up.contains(" db"), "{up}");
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
+}
+
+#[test]
+fn restart_without_docker_says_how_to_finish_by_hand() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let empty = stack.dir.path().join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    stack.rotate().args(["--yes", "--restart"]).env("PATH", &empty).assert().code(4).stderr(
+        predicate::str::contains("docker is not installed").and(predicate::str::contains("up -d --force-recreate")),
+    );
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())), "the rotation itself stands");
+}

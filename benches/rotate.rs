@@ -1,0 +1,158 @@
+//! Benchmark: a whole `rotate-passwords` run against a throwaway cluster, next to one psql
+//! session running the same twelve plaintext `ALTER ROLE`s in autocommit (upstream's approach,
+//! without its docker exec). Targets: BEGIN→COMMIT ≤ 10 ms on loopback; the whole rotation
+//! (staging, fsyncs, the login test of every LOGIN role) no slower than the psql session.
+//!
+//! Run with `cargo bench --bench rotate` (needs the PostgreSQL server binaries, as the tests).
+//! Prints medians; asserts nothing.
+
+#[path = "../tests/it/common/pg.rs"]
+mod pg;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 15;
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn env_password(env: &Path) -> String {
+    let text = std::fs::read_to_string(env).expect(".env");
+    text.lines().find_map(|l| l.strip_prefix("POSTGRES_PASSWORD=")).expect("POSTGRES_PASSWORD").to_owned()
+}
+
+fn measure(cluster: &pg::Cluster, env: &Path) {
+    let tool = env!("CARGO_BIN_EXE_pmoves-secrets");
+    let rotate = || {
+        let start = Instant::now();
+        let out = Command::new(tool)
+            .args(["rotate-passwords", "--yes", "--format", "json", "--sslmode", "disable", "--env-file"])
+            .arg(env)
+            .output()
+            .expect("runs");
+        let wall = start.elapsed();
+        assert!(out.status.success(), "rotation failed: {}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+        (wall, report)
+    };
+    rotate(); // warm-up: caches, the first connection
+    let (mut wall, mut tx, mut verify, mut plan, mut total) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let (w, report) = rotate();
+        wall.push(w.as_secs_f64() * 1000.0);
+        tx.push(report["timings"]["transaction_ms"].as_f64().unwrap_or(f64::NAN));
+        verify.push(report["timings"]["verify_ms"].as_f64().unwrap_or(f64::NAN));
+        plan.push(report["timings"]["plan_ms"].as_f64().unwrap_or(f64::NAN));
+        total.push(report["timings"]["total_ms"].as_f64().unwrap_or(f64::NAN));
+    }
+
+    // The baseline: one psql session, twelve plaintext ALTERs in autocommit, setting the
+    // password the roles already have (so the cluster stays consistent with the .env).
+    let password = env_password(env);
+    let script: String = pg::ROTATED_ROLES.iter().map(|r| format!("ALTER ROLE {r} PASSWORD '{password}';\n")).collect();
+    let url = cluster.db_url("supabase_admin", &password, cluster.work_db());
+    let psql = || {
+        let start = Instant::now();
+        let out = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url])
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write as _;
+                child.stdin.take().expect("stdin").write_all(script.as_bytes())?;
+                child.wait_with_output()
+            })
+            .expect("psql runs");
+        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
+        start.elapsed()
+    };
+    psql();
+    let baseline: Vec<f64> = (0..RUNS).map(|_| psql().as_secs_f64() * 1000.0).collect();
+
+    // The floor inside the transaction: the same twelve ALTER ROLEs with client-made SCRAM
+    // verifiers and nothing else, timed from BEGIN to COMMIT on an open session.
+    let floor: Vec<f64> = {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let client = cluster.connect("supabase_admin", &password, cluster.work_db()).await.expect("connect");
+            let mut samples = Vec::new();
+            for _ in 0..RUNS {
+                let sql: String = pg::ROTATED_ROLES
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "ALTER ROLE {r} PASSWORD '{}';",
+                            postgres_protocol::password::scram_sha_256(password.as_bytes())
+                        )
+                    })
+                    .collect();
+                let start = Instant::now();
+                client.batch_execute(&format!("BEGIN;{sql}COMMIT;")).await.expect("alters");
+                samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+            samples
+        })
+    };
+
+    let (w, b) = (median(wall), median(baseline));
+    println!("rotate-passwords on loopback, {RUNS} runs (medians):");
+    println!("  start to plan ready (plan_ms):        {:.2} ms", median(plan));
+    println!("  BEGIN→COMMIT (transaction_ms):        {:.2} ms", median(tx));
+    println!("  login test of every LOGIN role:       {:.2} ms", median(verify));
+    println!("  whole run as the tool times it:       {:.2} ms", median(total));
+    println!("  whole process (wall):                 {w:.2} ms");
+    println!("  psql, 12 plaintext ALTERs autocommit: {b:.2} ms");
+    println!("  ratio whole rotation / psql session:  {:.2}", w / b);
+    println!("  floor: 12 ALTER ROLE with verifiers, BEGIN→COMMIT alone: {:.2} ms", median(floor));
+}
+
+fn main() {
+    let cluster = pg::Cluster::start(pg::ClusterOptions::new());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let env = dir.path().join(".env");
+    let body: String = cluster.env_vars().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(&env, body).expect("write .env");
+
+    // The harness runs clusters with fsync=off; production runs with it on, where each of
+    // psql's twelve autocommits waits for its own WAL flush. Measure both.
+    for fsync in ["off", "on"] {
+        cluster.psql(&format!("ALTER SYSTEM SET fsync = {fsync}; SELECT pg_reload_conf();"));
+        std::thread::sleep(Duration::from_millis(200));
+        println!("== fsync = {fsync} ==");
+        measure(&cluster, &env);
+    }
+
+    let tool = env!("CARGO_BIN_EXE_pmoves-secrets");
+    let rotate = || {
+        let out = Command::new(tool)
+            .args(["rotate-passwords", "--yes", "--format", "json", "--sslmode", "disable", "--env-file"])
+            .arg(&env)
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "rotation failed: {}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+        ((), report)
+    };
+    // md5 clusters: the server's empty-password check on an md5 verifier is one MD5, not PBKDF2.
+    let md5_tx = {
+        let md5 = pg::Cluster::start(pg::ClusterOptions::new().md5());
+        let body: String = md5.env_vars().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(&env, body).expect("write .env");
+        let samples: Vec<f64> =
+            (0..RUNS).map(|_| rotate().1["timings"]["transaction_ms"].as_f64().unwrap_or(f64::NAN)).collect();
+        median(samples)
+    };
+
+    println!("== md5 cluster (fsync = off) ==");
+    println!("  BEGIN→COMMIT (transaction_ms):        {md5_tx:.2} ms");
+    drop(cluster);
+    std::thread::sleep(Duration::from_millis(10));
+}

@@ -1,0 +1,135 @@
+//! `--restart`: recreate the services that hold the password, the step upstream leaves to the
+//! reader. Runs only after a verified rotation; the database and `.env` already agree, so a
+//! failure here is exit 4 with the exact command to run by hand.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::plan::SERVICES_TO_RESTART;
+use crate::error::{Error, Result};
+
+/// Where the stack's compose project is.
+#[derive(Debug, Clone)]
+pub struct ComposeProject {
+    /// `-f` files, in order (empty: compose's own discovery in the project directory).
+    pub files: Vec<PathBuf>,
+    /// The project directory (default: the `.env`'s directory).
+    pub directory: PathBuf,
+    /// The rotated `.env`, passed as `--env-file` so compose interpolates the new password.
+    pub env_file: PathBuf,
+}
+
+impl ComposeProject {
+    /// `docker compose` with this project's options, run from its directory.
+    fn compose(&self) -> Command {
+        let mut cmd = Command::new("docker");
+        cmd.current_dir(&self.directory).arg("compose");
+        for file in &self.files {
+            cmd.arg("-f").arg(file);
+        }
+        cmd.arg("--project-directory").arg(&self.directory).arg("--env-file").arg(&self.env_file);
+        cmd
+    }
+
+    /// The command line an operator would type, for messages.
+    pub fn manual_command(&self, services: &[&str]) -> String {
+        let files: String = self.files.iter().map(|f| format!(" -f {}", f.display())).collect();
+        format!(
+            "cd {} && docker compose{files} --env-file {} up -d --force-recreate {}",
+            self.directory.display(),
+            self.env_file.display(),
+            services.join(" ")
+        )
+    }
+}
+
+/// The project directory for `env_file` when none is given: the directory holding it.
+pub fn default_directory(env_file: &Path) -> PathBuf {
+    match env_file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn failed(project: &ComposeProject, what: String) -> Error {
+    Error::PartiallyApplied {
+        what,
+        recovery: format!(
+            "the rotation itself succeeded and was verified; recreate the services by hand: {}",
+            project.manual_command(&SERVICES_TO_RESTART)
+        ),
+    }
+}
+
+/// Recreates the services of [`SERVICES_TO_RESTART`] that the project defines; returns them.
+pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
+    let listed = project.compose().args(["config", "--services"]).output().map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::NotFound {
+            "docker is not installed or not on PATH".to_owned()
+        } else {
+            format!("docker could not be started ({e})")
+        };
+        failed(project, format!("--restart: {why}"))
+    })?;
+    if !listed.status.success() {
+        return Err(failed(
+            project,
+            format!(
+                "--restart: `docker compose config --services` failed in {}: {}",
+                project.directory.display(),
+                first_line(&listed.stderr)
+            ),
+        ));
+    }
+    let defined = String::from_utf8_lossy(&listed.stdout);
+    let services: Vec<&'static str> =
+        SERVICES_TO_RESTART.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
+    if services.is_empty() {
+        return Err(failed(
+            project,
+            format!(
+                "--restart: the compose project in {} defines none of the services {}",
+                project.directory.display(),
+                SERVICES_TO_RESTART.join(", ")
+            ),
+        ));
+    }
+    let status = project
+        .compose()
+        .args(["up", "-d", "--force-recreate"])
+        .args(&services)
+        .status()
+        .map_err(|e| failed(project, format!("--restart: docker could not be started ({e})")))?;
+    if !status.success() {
+        return Err(failed(project, format!("--restart: `docker compose up` exited with {status}")));
+    }
+    Ok(services)
+}
+
+fn first_line(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).lines().next().unwrap_or("no output").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_project_directory_defaults_to_the_env_files_directory() {
+        assert_eq!(default_directory(Path::new("/srv/stack/.env")), PathBuf::from("/srv/stack"));
+        assert_eq!(default_directory(Path::new(".env")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn the_manual_command_names_files_env_and_services() {
+        let project = ComposeProject {
+            files: vec![PathBuf::from("docker-compose.yml")],
+            directory: PathBuf::from("/srv/stack"),
+            env_file: PathBuf::from("/srv/stack/.env"),
+        };
+        assert_eq!(
+            project.manual_command(&["auth", "rest"]),
+            "cd /srv/stack && docker compose -f docker-compose.yml --env-file /srv/stack/.env up -d --force-recreate auth rest"
+        );
+    }
+}
