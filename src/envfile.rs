@@ -283,11 +283,6 @@ impl EnvFile {
             .ok_or_else(|| EnvFileError::Read { path: path.to_path_buf(), error: io::ErrorKind::NotFound.into() })
     }
 
-    /// The path given when parsing, if any.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
     /// The value of `key`; with duplicates the last occurrence wins, as in compose.
     pub fn get(&self, key: &str) -> Option<&str> {
         let &i = self.index.get(key)?.last()?;
@@ -404,7 +399,8 @@ impl EnvFile {
 
 /// `value` as `set` writes it on a new line: bare when made only of `[A-Za-z0-9_./+=:@%,-]` (and
 /// not empty), else single-quoted, else (with `'`, a line break or a final `\`) double-quoted with
-/// escapes. For callers that build a fresh `.env` text themselves.
+/// escapes. Pins down the quoting rules in the tests.
+#[cfg(test)]
 pub fn quote_value(value: &str) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::with_capacity(2 * value.len() + 2));
     encode_into(&mut out, value, choose_quote(Quote::Bare, value));
@@ -950,11 +946,6 @@ impl LockedEnv {
     /// The `.env` path as the user gave it.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// The file actually read and replaced: `path` with symlinks resolved.
-    pub fn resolved_path(&self) -> &Path {
-        &self.target
     }
 
     /// Reads and parses the `.env`; `None` when it does not exist.

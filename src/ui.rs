@@ -89,3 +89,13 @@ impl Ui {
         }
     }
 }
+
+/// Writes `text` to stdout in full or fails: a truncated secret (closed pipe, full disk) must
+/// not look like success.
+pub fn write_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })
+}

@@ -2,11 +2,20 @@
 
 mod common;
 
+// The throwaway-cluster harness and the Supabase-like fixture it loads.
+mod pg_harness;
+
 // generate-keys through the binary: lengths, alphabets, JWTs, formats, the CLI contract.
 mod generate;
+
+// generate-keys --template and --env-file: filled templates, in-place updates, refusals.
+mod generate_files;
 
 // rotate-passwords against throwaway PostgreSQL clusters.
 mod rotate;
 
 // check through the binary: every finding code, both formats, upstream demo values, --db.
 mod check;
+
+// Operator experience: completions, man page, --quiet, colour.
+mod ux;
