@@ -247,6 +247,12 @@ impl Target {
         }
     }
 
+    /// Asks the server to cancel what `token`'s session is running (a statement waiting for a
+    /// lock ignores a closed socket until the wait ends). Best effort: errors are ignored.
+    pub async fn cancel(&self, token: &tokio_postgres::CancelToken) {
+        let _ = token.cancel_query(self.tls.clone()).await;
+    }
+
     /// Tries a login without retries; `Ok(())` when the server accepted it.
     pub async fn try_login(&self) -> std::result::Result<(), String> {
         match self.connect_raw().await {

@@ -146,7 +146,7 @@ pub enum Error {
     },
 
     /// A database step failed before anything was committed.
-    #[error("{step} failed: {reason}; the transaction was rolled back and nothing was changed")]
+    #[error("{step} failed: {reason}; nothing was changed")]
     Database {
         /// Which step ("discovery", "ALTER ROLE authenticator", ...).
         step: String,

@@ -97,11 +97,13 @@ struct Internals {
     password_encryption: String,
 }
 
-/// One round trip for everything that does not depend on the answer to something else.
+/// One round trip for everything that does not depend on the answer to something else. Only
+/// catalogs are read, so a role without rights on the schemas still gets to the superuser check.
 async fn internals(client: &Client) -> Result<Internals> {
     let row = client
         .query_one(
-            "SELECT to_regclass('_analytics.source_backends') IS NOT NULL, \
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                            WHERE n.nspname = '_analytics' AND c.relname = 'source_backends'), \
                     (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'), \
                     (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
                     current_setting('password_encryption')",

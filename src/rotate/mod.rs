@@ -116,6 +116,7 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
         ui.warn(&format!("{key} appears more than once in {}; every occurrence is updated", args.env_file.display()));
     }
     let target = db::resolve(&args.connect, Some(&env), ui)?;
+    ui.detail(&format!("connecting as {}", target.display()));
     let current_password = env.get(PASSWORD_KEY).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
 
     let mut recovery = None;
@@ -139,6 +140,12 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
         secrets::random_hex(16),
     )?;
     let plan_ms = ms_since(started);
+    ui.detail(&format!(
+        "discovered in {plan_ms:.1} ms: database {}, password_encryption {}, {} of 12 roles present",
+        prepared.plan.database,
+        prepared.plan.password_encryption.as_str(),
+        prepared.plan.roles_to_change.len()
+    ));
 
     if args.dry_run {
         let report = Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started));
@@ -157,9 +164,10 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
     let interrupted = interruption();
 
     env_lock.stage(&prepared.new_env)?;
+    ui.detail(&format!("staged {}", env_lock.pending_path().display()));
     crash_if(crash, CrashPoint::Staged);
 
-    let applied = match transaction::apply(&client, &prepared, lock_timeout, interrupted).await {
+    let applied = match transaction::apply(&client, &work_target, &prepared, lock_timeout, interrupted).await {
         Ok(applied) => applied,
         Err(Failure::RolledBack(err)) => {
             discard_after_rollback(&env_lock, ui);
@@ -184,9 +192,11 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
             }
         }
     };
+    ui.detail(&format!("committed; BEGIN to COMMIT took {:.1} ms", applied.transaction_ms));
     crash_if(crash, CrashPoint::Committed);
 
     publish(&env_lock)?;
+    ui.detail(&format!("published {}", args.env_file.display()));
     crash_if(crash, CrashPoint::Published);
 
     let verify_started = Instant::now();

@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use super::discover::{url_expr, UrlColumn, FINGERPRINT_SQL, ROTATED_ROLES};
 use super::plan::Prepared;
-use crate::db::describe;
+use crate::db::{describe, Target};
 use crate::dburl;
 use crate::error::Error;
 
@@ -62,6 +62,7 @@ fn quote_literal(value: &str) -> String {
 /// Runs the transaction. `interrupted` resolving before `COMMIT` is sent rolls everything back.
 pub async fn apply(
     client: &Client,
+    session: &Target,
     prepared: &Prepared,
     lock_timeout: Duration,
     interrupted: impl Future<Output = ()>,
@@ -77,6 +78,7 @@ pub async fn apply(
                 lock_timeout.as_millis()
             ));
         }
+        reason.push_str("; the transaction was rolled back");
         Error::Database { step: step.to_owned(), reason }
     };
 
@@ -143,7 +145,11 @@ pub async fn apply(
 
     let outcome = tokio::select! {
         outcome = work => outcome,
-        () = interrupted => Err(Error::Interrupted),
+        () = interrupted => {
+            // The statement in flight may be waiting for a lock; cancel it so ROLLBACK runs now.
+            session.cancel(&client.cancel_token()).await;
+            Err(Error::Interrupted)
+        }
     };
     let (analytics_rows_updated, analytics_rows_without_user, supavisor_reset) = match outcome {
         Ok(done) => done,

@@ -637,3 +637,95 @@ fn restart_without_docker_says_how_to_finish_by_hand() {
     );
     assert!(block_on(cluster.can_login("supabase_admin", &stack.password())), "the rotation itself stands");
 }
+
+#[test]
+fn an_interrupt_during_the_transaction_rolls_back_at_once() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let holder = block_on(cluster.hold_lock(""));
+    let child = std::process::Command::new(crate::common::bin_path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["rotate-passwords", "--yes", "--lock-timeout", "60s", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the rotation is blocked on the held lock inside its transaction.
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pmoves-secrets' AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cluster.psql(waiting) != "1" {
+        assert!(std::time::Instant::now() < deadline, "the rotation never reached the lock");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "rolled back without waiting for the lock");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(holder);
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+}
+
+#[test]
+fn a_role_that_is_not_a_superuser_is_told_so() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let env_before = stack.text();
+    let url = format!("postgresql://postgres@{}:{}/postgres", cluster.host(), cluster.port());
+    stack
+        .rotate()
+        .arg("--yes")
+        .env("PMOVES_SECRETS_DB_URL", url)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not a superuser").and(predicate::str::contains("supabase_admin")));
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+}
+
+#[test]
+fn sslmode_require_against_a_server_without_tls_fails_cleanly() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let mut cmd = bin();
+    cmd.args(["rotate-passwords", "--yes", "--sslmode", "require", "--env-file"]).arg(&stack.env);
+    cmd.assert().code(1).stderr(
+        predicate::str::contains(format!("{}:{}", cluster.host(), cluster.port())).and(
+            predicate::str::contains("TLS").or(predicate::str::contains("SSL")).or(predicate::str::contains("tls")),
+        ),
+    );
+}
+
+#[test]
+fn verbose_shows_each_step_without_a_secret() {
+    if external_mode() {
+        return;
+    }
+    let cluster = Cluster::start(ClusterOptions::new());
+    let stack = Stack::new(&cluster);
+    let old = stack.password();
+    let out = stack.rotate().args(["--yes", "-v"]).output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for step in
+        ["connecting as supabase_admin@", "discovered in", "staged", "committed; BEGIN to COMMIT took", "published"]
+    {
+        assert!(stderr.contains(step), "missing '{step}': {stderr}");
+    }
+    assert!(!stderr.contains(&old) && !stderr.contains(&stack.password()), "a password leaked: {stderr}");
+}
