@@ -3,38 +3,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use predicates::prelude::*;
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::common::{bin, env_value, mode_of, parse_env, tempdir};
+use crate::common::{assert_secret_shapes, bin, env_value, mode_of, parse_env, tempdir};
 
 const FIVE_YEARS: u64 = 157_680_000;
-
-/// Every secret of SPEC §1 with its exact length and alphabet.
-const SYMMETRIC: &[(&str, usize, Alphabet)] = &[
-    ("JWT_SECRET", 40, Alphabet::Base64),
-    ("SECRET_KEY_BASE", 64, Alphabet::Base64),
-    ("VAULT_ENC_KEY", 32, Alphabet::Hex),
-    ("PG_META_CRYPTO_KEY", 32, Alphabet::Base64),
-    ("REALTIME_DB_ENC_KEY", 16, Alphabet::Hex),
-    ("LOGFLARE_PUBLIC_ACCESS_TOKEN", 32, Alphabet::Base64),
-    ("LOGFLARE_PRIVATE_ACCESS_TOKEN", 32, Alphabet::Base64),
-    ("S3_PROTOCOL_ACCESS_KEY_ID", 32, Alphabet::Hex),
-    ("S3_PROTOCOL_ACCESS_KEY_SECRET", 64, Alphabet::Hex),
-    ("MINIO_ROOT_PASSWORD", 32, Alphabet::Hex),
-    ("POSTGRES_PASSWORD", 32, Alphabet::Hex),
-    ("DASHBOARD_PASSWORD", 32, Alphabet::Hex),
-];
-
-#[derive(Clone, Copy, Debug)]
-enum Alphabet {
-    Hex,
-    Base64,
-}
 
 fn generate(args: &[&str]) -> String {
     let out = bin().arg("generate-keys").args(args).output().expect("runs");
@@ -53,19 +31,7 @@ fn b64url_json(part: &str) -> Value {
 #[test]
 fn every_secret_has_its_exact_length_and_alphabet() {
     let text = generate(&[]);
-    for (key, len, alphabet) in SYMMETRIC {
-        let value = env_value(&text, key).unwrap_or_else(|| panic!("{key} missing"));
-        assert_eq!(value.len(), *len, "{key} length");
-        match alphabet {
-            Alphabet::Hex => assert!(
-                value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
-                "{key} not lowercase hex"
-            ),
-            Alphabet::Base64 => assert!(STANDARD.decode(&value).is_ok(), "{key} not standard base64"),
-        }
-    }
-    let dashboard = env_value(&text, "DASHBOARD_PASSWORD").unwrap();
-    assert!(dashboard.bytes().any(|b| b.is_ascii_alphabetic()), "DASHBOARD_PASSWORD needs a letter");
+    assert_secret_shapes(|key| env_value(&text, key));
 }
 
 #[test]

@@ -6,30 +6,14 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use predicates::prelude::*;
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::common::{bin, bin_path, mode_of, tempdir};
-
-/// The symmetric catalogue with the exact length and alphabet of each value (SPEC §1).
-const SECRETS: &[(&str, usize, Alphabet)] = &[
-    ("JWT_SECRET", 40, Alphabet::Base64),
-    ("SECRET_KEY_BASE", 64, Alphabet::Base64),
-    ("VAULT_ENC_KEY", 32, Alphabet::Hex),
-    ("PG_META_CRYPTO_KEY", 32, Alphabet::Base64),
-    ("REALTIME_DB_ENC_KEY", 16, Alphabet::Hex),
-    ("LOGFLARE_PUBLIC_ACCESS_TOKEN", 32, Alphabet::Base64),
-    ("LOGFLARE_PRIVATE_ACCESS_TOKEN", 32, Alphabet::Base64),
-    ("S3_PROTOCOL_ACCESS_KEY_ID", 32, Alphabet::Hex),
-    ("S3_PROTOCOL_ACCESS_KEY_SECRET", 64, Alphabet::Hex),
-    ("MINIO_ROOT_PASSWORD", 32, Alphabet::Hex),
-    ("POSTGRES_PASSWORD", 32, Alphabet::Hex),
-    ("DASHBOARD_PASSWORD", 32, Alphabet::Hex),
-];
+use crate::common::{assert_secret_shapes, bin, bin_path, mode_of, tempdir, SECRET_SHAPES};
 
 /// The tokens signed with `JWT_SECRET`, with their role.
 const TOKENS: &[(&str, &str)] = &[("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")];
@@ -46,12 +30,6 @@ const ASYMMETRIC: &[&str] = &[
 /// Secrets the fixture template lacks, in catalogue order: they must be appended.
 const LACKING_FROM_FIXTURE: &[&str] = &["REALTIME_DB_ENC_KEY", "MINIO_ROOT_PASSWORD"];
 
-#[derive(Clone, Copy, Debug)]
-enum Alphabet {
-    Hex,
-    Base64,
-}
-
 // ------------------------------------------------------------------------------------ helpers
 
 /// The upstream-style `.env.example` of `tests/fixtures`.
@@ -61,7 +39,7 @@ fn fixture() -> String {
 }
 
 fn is_secret_key(key: &str) -> bool {
-    SECRETS.iter().any(|(k, ..)| *k == key) || TOKENS.iter().any(|(k, _)| *k == key) || ASYMMETRIC.contains(&key)
+    SECRET_SHAPES.iter().any(|(k, ..)| *k == key) || TOKENS.iter().any(|(k, _)| *k == key) || ASYMMETRIC.contains(&key)
 }
 
 /// The key of a `KEY=value` line, if it is one.
@@ -93,15 +71,7 @@ fn must(text: &str, key: &str) -> String {
 
 /// Asserts the exact length and alphabet of every symmetric secret.
 fn assert_valid_secrets(text: &str) {
-    for (key, len, alphabet) in SECRETS {
-        let value = must(text, key);
-        assert_eq!(value.len(), *len, "{key} length");
-        match alphabet {
-            Alphabet::Hex => assert!(value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "{key} is hex"),
-            Alphabet::Base64 => assert!(STANDARD.decode(&value).is_ok(), "{key} is base64"),
-        }
-    }
-    assert!(must(text, "DASHBOARD_PASSWORD").bytes().any(|b| b.is_ascii_alphabetic()));
+    assert_secret_shapes(|key| value(text, key));
 }
 
 /// Whether `token` is an HS256 JWT whose signature the UTF-8 bytes of `secret` verify.

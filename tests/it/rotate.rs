@@ -77,6 +77,17 @@ impl Stack {
     }
 }
 
+/// A cluster of its own and a stack pointing at it; `None` against an external database,
+/// where these tests (which need a fresh cluster or the fixture) do not apply.
+fn local_stack(options: ClusterOptions) -> Option<(Cluster, Stack)> {
+    if external_mode() {
+        return None;
+    }
+    let cluster = Cluster::start(options);
+    let stack = Stack::new(&cluster);
+    Some((cluster, stack))
+}
+
 fn password_in(text: &str) -> String {
     let line = text
         .lines()
@@ -136,11 +147,7 @@ fn analytics_configs(cluster: &Cluster) -> Vec<(String, String)> {
 
 #[test]
 fn a_rotation_changes_every_role_and_nothing_else() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let old = cluster.password().to_owned();
     let env_before = stack.text();
     let before = db_state(&cluster);
@@ -220,11 +227,7 @@ fn a_rotation_changes_every_role_and_nothing_else() {
 
 #[test]
 fn the_plaintext_never_reaches_the_server_log() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new().log_all());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new().log_all()) else { return };
     stack.rotate().arg("--yes").assert().success();
     let new = stack.password();
     let log = cluster.server_log();
@@ -235,11 +238,7 @@ fn the_plaintext_never_reaches_the_server_log() {
 
 #[test]
 fn an_md5_server_gets_md5_verifiers() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new().md5());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new().md5()) else { return };
     stack.rotate().arg("--yes").assert().success();
     let new = stack.password();
     for role in ROTATED_ROLES {
@@ -253,11 +252,7 @@ fn an_md5_server_gets_md5_verifiers() {
 
 #[test]
 fn an_absent_role_is_skipped_and_reported() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new().without_role("pgbouncer"));
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new().without_role("pgbouncer")) else { return };
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json_of(&out);
@@ -269,11 +264,7 @@ fn an_absent_role_is_skipped_and_reported() {
 
 #[test]
 fn a_stack_without_analytics_or_supavisor_rotates_the_roles() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new().layout(Layout::Bare));
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new().layout(Layout::Bare)) else { return };
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json_of(&out);
@@ -284,11 +275,7 @@ fn a_stack_without_analytics_or_supavisor_rotates_the_roles() {
 
 #[test]
 fn an_older_stack_keeps_analytics_in_the_main_database() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new().legacy().main_db("pmoves"));
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new().legacy().main_db("pmoves")) else { return };
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json_of(&out);
@@ -301,11 +288,7 @@ fn an_older_stack_keeps_analytics_in_the_main_database() {
 
 #[test]
 fn a_held_lock_rolls_everything_back_within_the_lock_timeout() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let holder = block_on(cluster.hold_lock(""));
@@ -323,11 +306,7 @@ fn a_held_lock_rolls_everything_back_within_the_lock_timeout() {
 
 #[test]
 fn a_concurrent_rotation_holding_the_advisory_lock_blocks_this_one() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));
@@ -338,11 +317,7 @@ fn a_concurrent_rotation_holding_the_advisory_lock_blocks_this_one() {
 
 #[test]
 fn two_rotations_of_one_env_at_once_are_serialised() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let spawn = || {
         let mut cmd = std::process::Command::new(crate::common::bin_path());
         cmd.env_clear()
@@ -365,11 +340,7 @@ fn two_rotations_of_one_env_at_once_are_serialised() {
 
 #[test]
 fn a_crash_after_staging_leaves_the_old_password_live_and_the_next_run_converges() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let old = stack.password();
     let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-stage").output().unwrap();
     assert!(!out.status.success());
@@ -388,11 +359,7 @@ fn a_crash_after_staging_leaves_the_old_password_live_and_the_next_run_converges
 
 #[test]
 fn a_crash_after_commit_is_finished_by_the_next_run_without_a_second_rotation() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let old = stack.password();
     let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-commit").output().unwrap();
     assert!(!out.status.success());
@@ -414,11 +381,7 @@ fn a_crash_after_commit_is_finished_by_the_next_run_without_a_second_rotation() 
 
 #[test]
 fn a_crash_after_publish_leaves_a_consistent_env() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-publish").output().unwrap();
     assert!(!out.status.success());
     assert!(!stack.pending().exists());
@@ -429,11 +392,7 @@ fn a_crash_after_publish_leaves_a_consistent_env() {
 
 #[test]
 fn a_wrong_password_fails_cleanly_naming_the_host() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let wrong = "0123456789abcdef0123456789abcdef";
     std::fs::write(&stack.env, stack.text().replace(cluster.password(), wrong)).unwrap();
     let env_before = stack.text();
@@ -485,11 +444,7 @@ fn a_malformed_url_fails_without_echoing_its_password() {
 
 #[test]
 fn without_a_terminal_and_without_yes_nothing_changes() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     stack.rotate().assert().code(3).stderr(predicate::str::contains("--yes"));
@@ -498,11 +453,7 @@ fn without_a_terminal_and_without_yes_nothing_changes() {
 
 #[test]
 fn a_dry_run_prints_the_plan_and_changes_nothing() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let out = stack.rotate().args(["--dry-run", "--format", "json"]).output().unwrap();
@@ -540,11 +491,7 @@ fn rotate_in_pty(stack: &Stack, answer: &str) -> rexpect::session::PtySession {
 
 #[test]
 fn answering_no_at_the_prompt_changes_nothing() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let mut session = rotate_in_pty(&stack, "n");
@@ -556,11 +503,7 @@ fn answering_no_at_the_prompt_changes_nothing() {
 
 #[test]
 fn answering_yes_at_the_prompt_rotates() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let old = stack.password();
     let mut session = rotate_in_pty(&stack, "y");
     session.exp_string("Restart the services").expect("the report follows");
@@ -603,11 +546,7 @@ fn fake_docker(dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn restart_recreates_exactly_the_defined_services_that_hold_the_password() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let (bin_dir, log) = fake_docker(stack.dir.path());
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     stack.rotate().args(["--yes", "--restart"]).env("PATH", path).assert().success();
@@ -625,11 +564,7 @@ fn restart_recreates_exactly_the_defined_services_that_hold_the_password() {
 
 #[test]
 fn restart_without_docker_says_how_to_finish_by_hand() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let empty = stack.dir.path().join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
     stack.rotate().args(["--yes", "--restart"]).env("PATH", &empty).assert().code(4).stderr(
@@ -640,11 +575,7 @@ fn restart_without_docker_says_how_to_finish_by_hand() {
 
 #[test]
 fn an_interrupt_during_the_transaction_rolls_back_at_once() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let holder = block_on(cluster.hold_lock(""));
@@ -677,11 +608,7 @@ fn an_interrupt_during_the_transaction_rolls_back_at_once() {
 
 #[test]
 fn a_role_that_is_not_a_superuser_is_told_so() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let env_before = stack.text();
     let url = format!("postgresql://postgres@{}:{}/postgres", cluster.host(), cluster.port());
     stack
@@ -697,11 +624,7 @@ fn a_role_that_is_not_a_superuser_is_told_so() {
 
 #[test]
 fn sslmode_require_against_a_server_without_tls_fails_cleanly() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let mut cmd = bin();
     cmd.args(["rotate-passwords", "--yes", "--sslmode", "require", "--env-file"]).arg(&stack.env);
     cmd.assert().code(1).stderr(
@@ -713,11 +636,7 @@ fn sslmode_require_against_a_server_without_tls_fails_cleanly() {
 
 #[test]
 fn verbose_shows_each_step_without_a_secret() {
-    if external_mode() {
-        return;
-    }
-    let cluster = Cluster::start(ClusterOptions::new());
-    let stack = Stack::new(&cluster);
+    let Some((_cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
     let old = stack.password();
     let out = stack.rotate().args(["--yes", "-v"]).output().unwrap();
     assert!(out.status.success());
@@ -728,4 +647,46 @@ fn verbose_shows_each_step_without_a_secret() {
         assert!(stderr.contains(step), "missing '{step}': {stderr}");
     }
     assert!(!stderr.contains(&old) && !stderr.contains(&stack.password()), "a password leaked: {stderr}");
+}
+
+#[test]
+fn a_password_in_db_url_is_warned_about_but_not_echoed() {
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let url = cluster.db_url("supabase_admin", cluster.password(), cluster.main_db());
+    let out = stack.rotate().args(["--dry-run", "--db-url", &url]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning: --db-url carries a password") && stderr.contains("`ps`"), "{stderr}");
+    assert!(!stderr.contains(cluster.password()), "{stderr}");
+    // The same URL through the variable is not in argv: no warning.
+    let out = stack.rotate().arg("--dry-run").env("PMOVES_SECRETS_DB_URL", &url).output().unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("--db-url carries a password"));
+}
+
+#[test]
+fn pg_variables_fill_what_the_env_file_leaves_unset() {
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    // Only the password in the .env; host and port from libpq's variables.
+    std::fs::write(&stack.env, format!("POSTGRES_PASSWORD={}\n", cluster.password())).unwrap();
+    stack
+        .rotate()
+        .arg("--dry-run")
+        .env("PGHOST", cluster.host())
+        .env("PGPORT", cluster.port().to_string())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("supabase_admin@{}:{}/postgres", cluster.host(), cluster.port())));
+    // The .env wins over PG* variables.
+    std::fs::write(
+        &stack.env,
+        format!(
+            "POSTGRES_HOST={}\nPOSTGRES_PORT={}\nPOSTGRES_PASSWORD={}\n",
+            cluster.host(),
+            cluster.port(),
+            cluster.password()
+        ),
+    )
+    .unwrap();
+    stack.rotate().arg("--dry-run").env("PGHOST", "192.0.2.1").env("PGPORT", "1").assert().success();
 }

@@ -48,6 +48,52 @@ pub fn env_value(text: &str, key: &str) -> Option<String> {
     parse_env(text).into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
+/// The shape of a value of SPEC §1.
+#[derive(Clone, Copy, Debug)]
+pub enum Alphabet {
+    /// Lowercase hex.
+    Hex,
+    /// Standard, padded base64.
+    Base64,
+}
+
+/// Every symmetric secret of SPEC §1 with its exact length and alphabet.
+pub const SECRET_SHAPES: &[(&str, usize, Alphabet)] = &[
+    ("JWT_SECRET", 40, Alphabet::Base64),
+    ("SECRET_KEY_BASE", 64, Alphabet::Base64),
+    ("VAULT_ENC_KEY", 32, Alphabet::Hex),
+    ("PG_META_CRYPTO_KEY", 32, Alphabet::Base64),
+    ("REALTIME_DB_ENC_KEY", 16, Alphabet::Hex),
+    ("LOGFLARE_PUBLIC_ACCESS_TOKEN", 32, Alphabet::Base64),
+    ("LOGFLARE_PRIVATE_ACCESS_TOKEN", 32, Alphabet::Base64),
+    ("S3_PROTOCOL_ACCESS_KEY_ID", 32, Alphabet::Hex),
+    ("S3_PROTOCOL_ACCESS_KEY_SECRET", 64, Alphabet::Hex),
+    ("MINIO_ROOT_PASSWORD", 32, Alphabet::Hex),
+    ("POSTGRES_PASSWORD", 32, Alphabet::Hex),
+    ("DASHBOARD_PASSWORD", 32, Alphabet::Hex),
+];
+
+/// Asserts that every symmetric secret, as `lookup` finds it, has its exact length and
+/// alphabet, and that `DASHBOARD_PASSWORD` has a letter.
+pub fn assert_secret_shapes(lookup: impl Fn(&str) -> Option<String>) {
+    use base64::Engine as _;
+    for (key, len, alphabet) in SECRET_SHAPES {
+        let value = lookup(key).unwrap_or_else(|| panic!("{key} is missing"));
+        assert_eq!(value.len(), *len, "{key} length");
+        match alphabet {
+            Alphabet::Hex => {
+                assert!(value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')), "{key} is not lowercase hex")
+            }
+            Alphabet::Base64 => assert!(
+                base64::engine::general_purpose::STANDARD.decode(&value).is_ok(),
+                "{key} is not standard base64"
+            ),
+        }
+    }
+    let dashboard = lookup("DASHBOARD_PASSWORD").unwrap_or_default();
+    assert!(dashboard.bytes().any(|b| b.is_ascii_alphabetic()), "DASHBOARD_PASSWORD needs a letter");
+}
+
 /// Mode bits of a file.
 pub fn mode_of(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt as _;
