@@ -690,3 +690,27 @@ fn pg_variables_fill_what_the_env_file_leaves_unset() {
     .unwrap();
     stack.rotate().arg("--dry-run").env("PGHOST", "192.0.2.1").env("PGPORT", "1").assert().success();
 }
+
+#[test]
+fn a_symlinked_env_stays_a_symlink_with_its_targets_mode_and_owner() {
+    use std::os::unix::fs::MetadataExt as _;
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let real_dir = stack.dir.path().join("secrets");
+    std::fs::create_dir(&real_dir).unwrap();
+    let real = real_dir.join("stack.env");
+    std::fs::rename(&stack.env, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &stack.env).unwrap();
+    let running_as_root = std::fs::metadata(&real).unwrap().uid() == 0;
+    if running_as_root {
+        std::os::unix::fs::chown(&real, Some(1234), Some(5678)).unwrap();
+    }
+    stack.rotate().arg("--yes").assert().success();
+    assert!(std::fs::symlink_metadata(&stack.env).unwrap().file_type().is_symlink(), "still a symlink");
+    let meta = std::fs::metadata(&real).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o640);
+    if running_as_root {
+        assert_eq!((meta.uid(), meta.gid()), (1234, 5678), "owner kept");
+    }
+    assert!(block_on(cluster.can_login("supabase_admin", &password_in(&std::fs::read_to_string(&real).unwrap()))));
+    assert!(!real_dir.join("stack.env.pending").exists() && !stack.pending().exists());
+}
