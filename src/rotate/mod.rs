@@ -178,8 +178,10 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
                 "the connection broke during COMMIT ({reason}); asking the database which password it holds"
             ));
             match recovery::which_password(&work_target, &prepared.new_password, old_password.as_ref()).await {
+                // Every statement had succeeded before COMMIT was sent, so the plan happened;
+                // only the window's length is unknown.
                 Holder::Pending => transaction::Applied {
-                    analytics_rows_updated: 0,
+                    analytics_rows_updated: prepared.plan.analytics_rows.map_or(0, |n| n.unsigned_abs()),
                     analytics_rows_without_user: 0,
                     supavisor_reset: prepared.plan.supavisor_owner.is_some(),
                     transaction_ms: f64::NAN,

@@ -7,6 +7,7 @@
 use tokio_postgres::error::SqlState;
 
 use super::discover::stored_verifier;
+use super::transaction::ADVISORY_LOCK_KEY;
 use super::verifier;
 use crate::db::{describe, Target};
 use crate::secrets::Secret;
@@ -26,10 +27,33 @@ fn is_auth_failure(err: &tokio_postgres::Error) -> bool {
     matches!(err.code(), Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
 }
 
+/// How long recovery waits for a session that still holds the rotation's advisory lock.
+const SETTLE_TIMEOUT_MS: u64 = 30_000;
+
+/// Waits until no session holds the rotation's advisory lock, so the transaction it guards has
+/// finished one way or the other. A backend whose client vanished during `COMMIT` may still be
+/// committing (or only about to read `COMMIT` from its socket); reading the verifier before it
+/// is done could see the old password and discard a pending file whose password is about to
+/// become the live one.
+async fn wait_for_rotations_to_finish(client: &tokio_postgres::Client) -> Result<(), String> {
+    let sql = format!(
+        "SET lock_timeout = '{SETTLE_TIMEOUT_MS}ms'; SELECT pg_advisory_lock({key}); SELECT pg_advisory_unlock({key}); RESET lock_timeout",
+        key = ADVISORY_LOCK_KEY
+    );
+    client.batch_execute(&sql).await.map_err(|e| {
+        format!(
+            "another session still holds the rotation lock after {} s ({}); it may be a rotation in progress",
+            SETTLE_TIMEOUT_MS / 1000,
+            describe(&e)
+        )
+    })
+}
+
 /// Finds out whether `pending` or `current` is the admin role's password.
 ///
-/// A successful login decides, unless the stored verifier can be read: then the verifier
-/// decides, because a `trust` line in `pg_hba.conf` accepts any password.
+/// First waits for any transaction under the rotation lock to end. Then a successful login
+/// decides, unless the stored verifier can be read: then the verifier decides, because a
+/// `trust` line in `pg_hba.conf` accepts any password.
 pub async fn which_password(target: &Target, pending: &Secret, current: Option<&Secret>) -> Holder {
     let user = target.user().to_owned();
     let candidates = std::iter::once((pending, Holder::Pending)).chain(current.map(|c| (c, Holder::Current)));
@@ -37,6 +61,9 @@ pub async fn which_password(target: &Target, pending: &Secret, current: Option<&
     for (password, holder) in candidates {
         match target.as_login(&user, password).connect_raw().await {
             Ok(client) => {
+                if let Err(why) = wait_for_rotations_to_finish(&client).await {
+                    return Holder::Unknown(why);
+                }
                 return match stored_verifier(&client, &user).await {
                     Ok(Some(stored)) if verifier::matches(&stored, pending.expose(), &user) => Holder::Pending,
                     Ok(Some(stored)) if current.is_some_and(|c| verifier::matches(&stored, c.expose(), &user)) => {

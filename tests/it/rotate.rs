@@ -714,3 +714,99 @@ fn a_symlinked_env_stays_a_symlink_with_its_targets_mode_and_owner() {
     assert!(block_on(cluster.can_login("supabase_admin", &password_in(&std::fs::read_to_string(&real).unwrap()))));
     assert!(!real_dir.join("stack.env.pending").exists() && !stack.pending().exists());
 }
+
+/// What the proxy does to the first session that sends `COMMIT`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CommitFault {
+    /// Forward it, then cut the connection before the answer arrives: committed, but the
+    /// client cannot know.
+    CutAfterForwarding,
+    /// Cut the connection instead of forwarding it: the server rolls back.
+    CutInstead,
+}
+
+/// A TCP proxy in front of the cluster that breaks the connection at `COMMIT` once.
+fn commit_breaking_proxy(upstream_port: u16, fault: CommitFault) -> u16 {
+    use std::io::{Read as _, Write as _};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let armed = Arc::new(AtomicBool::new(true));
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)) else { continue };
+            let (mut from_client, mut to_server) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut from_server, mut to_client) = (server, client);
+            let armed = armed.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = from_client.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let chunk = &buf[..n];
+                    if chunk.windows(6).any(|w| w == b"COMMIT") && armed.swap(false, Ordering::SeqCst) {
+                        // The client's side goes first, so no answer can reach it.
+                        let _ = from_client.shutdown(Shutdown::Both);
+                        if fault == CommitFault::CutAfterForwarding {
+                            // COMMIT arrives late, as over a slow network: the tool must not
+                            // judge the outcome while the old session may still commit.
+                            std::thread::sleep(std::time::Duration::from_millis(500));
+                            let _ = to_server.write_all(chunk);
+                            std::thread::sleep(std::time::Duration::from_millis(300));
+                        }
+                        let _ = to_server.shutdown(Shutdown::Both);
+                        break;
+                    }
+                    if to_server.write_all(chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+fn stack_behind_proxy(cluster: &Cluster, stack: &Stack, fault: CommitFault) {
+    let port = commit_breaking_proxy(cluster.port(), fault);
+    let text = stack.text().replace(&format!("POSTGRES_PORT={}", cluster.port()), &format!("POSTGRES_PORT={port}"));
+    std::fs::write(&stack.env, text).unwrap();
+}
+
+#[test]
+fn a_connection_lost_after_commit_is_settled_at_once_as_committed() {
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    stack_behind_proxy(&cluster, &stack, CommitFault::CutAfterForwarding);
+    let old = stack.password();
+    let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("the connection broke during COMMIT"), "{stderr}");
+    let new = stack.password();
+    assert_ne!(new, old, ".env got the committed password");
+    assert!(!stack.pending().exists());
+    for role in LOGIN_ROLES {
+        assert!(block_on(cluster.can_login(role, &new)), "{role}");
+    }
+}
+
+#[test]
+fn a_connection_lost_before_commit_arrived_is_settled_at_once_as_rolled_back() {
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    stack_behind_proxy(&cluster, &stack, CommitFault::CutInstead);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("COMMIT") && stderr.contains("nothing was changed"), "{stderr}");
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+}
