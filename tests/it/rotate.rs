@@ -597,7 +597,8 @@ fn an_interrupt_during_the_transaction_rolls_back_at_once() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let started = std::time::Instant::now();
-    std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "rolled back without waiting for the lock");
     assert_eq!(out.status.code(), Some(1));
