@@ -811,3 +811,19 @@ fn a_connection_lost_before_commit_arrived_is_settled_at_once_as_rolled_back() {
     assert!(stderr.contains("COMMIT") && stderr.contains("nothing was changed"), "{stderr}");
     assert_nothing_changed(&cluster, &stack, &before, &env_before);
 }
+
+#[test]
+fn a_role_that_cannot_log_in_afterwards_is_exit_4_naming_it() {
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    cluster.psql("ALTER ROLE pgbouncer CONNECTION LIMIT 0");
+    let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pgbouncer") && stderr.contains("To recover"), "{stderr}");
+    let report = json_of(&out);
+    let failed: Vec<&Value> = report["verification"].as_array().unwrap().iter().filter(|v| v["ok"] == false).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["role"], "pgbouncer");
+    // The rotation itself stands and .env agrees with the database.
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
+}
