@@ -5,7 +5,7 @@
 //! nothing but std, zeroize and thiserror.
 
 #[allow(dead_code, unused_imports)]
-#[path = "../src/envfile.rs"]
+#[path = "../src/envfile/mod.rs"]
 mod envfile;
 
 use std::time::{Duration, Instant};

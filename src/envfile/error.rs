@@ -1,0 +1,102 @@
+//! [`EnvFileError`]: why reading, parsing or writing a `.env` failed.
+//!
+//! Each message is one sentence that names the file and says what to do. None quotes a value or a
+//! line of the file: a line may hold a secret, and these messages end up on terminals and in logs.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::parse::BAD_KEY;
+
+/// Why reading, parsing or writing a `.env` failed. Each message is one sentence naming the file
+/// and saying what to do; none contains a value or a line of the file.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvFileError {
+    /// A line is neither blank, a comment nor `KEY=value`.
+    #[error("line {line} of {} is malformed: {reason}; fix or remove that line", Shown(.path.as_deref()))]
+    Malformed { path: Option<PathBuf>, line: usize, reason: &'static str },
+    /// The file is not UTF-8 (compose would not read it either).
+    #[error("{} is not valid UTF-8 (the first invalid byte is on line {line}); save it as UTF-8", .path.display())]
+    NotUtf8 { path: PathBuf, line: usize },
+    /// The path names a directory.
+    #[error("{} is a directory, not a .env file; pass the path of the file itself", .path.display())]
+    IsDirectory { path: PathBuf },
+    /// The path names a device, pipe or socket: replacing it with a regular file would be wrong.
+    #[error("{} is not a regular file (it is a device, pipe or socket); pass the path of a .env file", .path.display())]
+    NotAFile { path: PathBuf },
+    /// The file could not be read (missing, permission, I/O error).
+    #[error("cannot read {}: {error}{}", .path.display(), hint(.error, Op::Read))]
+    Read { path: PathBuf, error: io::Error },
+    /// The file could not be written; the original (if any) is untouched.
+    #[error("cannot write {}: {error}{}; nothing was changed", .path.display(), hint(.error, Op::Write))]
+    Write { path: PathBuf, error: io::Error },
+    /// The replacement could not be given the original's owner; the original is untouched.
+    #[error(
+        "cannot give the new {} the owner of the old one (uid {uid}, gid {gid}): {error}; \
+         run as root or as that user; nothing was changed",
+        .path.display()
+    )]
+    Owner { path: PathBuf, uid: u32, gid: u32, error: io::Error },
+    /// The file was replaced but the directory entry may not be durable yet.
+    #[error(
+        "{} was replaced, but its directory could not be flushed to disk ({error}); \
+         the change may not survive a crash: check the disk",
+        .path.display()
+    )]
+    SyncDir { path: PathBuf, error: io::Error },
+    /// The lock file could not be created or locked.
+    #[error("cannot lock {}: {error}{}", .path.display(), hint(.error, Op::Lock))]
+    Lock { path: PathBuf, error: io::Error },
+    /// `create_new` without `force` found an existing file.
+    #[error("{} already exists; choose another file or pass --force to replace it", .path.display())]
+    AlreadyExists { path: PathBuf },
+    /// `publish_pending` found no pending file.
+    #[error("there is no pending file {} to publish; nothing was changed", .path.display())]
+    NoPending { path: PathBuf },
+    /// `set` was given a key that could not be read back.
+    #[error("`{key}` is not a valid .env key: {BAD_KEY}")]
+    InvalidKey { key: String },
+}
+
+/// Displays a path for a message, or says where the text came from when there is no path.
+struct Shown<'a>(Option<&'a Path>);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, "{}", path.display()),
+            None => f.write_str("the .env text"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Read,
+    Write,
+    Lock,
+}
+
+/// The "what to do" half of an I/O error message.
+fn hint(error: &io::Error, op: Op) -> &'static str {
+    use io::ErrorKind as K;
+    match (error.kind(), op) {
+        (K::NotFound, Op::Read) => "; check the path",
+        (K::NotFound, _) => "; check that its directory exists",
+        (K::PermissionDenied, Op::Read) => {
+            "; run as a user allowed to read it (for example its owner) or fix its permissions"
+        }
+        (K::PermissionDenied, Op::Write) => {
+            "; writing needs permission on the file's directory: run as the file's owner or root"
+        }
+        (K::PermissionDenied, Op::Lock) => {
+            "; the lock file is created beside the .env: run as a user who may write to that directory"
+        }
+        (K::NotADirectory, _) => "; part of the path is a file, not a directory: check the path",
+        (K::IsADirectory, _) => "; the path is a directory: pass the path of the file",
+        (K::StorageFull | K::QuotaExceeded, _) => "; free some disk space and try again",
+        (K::ReadOnlyFilesystem, _) => "; the filesystem is read-only: use a writable location",
+        _ => "",
+    }
+}

@@ -1,0 +1,48 @@
+//! Helpers shared by the unit tests of the `envfile` modules.
+
+use std::fs::{self, File, Permissions};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use super::EnvFile;
+
+pub(super) fn parse(text: &str) -> EnvFile {
+    EnvFile::parse(text, None).expect("test input parses")
+}
+
+pub(super) fn rendered(file: &EnvFile) -> String {
+    file.render().to_string()
+}
+
+pub(super) fn set(text: &str, key: &str, value: &str) -> String {
+    let mut file = parse(text);
+    file.set(key, value).expect("valid key");
+    rendered(&file)
+}
+
+/// Whether this process can bypass file permissions (root, CAP_DAC_OVERRIDE).
+pub(super) fn bypasses_permissions(dir: &Path) -> bool {
+    let probe = dir.join("probe-dir");
+    fs::create_dir(&probe).expect("create probe dir");
+    fs::set_permissions(&probe, Permissions::from_mode(0o555)).expect("chmod");
+    let bypass = File::create(probe.join("x")).is_ok();
+    fs::set_permissions(&probe, Permissions::from_mode(0o755)).expect("chmod");
+    bypass
+}
+
+pub(super) fn is_root() -> bool {
+    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+pub(super) fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+pub(super) fn mode_of(path: &Path) -> u32 {
+    fs::metadata(path).expect("metadata").mode() & 0o7777
+}
