@@ -1,0 +1,193 @@
+//! The asymmetric key set (`JWT_KEYS`, `JWT_JWKS` and the two ES256 API keys): complete, well
+//! formed, no private part where everyone reads it, both halves of one key pair, and an `oct`
+//! key that keeps the HS256 API keys verifying.
+//!
+//! Every problem here has the one fix, a new `JWT_KEYS` from which the rest is derived, so the
+//! messages all end in [`Ctx::remedy_key_set`].
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::DecodingKey;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::jwt::{check_api_key, Verifier};
+use super::values::Ctx;
+use super::{code, Finding};
+
+/// The four variables that make up the asymmetric set; the opaque keys stand alone.
+const ASYMMETRIC_CORE: [&str; 4] = ["JWT_KEYS", "JWT_JWKS", "ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC"];
+
+/// Only when the file uses the asymmetric keys at all: then they must be complete and agree.
+pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let v = ctx.values;
+    if !ASYMMETRIC_CORE.iter().any(|k| v.get(k).is_some()) {
+        return;
+    }
+    for key in ASYMMETRIC_CORE.iter().filter(|k| v.get(k).is_none()) {
+        out.push(Finding::error(
+            code::MISSING_SECRET,
+            Some(key),
+            format!(
+                "is missing or empty while other asymmetric keys are set, so the set is incomplete; re-mint it with `{}`",
+                ctx.regenerate("JWT_KEYS")
+            ),
+        ));
+    }
+    let jwt_keys = v.get("JWT_KEYS").and_then(|text| parse_key_set(ctx, "JWT_KEYS", text, out));
+    let jwks = v.get("JWT_JWKS").and_then(|text| parse_key_set(ctx, "JWT_JWKS", text, out));
+    if let Some(jwks) = &jwks {
+        private_parts(ctx, jwks, out);
+    }
+    if let (Some(keys), Some(jwks)) = (&jwt_keys, &jwks) {
+        halves_agree(ctx, keys, jwks, out);
+    }
+    for (key, set) in [("JWT_KEYS", &jwt_keys), ("JWT_JWKS", &jwks)] {
+        if let Some(set) = set {
+            oct_key(ctx, key, set, out);
+        }
+    }
+    for (key, role) in [("ANON_KEY_ASYMMETRIC", "anon"), ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role")] {
+        if let Some(token) = v.get(key) {
+            check_api_key(ctx, key, token, role, &Verifier::Es256(jwks.as_deref()), out);
+        }
+    }
+}
+
+/// The JWKs of a key set: a JSON array (`JWT_KEYS`) or `{"keys": [...]}` (`JWT_JWKS`).
+fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -> Option<Vec<Value>> {
+    let parsed: Option<Value> = serde_json::from_str(text).ok();
+    let list = parsed.and_then(|value| match value {
+        Value::Array(list) => Some(list),
+        Value::Object(mut map) => match map.remove("keys") {
+            Some(Value::Array(list)) => Some(list),
+            _ => None,
+        },
+        _ => None,
+    });
+    match list {
+        Some(list) if list.iter().all(Value::is_object) => Some(list),
+        _ => {
+            out.push(Finding::error(
+                code::KEY_SET_INVALID,
+                Some(key),
+                format!("is not a JSON key set (an array of JWKs, or {{\"keys\": [...]}}); {}", ctx.remedy_key_set()),
+            ));
+            None
+        }
+    }
+}
+
+fn kty(jwk: &Value) -> Option<&str> {
+    jwk.get("kty").and_then(Value::as_str)
+}
+
+/// `JWT_JWKS` is handed to every service (and may end up published): a private part there gives
+/// away the signing key.
+fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
+    if jwks.iter().any(|jwk| jwk.get("d").is_some()) {
+        out.push(Finding::error(
+            code::JWKS_PRIVATE_PART,
+            Some("JWT_JWKS"),
+            format!(
+                "carries a private key part (\"d\"); it must hold only public keys (and the oct key); {}",
+                ctx.remedy_key_set()
+            ),
+        ));
+    }
+}
+
+/// The EC public keys of `jwks` that a token with `kid` may be verified with.
+pub(super) fn ec_public_jwks<'v>(jwks: &'v [Value], kid: Option<&'v str>) -> impl Iterator<Item = &'v Value> {
+    jwks.iter()
+        .filter(|jwk| kty(jwk) == Some("EC"))
+        .filter(move |jwk| kid.is_none() || jwk.get("kid").and_then(Value::as_str) == kid)
+}
+
+/// A JWK member that is base64url (padding tolerated).
+fn b64url_member(jwk: &Value, name: &str) -> Option<Vec<u8>> {
+    let text = jwk.get(name)?.as_str()?;
+    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
+}
+
+/// The P-256 public key of an EC JWK (its `x` and `y`).
+fn ec_public_key(jwk: &Value) -> Option<p256::PublicKey> {
+    let mut sec1 = vec![0x04];
+    sec1.extend(b64url_member(jwk, "x")?);
+    sec1.extend(b64url_member(jwk, "y")?);
+    p256::PublicKey::from_sec1_bytes(&sec1).ok()
+}
+
+pub(super) fn decoding_key_of(jwk: &Value) -> Option<DecodingKey> {
+    let x = jwk.get("x")?.as_str()?;
+    let y = jwk.get("y")?.as_str()?;
+    DecodingKey::from_ec_components(x.trim_end_matches('='), y.trim_end_matches('=')).ok()
+}
+
+/// Auth signs with the private key of `JWT_KEYS`; every other service verifies with the EC key
+/// of the same `kid` in `JWT_JWKS`. If they are not the two halves of one key pair, no token
+/// Auth issues is accepted anywhere.
+fn halves_agree(ctx: &Ctx<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Finding>) {
+    for private in keys.iter().filter(|jwk| kty(jwk) == Some("EC") && jwk.get("d").is_some()) {
+        let kid = private.get("kid").and_then(Value::as_str);
+        // From `d` alone: the JWK parser of `p256` rejects the members Supabase adds (`kid`,
+        // `key_ops`, `ext`, ...), and the public half is what is being checked anyway.
+        let d = b64url_member(private, "d").map(Zeroizing::new);
+        let is_p256 = private.get("crv").and_then(Value::as_str) == Some("P-256");
+        let Some(secret) = d.filter(|_| is_p256).and_then(|d| p256::SecretKey::from_slice(&d).ok()) else {
+            out.push(Finding::error(
+                code::KEY_SET_INVALID,
+                Some("JWT_KEYS"),
+                format!("holds an EC key that is not a valid P-256 private key; {}", ctx.remedy_key_set()),
+            ));
+            continue;
+        };
+        let public = secret.public_key();
+        let mut candidates = ec_public_jwks(jwks, kid).peekable();
+        let problem = if candidates.peek().is_none() {
+            Some("has no EC key with the kid of the JWT_KEYS signing key, so tokens signed by Auth cannot be verified")
+        } else if !candidates.any(|jwk| ec_public_key(jwk) == Some(public)) {
+            Some("holds an EC key whose public half is not that of the JWT_KEYS private key with the same kid")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            out.push(Finding::error(
+                code::ASYMMETRIC_MISMATCH,
+                Some("JWT_JWKS"),
+                format!("{problem}; {}", ctx.remedy_key_set()),
+            ));
+        }
+    }
+}
+
+/// Services that verify with the key set still accept the HS256 API keys only through its `oct`
+/// key, which must therefore be exactly `JWT_SECRET`.
+fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
+    let Some(secret) = ctx.values.get("JWT_SECRET") else { return };
+    let octs: Vec<&Value> = set.iter().filter(|jwk| kty(jwk) == Some("oct")).collect();
+    if octs.is_empty() {
+        out.push(Finding::warning(
+            code::OCT_KEY_MISSING,
+            Some(key),
+            format!(
+                "has no oct (HS256) key, so services verifying with it reject ANON_KEY and SERVICE_ROLE_KEY; {}",
+                ctx.remedy_key_set()
+            ),
+        ));
+        return;
+    }
+    let matches =
+        |jwk: &&Value| b64url_member(jwk, "k").map(Zeroizing::new).is_some_and(|k| k.as_slice() == secret.as_bytes());
+    if !octs.iter().any(matches) {
+        out.push(Finding::error(
+            code::OCT_KEY_MISMATCH,
+            Some(key),
+            format!(
+                "has an oct (HS256) key that is not JWT_SECRET, so services verifying with it reject ANON_KEY and \
+                 SERVICE_ROLE_KEY; {}",
+                ctx.remedy_key_set()
+            ),
+        ));
+    }
+}

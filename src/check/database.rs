@@ -1,0 +1,196 @@
+//! `--db`, the logins: connect as `rotate-passwords` would, then log in as each Supabase role
+//! with `POSTGRES_PASSWORD`, so a `.env` that disagrees with the database is caught before a
+//! restart locks the services out.
+//!
+//! Every failure, even an unreachable server, becomes a finding rather than an error, so the
+//! report on the file still prints.
+
+use super::analytics::check_analytics;
+use super::values::Values;
+use super::{code, Finding, SUPABASE_ROLES};
+use crate::cli::CheckArgs;
+use crate::db::{self, Target};
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::secrets::Secret;
+use crate::ui::Ui;
+
+/// The roles of the twelve that have LOGIN on the supabase/postgres image. Tried when the admin
+/// login fails and `pg_roles` cannot be read.
+const STOCK_LOGIN_ROLES: [&str; 8] = [
+    "authenticator",
+    "pgbouncer",
+    "postgres",
+    "supabase_admin",
+    "supabase_auth_admin",
+    "supabase_functions_admin",
+    "supabase_replication_admin",
+    "supabase_storage_admin",
+];
+
+fn stock_login_roles() -> Vec<String> {
+    STOCK_LOGIN_ROLES.iter().map(|r| (*r).to_owned()).collect()
+}
+
+/// Whether the role list came from the server or is the stock guess; it changes what a failed
+/// login can mean.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RoleSource {
+    Listed,
+    Stock,
+}
+
+/// `--db`: resolves the target as `rotate-passwords` does, then checks logins and analytics.
+pub(super) fn audit_database(args: &CheckArgs, env: &EnvFile, values: &Values, ui: &Ui) -> Result<Vec<Finding>> {
+    let Some(password) = values.get("POSTGRES_PASSWORD").map(|p| Secret::new(p.to_owned())) else {
+        return Ok(vec![Finding::error(
+            code::DB_NOT_CHECKED,
+            Some("POSTGRES_PASSWORD"),
+            "is missing or empty, so --db had no password to log in with and checked nothing".to_owned(),
+        )]);
+    };
+    let target = db::resolve(&args.connect, Some(env), ui)?;
+    ui.detail(&format!("checking the database at {}", target.display()));
+    let runtime = crate::app::runtime()?;
+    Ok(runtime.block_on(audit_live(target, password, ui)))
+}
+
+/// The server part of `--db`. Every failure becomes a finding, so the file report still prints.
+async fn audit_live(target: Target, password: Secret, ui: &Ui) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match target.connect().await {
+        Ok(admin) => {
+            let (roles, source) = match login_roles(&admin).await {
+                Ok(roles) => (roles, RoleSource::Listed),
+                Err(reason) => {
+                    ui.warn(&format!("cannot list the LOGIN roles ({reason}); trying the stock Supabase list"));
+                    (stock_login_roles(), RoleSource::Stock)
+                }
+            };
+            if roles.is_empty() {
+                out.push(no_supabase_roles(&target));
+            }
+            out.extend(check_logins(&target, &roles, &password, source).await);
+            out.extend(check_analytics(&target, &admin, &password, ui).await);
+        }
+        Err(err) if is_auth_failure(&err) => {
+            ui.warn(&format!("{err}; the LOGIN roles cannot be listed, so the stock Supabase roles are tried"));
+            let uses_env_password = target.password().is_some_and(|p| p == password);
+            if !(uses_env_password && STOCK_LOGIN_ROLES.contains(&target.user())) {
+                out.push(Finding::error(code::DB_LOGIN_FAILED, None, format!("{err}")));
+            }
+            out.extend(check_logins(&target, &stock_login_roles(), &password, RoleSource::Stock).await);
+        }
+        Err(err) => {
+            let code = if is_server_refusal(&err) { code::DB_CONNECT_FAILED } else { code::DB_UNREACHABLE };
+            out.push(Finding::error(code, None, format!("{err}; the database was not checked")));
+        }
+    }
+    out
+}
+
+/// The server's SQLSTATE, as `db::describe` appends it: `message (28P01)`.
+fn sqlstate_of(err: &Error) -> Option<&str> {
+    let Error::Connect { reason, .. } = err else { return None };
+    let start = reason.find(" (")? + 2;
+    let code = reason.get(start..start + 5)?;
+    (reason.get(start + 5..start + 6) == Some(")") && code.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(code)
+}
+
+/// 28P01 is a rejected password; 28000 an unknown role or no `pg_hba.conf` entry. Under SCRAM
+/// the server answers 28P01 for an absent role too, so neither can be told apart here.
+fn is_auth_failure(err: &Error) -> bool {
+    matches!(sqlstate_of(err), Some("28P01" | "28000"))
+}
+
+/// Any other SQLSTATE means the server answered (unknown database, too many connections...).
+fn is_server_refusal(err: &Error) -> bool {
+    sqlstate_of(err).is_some()
+}
+
+fn no_supabase_roles(target: &Target) -> Finding {
+    Finding::warning(
+        code::DB_NO_SUPABASE_ROLES,
+        None,
+        format!(
+            "none of the Supabase roles can log in on {}; is POSTGRES_HOST / POSTGRES_PORT (or --db-url) the stack's database?",
+            target.host_port()
+        ),
+    )
+}
+
+/// The Supabase roles with `rolcanlogin`, by name.
+async fn login_roles(admin: &tokio_postgres::Client) -> std::result::Result<Vec<String>, String> {
+    let rows = admin
+        .query(
+            "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname",
+            &[&SUPABASE_ROLES.as_slice()],
+        )
+        .await
+        .map_err(|e| db::describe(&e))?;
+    rows.iter().map(|row| row.try_get::<_, String>(0).map_err(|e| db::describe(&e))).collect()
+}
+
+/// Logs in as every role with `POSTGRES_PASSWORD`, all at once (each login is a network round
+/// trip plus a SCRAM exchange; a dozen in sequence is noticeably slow over a tunnel).
+async fn check_logins(target: &Target, roles: &[String], password: &Secret, source: RoleSource) -> Vec<Finding> {
+    let mut set = tokio::task::JoinSet::new();
+    for role in roles {
+        let login = target.as_login(role, password);
+        let role = role.clone();
+        set.spawn(async move {
+            let outcome = login.try_login().await;
+            (role, outcome)
+        });
+    }
+    let mut results = Vec::with_capacity(roles.len());
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                results.push(("(unknown role)".to_owned(), Err(format!("the login attempt did not finish: {e}"))))
+            }
+        }
+    }
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    results
+        .into_iter()
+        .filter_map(|(role, outcome)| outcome.err().map(|reason| login_failed(target, &role, &reason, source)))
+        .collect()
+}
+
+fn login_failed(target: &Target, role: &str, reason: &str, source: RoleSource) -> Finding {
+    let message = match source {
+        RoleSource::Listed => format!(
+            "is not accepted for LOGIN role {role} on {} ({reason}); the .env and the database disagree, and services \
+             logging in as {role} will fail. Put the database's password in the .env, or set a new one everywhere with \
+             `pmoves-secrets rotate-passwords`",
+            target.host_port()
+        ),
+        RoleSource::Stock => format!(
+            "is not accepted for role {role} on {} ({reason}); either the password is wrong or the role does not exist \
+             there (under SCRAM both look the same): the LOGIN roles could not be listed, so the stock Supabase roles \
+             were tried",
+            target.host_port()
+        ),
+    };
+    Finding::error(code::DB_LOGIN_FAILED, Some("POSTGRES_PASSWORD"), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_read_from_connect_errors() {
+        let err = |reason: &str| Error::Connect { target: "h:1".into(), user: "u".into(), reason: reason.into() };
+        assert!(is_auth_failure(&err(
+            "password authentication failed for user \"u\" (28P01); the password was rejected"
+        )));
+        assert!(!is_auth_failure(&err(
+            "error connecting to server: Connection refused (os error 111); is the server running"
+        )));
+        assert!(is_server_refusal(&err("database \"x\" does not exist (3D000); check")));
+        assert!(!is_server_refusal(&err("timed out (after 10s); check")));
+    }
+}

@@ -1,0 +1,227 @@
+//! The API keys: a compact JWT parser and the checks every Supabase API key gets (shape,
+//! signature, `role`, expiry), for the HS256 pair here and the ES256 pair from [`asymmetric`].
+//!
+//! Tokens are verified with the same key bytes and algorithm the services use, so a finding here
+//! means a service rejects the key. Claim text reaches a message only when it cannot be a secret.
+//!
+//! [`asymmetric`]: super::asymmetric
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use super::asymmetric::{decoding_key_of, ec_public_jwks};
+use super::values::Ctx;
+use super::{code, Finding};
+
+/// A compact JWT split into its parts; `header` and `claims` are JSON objects.
+pub(super) struct Jwt<'a> {
+    header: Value,
+    pub(super) claims: Value,
+    /// `base64(header).base64(claims)`, the bytes the signature covers.
+    signing_input: &'a str,
+    pub(super) signature: &'a str,
+}
+
+impl<'a> Jwt<'a> {
+    /// `None` unless the text is three base64url parts whose first two are JSON objects.
+    pub(super) fn parse(token: &'a str) -> Option<Self> {
+        let (signing_input, signature) = token.rsplit_once('.')?;
+        let (header_b64, claims_b64) = signing_input.split_once('.')?;
+        let json = |part: &str| -> Option<Value> {
+            let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+            serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object)
+        };
+        Some(Jwt { header: json(header_b64)?, claims: json(claims_b64)?, signing_input, signature })
+    }
+
+    /// The header's `alg`.
+    fn alg(&self) -> Option<&str> {
+        self.header.get("alg").and_then(Value::as_str)
+    }
+
+    /// Whether an HS256 signature by the UTF-8 bytes of `secret` (as the services use it, never
+    /// base64-decoded) matches.
+    pub(super) fn verifies_hs256(&self, secret: &str) -> bool {
+        self.verifies(&DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256)
+    }
+
+    fn verifies(&self, key: &DecodingKey, algorithm: Algorithm) -> bool {
+        jsonwebtoken::crypto::verify(self.signature, self.signing_input.as_bytes(), key, algorithm).unwrap_or(false)
+    }
+}
+
+/// How a token's signature is checked.
+pub(super) enum Verifier<'a> {
+    /// HS256 with `JWT_SECRET`; `None` when the file has none (already reported as missing).
+    Hs256(Option<&'a str>),
+    /// ES256 with the EC keys of `JWT_JWKS`; `None` when it is missing or unreadable.
+    Es256(Option<&'a [Value]>),
+}
+
+/// Claim text from the file is shown only when it is a plain role-like name, so a pasted
+/// secret in a claim can never reach the report.
+pub(super) fn printable_claim(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.len() <= 63
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if plain {
+        format!("\"{text}\"")
+    } else {
+        "an unexpected value".to_owned()
+    }
+}
+
+/// Algorithms are named only when they are standard names, for the same reason.
+fn printable_alg(alg: Option<&str>) -> &str {
+    const KNOWN: &[&str] =
+        &["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "EdDSA", "none"];
+    alg.and_then(|a| KNOWN.iter().find(|k| **k == a).copied()).unwrap_or("an unknown algorithm")
+}
+
+/// The HS256 API keys services verify with `JWT_SECRET`.
+pub(super) fn hs256_api_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let secret = ctx.values.get("JWT_SECRET");
+    for (key, role) in [("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")] {
+        if let Some(token) = ctx.values.get(key) {
+            check_api_key(ctx, key, token, role, &Verifier::Hs256(secret), out);
+        }
+    }
+}
+
+/// The checks every Supabase API key gets: shape, signature, role, expiry.
+pub(super) fn check_api_key(
+    ctx: &Ctx<'_>,
+    key: &str,
+    token: &str,
+    role: &str,
+    verifier: &Verifier<'_>,
+    out: &mut Vec<Finding>,
+) {
+    let Some(jwt) = Jwt::parse(token) else {
+        out.push(Finding::error(
+            code::JWT_UNPARSABLE,
+            Some(key),
+            format!("is not a JWT (three base64url parts with a JSON header and payload); {}", ctx.remedy(key)),
+        ));
+        return;
+    };
+    if let Some(problem) = signature_problem(&jwt, verifier) {
+        out.push(Finding::error(code::JWT_BAD_SIGNATURE, Some(key), format!("{problem}; {}", ctx.remedy(key))));
+    }
+    check_role(ctx, key, &jwt, role, out);
+    check_expiry(ctx, key, &jwt, out);
+}
+
+/// Why the signature does not hold, or `None` when it does (or cannot be checked).
+fn signature_problem(jwt: &Jwt<'_>, verifier: &Verifier<'_>) -> Option<String> {
+    match verifier {
+        Verifier::Hs256(secret) => {
+            if jwt.alg() != Some("HS256") {
+                return Some(format!(
+                    "is signed with {}, but services verify it as HS256 with JWT_SECRET",
+                    printable_alg(jwt.alg())
+                ));
+            }
+            let secret = (*secret)?;
+            (!jwt.verifies_hs256(secret)).then(|| {
+                "is not signed by JWT_SECRET, so every service rejects it (it was minted with another secret)"
+                    .to_owned()
+            })
+        }
+        Verifier::Es256(keys) => {
+            if jwt.alg() != Some("ES256") {
+                return Some(format!("is signed with {}, but the asymmetric keys are ES256", printable_alg(jwt.alg())));
+            }
+            let keys = (*keys)?;
+            let kid = jwt.header.get("kid").and_then(Value::as_str);
+            let verified =
+                ec_public_jwks(keys, kid).filter_map(decoding_key_of).any(|key| jwt.verifies(&key, Algorithm::ES256));
+            (!verified).then(|| "does not verify against any EC key of JWT_JWKS with its kid".to_owned())
+        }
+    }
+}
+
+fn check_role(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, role: &str, out: &mut Vec<Finding>) {
+    let actual = jwt.claims.get("role").and_then(Value::as_str);
+    if actual == Some(role) {
+        return;
+    }
+    let shown = actual.map_or_else(|| "no role claim".to_owned(), |r| format!("role {}", printable_claim(r)));
+    out.push(Finding::error(
+        code::JWT_WRONG_ROLE,
+        Some(key),
+        format!("carries {shown} but must carry role \"{role}\"; {}", ctx.remedy(key)),
+    ));
+}
+
+/// Thirty days: enough warning to re-mint and roll out new keys before requests start failing.
+const EXPIRY_WARNING_SECS: i64 = 30 * 24 * 3600;
+
+/// Tokens without `exp` never expire for the services, so they pass.
+fn check_expiry(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, out: &mut Vec<Finding>) {
+    let Some(exp) = jwt.claims.get("exp").and_then(Value::as_f64) else { return };
+    // `as` saturates: an absurd exp becomes i64::MAX/MIN instead of wrapping.
+    let exp = exp as i64;
+    let date = utc_date(exp);
+    if exp <= ctx.now {
+        out.push(Finding::error(
+            code::JWT_EXPIRED,
+            Some(key),
+            format!("expired on {date}, so every request made with it is rejected; {}", ctx.remedy(key)),
+        ));
+    } else if exp - ctx.now < EXPIRY_WARNING_SECS {
+        let days = (exp - ctx.now) / 86_400;
+        out.push(Finding::warning(
+            code::JWT_EXPIRING,
+            Some(key),
+            format!("expires on {date} (in {days} day(s)); {} and roll it out before then", ctx.remedy(key)),
+        ));
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time, for expiry messages (Howard Hinnant's civil-from-days).
+fn utc_date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400).clamp(-1_000_000_000, 1_000_000_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::test_support::{audit, codes_for, hs256, NOW};
+
+    #[test]
+    fn utc_dates_are_right() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(1_799_535_600), "2027-01-09");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+    }
+
+    #[test]
+    fn jwt_rules_report_signature_role_and_expiry() {
+        let secret = "0123456789abcdef0123456789abcdef01234567";
+        let expired = hs256(secret, &format!(r#"{{"role":"anon","exp":{}}}"#, NOW - 10));
+        let soon = hs256(secret, &format!(r#"{{"role":"service_role","exp":{}}}"#, NOW + 86_400 * 3));
+        let f = audit(&[("JWT_SECRET", secret), ("ANON_KEY", &expired), ("SERVICE_ROLE_KEY", &soon)]);
+        assert_eq!(codes_for(&f, "ANON_KEY"), ["jwt-expired"]);
+        assert_eq!(codes_for(&f, "SERVICE_ROLE_KEY"), ["jwt-expiring"]);
+        let other = hs256("another-secret-of-at-least-32-characters!", r#"{"role":"anon"}"#);
+        let f = audit(&[("JWT_SECRET", secret), ("ANON_KEY", &other), ("SERVICE_ROLE_KEY", "garbage")]);
+        assert_eq!(codes_for(&f, "ANON_KEY"), ["jwt-bad-signature"]);
+        assert_eq!(codes_for(&f, "SERVICE_ROLE_KEY"), ["jwt-unparsable"]);
+        let swapped = hs256(secret, r#"{"role":"service_role"}"#);
+        let f = audit(&[("JWT_SECRET", secret), ("ANON_KEY", &swapped)]);
+        assert_eq!(codes_for(&f, "ANON_KEY"), ["jwt-wrong-role"]);
+    }
+}

@@ -1,0 +1,72 @@
+//! What `check` prints on stdout: one line per finding and a summary, or the same as JSON.
+//!
+//! Rendering is kept apart from the rules so that the text and JSON forms count the same
+//! findings, and `run` decides the exit code from the counts printed.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{Finding, Severity};
+use crate::cli::ReportFormat;
+use crate::error::{Error, Result};
+
+/// What `check` prints on stdout.
+#[derive(Serialize)]
+pub(super) struct Report<'a> {
+    ok: bool,
+    env_file: String,
+    pub(super) errors: usize,
+    warnings: usize,
+    findings: &'a [Finding],
+}
+
+impl<'a> Report<'a> {
+    pub(super) fn new(path: &Path, findings: &'a [Finding]) -> Self {
+        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+        Report {
+            ok: errors == 0,
+            env_file: path.display().to_string(),
+            errors,
+            warnings: findings.len() - errors,
+            findings,
+        }
+    }
+
+    pub(super) fn render(&self, format: ReportFormat) -> Result<String> {
+        match format {
+            ReportFormat::Text => Ok(self.text()),
+            ReportFormat::Json => serde_json::to_string_pretty(self)
+                .map(|mut text| {
+                    text.push('\n');
+                    text
+                })
+                .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() }),
+        }
+    }
+
+    /// One line per finding (`severity[code] KEY: message`), then a summary.
+    fn text(&self) -> String {
+        let mut text = String::new();
+        for f in self.findings {
+            let key = match (f.key.as_deref(), f.line) {
+                (Some(k), Some(line)) => format!(" {k} (line {line}):"),
+                (Some(k), None) => format!(" {k}:"),
+                _ => String::new(),
+            };
+            text.push_str(&format!("{}[{}]{key} {}\n", f.severity.as_str(), f.code, f.message));
+        }
+        if self.findings.is_empty() {
+            text.push_str(&format!("ok: no problems found in {}\n", self.env_file));
+        } else {
+            text.push_str(&format!(
+                "{}: {} error(s), {} warning(s) in {}\n",
+                if self.ok { "ok" } else { "failed" },
+                self.errors,
+                self.warnings,
+                self.env_file
+            ));
+        }
+        text
+    }
+}

@@ -1,0 +1,117 @@
+//! Rules on each value by itself: required secrets present, lengths the services insist on, a
+//! `POSTGRES_PASSWORD` that survives being pasted into a URL, a `DASHBOARD_PASSWORD` Kong accepts.
+//!
+//! None of them needs another key's value, so each is one loop or one `if` over [`Ctx`].
+
+use super::values::Ctx;
+use super::{code, Finding};
+use crate::secrets;
+
+/// Every secret of the (non-asymmetric) catalogue must be set: each is read by a service that
+/// fails, or falls back to something insecure, without it.
+pub(super) fn missing_secrets(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for spec in secrets::catalog(false) {
+        if ctx.values.get(spec.key).is_none() {
+            out.push(Finding::error(
+                code::MISSING_SECRET,
+                Some(spec.key),
+                format!(
+                    "is missing or empty ({}); fill it with `pmoves-secrets generate-keys --env-file {}`",
+                    spec.comment,
+                    ctx.path.display()
+                ),
+            ));
+        }
+    }
+}
+
+/// A length rule of one key.
+enum Length {
+    Exactly(usize),
+    AtLeast(usize),
+}
+
+/// Lengths the consuming services insist on (SPEC §1), with what happens otherwise.
+const LENGTHS: &[(&str, Length, &str)] = &[
+    ("VAULT_ENC_KEY", Length::Exactly(32), "Supavisor crash-loops on any other length"),
+    ("REALTIME_DB_ENC_KEY", Length::Exactly(16), "Realtime uses it as an AES-128 key"),
+    ("JWT_SECRET", Length::AtLeast(32), "shorter HS256 secrets are rejected by the auth services"),
+    ("SECRET_KEY_BASE", Length::AtLeast(64), "Phoenix (Realtime, Supavisor) refuses shorter ones"),
+    ("PG_META_CRYPTO_KEY", Length::AtLeast(32), "postgres-meta refuses shorter ones"),
+];
+
+/// The length is of the value's bytes, as the services read it; it says nothing useful about
+/// the value itself, so it may be printed.
+pub(super) fn lengths(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    for (key, rule, why) in LENGTHS {
+        let Some(value) = ctx.values.get(key) else { continue };
+        let len = value.len();
+        let wanted = match rule {
+            Length::Exactly(n) if len != *n => format!("exactly {n}"),
+            Length::AtLeast(n) if len < *n => format!("at least {n}"),
+            _ => continue,
+        };
+        out.push(Finding::error(
+            code::WRONG_LENGTH,
+            Some(key),
+            format!("is {len} characters long but must be {wanted} ({why}); {}", ctx.remedy(key)),
+        ));
+    }
+}
+
+/// Characters that end or split a URL's userinfo, or that services' shell and YAML quoting
+/// mangle, when the password is pasted into `postgres://user:PASSWORD@host/db`.
+fn breaks_urls(c: char) -> bool {
+    matches!(c, '@' | '/' | '?' | '#' | ':' | '&' | '%' | '\'' | '"' | '`') || c.is_whitespace()
+}
+
+/// Which characters are present is not said: even that narrows the password down.
+pub(super) fn postgres_password_in_urls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let Some(password) = ctx.values.get("POSTGRES_PASSWORD") else { return };
+    if password.chars().any(breaks_urls) {
+        out.push(Finding::error(
+            code::URL_BREAKING_PASSWORD,
+            Some("POSTGRES_PASSWORD"),
+            format!(
+                "contains characters that break connection URLs (one of @ / ? # : & %, whitespace or quotes), so services \
+                 that build postgres:// URLs from it cannot connect; rotate it with `pmoves-secrets rotate-passwords \
+                 --env-file {}`, which generates a hex password",
+                ctx.path.display()
+            ),
+        ));
+    }
+}
+
+/// Kong's basic-auth plugin rejects a digits-only password, which locks Studio.
+pub(super) fn dashboard_password(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+    let Some(password) = ctx.values.get("DASHBOARD_PASSWORD") else { return };
+    if password.bytes().all(|b| b.is_ascii_digit()) {
+        out.push(Finding::error(
+            code::DIGITS_ONLY_DASHBOARD_PASSWORD,
+            Some("DASHBOARD_PASSWORD"),
+            format!(
+                "is digits only, which Kong's basic-auth rejects (Studio cannot be opened); {}",
+                ctx.remedy("DASHBOARD_PASSWORD")
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::check::test_support::{audit, codes_for};
+
+    #[test]
+    fn lengths_and_shapes() {
+        let f = audit(&[
+            ("VAULT_ENC_KEY", "0123456789abcdef0123456789abcde"),
+            ("REALTIME_DB_ENC_KEY", "0123456789abcdef"),
+            ("POSTGRES_PASSWORD", "p@ss"),
+            ("DASHBOARD_PASSWORD", "12345678"),
+        ]);
+        assert_eq!(codes_for(&f, "VAULT_ENC_KEY"), ["wrong-length"]);
+        assert!(codes_for(&f, "REALTIME_DB_ENC_KEY").is_empty());
+        assert_eq!(codes_for(&f, "POSTGRES_PASSWORD"), ["url-breaking-password"]);
+        assert_eq!(codes_for(&f, "DASHBOARD_PASSWORD"), ["digits-only-dashboard-password"]);
+    }
+}
