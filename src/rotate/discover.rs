@@ -92,31 +92,62 @@ fn db_error(step: &str, err: &tokio_postgres::Error) -> Error {
 /// What a database holds of the Supabase internals, and what the session may do there.
 struct Internals {
     analytics: bool,
+    /// The type of `source_backends.config`, if that column exists.
+    config_type: Option<String>,
+    /// Whether `source_backends.url` exists.
+    has_url_column: bool,
     supavisor_owner: Option<String>,
     superuser: bool,
     password_encryption: String,
 }
 
+/// The `pg_attribute` row of a column of `_analytics.source_backends`, by name.
+const SOURCE_BACKENDS_COLUMN: &str = "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = '_analytics' AND c.relname = 'source_backends' AND a.attnum > 0 AND NOT a.attisdropped";
+
 /// One round trip for everything that does not depend on the answer to something else. Only
-/// catalogs are read, so a role without rights on the schemas still gets to the superuser check.
+/// catalogs are read (not `information_schema`, whose views cost milliseconds on a fresh
+/// session), so a role without rights on the schemas still gets to the superuser check.
 async fn internals(client: &Client) -> Result<Internals> {
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                            WHERE n.nspname = '_analytics' AND c.relname = 'source_backends'), \
-                    (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'), \
-                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
-                    current_setting('password_encryption')",
-            &[],
-        )
-        .await
-        .map_err(|e| db_error("discovery", &e))?;
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                        WHERE n.nspname = '_analytics' AND c.relname = 'source_backends'), \
+                (SELECT format_type(a.atttypid, NULL) {SOURCE_BACKENDS_COLUMN} AND a.attname = 'config'), \
+                EXISTS (SELECT 1 {SOURCE_BACKENDS_COLUMN} AND a.attname = 'url'), \
+                (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'), \
+                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
+                current_setting('password_encryption')"
+    );
+    let row = client.query_one(&sql, &[]).await.map_err(|e| db_error("discovery", &e))?;
     Ok(Internals {
         analytics: row.get(0),
-        supavisor_owner: row.get(1),
-        superuser: row.get::<_, Option<bool>>(2).unwrap_or(false),
-        password_encryption: row.get(3),
+        config_type: row.get(1),
+        has_url_column: row.get(2),
+        supavisor_owner: row.get(3),
+        superuser: row.get::<_, Option<bool>>(4).unwrap_or(false),
+        password_encryption: row.get(5),
     })
+}
+
+impl Internals {
+    /// Where `source_backends` keeps its URLs; an error when the table exists without either.
+    fn url_column(&self) -> Result<Option<UrlColumn>> {
+        if !self.analytics {
+            return Ok(None);
+        }
+        match (self.config_type.as_deref(), self.has_url_column) {
+            (Some("jsonb"), _) => Ok(Some(UrlColumn::ConfigJsonb)),
+            (Some("json"), _) => Ok(Some(UrlColumn::ConfigJson)),
+            (_, true) => Ok(Some(UrlColumn::Url)),
+            _ => Err(Error::Database {
+                step: "discovery".into(),
+                reason: "_analytics.source_backends has neither a config (json/jsonb) nor a url column; \
+                         this Logflare version is not supported"
+                    .into(),
+            }),
+        }
+    }
 }
 
 /// Connects to the database that holds the Supabase internals and looks around.
@@ -164,10 +195,11 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
     let names: Vec<&str> = ROTATED_ROLES.iter().copied().chain([PASSWORDLESS_ROLE]).collect();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
     let roles_query = client.query("SELECT rolname::text, rolcanlogin FROM pg_roles WHERE rolname = ANY($1)", &params);
+    let url_column = internals.url_column()?;
     let analytics_query = async {
-        match internals.analytics {
-            true => analytics(&client).await.map(Some),
-            false => Ok(None),
+        match url_column {
+            Some(column) => analytics(&client, column).await.map(Some),
+            None => Ok(None),
         }
     };
     let (rows, fingerprint, analytics) = tokio::join!(roles_query, fingerprint(&client), analytics_query);
@@ -191,30 +223,8 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
     Ok((discovery, client, work_target))
 }
 
-/// Where the URL column is and how many postgres rows carry one.
-async fn analytics(client: &Client) -> Result<Analytics> {
-    let columns = client
-        .query(
-            "SELECT column_name::text, data_type::text FROM information_schema.columns \
-             WHERE table_schema = '_analytics' AND table_name = 'source_backends'",
-            &[],
-        )
-        .await
-        .map_err(|e| db_error("discovery", &e))?;
-    let type_of = |name: &str| columns.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, String>(1));
-    let column = match (type_of("config").as_deref(), type_of("url")) {
-        (Some("jsonb"), _) => UrlColumn::ConfigJsonb,
-        (Some("json"), _) => UrlColumn::ConfigJson,
-        (_, Some(_)) => UrlColumn::Url,
-        _ => {
-            return Err(Error::Database {
-                step: "discovery".into(),
-                reason: "_analytics.source_backends has neither a config (json/jsonb) nor a url column; \
-                         this Logflare version is not supported"
-                    .into(),
-            })
-        }
-    };
+/// How many postgres rows carry a URL in `column`.
+async fn analytics(client: &Client, column: UrlColumn) -> Result<Analytics> {
     let postgres_rows: i64 = client
         .query_one(
             &format!(
