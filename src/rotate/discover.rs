@@ -80,10 +80,25 @@ pub struct Discovery {
     pub fingerprint: String,
 }
 
-/// The SQL that fingerprints the stored verifiers of the rotated roles.
-pub const FINGERPRINT_SQL: &str =
-    "SELECT coalesce(md5(string_agg(rolname || ':' || coalesce(rolpassword, ''), ',' ORDER BY rolname)), '') \
-     FROM pg_authid WHERE rolname = ANY($1)";
+/// The SQL that fingerprints the stored verifiers of the rotated roles. Parameter-free (the
+/// role names are fixed identifiers), so it travels in the simple protocol: one round trip,
+/// and the transaction can send it in its first batch.
+pub fn fingerprint_sql() -> String {
+    let names: Vec<String> = ROTATED_ROLES.iter().map(|r| format!("'{r}'")).collect();
+    format!(
+        "SELECT coalesce(md5(string_agg(rolname || ':' || coalesce(rolpassword, ''), ',' ORDER BY rolname)), '') \
+         FROM pg_authid WHERE rolname IN ({})",
+        names.join(", ")
+    )
+}
+
+/// The first column of the last row a simple query returned.
+pub fn last_value(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<String> {
+    messages.iter().rev().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        _ => None,
+    })
+}
 
 fn db_error(step: &str, err: &tokio_postgres::Error) -> Error {
     Error::Database { step: step.to_owned(), reason: describe(err) }
@@ -249,8 +264,8 @@ pub fn url_expr(column: UrlColumn) -> &'static str {
 
 /// The fingerprint of the rotated roles' stored verifiers.
 pub async fn fingerprint(client: &Client) -> Result<String> {
-    let names: Vec<&str> = ROTATED_ROLES.to_vec();
-    Ok(client.query_one(FINGERPRINT_SQL, &[&names]).await.map_err(|e| db_error("discovery", &e))?.get(0))
+    let messages = client.simple_query(&fingerprint_sql()).await.map_err(|e| db_error("discovery", &e))?;
+    Ok(last_value(&messages).unwrap_or_default())
 }
 
 /// The stored verifier of `role`, read by a superuser; for crash recovery.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 use zeroize::Zeroizing;
 
-use super::discover::{url_expr, UrlColumn, FINGERPRINT_SQL, ROTATED_ROLES};
+use super::discover::{fingerprint_sql, last_value, url_expr, UrlColumn};
 use super::plan::Prepared;
 use crate::db::{describe, Target};
 use crate::dburl;
@@ -94,15 +94,15 @@ pub async fn apply(
              SELECT set_config('pg_stat_statements.track_utility', 'off', true); \
              SELECT set_config('auto_explain.log_min_duration', '-1', true); \
              SET LOCAL lock_timeout = '{}ms'; \
-             SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})",
-            lock_timeout.as_millis().max(1)
+             SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY}); \
+             {}",
+            lock_timeout.as_millis().max(1),
+            fingerprint_sql()
         );
-        client.batch_execute(&setup).await.map_err(|e| fail("setting up the transaction", &e))?;
+        let messages = client.simple_query(&setup).await.map_err(|e| fail("setting up the transaction", &e))?;
 
-        let names: Vec<&str> = ROTATED_ROLES.to_vec();
-        let fingerprint: String =
-            client.query_one(FINGERPRINT_SQL, &[&names]).await.map_err(|e| fail("the concurrency check", &e))?.get(0);
-        if fingerprint != prepared.fingerprint {
+        // Under the advisory lock: a rotation that committed since discovery shows here.
+        if last_value(&messages).as_deref() != Some(prepared.fingerprint.as_str()) {
             return Err(Error::Database {
                 step: "the concurrency check".into(),
                 reason: "the roles' passwords changed after this run read them (did another rotation \

@@ -827,3 +827,38 @@ fn a_role_that_cannot_log_in_afterwards_is_exit_4_naming_it() {
     // The rotation itself stands and .env agrees with the database.
     assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
 }
+
+#[test]
+fn a_rotation_that_committed_meanwhile_stops_this_one_unchanged() {
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let env_before = stack.text();
+    // Another rotation holds the lock while this one plans...
+    let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));
+    let child = std::process::Command::new(crate::common::bin_path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["rotate-passwords", "--yes", "--lock-timeout", "60s", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting =
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pmoves-secrets' AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cluster.psql(waiting) != "1" {
+        assert!(std::time::Instant::now() < deadline, "the rotation never reached the advisory lock");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // ...and commits a change of its own before releasing it.
+    cluster.psql("ALTER ROLE anon PASSWORD 'changed-by-another-rotation'");
+    let before = db_state(&cluster);
+    drop(holder);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("another rotation") && stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(db_state(&cluster).verifiers, before.verifiers, "this run changed nothing");
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+}
