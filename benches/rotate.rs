@@ -6,7 +6,7 @@
 //! Run with `cargo bench --bench rotate` (needs the PostgreSQL server binaries, as the tests).
 //! Prints medians; asserts nothing.
 
-#[path = "../tests/it/common/pg.rs"]
+#[path = "../tests/it/common/pg/mod.rs"]
 mod pg;
 
 use std::path::Path;
