@@ -58,6 +58,18 @@ impl Env {
         bin().arg("check").arg("--env-file").arg(&self.path).args(extra).output().expect("runs")
     }
 
+    /// `check --db --format json` with the admin connection taken from `PMOVES_SECRETS_DB_URL`.
+    fn db_check_through(&self, url: &str) -> Output {
+        bin()
+            .arg("check")
+            .arg("--env-file")
+            .arg(&self.path)
+            .args(["--db", "--sslmode", "disable", "--format", "json"])
+            .env("PMOVES_SECRETS_DB_URL", url)
+            .output()
+            .expect("runs")
+    }
+
     /// `check --format json`: the exit code and the parsed report.
     fn json(&self, extra: &[&str]) -> (i32, Value) {
         let out = self.check(&[&["--format", "json"], extra].concat());
@@ -723,14 +735,7 @@ fn db_check_of_a_server_without_supabase_login_roles_is_a_warning() {
     pg.psql(&nologin);
     let env = env_for(&pg, pg.password());
     let url = pg.db_url(APP_USER, APP_USER_PASSWORD, pg.main_db());
-    let out = bin()
-        .arg("check")
-        .arg("--env-file")
-        .arg(&env.path)
-        .args(["--db", "--sslmode", "disable", "--format", "json"])
-        .env("PMOVES_SECRETS_DB_URL", &url)
-        .output()
-        .expect("runs");
+    let out = env.db_check_through(&url);
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     assert_eq!(findings(&report), vec![("warning".into(), "db-no-supabase-roles".into(), None)], "{report:#}");
@@ -741,14 +746,7 @@ fn db_check_blames_the_url_not_postgres_password_when_only_the_admin_url_is_wron
     let pg = Cluster::start(ClusterOptions::default());
     let env = env_for(&pg, pg.password());
     let url = pg.db_url("supabase_admin", "not-the-password", pg.main_db());
-    let out = bin()
-        .arg("check")
-        .arg("--env-file")
-        .arg(&env.path)
-        .args(["--db", "--sslmode", "disable", "--format", "json"])
-        .env("PMOVES_SECRETS_DB_URL", &url)
-        .output()
-        .expect("runs");
+    let out = env.db_check_through(&url);
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(out.status.code(), Some(1));
     // Only the admin login failed; every role accepts POSTGRES_PASSWORD.

@@ -573,12 +573,9 @@ fn restart_without_docker_says_how_to_finish_by_hand() {
     assert!(block_on(cluster.can_login("supabase_admin", &stack.password())), "the rotation itself stands");
 }
 
-#[test]
-fn an_interrupt_during_the_transaction_rolls_back_at_once() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
-    let env_before = stack.text();
-    let before = db_state(&cluster);
-    let holder = block_on(cluster.hold_lock(""));
+/// Starts `rotate-passwords --yes` in the background and returns once its session waits on a
+/// lock someone else holds (its own transaction's table lock or the advisory lock).
+fn rotation_blocked_on_a_lock(cluster: &Cluster, stack: &Stack) -> std::process::Child {
     let child = std::process::Command::new(crate::common::bin_path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -588,7 +585,6 @@ fn an_interrupt_during_the_transaction_rolls_back_at_once() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the rotation is blocked on the held lock inside its transaction.
     let waiting =
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pmoves-secrets' AND wait_event_type = 'Lock'";
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -596,6 +592,16 @@ fn an_interrupt_during_the_transaction_rolls_back_at_once() {
         assert!(std::time::Instant::now() < deadline, "the rotation never reached the lock");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    child
+}
+
+#[test]
+fn an_interrupt_during_the_transaction_rolls_back_at_once() {
+    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let holder = block_on(cluster.hold_lock(""));
+    let child = rotation_blocked_on_a_lock(&cluster, &stack);
     let started = std::time::Instant::now();
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
@@ -834,22 +840,7 @@ fn a_rotation_that_committed_meanwhile_stops_this_one_unchanged() {
     let env_before = stack.text();
     // Another rotation holds the lock while this one plans...
     let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));
-    let child = std::process::Command::new(crate::common::bin_path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(["rotate-passwords", "--yes", "--lock-timeout", "60s", "--sslmode", "disable", "--env-file"])
-        .arg(&stack.env)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let waiting =
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pmoves-secrets' AND wait_event_type = 'Lock'";
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while cluster.psql(waiting) != "1" {
-        assert!(std::time::Instant::now() < deadline, "the rotation never reached the advisory lock");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let child = rotation_blocked_on_a_lock(&cluster, &stack);
     // ...and commits a change of its own before releasing it.
     cluster.psql("ALTER ROLE anon PASSWORD 'changed-by-another-rotation'");
     let before = db_state(&cluster);
