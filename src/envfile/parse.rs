@@ -4,8 +4,8 @@
 //! Parsing records offsets into each entry's text rather than copies, so rendering gives back the
 //! exact bytes and `set` can replace a value without touching what surrounds it.
 //!
-//! Where compose's rules and dotenvy's differ (dotenvy 0.15, a dependency of the project, is not
-//! used here): dotenvy ends an unquoted value at whitespace (`KEY=a b` is an error there, `a b` for
+//! Where compose's rules and dotenvy's differ (dotenvy 0.15 is a dev-dependency: a test checks
+//! that both read the forms they agree on identically): dotenvy ends an unquoted value at whitespace (`KEY=a b` is an error there, `a b` for
 //! compose) and treats a tab before `#` as a comment; it honours quotes in the middle of a value
 //! (`a'b c'` is `ab c`) and backslash escapes in unquoted values; it rejects unknown escapes such as
 //! `\t` in double quotes; its single quotes are fully literal; its keys cannot contain `-`; and its
@@ -457,5 +457,32 @@ PGRST_DB_SCHEMAS=public,storage,graphql_public
             anonymous.to_string(),
             format!("line 1 of the .env text is malformed: {NOT_AN_ENTRY}; fix or remove that line")
         );
+    }
+
+    /// On the forms docker compose and dotenvy agree on, both must read the same values: an
+    /// independent parser as a check on this one.
+    #[test]
+    fn the_forms_compose_and_dotenvy_agree_on_read_the_same_here() {
+        let text = "# comment\n\
+                    PLAIN=abc123\n\
+                    export EXPORTED=value\n\
+                    SINGLE='with spaces and # hash'\n\
+                    DOUBLE=\"line\\nbreak and \\\"quote\\\"\"\n\
+                    EMPTY=\n\
+                    URL=postgresql://user:p%40ss@db:5432/postgres?sslmode=disable\n\
+                    HASH_INSIDE=p@ss#word\n\
+                    COMMENTED=value # trailing comment\n\
+                    JSON='[{\"kty\":\"EC\",\"crv\":\"P-256\"}]'\n\
+                    \n\
+                    SPACED = spaced\n";
+        let ours: Vec<(String, String)> = crate::envfile::EnvFile::parse(text, None)
+            .expect("parses")
+            .pairs()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let theirs: Vec<(String, String)> =
+            dotenvy::from_read_iter(text.as_bytes()).collect::<Result<_, _>>().expect("dotenvy parses it");
+        assert_eq!(ours, theirs);
+        assert_eq!(ours.len(), 10);
     }
 }
