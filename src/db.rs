@@ -116,20 +116,28 @@ pub fn resolve(args: &ConnectArgs, env: Option<&EnvFile>, ui: &Ui) -> Result<Tar
     Ok(Target { config, tls: tls_connector()? })
 }
 
+/// `PGSSLMODE` as libpq spells it. The verifying modes are refused rather than quietly
+/// weakened to `require`: whoever asked for verification must not get an unverified channel.
 fn parse_sslmode(text: &str) -> Result<SslMode> {
     match text {
         "disable" => Ok(SslMode::Disable),
         "allow" | "prefer" => Ok(SslMode::Prefer),
-        "require" | "verify-ca" | "verify-full" => Ok(SslMode::Require),
+        "require" => Ok(SslMode::Require),
+        "verify-ca" | "verify-full" => Err(Error::Usage(format!(
+            "PGSSLMODE '{text}' asks for certificate verification, which this tool does not do; \
+             use require (encrypted, like libpq's require) or run it inside the stack's network"
+        ))),
         other => Err(Error::Usage(format!("PGSSLMODE '{other}' is not one of disable, prefer, require"))),
     }
 }
 
 /// tokio-postgres quotes pieces of the URL in some parse errors; make sure no password does.
+/// The URL did not parse, so its password is found with the tool's own lenient parser.
 fn scrub_url_error(message: &str, url: &str) -> String {
-    match Config::from_str(url).ok().and_then(|c| c.get_password().map(<[u8]>::to_vec)) {
-        Some(pw) if !pw.is_empty() => message.replace(&*String::from_utf8_lossy(&pw), "<redacted>"),
-        _ => redact_url_password(message),
+    let message = redact_url_password(message);
+    match crate::dburl::password(url) {
+        Some(password) if !password.is_empty() => message.replace(&password, "<redacted>"),
+        _ => message,
     }
 }
 
@@ -380,9 +388,17 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_urls_password_is_scrubbed_from_the_parser_message() {
+        let url = "postgresql://u:hunter2pw@host:notaport/db";
+        let out = scrub_url_error("invalid port in postgresql://u:hunter2pw@host:notaport/db near hunter2pw", url);
+        assert!(!out.contains("hunter2pw"), "{out}");
+    }
+
+    #[test]
     fn sslmode_names_follow_libpq() {
         assert_eq!(parse_sslmode("disable").unwrap(), SslMode::Disable);
-        assert_eq!(parse_sslmode("verify-full").unwrap(), SslMode::Require);
+        assert_eq!(parse_sslmode("require").unwrap(), SslMode::Require);
+        assert!(parse_sslmode("verify-full").is_err(), "never silently weakened");
         assert!(parse_sslmode("bogus").is_err());
     }
 }
