@@ -289,8 +289,19 @@ impl Target {
         } else {
             "check the connection settings"
         };
-        Error::Connect { target: self.host_port(), user: self.user().to_owned(), reason: format!("{reason}; {hint}") }
+        Error::Connect {
+            target: self.host_port(),
+            user: self.user().to_owned(),
+            reason: format!("{reason}; {hint}"),
+            sqlstate: err.code().map(|c| c.code().to_owned()),
+        }
     }
+}
+
+/// Whether the server refused the login itself: 28P01 is a rejected password, 28000 an unknown
+/// role or no `pg_hba.conf` entry (under SCRAM an absent role answers 28P01 too).
+pub fn is_auth_failure_code(code: &str) -> bool {
+    matches!(code, "28P01" | "28000")
 }
 
 /// The server's or the OS's reason, without tokio-postgres' nesting noise.

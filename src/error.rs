@@ -143,6 +143,8 @@ pub enum Error {
         user: String,
         /// Why, with a hint.
         reason: String,
+        /// The server's SQLSTATE when it answered (e.g. `28P01`), for callers that classify.
+        sqlstate: Option<String>,
     },
 
     /// A database step failed before anything was committed.

@@ -7,7 +7,7 @@
 
 use super::analytics::check_analytics;
 use super::values::Values;
-use super::{code, Finding, SUPABASE_ROLES};
+use super::{code, Finding};
 use crate::cli::CheckArgs;
 use crate::db::{self, Target};
 use crate::envfile::EnvFile;
@@ -89,18 +89,15 @@ async fn audit_live(target: Target, password: Secret, ui: &Ui) -> Vec<Finding> {
     out
 }
 
-/// The server's SQLSTATE, as `db::describe` appends it: `message (28P01)`.
+/// The server's SQLSTATE, when it answered the connection attempt.
 fn sqlstate_of(err: &Error) -> Option<&str> {
-    let Error::Connect { reason, .. } = err else { return None };
-    let start = reason.find(" (")? + 2;
-    let code = reason.get(start..start + 5)?;
-    (reason.get(start + 5..start + 6) == Some(")") && code.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(code)
+    let Error::Connect { sqlstate, .. } = err else { return None };
+    sqlstate.as_deref()
 }
 
-/// 28P01 is a rejected password; 28000 an unknown role or no `pg_hba.conf` entry. Under SCRAM
-/// the server answers 28P01 for an absent role too, so neither can be told apart here.
+/// A refused login; under SCRAM a wrong password and an absent role cannot be told apart.
 fn is_auth_failure(err: &Error) -> bool {
-    matches!(sqlstate_of(err), Some("28P01" | "28000"))
+    sqlstate_of(err).is_some_and(db::is_auth_failure_code)
 }
 
 /// Any other SQLSTATE means the server answered (unknown database, too many connections...).
@@ -121,41 +118,17 @@ fn no_supabase_roles(target: &Target) -> Finding {
 
 /// The Supabase roles with `rolcanlogin`, by name.
 async fn login_roles(admin: &tokio_postgres::Client) -> std::result::Result<Vec<String>, String> {
-    let rows = admin
-        .query(
-            "SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname",
-            &[&SUPABASE_ROLES.as_slice()],
-        )
-        .await
-        .map_err(|e| db::describe(&e))?;
-    rows.iter().map(|row| row.try_get::<_, String>(0).map_err(|e| db::describe(&e))).collect()
+    crate::rotate::login_role_names(admin).await.map_err(|e| db::describe(&e))
 }
 
 /// Logs in as every role with `POSTGRES_PASSWORD`, all at once (each login is a network round
 /// trip plus a SCRAM exchange; a dozen in sequence is noticeably slow over a tunnel).
 async fn check_logins(target: &Target, roles: &[String], password: &Secret, source: RoleSource) -> Vec<Finding> {
-    let mut set = tokio::task::JoinSet::new();
-    for role in roles {
-        let login = target.as_login(role, password);
-        let role = role.clone();
-        set.spawn(async move {
-            let outcome = login.try_login().await;
-            (role, outcome)
-        });
-    }
-    let mut results = Vec::with_capacity(roles.len());
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(result) => results.push(result),
-            Err(e) => {
-                results.push(("(unknown role)".to_owned(), Err(format!("the login attempt did not finish: {e}"))))
-            }
-        }
-    }
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    results
+    crate::rotate::verify::logins(target, roles, password)
+        .await
         .into_iter()
-        .filter_map(|(role, outcome)| outcome.err().map(|reason| login_failed(target, &role, &reason, source)))
+        .filter(|login| !login.ok)
+        .map(|login| login_failed(target, &login.role, login.error.as_deref().unwrap_or("refused"), source))
         .collect()
 }
 
@@ -182,15 +155,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlstates_are_read_from_connect_errors() {
-        let err = |reason: &str| Error::Connect { target: "h:1".into(), user: "u".into(), reason: reason.into() };
+    fn connect_errors_are_classified_by_sqlstate() {
+        let err = |reason: &str, sqlstate: Option<&str>| Error::Connect {
+            target: "h:1".into(),
+            user: "u".into(),
+            reason: reason.into(),
+            sqlstate: sqlstate.map(str::to_owned),
+        };
         assert!(is_auth_failure(&err(
-            "password authentication failed for user \"u\" (28P01); the password was rejected"
+            "password authentication failed for user \"u\" (28P01); the password was rejected",
+            Some("28P01")
         )));
         assert!(!is_auth_failure(&err(
-            "error connecting to server: Connection refused (os error 111); is the server running"
+            "error connecting to server: Connection refused (os error 111); is the server running",
+            None
         )));
-        assert!(is_server_refusal(&err("database \"x\" does not exist (3D000); check")));
-        assert!(!is_server_refusal(&err("timed out (after 10s); check")));
+        assert!(is_server_refusal(&err("database \"x\" does not exist (3D000); check", Some("3D000"))));
+        assert!(!is_server_refusal(&err("timed out (after 10s); check", None)));
     }
 }

@@ -197,6 +197,7 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
             reason: "this role is not a superuser; rotation needs one to silence statement logging \
                      (SET LOCAL log_statement) and to read pg_authid; connect as supabase_admin"
                 .into(),
+            sqlstate: None,
         });
     }
 
@@ -277,13 +278,18 @@ pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<Strin
     Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
 }
 
-/// The rotated roles that exist and have LOGIN, read as `admin`; for finishing a recovered run.
-pub async fn login_roles(admin: &Target) -> Result<Vec<String>> {
-    let client = admin.connect().await?;
+/// The rotated roles that exist and have LOGIN, by name; for finishing a recovered run and for
+/// `check --db`.
+pub async fn login_role_names(client: &Client) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
     let names: Vec<&str> = ROTATED_ROLES.to_vec();
     let rows = client
         .query("SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname", &[&names])
-        .await
-        .map_err(|e| db_error("listing LOGIN roles", &e))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+        .await?;
+    rows.iter().map(|r| r.try_get(0)).collect()
+}
+
+/// [`login_role_names`], connecting as `admin`.
+pub async fn login_roles(admin: &Target) -> Result<Vec<String>> {
+    let client = admin.connect().await?;
+    login_role_names(&client).await.map_err(|e| db_error("listing LOGIN roles", &e))
 }

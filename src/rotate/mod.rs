@@ -15,7 +15,7 @@ mod report;
 mod restart;
 mod transaction;
 pub mod verifier;
-mod verify;
+pub mod verify;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
 use crate::ui::Ui;
 
-pub use discover::ROTATED_ROLES;
+pub use discover::{login_role_names, ROTATED_ROLES};
 use plan::PASSWORD_KEY;
 use recovery::Holder;
 use report::{Recovery, Report, Timings};

@@ -4,8 +4,6 @@
 //! either `.env` or `<env>.pending` holds a password the database accepts. Recovery asks the
 //! database which one, and never changes the database itself: it only makes `.env` agree.
 
-use tokio_postgres::error::SqlState;
-
 use super::discover::stored_verifier;
 use super::transaction::ADVISORY_LOCK_KEY;
 use super::verifier;
@@ -24,7 +22,7 @@ pub enum Holder {
 }
 
 fn is_auth_failure(err: &tokio_postgres::Error) -> bool {
-    matches!(err.code(), Some(c) if *c == SqlState::INVALID_PASSWORD || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+    err.code().is_some_and(|c| crate::db::is_auth_failure_code(c.code()))
 }
 
 /// How long recovery waits for a session that still holds the rotation's advisory lock.

@@ -18,27 +18,31 @@ pub struct LoginResult {
 }
 
 /// Logs in as each role with `password`, all at once, and reports each result in `roles` order.
-pub async fn logins(target: &Target, roles: &[&str], password: &Secret) -> Vec<LoginResult> {
-    let attempts = roles.iter().map(|role| {
-        let login = target.as_login(role, password);
-        let role = (*role).to_owned();
-        async move {
-            match login.try_login().await {
-                Ok(()) => LoginResult { role, ok: true, error: None },
-                Err(reason) => LoginResult { role, ok: false, error: Some(reason) },
+/// Used by the rotation's verification and by `check --db`. An attempt whose task did not
+/// finish is reported as a failed login, never dropped.
+pub async fn logins<R: AsRef<str>>(target: &Target, roles: &[R], password: &Secret) -> Vec<LoginResult> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut index_of = std::collections::HashMap::with_capacity(roles.len());
+    for (index, role) in roles.iter().enumerate() {
+        let login = target.as_login(role.as_ref(), password);
+        let handle = set.spawn(async move { login.try_login().await });
+        index_of.insert(handle.id(), index);
+    }
+    let mut outcomes: Vec<Result<(), String>> = vec![Err("the login attempt did not finish".to_owned()); roles.len()];
+    while let Some(joined) = set.join_next_with_id().await {
+        if let Ok((id, outcome)) = joined {
+            if let Some(&index) = index_of.get(&id) {
+                outcomes[index] = outcome;
             }
         }
-    });
-    let mut set = tokio::task::JoinSet::new();
-    for (index, attempt) in attempts.enumerate() {
-        set.spawn(async move { (index, attempt.await) });
     }
-    let mut results: Vec<(usize, LoginResult)> = Vec::with_capacity(roles.len());
-    while let Some(joined) = set.join_next().await {
-        if let Ok(result) = joined {
-            results.push(result);
-        }
-    }
-    results.sort_by_key(|(index, _)| *index);
-    results.into_iter().map(|(_, r)| r).collect()
+    roles
+        .iter()
+        .zip(outcomes)
+        .map(|(role, outcome)| LoginResult {
+            role: role.as_ref().to_owned(),
+            ok: outcome.is_ok(),
+            error: outcome.err(),
+        })
+        .collect()
 }
