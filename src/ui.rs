@@ -88,6 +88,42 @@ impl Ui {
             _ => Err(Error::Declined),
         }
     }
+
+    /// Asks for a typed answer and Enter before a change that cannot be taken back by answering
+    /// again (a live rotation): a stray keypress must never start it. Accepted answers are `yes`
+    /// and each of `also_accepted` (the database name, say); anything else declines (exit 3).
+    /// Without a terminal on stdin and without `assume_yes`, refuses (exit 3).
+    #[allow(dead_code)] // rotate-passwords and rotate-keys switch to it next
+    pub fn confirm_typed(&self, question: &str, also_accepted: &[&str], action: &str, assume_yes: bool) -> Result<()> {
+        if assume_yes {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::NoTerminal { action: action.to_owned() });
+        }
+        let hint = match also_accepted {
+            [] => "type yes and press Enter to go on".to_owned(),
+            names => format!("type yes (or {}) and press Enter to go on", names.join(" or ")),
+        };
+        let _ = std::io::stderr().flush();
+        let answer: String = dialoguer::Input::new()
+            .with_prompt(format!("{question} ({hint}; anything else stops)"))
+            .allow_empty(true)
+            .interact_text()
+            .map_err(|e| Error::Prompt { reason: e.to_string() })?;
+        if is_typed_consent(&answer, also_accepted) {
+            Ok(())
+        } else {
+            Err(Error::Declined)
+        }
+    }
+}
+
+/// Whether a typed answer gives consent: exactly `yes` (any case) or one of the extra accepted
+/// words, surrounding blanks ignored. `y` alone is not consent.
+fn is_typed_consent(answer: &str, also_accepted: &[&str]) -> bool {
+    let answer = answer.trim();
+    answer.eq_ignore_ascii_case("yes") || also_accepted.iter().any(|word| !word.is_empty() && answer == *word)
 }
 
 /// Writes `text` to stdout in full or fails: a truncated secret (closed pipe, full disk) must
@@ -98,4 +134,20 @@ pub fn write_stdout(text: &str) -> Result<()> {
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_typed_consent;
+
+    #[test]
+    fn only_a_typed_yes_or_an_accepted_word_consents() {
+        assert!(is_typed_consent("yes", &[]));
+        assert!(is_typed_consent(" YES \n", &[]));
+        assert!(is_typed_consent("postgres", &["postgres"]));
+        assert!(!is_typed_consent("y", &["postgres"]));
+        assert!(!is_typed_consent("", &[""]));
+        assert!(!is_typed_consent("no", &[]));
+        assert!(!is_typed_consent("Postgres", &["postgres"]));
+    }
 }
