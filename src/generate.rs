@@ -16,20 +16,9 @@ use crate::cli::{GenerateArgs, SecretsFormat};
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, Result};
 use crate::secrets::{self, Existing, Secret};
+use crate::stack_env;
+use crate::strength::{self, Weakness};
 use crate::ui::Ui;
-
-/// Non-secret variables every PMOVES.AI `.env` carries, with their standard values.
-pub const PMOVES_DEFAULTS: &[(&str, &str)] = &[
-    ("JWT_EXPIRY", "3600"),
-    ("POSTGRES_HOST", "supabase-db"),
-    ("POSTGRES_DB", "pmoves"),
-    ("POSTGRES_PORT", "5432"),
-    ("DOCKED_MODE", "true"),
-    ("PARENT_SYSTEM", "PMOVES.AI"),
-    ("PARENT_VERSION", "1.0.0"),
-    ("MINIO_ENDPOINT", "http://minio:9000"),
-    ("NATS_URL", "nats://nats:pmoves@nats:4222"),
-];
 
 /// The one key `--env-file` will not overwrite once it holds a real value (see [`plan_changes`]).
 const DB_PASSWORD: &str = "POSTGRES_PASSWORD";
@@ -51,9 +40,9 @@ impl Minted {
         Ok(Minted { secrets: secrets::mint_all(asymmetric, secrets::unix_now())?, asymmetric })
     }
 
-    /// Every `(key, value)` of the output: secrets, then the PMOVES.AI defaults.
+    /// Every `(key, value)` of the output: secrets, then the stack's non-secret defaults.
     fn all(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(PMOVES_DEFAULTS.iter().copied())
+        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(stack_env::defaults().map(|(k, v)| (k, v)))
     }
 }
 
@@ -134,6 +123,13 @@ fn names_asymmetric_keys(file: &EnvFile) -> bool {
     secrets::CATALOG.iter().any(|spec| spec.asymmetric && file.contains(spec.key))
 }
 
+/// Whether an existing `.env` uses the asymmetric set: a key of it holds a value. Unlike a
+/// template, an existing stack's empty `JWT_KEYS=` (as upstream's template and the default output
+/// write it) means the set is not in use, and filling it would change what Auth signs with.
+fn uses_asymmetric_keys(file: &EnvFile) -> bool {
+    secrets::CATALOG.iter().any(|spec| spec.asymmetric && file.get(spec.key).is_some_and(|v| !v.is_empty()))
+}
+
 /// Sets every minted value in `file`.
 fn set_all(file: &mut EnvFile, minted: &[(&'static str, Secret)]) -> Result<()> {
     for (key, value) in minted {
@@ -165,6 +161,10 @@ enum Reason {
     Empty,
     /// The value was published (upstream's `.env.example`, demo tokens).
     Demo,
+    /// One of upstream's placeholders for a secret.
+    Placeholder,
+    /// Too easy to guess for the key (the strength estimate `check` uses).
+    Weak,
     /// The operator named it in `--only`.
     Only,
     /// Derived from a key that gets a new value (tokens signed by `JWT_SECRET` or `JWT_KEYS`).
@@ -177,6 +177,8 @@ impl fmt::Display for Reason {
             Reason::Missing => f.write_str("missing"),
             Reason::Empty => f.write_str("empty"),
             Reason::Demo => f.write_str("a publicly known demo value"),
+            Reason::Placeholder => f.write_str("a placeholder from upstream's .env.example"),
+            Reason::Weak => f.write_str("too easy to guess"),
             Reason::Only => f.write_str("named in --only"),
             Reason::Dependent(source) => write!(f, "re-minted with the new {source}"),
         }
@@ -205,8 +207,12 @@ fn update_env_file(path: &Path, args: &GenerateArgs, ui: &Ui) -> Result<()> {
     let mut file = env.read()?.ok_or_else(|| missing_env_file(path))?;
     let plan = plan_changes(&file, path, &only, args.asymmetric, crate::check::is_demo_value)?;
     warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);
+    warn_weak_database_password(&file, path, ui);
     if plan.is_empty() {
-        ui.info(&format!("nothing to change: every secret in {} is set and none is a demo value", path.display()));
+        ui.info(&format!(
+            "nothing to change: every secret in {} is set and none is a demo, placeholder or weak value",
+            path.display()
+        ));
         return Ok(());
     }
     let minted = mint_planned(&file, path, &plan)?;
@@ -273,12 +279,12 @@ fn missing_env_file(path: &Path) -> Error {
 
 /// Decides which keys get a new value and why, in catalogue order.
 ///
-/// - A catalogue key that is missing, empty or a known demo value is filled.
+/// - A catalogue key that is missing, empty, a known demo value, a placeholder or weak is filled.
 /// - A key named in `--only` is regenerated even when set.
 /// - Everything derived from a regenerated key is re-minted with it
 ///   ([`secrets::with_dependents`]): no token is left signed by a key that no longer exists.
-/// - The asymmetric set takes part only when it is in use: `--asymmetric`, a key of it in the
-///   file, or one named in `--only`.
+/// - The asymmetric set takes part only when it is in use: `--asymmetric`, a key of it set in
+///   the file, or one named in `--only`.
 /// - A set, non-demo `POSTGRES_PASSWORD` is never changed, and naming it in `--only` fails (exit
 ///   1, nothing changed) rather than being skipped: a new value in the file would not change the
 ///   database's password, so every service would lose its connection. `rotate-passwords`
@@ -291,11 +297,11 @@ fn plan_changes(
     is_demo: impl Fn(&str) -> bool,
 ) -> Result<Vec<Change>> {
     let asymmetric = asymmetric
-        || names_asymmetric_keys(file)
+        || uses_asymmetric_keys(file)
         || only.iter().any(|key| secrets::spec_for(key).is_some_and(|spec| spec.asymmetric));
     let mut reasons: BTreeMap<&'static str, Reason> = BTreeMap::new();
     for spec in secrets::catalog(asymmetric) {
-        let fill = fill_reason(file.get(spec.key), &is_demo);
+        let fill = fill_reason(spec.key, file.get(spec.key), &is_demo);
         if let Some(reason) = fill.or(only.contains(spec.key).then_some(Reason::Only)) {
             reasons.insert(spec.key, reason);
         }
@@ -313,13 +319,33 @@ fn plan_changes(
         .collect())
 }
 
-/// Why a current value must be replaced regardless of `--only`, if it must.
-fn fill_reason(value: Option<&str>, is_demo: impl Fn(&str) -> bool) -> Option<Reason> {
+/// Why a current value must be replaced regardless of `--only`, if it must: what `check` calls
+/// missing, demo, placeholder or weak. A set `POSTGRES_PASSWORD` that is only weak is left to
+/// `rotate-passwords` (see [`warn_weak_database_password`]).
+fn fill_reason(key: &str, value: Option<&str>, is_demo: impl Fn(&str) -> bool) -> Option<Reason> {
     match value {
         None => Some(Reason::Missing),
         Some("") => Some(Reason::Empty),
         Some(value) if is_demo(value) => Some(Reason::Demo),
-        Some(_) => None,
+        Some(value) => match strength::judge(key, value)? {
+            Weakness::Placeholder(_) => Some(Reason::Placeholder),
+            Weakness::Weak { .. } if key == DB_PASSWORD => None,
+            Weakness::Weak { .. } => Some(Reason::Weak),
+        },
+    }
+}
+
+/// A weak but set `POSTGRES_PASSWORD` is never replaced here (the database would keep the old
+/// one); say so, with the command that changes both.
+fn warn_weak_database_password(file: &EnvFile, path: &Path, ui: &Ui) {
+    let Some(value) = file.get(DB_PASSWORD).filter(|v| !v.is_empty()) else { return };
+    if matches!(strength::judge(DB_PASSWORD, value), Some(Weakness::Weak { .. })) {
+        ui.warn(&format!(
+            "POSTGRES_PASSWORD in {} is too easy to guess, but generate-keys never changes a set one: the database \
+             would keep the old password; rotate it with `pmoves-secrets rotate-passwords --env-file {}`",
+            path.display(),
+            path.display()
+        ));
     }
 }
 
@@ -431,23 +457,43 @@ pub fn render(
 }
 
 /// The built-in template behind the default output: every catalogue key with its comment and
-/// an empty value, then the PMOVES.AI variables. Filling it goes through the same rewriter as
+/// an empty value, then every non-secret variable upstream's compose file reads (with upstream's
+/// defaults) and the PMOVES.AI variables. Filling it goes through the same rewriter as
 /// `--template`, so quoting rules exist in one place only.
+///
+/// Without `--asymmetric` the asymmetric keys are still named, empty, as upstream's template
+/// names them: its compose file reads them, and an empty value there means "not in use".
 pub fn builtin_template(asymmetric: bool) -> String {
     let mut out = format!(
-        "# Secrets for a self-hosted Supabase stack (PMOVES.AI), minted by pmoves-secrets {}.\n\
+        "# Secrets and settings for a self-hosted Supabase stack (PMOVES.AI), made by pmoves-secrets {}.\n\
+         # Complete for upstream {}.\n\
          # Keep this file private (chmod 600) and out of version control.\n\
          # Audit it with `pmoves-secrets check`; rotate the database password with\n\
          # `pmoves-secrets rotate-passwords`, never by editing POSTGRES_PASSWORD here.\n\n\
          ############\n# Secrets\n############\n",
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        stack_env::UPSTREAM_RELEASE
     );
     for spec in secrets::catalog(asymmetric) {
         out.push_str(&format!("\n# {}\n{}=\n", spec.comment, spec.key));
     }
-    out.push_str("\n############\n# PMOVES.AI\n############\n\n");
-    for (key, value) in PMOVES_DEFAULTS {
-        out.push_str(&format!("{key}={value}\n"));
+    if !asymmetric {
+        out.push_str(
+            "\n# Asymmetric auth keys: not in use, so left empty (the HS256 keys above are used).\n\
+             # `pmoves-secrets generate-keys --env-file .env --asymmetric` fills them.\n",
+        );
+        for spec in secrets::CATALOG.iter().filter(|spec| spec.asymmetric) {
+            out.push_str(&format!("{}=\n", spec.key));
+        }
+    }
+    for section in stack_env::SECTIONS.iter().chain(std::iter::once(&stack_env::PMOVES_SECTION)) {
+        out.push_str(&format!("\n############\n# {}\n############\n\n", section.title));
+        for setting in section.settings {
+            if let Some(comment) = setting.comment {
+                out.push_str(&format!("# {comment}\n"));
+            }
+            out.push_str(&format!("{}={}\n", setting.key, setting.value));
+        }
     }
     out
 }
@@ -528,9 +574,12 @@ mod tests {
         Ok(plan.into_iter().map(|change| (change.key, change.reason)).collect())
     }
 
-    /// A file where every symmetric secret is set to a non-demo value.
+    /// A value no rule objects to (not a demo, placeholder, nor weak).
+    const SET: &str = "k3J9qLm2xP7vR4zW8nB5tY6uH1cD0fGa";
+
+    /// A file where every symmetric secret is set to an acceptable value.
     fn complete() -> String {
-        secrets::catalog(false).map(|spec| format!("{}=set\n", spec.key)).collect()
+        secrets::catalog(false).map(|spec| format!("{}={SET}\n", spec.key)).collect()
     }
 
     #[test]
@@ -548,7 +597,7 @@ mod tests {
     #[test]
     fn empty_and_demo_values_are_filled_and_tokens_follow_a_new_secret() {
         let text =
-            complete().replace("JWT_SECRET=set", "JWT_SECRET=demo").replace("VAULT_ENC_KEY=set", "VAULT_ENC_KEY=");
+            complete().replace(&format!("JWT_SECRET={SET}"), "JWT_SECRET=demo").replace(&format!("VAULT_ENC_KEY={SET}"), "VAULT_ENC_KEY=");
         assert_eq!(
             plan(&text, &[], false).unwrap(),
             [
@@ -569,13 +618,13 @@ mod tests {
     fn a_set_postgres_password_in_only_is_refused_but_a_demo_one_is_filled() {
         let error = plan(&complete(), &["POSTGRES_PASSWORD"], false).unwrap_err();
         assert!(error.to_string().contains("rotate-passwords"), "{error}");
-        let demo = complete().replace("POSTGRES_PASSWORD=set", "POSTGRES_PASSWORD=demo");
+        let demo = complete().replace(&format!("POSTGRES_PASSWORD={SET}"), "POSTGRES_PASSWORD=demo");
         assert_eq!(plan(&demo, &["POSTGRES_PASSWORD"], false).unwrap(), [("POSTGRES_PASSWORD", Reason::Demo)]);
     }
 
     #[test]
     fn the_asymmetric_set_joins_when_the_file_or_only_names_it() {
-        let with_keys = format!("{}JWT_KEYS=set\n", complete());
+        let with_keys = format!("{}JWT_KEYS={SET}\n", complete());
         let planned = plan(&with_keys, &["JWT_SECRET"], false).unwrap();
         assert!(planned.contains(&("JWT_KEYS", Reason::Dependent("JWT_SECRET"))), "{planned:?}");
         assert!(planned.contains(&("JWT_JWKS", Reason::Missing)), "{planned:?}");
@@ -583,6 +632,24 @@ mod tests {
         // Naming a missing key in --only reports it as missing: the more telling reason.
         assert!(asked.contains(&("JWT_KEYS", Reason::Missing)), "{asked:?}");
         assert!(asked.contains(&("SUPABASE_SECRET_KEY", Reason::Missing)), "{asked:?}");
+    }
+
+    #[test]
+    fn placeholders_and_weak_values_are_filled_but_not_a_set_postgres_password() {
+        let text = complete()
+            .replace(&format!("REALTIME_DB_ENC_KEY={SET}"), "REALTIME_DB_ENC_KEY=your16charkey123")
+            .replace(&format!("SECRET_KEY_BASE={SET}"), &format!("SECRET_KEY_BASE={}", "changeme".repeat(8)))
+            .replace(&format!("POSTGRES_PASSWORD={SET}"), "POSTGRES_PASSWORD=postgres");
+        assert_eq!(
+            plan(&text, &[], false).unwrap(),
+            [("SECRET_KEY_BASE", Reason::Weak), ("REALTIME_DB_ENC_KEY", Reason::Placeholder)]
+        );
+    }
+
+    #[test]
+    fn an_empty_asymmetric_key_does_not_bring_the_set_into_an_existing_file() {
+        let planned = plan(&format!("{}JWT_KEYS=\nJWT_JWKS=\n", complete()), &[], false).unwrap();
+        assert_eq!(planned, []);
     }
 
     #[test]

@@ -13,6 +13,8 @@ mod error;
 mod generate;
 mod rotate;
 mod secrets;
+mod stack_env;
+mod strength;
 mod ui;
 
 use clap::Parser as _;

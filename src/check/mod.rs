@@ -25,6 +25,7 @@ mod shapes;
 #[cfg(test)]
 mod test_support;
 mod values;
+mod weak;
 
 use std::path::Path;
 
@@ -49,6 +50,10 @@ pub mod code {
     pub const MISSING_SECRET: &str = "missing-secret";
     /// error: a value published in upstream's `.env.example` (or the Supabase CLI's demo set).
     pub const DEMO_VALUE: &str = "demo-value";
+    /// error: a placeholder of upstream's `.env.example` that stands for a secret (`your16charkey123`, …).
+    pub const PLACEHOLDER_VALUE: &str = "placeholder-value";
+    /// error: a secret a strength estimator finds too easy to guess for its key.
+    pub const WEAK_SECRET: &str = "weak-secret";
     /// error: a key a service reads with a fixed or minimum length.
     pub const WRONG_LENGTH: &str = "wrong-length";
     /// error: a JWT that is not three base64url JSON parts.
@@ -151,6 +156,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
     shapes::missing_secrets(&ctx, &mut out);
     demo::demo_values(&ctx, &mut out);
+    weak::weak_values(&ctx, &mut out);
     shapes::lengths(&ctx, &mut out);
     shapes::postgres_password_in_urls(&ctx, &mut out);
     shapes::dashboard_password(&ctx, &mut out);

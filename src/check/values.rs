@@ -8,6 +8,7 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
+use crate::envfile::interpolate::interpolate;
 use crate::secrets::{self, Secret};
 
 /// The `.env` as the audit sees it: for each key the value docker compose would use (the last
@@ -34,6 +35,12 @@ impl Values {
     /// The value of `key` when it is set and not empty.
     pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.expose()).filter(|v| !v.is_empty())
+    }
+
+    /// The value of `key` when it is set, empty included (compose's `${VAR-default}` tells the two
+    /// apart).
+    pub(super) fn get_set(&self, key: &str) -> Option<&str> {
+        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.expose())
     }
 
     /// Every non-empty `(key, value)`, in file order.
@@ -79,74 +86,47 @@ impl Ctx<'_> {
     }
 }
 
-/// `value` with compose-style references (`$VAR`, `${VAR}`, `${VAR:-default}`, `$$`) replaced
-/// by the file's values.
+/// `value` with compose-style references (`$VAR`, `${VAR}`, `${VAR:-default}`, `$$`, …) replaced
+/// by the file's values, by compose's rules ([`interpolate`]).
 ///
 /// The parser keeps `${VAR}` as written (compose interpolates unquoted and double-quoted values,
 /// and `SUPABASE_DB_URL=postgresql://postgres:${POSTGRES_PASSWORD}@db/postgres` is common), so
 /// the copy and URL rules compare both the raw and the expanded text and complain only when
 /// neither matches: a literal `$` in a single-quoted value can then never cause a false finding.
-/// Variables from the shell environment are unknown here and expand to nothing.
+/// Variables from the shell environment are unknown here and expand to nothing; text compose
+/// could not read (`${` unclosed) is left as written.
 pub(super) fn expand(value: &str, values: &Values) -> Zeroizing<String> {
     expand_depth(value, values, 0)
 }
 
-/// Nested references are followed a few levels deep; a cycle stops there instead of looping.
+/// Compose expands the `.env`'s own references as it reads the file, so a looked-up value is
+/// expanded in turn, a few levels deep: a cycle stops there instead of looping.
 fn expand_depth(value: &str, values: &Values, depth: usize) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(value.len()));
-    let mut rest = value;
-    while let Some(dollar) = rest.find('$') {
-        out.push_str(&rest[..dollar]);
-        let after = &rest[dollar + 1..];
-        let (replacement, consumed) = reference(after, values, depth);
-        out.push_str(&replacement);
-        rest = &after[consumed..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// The text a `$` reference stands for and how many bytes after the `$` it spans.
-fn reference(after: &str, values: &Values, depth: usize) -> (Zeroizing<String>, usize) {
-    let lookup = |name: &str| -> Zeroizing<String> {
-        match values.get(name) {
-            Some(v) if depth < 4 => expand_depth(v, values, depth + 1),
-            Some(v) => Zeroizing::new(v.to_owned()),
-            None => Zeroizing::new(String::new()),
-        }
+    let lookup = |name: &str| {
+        values.get_set(name).map(|v| if depth < 4 { expand_depth(v, values, depth + 1) } else { Zeroizing::new(v.to_owned()) })
     };
-    if let Some(braced) = after.strip_prefix('{') {
-        let Some(close) = braced.find('}') else { return (Zeroizing::new("$".to_owned()), 0) };
-        let inner = &braced[..close];
-        let name_len = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
-        let (name, modifier) = inner.split_at(name_len);
-        let current = lookup(name);
-        let text = match modifier {
-            m if m.starts_with(":-") && current.is_empty() => expand_depth(&m[2..], values, depth + 1),
-            m if m.starts_with('-') && values.get(name).is_none() => expand_depth(&m[1..], values, depth + 1),
-            m if m.starts_with(":+") => {
-                Zeroizing::new(if current.is_empty() { String::new() } else { m[2..].to_owned() })
-            }
-            _ => current,
-        };
-        return (text, close + 2);
+    match interpolate(value, &lookup) {
+        Ok((text, _)) => text,
+        Err(_) => Zeroizing::new(value.to_owned()),
     }
-    if after.starts_with('$') {
-        return (Zeroizing::new("$".to_owned()), 1);
-    }
-    let name_len = after
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_alphabetic() || c == '_' || (i > 0 && c.is_ascii_digit())))
-        .map_or(after.len(), |(i, _)| i);
-    if name_len == 0 {
-        return (Zeroizing::new("$".to_owned()), 0);
-    }
-    (lookup(&after[..name_len]), name_len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expansion_follows_the_files_references_and_compose_defaults() {
+        let values = Values::from_pairs([
+            ("PW", "p4ss"),
+            ("URL", "postgres://u:${PW}@db/x"),
+            ("EMPTY", ""),
+            ("LOOP", "${LOOP}x"),
+        ]);
+        assert_eq!(expand("${URL}?${EMPTY-d}${EMPTY:-e}", &values).as_str(), "postgres://u:p4ss@db/x?e");
+        assert_eq!(expand("$$PW ${PW", &values).as_str(), "$$PW ${PW", "unreadable text is kept");
+        assert!(expand("${LOOP}", &values).ends_with("xxxx"), "a cycle stops");
+    }
 
     #[test]
     fn later_duplicates_win() {

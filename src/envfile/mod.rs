@@ -46,6 +46,7 @@
 mod atomic;
 mod entry;
 mod error;
+pub mod interpolate;
 mod lock;
 mod parse;
 mod path;

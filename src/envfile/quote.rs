@@ -4,6 +4,11 @@
 //!
 //! New values never contain a bare `$` (they are single-quoted, or escaped as `\$` in double
 //! quotes), so compose's interpolation cannot change them.
+//!
+//! Compact JSON (`JWT_KEYS`, `JWT_JWKS`) is written bare, as upstream writes it: compose and the
+//! common dotenv readers take an unquoted value up to the end of the line, quotes included, and a
+//! literal reader (`kubectl create secret --from-env-file`, `grep | cut -d= -f2-`) would keep any
+//! quotes we added as part of the value.
 
 #[cfg(test)]
 use zeroize::Zeroizing;
@@ -19,9 +24,10 @@ pub(super) enum Quote {
 /// Whether `value` can be written in `quote` style and read back unchanged (by us and compose).
 fn fits(quote: Quote, value: &str) -> bool {
     match quote {
-        // No spaces, `#`, quotes, `$` (compose would interpolate) or backslashes.
+        // No spaces, `#`, quotes, `$` (compose would interpolate) or backslashes; or compact JSON.
         Quote::Bare => {
-            !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./+=:@%,-".contains(&b))
+            (!value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./+=:@%,-".contains(&b)))
+                || is_bare_json(value)
         }
         // compose-go reads `\'` as a quote, so a final backslash would swallow the closing quote.
         Quote::Single => !value.contains(['\'', '\n', '\r']) && !value.ends_with('\\'),
@@ -29,9 +35,21 @@ fn fits(quote: Quote, value: &str) -> bool {
     }
 }
 
-/// The line's own style if the value fits in it, else single quotes, else double quotes.
+/// Whether `value` is a JSON object or array that every reader takes literally when unquoted: it
+/// starts with `{` or `[` (never a quote, which would open a quoted value), and has no whitespace
+/// (an unquoted value ends at ` #` and is trimmed), `#`, `$` (interpolation), `\\` or `'`.
+fn is_bare_json(value: &str) -> bool {
+    value.starts_with(['{', '['])
+        && !value.bytes().any(|b| b.is_ascii_whitespace() || b"#$\\'`".contains(&b) || b.is_ascii_control())
+        && serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok()
+}
+
+/// The line's own style if the value fits in it, else single quotes, else double quotes. Compact
+/// JSON is written bare whatever the line's style was, so that literal readers get the JSON.
 pub(super) fn choose_quote(current: Quote, value: &str) -> Quote {
-    if fits(current, value) {
+    if is_bare_json(value) {
+        Quote::Bare
+    } else if fits(current, value) {
         current
     } else if fits(Quote::Single, value) {
         Quote::Single
@@ -67,7 +85,7 @@ pub(super) fn encode_into(out: &mut String, value: &str, quote: Quote) {
 }
 
 /// `value` as `set` writes it on a new line: bare when made only of `[A-Za-z0-9_./+=:@%,-]` (and
-/// not empty), else single-quoted, else (with `'`, a line break or a final `\`) double-quoted with
+/// not empty) or compact JSON, else single-quoted, else (with `'`, a line break or a final `\`) double-quoted with
 /// escapes. Pins down the quoting rules in the tests.
 #[cfg(test)]
 pub fn quote_value(value: &str) -> Zeroizing<String> {
@@ -92,6 +110,8 @@ mod tests {
         assert_eq!(set("A='old'\n", "A", "ends\\"), "A=\"ends\\\\\"\n");
         assert_eq!(set("A=\"old\"\n", "A", "plain"), "A=\"plain\"\n");
         assert_eq!(set("A=old # c\n", "A", ""), "A='' # c\n");
+        // Compact JSON is bare whatever the line's style was.
+        assert_eq!(set("A='old'\n", "A", r#"{"keys":[]}"#), "A={\"keys\":[]}\n");
         // A multi-line value becomes one line.
         assert_eq!(set("A='x\ny' # c\nB=1\n", "A", "z"), "A='z' # c\nB=1\n");
     }
@@ -105,7 +125,13 @@ mod tests {
             ("p@ss#word", "'p@ss#word'"),
             ("$HOME", "'$HOME'"),
             ("back\\slash", "'back\\slash'"),
-            (r#"{"a":"b"}"#, r#"'{"a":"b"}'"#),
+            (r#"{"a":"b"}"#, r#"{"a":"b"}"#),
+            (r#"[{"k":"EC","n":[1,2]}]"#, r#"[{"k":"EC","n":[1,2]}]"#),
+            // Not JSON, or JSON a bare line would not carry literally: quoted as before.
+            (r#"{"a":"b""#, r#"'{"a":"b"'"#),
+            (r#"{"a": "b"}"#, r#"'{"a": "b"}'"#),
+            (r#"{"a":"$b"}"#, r#"'{"a":"$b"}'"#),
+            (r#"{"a#":"b"}"#, r#"'{"a#":"b"}'"#),
             ("it's", "\"it's\""),
             ("it's \"$x\" \\", "\"it's \\\"\\$x\\\" \\\\\""),
             ("two\nlines\r", "\"two\\nlines\\r\""),

@@ -1,0 +1,163 @@
+//! How strong a secret's value is: upstream's placeholders, and a strength estimate held against
+//! the minimum each key needs.
+//!
+//! Shared by `check` (which reports weak and placeholder values) and `generate-keys --env-file`
+//! (which replaces them), so the two can never disagree about what is weak.
+//!
+//! The estimate is zxcvbn's (dictionary words, keyboard walks, repeats, sequences, dates,
+//! l33t-speak), not a list of bad values. zxcvbn's cost grows faster than linearly with the length
+//! and its guess count saturates near 10^19, so a value is estimated in 16-character windows whose
+//! log10 guesses add up; a window identical to an earlier one adds nothing, so a strong 16
+//! characters repeated four times counts once. A random value from any recipe scores far above
+//! every minimum (a test mints thousands to prove it).
+
+/// Placeholders of upstream's current `docker/.env.example` that stand for a secret, beyond the
+/// demo values `check` already knows, with the key each stands in. Anyone can read them.
+/// Non-secret placeholders of that file (`POOLER_TENANT_ID=your-tenant-id`, `stub` bucket
+/// names, `your-domain.example.com`) are settings, not secrets, and are left to the operator.
+pub const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("your16charkey123", "REALTIME_DB_ENC_KEY"),
+    ("fake_mail_password", "SMTP_PASS"),
+    ("sk-proj-xxxxxxxx", "OPENAI_API_KEY"),
+    ("<your-base64-encoded-private-key>", "SAML_PRIVATE_KEY"),
+];
+
+/// The minimum estimated strength (log10 of the guesses needed) of each secret whose value is a
+/// free string. JWTs and key sets are not here: their own checks verify signatures and keys.
+///
+/// Keys minted as 16 random characters need 10^10 guesses; longer machine keys 10^20 (a random
+/// 32-character hex value scores above 25). Passwords a person may choose and type (the
+/// dashboard's, SMTP's) need 10^10, zxcvbn's "very unguessable" band.
+pub const MIN_GUESSES_LOG10: &[(&str, f64)] = &[
+    ("JWT_SECRET", 20.0),
+    ("SECRET_KEY_BASE", 20.0),
+    ("VAULT_ENC_KEY", 20.0),
+    ("PG_META_CRYPTO_KEY", 20.0),
+    ("REALTIME_DB_ENC_KEY", 10.0),
+    ("LOGFLARE_PUBLIC_ACCESS_TOKEN", 20.0),
+    ("LOGFLARE_PRIVATE_ACCESS_TOKEN", 20.0),
+    ("S3_PROTOCOL_ACCESS_KEY_ID", 20.0),
+    ("S3_PROTOCOL_ACCESS_KEY_SECRET", 20.0),
+    ("MINIO_ROOT_PASSWORD", 20.0),
+    ("POSTGRES_PASSWORD", 20.0),
+    ("DASHBOARD_PASSWORD", 10.0),
+    ("SMTP_PASS", 10.0),
+];
+
+/// Width of the windows a value is estimated in.
+const WINDOW: usize = 16;
+
+/// Why a value is not fit to be a secret.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Weakness {
+    /// One of upstream's published placeholders; the key it stands in upstream's template.
+    Placeholder(&'static str),
+    /// Estimated to fall to fewer guesses than the key needs (log10 of the estimate and of the
+    /// minimum).
+    Weak { guesses_log10: f64, minimum: f64 },
+}
+
+/// The minimum strength `key` needs, when its value is a free string.
+pub fn minimum_for(key: &str) -> Option<f64> {
+    MIN_GUESSES_LOG10.iter().find(|(k, _)| *k == key).map(|&(_, min)| min)
+}
+
+/// Whether `value` is one of upstream's secret placeholders, and for which key.
+pub fn placeholder(value: &str) -> Option<&'static str> {
+    PLACEHOLDERS.iter().find(|(p, _)| *p == value).map(|&(_, key)| key)
+}
+
+/// What is wrong with `value` as the value of `key`, if anything. Empty values are someone
+/// else's finding (missing).
+pub fn judge(key: &str, value: &str) -> Option<Weakness> {
+    if value.is_empty() {
+        return None;
+    }
+    if let Some(stands_for) = placeholder(value) {
+        return Some(Weakness::Placeholder(stands_for));
+    }
+    let minimum = minimum_for(key)?;
+    let guesses_log10 = estimate_log10(value);
+    (guesses_log10 < minimum).then_some(Weakness::Weak { guesses_log10, minimum })
+}
+
+/// log10 of the guesses an informed attacker needs, summed over 16-character windows (an
+/// identical window counted once). Windows are cut on character boundaries.
+pub fn estimate_log10(value: &str) -> f64 {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut total = 0.0;
+    for window in windows(value) {
+        if seen.contains(&window) {
+            continue;
+        }
+        seen.push(window);
+        total += zxcvbn::zxcvbn(window, &[]).guesses_log10();
+    }
+    total
+}
+
+/// `value` cut into pieces of [`WINDOW`] characters (the last may be shorter).
+fn windows(value: &str) -> impl Iterator<Item = &str> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let cut = rest.char_indices().nth(WINDOW).map_or(rest.len(), |(i, _)| i);
+        let (window, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(window)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_of_upstreams_template_are_named() {
+        assert_eq!(judge("REALTIME_DB_ENC_KEY", "your16charkey123"), Some(Weakness::Placeholder("REALTIME_DB_ENC_KEY")));
+        assert_eq!(judge("SMTP_PASS", "fake_mail_password"), Some(Weakness::Placeholder("SMTP_PASS")));
+        // In any key: a placeholder copied elsewhere is still public.
+        assert!(matches!(judge("MY_KEY", "sk-proj-xxxxxxxx"), Some(Weakness::Placeholder(_))));
+        assert_eq!(judge("SMTP_PASS", ""), None);
+    }
+
+    #[test]
+    fn weak_values_are_weak_for_every_key_with_a_minimum() {
+        let weak = [
+            "changeme",
+            "changemechangemechangemechangeme",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "0123456789abcdef0123456789abcdef",
+            "passwordxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "abcdefghijklmnopqrstuvwxyz012345",
+            "1234567890123456",
+            "qwertyuiopasdfgh",
+            "deadbeefdeadbeefdeadbeefdeadbeef",
+            "hunter2",
+            "secret",
+        ];
+        for (key, _) in MIN_GUESSES_LOG10 {
+            for value in weak {
+                assert!(matches!(judge(key, value), Some(Weakness::Weak { .. })), "{key}={value} should be weak");
+            }
+        }
+    }
+
+    #[test]
+    fn strong_human_passwords_pass_where_people_type_them() {
+        assert_eq!(judge("DASHBOARD_PASSWORD", "plaid-Otter-quietly-47-lantern"), None);
+        assert_eq!(judge("SMTP_PASS", "Xk9#mQ2$vL7pR4wZ"), None);
+        // Keys without a minimum (JWTs, settings) are not estimated.
+        assert_eq!(judge("ANON_KEY", "short"), None);
+    }
+
+    #[test]
+    fn windows_cut_on_character_boundaries_and_repeats_count_once() {
+        let pieces: Vec<&str> = windows("ééééééééééééééééé-").collect();
+        assert_eq!(pieces, ["éééééééééééééééé", "é-"]);
+        let strong = "k3J9q_Lm2xP7vR4z";
+        assert!(estimate_log10(&strong.repeat(4)) <= estimate_log10(strong) + 1e-9);
+    }
+}
