@@ -216,6 +216,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub db: bool,
 
+    /// Also read this compose file (repeatable, like compose's -f): unset variables, secret
+    /// fallbacks, secrets written in it, .env keys nothing reads.
+    #[arg(long, value_name = "FILE")]
+    pub compose: Vec<PathBuf>,
+
     #[command(flatten)]
     pub connect: ConnectArgs,
 

@@ -15,6 +15,7 @@
 
 mod analytics;
 mod asymmetric;
+mod compose;
 mod copies;
 mod database;
 mod demo;
@@ -54,6 +55,18 @@ pub mod code {
     pub const PLACEHOLDER_VALUE: &str = "placeholder-value";
     /// error: a secret a strength estimator finds too easy to guess for its key.
     pub const WEAK_SECRET: &str = "weak-secret";
+    /// error (`--compose`): a variable a compose file reads is not set (warning for a non-secret
+    /// plain `${VAR}`, which compose replaces with an empty value).
+    pub const COMPOSE_UNSET_VARIABLE: &str = "compose-unset-variable";
+    /// error (`--compose`): `${SECRET:-value}` hands a secret the value printed in the compose file
+    /// (warning while the `.env` sets the secret).
+    pub const COMPOSE_SECRET_FALLBACK: &str = "compose-secret-fallback";
+    /// error (`--compose`): a secret written into the compose file itself.
+    pub const COMPOSE_LITERAL_SECRET: &str = "compose-literal-secret";
+    /// error (`--compose`): a value compose cannot interpolate (`${` unclosed, a bad name).
+    pub const COMPOSE_BAD_INTERPOLATION: &str = "compose-bad-interpolation";
+    /// warning (`--compose`): a `.env` key that no compose file given reads.
+    pub const UNUSED_ENV_KEY: &str = "unused-env-key";
     /// error: a key a service reads with a fixed or minimum length.
     pub const WRONG_LENGTH: &str = "wrong-length";
     /// error: a JWT that is not three base64url JSON parts.
@@ -133,7 +146,11 @@ pub struct Finding {
     pub code: &'static str,
     /// The `.env` key involved, when there is one.
     pub key: Option<String>,
-    /// The 1-based line of that key in the file (its effective, last occurrence).
+    /// The compose file the finding is in (`--compose`); `None` for the `.env`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The 1-based line: in the compose file when `file` is set, else of the key in the `.env`
+    /// (its effective, last occurrence).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
     /// What is wrong and what to do.
@@ -142,11 +159,11 @@ pub struct Finding {
 
 impl Finding {
     fn error(code: &'static str, key: Option<&str>, message: String) -> Self {
-        Finding { severity: Severity::Error, code, key: key.map(str::to_owned), line: None, message }
+        Finding { severity: Severity::Error, code, key: key.map(str::to_owned), file: None, line: None, message }
     }
 
     fn warning(code: &'static str, key: Option<&str>, message: String) -> Self {
-        Finding { severity: Severity::Warning, code, key: key.map(str::to_owned), line: None, message }
+        Finding { severity: Severity::Warning, code, key: key.map(str::to_owned), file: None, line: None, message }
     }
 }
 
@@ -180,6 +197,9 @@ pub fn run(args: &CheckArgs, ui: &Ui) -> Result<ExitCode> {
     }
     for finding in &mut findings {
         finding.line = finding.key.as_deref().and_then(|key| env.line_of(key));
+    }
+    if !args.compose.is_empty() {
+        findings.extend(compose::audit(&args.compose, &values, &args.env_file)?);
     }
     // Errors first; within a severity, the order the rules ran in (file order for most).
     findings.sort_by_key(|f| f.severity);

@@ -49,10 +49,16 @@ impl<'a> Report<'a> {
     fn text(&self) -> String {
         let mut text = String::new();
         for f in self.findings {
-            let key = match (f.key.as_deref(), f.line) {
-                (Some(k), Some(line)) => format!(" {k} (line {line}):"),
+            let place = match (f.file.as_deref(), f.line) {
+                (Some(file), Some(line)) => Some(format!("{file}:{line}")),
+                (None, Some(line)) => Some(format!("line {line}")),
+                _ => None,
+            };
+            let key = match (f.key.as_deref(), place) {
+                (Some(k), Some(place)) => format!(" {k} ({place}):"),
                 (Some(k), None) => format!(" {k}:"),
-                _ => String::new(),
+                (None, Some(place)) => format!(" ({place}):"),
+                (None, None) => String::new(),
             };
             text.push_str(&format!("{}[{}]{key} {}\n", f.severity.as_str(), f.code, f.message));
         }

@@ -15,11 +15,7 @@ pub(super) fn missing_secrets(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             out.push(Finding::error(
                 code::MISSING_SECRET,
                 Some(spec.key),
-                format!(
-                    "is missing or empty ({}); fill it with `pmoves-secrets generate-keys --env-file {}`",
-                    spec.comment,
-                    ctx.path.display()
-                ),
+                format!("is missing or empty ({}); {}", spec.comment, ctx.fill()),
             ));
         }
     }

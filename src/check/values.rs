@@ -57,6 +57,31 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether the audited file is a template (`.env.example`, `.env.sample`, `.env.template`,
+    /// `.env.dist`): its secrets are published with it, so the fix is a new `.env` made from it,
+    /// never an edit of the template itself.
+    pub(super) fn is_template(&self) -> bool {
+        let name = self.path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+        [".example", ".sample", ".template", ".dist"].iter().any(|suffix| name.ends_with(suffix))
+    }
+
+    /// What a template's every finding is fixed by.
+    fn from_template(&self) -> String {
+        format!(
+            "this file is a template: make the stack's .env from it with `pmoves-secrets generate-keys --template {} \
+             --output .env` (fresh secrets, mode 0600) and check that file instead",
+            self.path.display()
+        )
+    }
+
+    /// How to fill the missing secrets of this file.
+    pub(super) fn fill(&self) -> String {
+        if self.is_template() {
+            return self.from_template();
+        }
+        format!("fill it with `pmoves-secrets generate-keys --env-file {}`", self.path.display())
+    }
+
     /// The `generate-keys` command that replaces `key` in this file.
     pub(super) fn regenerate(&self, key: &str) -> String {
         format!("pmoves-secrets generate-keys --env-file {} --only {key}", self.path.display())
@@ -64,12 +89,18 @@ impl Ctx<'_> {
 
     /// Every asymmetric problem has one fix: a new `JWT_KEYS`, from which the rest is derived.
     pub(super) fn remedy_key_set(&self) -> String {
+        if self.is_template() {
+            return self.from_template();
+        }
         format!("re-mint the set with `{}`", self.regenerate("JWT_KEYS"))
     }
 
     /// How to replace `key` safely: the database password goes through `rotate-passwords`,
     /// because changing it only in the file locks every service out.
     pub(super) fn remedy(&self, key: &str) -> String {
+        if self.is_template() && secrets::spec_for(key).is_some() {
+            return self.from_template();
+        }
         match key {
             "POSTGRES_PASSWORD" => format!(
                 "rotate it with `pmoves-secrets rotate-passwords --env-file {}` (before the database's first start, \
@@ -126,6 +157,20 @@ mod tests {
         assert_eq!(expand("${URL}?${EMPTY-d}${EMPTY:-e}", &values).as_str(), "postgres://u:p4ss@db/x?e");
         assert_eq!(expand("$$PW ${PW", &values).as_str(), "$$PW ${PW", "unreadable text is kept");
         assert!(expand("${LOOP}", &values).ends_with("xxxx"), "a cycle stops");
+    }
+
+    #[test]
+    fn a_templates_remedy_never_edits_the_template() {
+        let values = Values::from_pairs([("A", "1")]);
+        for name in [".env.example", "env.example", "prod.env.template"] {
+            let ctx = Ctx { values: &values, path: Path::new(name), now: 0 };
+            for hint in [ctx.remedy("JWT_SECRET"), ctx.remedy("POSTGRES_PASSWORD"), ctx.fill(), ctx.remedy_key_set()] {
+                assert!(hint.contains(&format!("--template {name} --output .env")), "{hint}");
+                assert!(!hint.contains("--env-file"), "{hint}");
+            }
+        }
+        let ctx = Ctx { values: &values, path: Path::new(".env"), now: 0 };
+        assert!(ctx.fill().contains("--env-file .env"));
     }
 
     #[test]

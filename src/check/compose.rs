@@ -1,0 +1,358 @@
+//! `check --compose FILE`: the compose files the `.env` is written for, read as compose reads
+//! them (SPEC §4).
+//!
+//! Each file is parsed as YAML (yaml-rust2's event parser, which gives every scalar's line) and
+//! every scalar value goes through compose's interpolation ([`interpolate`]) with the `.env`'s
+//! values. That shows
+//! - variables a service reads that the `.env` does not set (`compose-unset-variable`: an error
+//!   for a secret or a `${VAR:?…}`, else a warning, as compose itself only warns);
+//! - `${SECRET:-literal}` fallbacks that hand a secret a value printed in the compose file
+//!   (`compose-secret-fallback`: an error when the `.env` leaves the fallback in effect, a
+//!   warning while it is set);
+//! - secrets written into the compose file itself (`compose-literal-secret`);
+//! - `.env` keys that no compose file reads (`unused-env-key`, a warning: an override file or a
+//!   service outside these files may read them).
+//!
+//! Only the `.env` is consulted for values, not the shell: the audit is of the files. Messages
+//! name variables, files and lines, never a value.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::Marker;
+use zeroize::Zeroizing;
+
+use super::values::{expand, Values};
+use super::{code, Finding};
+use crate::envfile::interpolate::{interpolate, referenced_names, Use};
+use crate::error::{Error, Result};
+use crate::{dburl, secrets, strength};
+
+/// One scalar value of a compose file, with where it sits.
+struct Scalar {
+    /// The mapping keys leading to it (sequence items add nothing).
+    path: Vec<String>,
+    /// The text, as YAML decoded it (before interpolation).
+    text: String,
+    /// 1-based line.
+    line: usize,
+}
+
+/// Collects the value scalars of a YAML stream with their key paths.
+#[derive(Default)]
+struct Collector {
+    /// Open containers: for a mapping, the key being read (`None` while a key is expected).
+    stack: Vec<Container>,
+    scalars: Vec<Scalar>,
+}
+
+enum Container {
+    Mapping { key: Option<String> },
+    Sequence,
+}
+
+impl Collector {
+    fn path(&self) -> Vec<String> {
+        self.stack
+            .iter()
+            .filter_map(|c| match c {
+                Container::Mapping { key } => key.clone(),
+                Container::Sequence => None,
+            })
+            .collect()
+    }
+
+    /// A node (scalar or container) is complete: the enclosing mapping expects a key again.
+    fn value_done(&mut self) {
+        if let Some(Container::Mapping { key }) = self.stack.last_mut() {
+            *key = None;
+        }
+    }
+
+    /// Whether the next node is a mapping key.
+    fn expecting_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Container::Mapping { key: None }))
+    }
+}
+
+impl MarkedEventReceiver for Collector {
+    fn on_event(&mut self, event: Event, mark: Marker) {
+        match event {
+            Event::Scalar(text, ..) => {
+                if self.expecting_key() {
+                    if let Some(Container::Mapping { key }) = self.stack.last_mut() {
+                        *key = Some(text);
+                    }
+                } else {
+                    self.scalars.push(Scalar { path: self.path(), text, line: mark.line() });
+                    self.value_done();
+                }
+            }
+            Event::MappingStart(..) => self.stack.push(Container::Mapping { key: None }),
+            Event::SequenceStart(..) => self.stack.push(Container::Sequence),
+            Event::MappingEnd | Event::SequenceEnd => {
+                self.stack.pop();
+                self.value_done();
+            }
+            // An alias repeats an anchored node whose scalars were read where it was defined.
+            Event::Alias(_) => self.value_done(),
+            _ => {}
+        }
+    }
+}
+
+/// The value scalars of a compose file, or why it cannot be read.
+fn scalars(path: &Path) -> Result<Vec<Scalar>> {
+    let io = |reason: String| Error::Io { action: "read the compose file", path: path.to_path_buf(), reason };
+    let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
+    let mut collector = Collector::default();
+    Parser::new_from_str(&text)
+        .load(&mut collector, true)
+        .map_err(|e| io(format!("it is not valid YAML ({e}); check it with `docker compose config`")))?;
+    Ok(collector.scalars)
+}
+
+/// Whether `name` holds a secret: a key `generate-keys` mints, one with a strength minimum, or a
+/// name that says so.
+fn is_secret_name(name: &str) -> bool {
+    secrets::spec_for(name).is_some()
+        || strength::minimum_for(name).is_some()
+        || ["PASSWORD", "SECRET", "_PASS", "_KEY", "_KEYS", "TOKEN", "_JWKS"].iter().any(|part| {
+            if part.starts_with('_') {
+                name.ends_with(part)
+            } else {
+                name.contains(part)
+            }
+        })
+}
+
+/// A default that holds no key at all (`[]`, `{"keys":[]}`): verification then fails closed,
+/// which is no published secret.
+fn is_empty_key_set(word: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(word) {
+        Ok(serde_json::Value::Array(items)) => items.is_empty(),
+        Ok(serde_json::Value::Object(map)) => {
+            map.len() == 1 && map.get("keys").and_then(serde_json::Value::as_array).is_some_and(Vec::is_empty)
+        }
+        _ => false,
+    }
+}
+
+/// Audits every compose file against the `.env`'s values.
+pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path) -> Result<Vec<Finding>> {
+    let lookup = |name: &str| values.get_set(name).map(|v| expand(v, values));
+    let mut out = Vec::new();
+    let mut read: BTreeSet<String> = BTreeSet::new();
+    for file in files {
+        let file = file.as_ref();
+        let shown = file.display().to_string();
+        let at = |mut finding: Finding, line: usize| {
+            finding.file = Some(shown.clone());
+            finding.line = Some(line);
+            finding
+        };
+        let mut reported: BTreeSet<(&'static str, String)> = BTreeSet::new();
+        for scalar in scalars(file)? {
+            let (_, uses) = match interpolate(&scalar.text, &lookup) {
+                Ok(done) => done,
+                Err(error) => {
+                    out.push(at(
+                        Finding::error(
+                            code::COMPOSE_BAD_INTERPOLATION,
+                            None,
+                            format!("compose cannot read a value here: {error}; write a literal `$` as `$$`"),
+                        ),
+                        scalar.line,
+                    ));
+                    continue;
+                }
+            };
+            read.extend(referenced_names(&scalar.text).unwrap_or_default().into_iter().map(str::to_owned));
+            for used in &uses {
+                for finding in judge_use(used, env_path) {
+                    if reported.insert((finding.code, used.name.to_owned())) {
+                        out.push(at(finding, scalar.line));
+                    }
+                }
+            }
+            if let Some(finding) = literal_secret(&scalar) {
+                out.push(at(finding, scalar.line));
+            }
+        }
+    }
+    for (key, _) in values.iter() {
+        if !read.contains(key) && !key.starts_with("COMPOSE_") {
+            out.push(Finding::warning(
+                code::UNUSED_ENV_KEY,
+                Some(key),
+                "is read by no service of the compose files given; remove it, or add the override file that reads it \
+                 with another --compose"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The findings one resolved reference earns.
+fn judge_use(used: &Use<'_>, env_path: &Path) -> Vec<Finding> {
+    let name = used.name;
+    let secret = is_secret_name(name);
+    let mut out = Vec::new();
+    if used.unset() {
+        let fill = if secrets::spec_for(name).is_some() {
+            format!("fill it with `pmoves-secrets generate-keys --env-file {}`", env_path.display())
+        } else {
+            format!("set it in {}", env_path.display())
+        };
+        let message = format!("is read by the compose file but not set in the .env, so the service gets an empty value; {fill}");
+        out.push(if secret || !matches!(used.op, crate::envfile::interpolate::Op::Plain) {
+            Finding::error(code::COMPOSE_UNSET_VARIABLE, Some(name), message)
+        } else {
+            Finding::warning(code::COMPOSE_UNSET_VARIABLE, Some(name), message)
+        });
+    }
+    let published_default = used.op.has_default()
+        && secret
+        && used.word.is_some_and(|word| !word.is_empty() && !word.contains('$') && !is_empty_key_set(word));
+    if published_default {
+        if used.fell_back() {
+            out.push(Finding::error(
+                code::COMPOSE_SECRET_FALLBACK,
+                Some(name),
+                format!(
+                    "is not set in the .env, so the compose file's fallback value is used: it is printed in the compose \
+                     file, so anyone with the file has the secret; set it with `pmoves-secrets generate-keys --env-file {}`",
+                    env_path.display()
+                ),
+            ));
+        } else {
+            out.push(Finding::warning(
+                code::COMPOSE_SECRET_FALLBACK,
+                Some(name),
+                "has a fallback value printed in the compose file: harmless while the .env sets it, but removing the line \
+                 would silently use that published value; drop the fallback (use ${VAR:?message} to fail instead)"
+                    .to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// A secret written into the compose file: an `environment` entry with a secret's name and a
+/// literal value, or a connection URL with a literal password.
+fn literal_secret(scalar: &Scalar) -> Option<Finding> {
+    let in_environment = scalar.path.len() >= 3 && scalar.path[0] == "services" && scalar.path[2] == "environment";
+    // Mapping form `NAME: value`, or list form `- NAME=value`.
+    let entry = match scalar.path.get(3) {
+        Some(name) if in_environment => Some((name.as_str(), scalar.text.as_str())),
+        None if in_environment => scalar.text.split_once('='),
+        _ => None,
+    };
+    let value = entry.map_or(scalar.text.as_str(), |(_, value)| value);
+    if value.contains('$') || value.is_empty() {
+        return None;
+    }
+    if let Some((name, _)) = entry.filter(|(name, _)| is_secret_name(name)) {
+        return Some(Finding::error(
+            code::COMPOSE_LITERAL_SECRET,
+            Some(name),
+            format!(
+                "is written into the compose file (service {}) instead of coming from the .env, so everyone with the \
+                 file has it; replace it with ${{{name}}} and put the value in the .env",
+                scalar.path[1]
+            ),
+        ));
+    }
+    let password = dburl::is_postgres_url(value).then(|| dburl::password(value)).flatten().map(Zeroizing::new);
+    if password.is_some_and(|p| !p.is_empty()) {
+        return Some(Finding::error(
+            code::COMPOSE_LITERAL_SECRET,
+            None,
+            "a connection URL carries its password literally; write ${POSTGRES_PASSWORD} in its place".to_owned(),
+        ));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audit_text(compose: &str, env: &[(&str, &str)]) -> Vec<Finding> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compose.yml");
+        std::fs::write(&path, compose).unwrap();
+        audit(&[&path], &Values::from_pairs(env.iter().copied()), Path::new(".env")).unwrap()
+    }
+
+    fn summary(findings: &[Finding]) -> Vec<(&str, Option<&str>, Option<usize>, &str)> {
+        findings
+            .iter()
+            .map(|f| (f.code, f.key.as_deref(), f.line, if f.severity == super::super::Severity::Error { "E" } else { "W" }))
+            .collect()
+    }
+
+    const COMPOSE: &str = "\
+services:
+  realtime:
+    environment:
+      DB_ENC_KEY: ${REALTIME_DB_ENC_KEY:-supabaserealtime}
+      API_JWT_SECRET: ${JWT_SECRET}
+      SITE: ${SITE_URL}
+      PGRST_JWT_SECRET: ${JWT_JWKS:-{\"keys\":[]}}
+      RUN: \"$$(cat x)\"
+    ports:
+      - ${PORT:-8000}:8000
+  db:
+    environment:
+      - POSTGRES_PASSWORD=hunter2hunter2
+      - DATABASE_URL=postgres://app:plain@db:5432/app
+      - OK_URL=postgres://app:${POSTGRES_PASSWORD}@db:5432/app
+";
+
+    #[test]
+    fn findings_carry_the_compose_line() {
+        let f = audit_text(COMPOSE, &[("JWT_SECRET", "x"), ("UNUSED", "1"), ("COMPOSE_FILE", "a.yml")]);
+        assert_eq!(
+            summary(&f),
+            [
+                ("compose-secret-fallback", Some("REALTIME_DB_ENC_KEY"), Some(4), "E"),
+                ("compose-unset-variable", Some("SITE_URL"), Some(6), "W"),
+                ("compose-literal-secret", Some("POSTGRES_PASSWORD"), Some(13), "E"),
+                ("compose-literal-secret", None, Some(14), "E"),
+                ("compose-unset-variable", Some("POSTGRES_PASSWORD"), Some(15), "E"),
+                ("unused-env-key", Some("UNUSED"), None, "W"),
+            ]
+        );
+        assert!(f.iter().all(|f| !f.message.contains("supabaserealtime") && !f.message.contains("hunter2")));
+    }
+
+    #[test]
+    fn a_set_secret_turns_its_fallback_into_a_warning() {
+        let f = audit_text(COMPOSE, &[("REALTIME_DB_ENC_KEY", "0123"), ("JWT_SECRET", "x"), ("SITE_URL", "u")]);
+        assert_eq!(summary(&f)[0], ("compose-secret-fallback", Some("REALTIME_DB_ENC_KEY"), Some(4), "W"));
+    }
+
+    #[test]
+    fn unreadable_yaml_and_interpolation_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yml");
+        std::fs::write(&path, "services: [unclosed\n").unwrap();
+        let error = audit(&[&path], &Values::from_pairs([("A", "b")]), Path::new(".env")).map(|_| ()).unwrap_err();
+        assert!(error.to_string().contains("not valid YAML"), "{error}");
+        let f = audit_text("services:\n  a:\n    image: ${TAG\n", &[]);
+        assert_eq!(summary(&f), [("compose-bad-interpolation", None, Some(3), "E")]);
+    }
+
+    #[test]
+    fn secret_names() {
+        for name in ["JWT_SECRET", "SMTP_PASS", "DB_PASSWORD", "S3_KEY", "JWT_JWKS", "API_TOKEN"] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["SITE_URL", "KEYCLOAK_URL", "POSTGRES_PORT"] {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+}
