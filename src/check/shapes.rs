@@ -100,10 +100,11 @@ mod tests {
     #[test]
     fn lengths_and_shapes() {
         let f = audit(&[
-            ("VAULT_ENC_KEY", "0123456789abcdef0123456789abcde"),
-            ("REALTIME_DB_ENC_KEY", "0123456789abcdef"),
-            ("POSTGRES_PASSWORD", "p@ss"),
-            ("DASHBOARD_PASSWORD", "12345678"),
+            // Values strong enough that only the shape rule speaks.
+            ("VAULT_ENC_KEY", "k3J9qLm2xP7vR4zW8nB5tY6uH1cD0fG"),
+            ("REALTIME_DB_ENC_KEY", "k3J9qLm2xP7vR4zW"),
+            ("POSTGRES_PASSWORD", "k3J9qLm2xP7vR4zW@8nB5tY6uH1cD0fGa"),
+            ("DASHBOARD_PASSWORD", "83920174659201837465"),
         ]);
         assert_eq!(codes_for(&f, "VAULT_ENC_KEY"), ["wrong-length"]);
         assert!(codes_for(&f, "REALTIME_DB_ENC_KEY").is_empty());

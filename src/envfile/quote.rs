@@ -44,12 +44,11 @@ fn is_bare_json(value: &str) -> bool {
         && serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok()
 }
 
-/// The line's own style if the value fits in it, else single quotes, else double quotes. Compact
-/// JSON is written bare whatever the line's style was, so that literal readers get the JSON.
+/// The line's own style if the value fits in it, else single quotes, else double quotes. A new
+/// line starts bare, so compact JSON lands bare; a line the operator quoted keeps its quotes
+/// (what follows them, a tab and a comment for instance, may need them).
 pub(super) fn choose_quote(current: Quote, value: &str) -> Quote {
-    if is_bare_json(value) {
-        Quote::Bare
-    } else if fits(current, value) {
+    if fits(current, value) {
         current
     } else if fits(Quote::Single, value) {
         Quote::Single
@@ -110,8 +109,9 @@ mod tests {
         assert_eq!(set("A='old'\n", "A", "ends\\"), "A=\"ends\\\\\"\n");
         assert_eq!(set("A=\"old\"\n", "A", "plain"), "A=\"plain\"\n");
         assert_eq!(set("A=old # c\n", "A", ""), "A='' # c\n");
-        // Compact JSON is bare whatever the line's style was.
-        assert_eq!(set("A='old'\n", "A", r#"{"keys":[]}"#), "A={\"keys\":[]}\n");
+        // Compact JSON replaces a bare value bare, and keeps a quoted line's quotes.
+        assert_eq!(set("A=\n", "A", r#"{"keys":[]}"#), "A={\"keys\":[]}\n");
+        assert_eq!(set("A=''\t# c\n", "A", r#"{"keys":[]}"#), "A='{\"keys\":[]}'\t# c\n");
         // A multi-line value becomes one line.
         assert_eq!(set("A='x\ny' # c\nB=1\n", "A", "z"), "A='z' # c\nB=1\n");
     }
