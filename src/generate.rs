@@ -596,8 +596,9 @@ mod tests {
 
     #[test]
     fn empty_and_demo_values_are_filled_and_tokens_follow_a_new_secret() {
-        let text =
-            complete().replace(&format!("JWT_SECRET={SET}"), "JWT_SECRET=demo").replace(&format!("VAULT_ENC_KEY={SET}"), "VAULT_ENC_KEY=");
+        let text = complete()
+            .replace(&format!("JWT_SECRET={SET}"), "JWT_SECRET=demo")
+            .replace(&format!("VAULT_ENC_KEY={SET}"), "VAULT_ENC_KEY=");
         assert_eq!(
             plan(&text, &[], false).unwrap(),
             [

@@ -49,7 +49,11 @@ pub const SECTIONS: &[Section] = &[
         title: "Public URLs: replace localhost with the domain the stack is reached at",
         settings: &[
             note("SUPABASE_PUBLIC_URL", "http://localhost:8000", "where browsers reach Studio and the APIs"),
-            note("API_EXTERNAL_URL", "http://localhost:8000", "Auth's own public URL: OAuth callbacks and e-mail links start with it"),
+            note(
+                "API_EXTERNAL_URL",
+                "http://localhost:8000",
+                "Auth's own public URL: OAuth callbacks and e-mail links start with it",
+            ),
             note("SITE_URL", "http://localhost:3000", "your application's URL, where Auth redirects after sign-in"),
             note("ADDITIONAL_REDIRECT_URLS", "", "further allowed redirect URLs, comma-separated"),
         ],
@@ -57,7 +61,11 @@ pub const SECTIONS: &[Section] = &[
     Section {
         title: "Database",
         settings: &[
-            note("POSTGRES_HOST", "supabase-db", "the database service as the other containers reach it (PMOVES.AI name)"),
+            note(
+                "POSTGRES_HOST",
+                "supabase-db",
+                "the database service as the other containers reach it (PMOVES.AI name)",
+            ),
             note("POSTGRES_DB", "pmoves", "the PMOVES.AI database name"),
             note("POSTGRES_PORT", "5432", "the port inside the network; Supavisor publishes it for session pooling"),
         ],
@@ -126,7 +134,11 @@ pub const SECTIONS: &[Section] = &[
     Section {
         title: "Logs and analytics (read by the logging override file)",
         settings: &[
-            note("DOCKER_SOCKET_LOCATION", "/var/run/docker.sock", "the Docker socket Vector reads logs from (Podman: /run/podman/podman.sock)"),
+            note(
+                "DOCKER_SOCKET_LOCATION",
+                "/var/run/docker.sock",
+                "the Docker socket Vector reads logs from (Podman: /run/podman/podman.sock)",
+            ),
             set("GOOGLE_PROJECT_ID", "GOOGLE_PROJECT_ID"),
             set("GOOGLE_PROJECT_NUMBER", "GOOGLE_PROJECT_NUMBER"),
         ],
@@ -138,7 +150,10 @@ pub const SECTIONS: &[Section] = &[
             set("KONG_HTTPS_PORT", "8443"),
         ],
     },
-    Section { title: "imgproxy", settings: &[note("IMGPROXY_AUTO_WEBP", "true", "serve WebP to browsers that accept it")] },
+    Section {
+        title: "imgproxy",
+        settings: &[note("IMGPROXY_AUTO_WEBP", "true", "serve WebP to browsers that accept it")],
+    },
 ];
 
 /// Non-secret variables every PMOVES.AI `.env` carries besides upstream's (SPEC §1).

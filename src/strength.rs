@@ -116,7 +116,10 @@ mod tests {
 
     #[test]
     fn placeholders_of_upstreams_template_are_named() {
-        assert_eq!(judge("REALTIME_DB_ENC_KEY", "your16charkey123"), Some(Weakness::Placeholder("REALTIME_DB_ENC_KEY")));
+        assert_eq!(
+            judge("REALTIME_DB_ENC_KEY", "your16charkey123"),
+            Some(Weakness::Placeholder("REALTIME_DB_ENC_KEY"))
+        );
         assert_eq!(judge("SMTP_PASS", "fake_mail_password"), Some(Weakness::Placeholder("SMTP_PASS")));
         // In any key: a placeholder copied elsewhere is still public.
         assert!(matches!(judge("MY_KEY", "sk-proj-xxxxxxxx"), Some(Weakness::Placeholder(_))));

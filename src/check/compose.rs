@@ -206,7 +206,8 @@ fn judge_use(used: &Use<'_>, env_path: &Path) -> Vec<Finding> {
         } else {
             format!("set it in {}", env_path.display())
         };
-        let message = format!("is read by the compose file but not set in the .env, so the service gets an empty value; {fill}");
+        let message =
+            format!("is read by the compose file but not set in the .env, so the service gets an empty value; {fill}");
         out.push(if secret || !matches!(used.op, crate::envfile::interpolate::Op::Plain) {
             Finding::error(code::COMPOSE_UNSET_VARIABLE, Some(name), message)
         } else {
@@ -290,7 +291,9 @@ mod tests {
     fn summary(findings: &[Finding]) -> Vec<(&str, Option<&str>, Option<usize>, &str)> {
         findings
             .iter()
-            .map(|f| (f.code, f.key.as_deref(), f.line, if f.severity == super::super::Severity::Error { "E" } else { "W" }))
+            .map(|f| {
+                (f.code, f.key.as_deref(), f.line, if f.severity == super::super::Severity::Error { "E" } else { "W" })
+            })
             .collect()
     }
 

@@ -112,7 +112,7 @@ impl Ctx<'_> {
                 format!("replace it with `{}` (which re-mints ANON_KEY and SERVICE_ROLE_KEY too)", self.regenerate(key))
             }
             _ if secrets::spec_for(key).is_some() => format!("replace it with `{}`", self.regenerate(key)),
-            _ => "replace it with the stack's real value".to_owned(),
+            _ => "set the real credential, or leave it empty if nothing uses it".to_owned(),
         }
     }
 }
@@ -134,7 +134,13 @@ pub(super) fn expand(value: &str, values: &Values) -> Zeroizing<String> {
 /// expanded in turn, a few levels deep: a cycle stops there instead of looping.
 fn expand_depth(value: &str, values: &Values, depth: usize) -> Zeroizing<String> {
     let lookup = |name: &str| {
-        values.get_set(name).map(|v| if depth < 4 { expand_depth(v, values, depth + 1) } else { Zeroizing::new(v.to_owned()) })
+        values.get_set(name).map(|v| {
+            if depth < 4 {
+                expand_depth(v, values, depth + 1)
+            } else {
+                Zeroizing::new(v.to_owned())
+            }
+        })
     };
     match interpolate(value, &lookup) {
         Ok((text, _)) => text,

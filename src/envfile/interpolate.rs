@@ -121,7 +121,10 @@ pub type Lookup<'a> = dyn Fn(&str) -> Option<Zeroizing<String>> + 'a;
 /// `text` with every reference replaced, and the references resolved on the way, in order.
 /// `${NAME:?message}` of an unset NAME is reported as a [`Use`] and expands to nothing, so the
 /// caller decides whether that is an error.
-pub fn interpolate<'t>(text: &'t str, lookup: &Lookup<'_>) -> Result<(Zeroizing<String>, Vec<Use<'t>>), InterpolateError> {
+pub fn interpolate<'t>(
+    text: &'t str,
+    lookup: &Lookup<'_>,
+) -> Result<(Zeroizing<String>, Vec<Use<'t>>), InterpolateError> {
     let mut out = Zeroizing::new(String::with_capacity(text.len()));
     let mut uses = Vec::new();
     expand_into(text, 0, lookup, &mut out, &mut uses)?;
@@ -331,9 +334,6 @@ mod tests {
 
     #[test]
     fn referenced_names_walk_every_branch() {
-        assert_eq!(
-            referenced_names("${A:-${B:-${C}}} $D $$E ${F:+$G}").unwrap(),
-            ["A", "B", "C", "D", "F", "G"]
-        );
+        assert_eq!(referenced_names("${A:-${B:-${C}}} $D $$E ${F:+$G}").unwrap(), ["A", "B", "C", "D", "F", "G"]);
     }
 }
