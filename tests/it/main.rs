@@ -17,5 +17,11 @@ mod rotate;
 // check through the binary: every finding code, both formats, upstream demo values, --db.
 mod check;
 
+// The default .env read by the real Compose v2 and dotenv over upstream's compose file.
+mod generate_compose;
+
+// check --compose: upstream's compose file and the findings with file and line.
+mod check_compose;
+
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;
