@@ -227,7 +227,7 @@ fn a_template_with_asymmetric_gets_the_asymmetric_set_appended() {
     let secret = must(&out, "JWT_SECRET");
     let tail: Vec<&str> = out.lines().rev().take(ASYMMETRIC.len()).filter_map(key_of).collect();
     assert_eq!(tail.into_iter().rev().collect::<Vec<_>>(), ASYMMETRIC, "appended at the end, in order");
-    let keys: Value = serde_json::from_str(&must(&out, "JWT_KEYS")).expect("JWT_KEYS is single-quoted JSON");
+    let keys: Value = serde_json::from_str(&must(&out, "JWT_KEYS")).expect("JWT_KEYS is JSON");
     let oct = keys.as_array().expect("array").iter().find(|k| k["kty"] == "oct").expect("oct key");
     assert_eq!(URL_SAFE_NO_PAD.decode(oct["k"].as_str().expect("k")).expect("b64"), secret.as_bytes());
 }
