@@ -1,7 +1,5 @@
 //! Sends each command to its module; the outline of the program.
 
-use clap::CommandFactory as _;
-
 use crate::cli::{Cli, Command};
 use crate::error::{Error, ExitCode, Result};
 use crate::ui::{Ui, Verbosity};
@@ -24,17 +22,9 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<ExitCode> {
         Command::RotatePasswords(args) => rotate::run(&args, ui),
         Command::Check(args) => check::run(&args, ui),
         Command::Completions { shell } => {
-            let mut text = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "pmoves-secrets", &mut text);
-            crate::ui::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
+            crate::ui::write_stdout(&crate::manual::completion_script(shell)).map(|()| ExitCode::Success)
         }
-        Command::Man => {
-            let mut text = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut text)
-                .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })?;
-            crate::ui::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
-        }
+        Command::Man => crate::ui::write_stdout(&crate::manual::man_page()?).map(|()| ExitCode::Success),
     }
 }
 

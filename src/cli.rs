@@ -34,15 +34,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Mint every secret a fresh stack needs.
-    #[command(after_help = GENERATE_EXAMPLES)]
+    #[command(after_help = with_exit_codes(GENERATE_EXAMPLES))]
     GenerateKeys(GenerateArgs),
 
     /// Rotate the database password of every Supabase role, live, in one confirmed transaction.
-    #[command(after_help = ROTATE_EXAMPLES)]
+    #[command(after_help = with_exit_codes(ROTATE_EXAMPLES))]
     RotatePasswords(RotateArgs),
 
     /// Audit an .env (and optionally the live database) for unsafe, default or inconsistent secrets.
-    #[command(after_help = CHECK_EXAMPLES)]
+    #[command(after_help = with_exit_codes(CHECK_EXAMPLES))]
     Check(CheckArgs),
 
     /// Print a shell completion script.
@@ -52,16 +52,20 @@ pub enum Command {
         shell: clap_complete::Shell,
     },
 
-    /// Print the man page (roff) to stdout.
-    #[command(hide = true)]
+    /// Print the man page (roff) to stdout, e.g. `pmoves-secrets man > pmoves-secrets.1`.
     Man,
+}
+
+/// A command's examples followed by the exit codes, for its `--help`.
+fn with_exit_codes(examples: &str) -> String {
+    format!("{examples}\n\n{EXIT_CODES_HELP}")
 }
 
 const GENERATE_EXAMPLES: &str = "\
 Examples:
   pmoves-secrets generate-keys > .env                  a complete, commented .env
   pmoves-secrets generate-keys --output .env           the same, created with mode 0600
-  pmoves-secrets generate-keys --template .env.example > .env
+  pmoves-secrets generate-keys --template .env.example --output .env
   pmoves-secrets generate-keys --env-file .env         fill missing or demo secrets in place
   pmoves-secrets generate-keys --env-file .env --only JWT_SECRET --yes
   pmoves-secrets generate-keys --format k8s --name supabase --namespace prod | kubectl apply -f -";
@@ -76,7 +80,8 @@ const CHECK_EXAMPLES: &str = "\
 Examples:
   pmoves-secrets check                                 audit ./.env
   pmoves-secrets check --env-file prod.env --db        also log in as every role
-  pmoves-secrets check --format json                   for CI gates";
+  pmoves-secrets check --format json                   for CI gates
+  pmoves-secrets check --compose docker-compose.yml    also read the compose file";
 
 /// Output formats of `generate-keys`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -120,9 +125,9 @@ pub struct GenerateArgs {
     #[arg(long, value_enum, default_value_t = SecretsFormat::Env)]
     pub format: SecretsFormat,
 
-    /// metadata.name of the Kubernetes Secret (--format k8s).
-    #[arg(long, default_value = "supabase-secrets")]
-    pub name: String,
+    /// metadata.name of the Kubernetes Secret (--format k8s) [default: supabase-secrets].
+    #[arg(long)]
+    pub name: Option<String>,
 
     /// metadata.namespace of the Kubernetes Secret (--format k8s).
     #[arg(long)]
@@ -136,8 +141,8 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "FILE", group = "target")]
     pub env_file: Option<PathBuf>,
 
-    /// Write to a new FILE created with mode 0600 instead of stdout.
-    #[arg(long, short, value_name = "FILE", group = "target")]
+    /// Write to a new FILE created with mode 0600 instead of stdout (also with --template).
+    #[arg(long, short, value_name = "FILE", conflicts_with = "env_file")]
     pub output: Option<PathBuf>,
 
     /// With --env-file: regenerate these keys even when set (comma-separated).
@@ -242,6 +247,13 @@ mod tests {
     #[test]
     fn file_modes_of_generate_keys_exclude_each_other() {
         let err = Cli::try_parse_from(["p", "generate-keys", "--template", "a", "--env-file", "b"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+
+    #[test]
+    fn output_goes_with_template_but_not_with_env_file() {
+        assert!(Cli::try_parse_from(["p", "generate-keys", "--template", "a", "--output", "b"]).is_ok());
+        let err = Cli::try_parse_from(["p", "generate-keys", "--env-file", "a", "--output", "b"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 

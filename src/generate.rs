@@ -46,17 +46,23 @@ impl Minted {
     }
 }
 
+/// `metadata.name` of the Kubernetes `Secret` when `--name` is not given.
+const DEFAULT_K8S_NAME: &str = "supabase-secrets";
+
 /// Runs `generate-keys`.
 pub fn run(args: &GenerateArgs, ui: &Ui) -> Result<()> {
     check_format_options(args)?;
-    if let Some(path) = &args.template {
-        return fill_template(path, args.asymmetric, ui);
-    }
     if let Some(path) = &args.env_file {
         return update_env_file(path, args, ui);
     }
-    let minted = Minted::fresh(args.asymmetric)?;
-    let text = render(&minted, args.format, &args.name, args.namespace.as_deref())?;
+    let text = match &args.template {
+        Some(path) => fill_template(path, args.asymmetric, ui)?,
+        None => {
+            let minted = Minted::fresh(args.asymmetric)?;
+            let name = args.name.as_deref().unwrap_or(DEFAULT_K8S_NAME);
+            render(&minted, args.format, name, args.namespace.as_deref())?
+        }
+    };
     match &args.output {
         Some(path) => {
             envfile::create_new(path, text.as_bytes(), args.force)?;
@@ -71,10 +77,15 @@ pub fn run(args: &GenerateArgs, ui: &Ui) -> Result<()> {
 /// file is read.
 fn check_format_options(args: &GenerateArgs) -> Result<()> {
     if args.format == SecretsFormat::K8s {
-        validate_k8s_name("--name", &args.name, 253, true)?;
+        validate_k8s_name("--name", args.name.as_deref().unwrap_or(DEFAULT_K8S_NAME), 253, true)?;
         if let Some(ns) = &args.namespace {
             validate_k8s_name("--namespace", ns, 63, false)?;
         }
+    } else if args.name.is_some() || args.namespace.is_some() {
+        let flag = if args.name.is_some() { "--name" } else { "--namespace" };
+        return Err(Error::Usage(format!(
+            "{flag} names the Kubernetes Secret, so it needs --format k8s (it would be ignored otherwise)"
+        )));
     }
     if (args.template.is_some() || args.env_file.is_some()) && args.format != SecretsFormat::Env {
         return Err(Error::Usage("--template and --env-file edit .env text; they take only --format env".into()));
@@ -93,7 +104,7 @@ fn print_secret_text(text: &str, ui: &Ui) -> Result<()> {
 
 // ------------------------------------------------------------------------------- --template
 
-/// `--template FILE`: prints FILE with every secret filled in.
+/// `--template FILE`: FILE with every secret filled in, for stdout or `--output`.
 ///
 /// Every catalogue secret the template names gets a fresh value, whatever it holds: a template
 /// is the pattern for a new stack (upstream's `.env.example` holds only published demo values),
@@ -104,7 +115,7 @@ fn print_secret_text(text: &str, ui: &Ui) -> Result<()> {
 ///
 /// A template that names any asymmetric key gets the whole asymmetric set, as `--env-file`
 /// does: otherwise its placeholders for that set would reach the stack unfilled.
-fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<()> {
+fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<Zeroizing<String>> {
     let mut file = EnvFile::read(path)?;
     let asymmetric = asymmetric || names_asymmetric_keys(&file);
     let lacking: Vec<&str> = secrets::catalog(asymmetric).map(|s| s.key).filter(|k| !file.contains(k)).collect();
@@ -114,7 +125,7 @@ fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<()> {
     if !lacking.is_empty() {
         ui.info(&format!("{} lacks {}: appended at the end", path.display(), lacking.join(", ")));
     }
-    print_secret_text(&file.render(), ui)
+    Ok(file.render())
 }
 
 /// Whether the file names any key of the asymmetric set (even with an empty value): then the

@@ -11,6 +11,7 @@ mod dburl;
 mod envfile;
 mod error;
 mod generate;
+mod manual;
 mod rotate;
 mod secrets;
 mod stack_env;

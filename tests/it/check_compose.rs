@@ -132,11 +132,8 @@ fn literal_secrets_unset_secrets_and_several_files() {
     .expect("write");
     let (code, findings) = check(&env, &[&base, &extra]);
     assert_eq!(code, 1);
-    let errors: Vec<(&str, &str, &str, u64)> = findings
-        .iter()
-        .filter(|f| f.0 == "error")
-        .map(|f| (f.1.as_str(), f.2.as_str(), f.3.as_str(), f.4))
-        .collect();
+    let errors: Vec<(&str, &str, &str, u64)> =
+        findings.iter().filter(|f| f.0 == "error").map(|f| (f.1.as_str(), f.2.as_str(), f.3.as_str(), f.4)).collect();
     assert_eq!(
         errors,
         [

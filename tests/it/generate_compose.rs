@@ -77,7 +77,11 @@ fn the_default_env_sets_every_variable_upstreams_compose_reads() {
         let rest = &model["services"]["rest"]["environment"];
         let jwks = literal(&text, "JWT_JWKS");
         let expected = if jwks.is_empty() { literal(&text, "JWT_SECRET") } else { jwks };
-        assert_eq!(rest["PGRST_JWT_SECRET"].as_str(), Some(expected.as_str()), "{args:?}: compose read JWT_JWKS as itself");
+        assert_eq!(
+            rest["PGRST_JWT_SECRET"].as_str(),
+            Some(expected.as_str()),
+            "{args:?}: compose read JWT_JWKS as itself"
+        );
         assert_eq!(rest["PGRST_DB_SCHEMAS"].as_str(), Some("public,storage,graphql_public"));
         let studio = &model["services"]["studio"]["environment"];
         assert_eq!(studio["DEFAULT_ORGANIZATION_NAME"].as_str(), Some("Default Organization"));
@@ -90,7 +94,8 @@ fn json_key_sets_are_bare_and_every_reader_reads_them_as_themselves() {
     let text = generate(&["--asymmetric"]);
     for key in ["JWT_KEYS", "JWT_JWKS"] {
         let raw = literal(&text, key);
-        let parsed: Value = serde_json::from_str(&raw).unwrap_or_else(|_| panic!("{key}: the literal line is not JSON"));
+        let parsed: Value =
+            serde_json::from_str(&raw).unwrap_or_else(|_| panic!("{key}: the literal line is not JSON"));
         assert!(parsed.is_array() || parsed["keys"].is_array(), "{key}");
     }
     let test = "json_key_sets_are_bare_and_every_reader_reads_them_as_themselves (readers)";
@@ -100,7 +105,10 @@ fn json_key_sets_are_bare_and_every_reader_reads_them_as_themselves() {
     std::fs::write(&env, &text).expect("write");
     // python-dotenv, the dotenv most tools embed, reads every line as the literal reader does.
     let out = Command::new(bin_dir.join("python"))
-        .args(["-c", "import json,sys; from dotenv import dotenv_values; print(json.dumps(dotenv_values(sys.argv[1])))"])
+        .args([
+            "-c",
+            "import json,sys; from dotenv import dotenv_values; print(json.dumps(dotenv_values(sys.argv[1])))",
+        ])
         .arg(&env)
         .output()
         .expect("python runs");
@@ -113,7 +121,10 @@ fn json_key_sets_are_bare_and_every_reader_reads_them_as_themselves() {
     }
     // Compose: the one JSON value upstream's compose file passes on unchanged.
     let (model, _) = compose_config(&bin_dir, &env, &compose);
-    assert_eq!(model["services"]["rest"]["environment"]["PGRST_JWT_SECRET"].as_str(), Some(literal(&text, "JWT_JWKS").as_str()));
+    assert_eq!(
+        model["services"]["rest"]["environment"]["PGRST_JWT_SECRET"].as_str(),
+        Some(literal(&text, "JWT_JWKS").as_str())
+    );
 }
 
 /// Upstream's logging override mounts the Docker socket from DOCKER_SOCKET_LOCATION; with the

@@ -25,3 +25,6 @@ mod check_compose;
 
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;
+
+// The frictions of issue 11: completion of options, man, exit codes in help, flag combinations.
+mod ux_frictions;
