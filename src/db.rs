@@ -17,11 +17,31 @@ use std::time::Duration;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::{Client, Config};
 
-use crate::cli::{ConnectArgs, SslMode};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::secrets::Secret;
 use crate::ui::Ui;
+
+/// TLS modes, as libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never use TLS.
+    Disable,
+    /// Use TLS when the server offers it.
+    Prefer,
+    /// Require TLS (the certificate is not verified, as libpq's `require`).
+    Require,
+}
+
+/// What the command line says about the connection; [`resolve`] completes it from the `.env`,
+/// the environment and the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `--db-url`: a `postgresql://` URL (it may carry a password, which `ps` shows).
+    pub db_url: Option<String>,
+    /// `--sslmode`, when given.
+    pub sslmode: Option<SslMode>,
+}
 
 /// The role the tool acts as unless told otherwise: the stack's superuser.
 pub const DEFAULT_USER: &str = "supabase_admin";
@@ -51,7 +71,7 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 /// Resolves the connection target as documented at the top of this module.
-pub fn resolve(args: &ConnectArgs, env: Option<&EnvFile>, ui: &Ui) -> Result<Target> {
+pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<Target> {
     let (url, from_flag) = match (&args.db_url, env_var(DB_URL_VAR)) {
         (Some(url), _) => (Some(url.clone()), true),
         (None, from_env) => (from_env, false),
@@ -383,6 +403,16 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// A current-thread runtime for the commands that talk to PostgreSQL. `generate-keys` never
+/// builds one, which keeps it a few-millisecond process.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Io {
+        action: "start",
+        path: "the async runtime".into(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,15 @@ use std::io::{IsTerminal as _, Write as _};
 
 use crate::error::{Error, Result};
 
+/// Report formats of `rotate-passwords` and `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+}
+
 /// How much to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {

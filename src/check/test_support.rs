@@ -17,7 +17,7 @@ pub(super) fn audit(pairs: &[(&str, &str)]) -> Vec<Finding> {
 }
 
 pub(super) fn codes_for<'a>(findings: &'a [Finding], key: &str) -> Vec<&'a str> {
-    findings.iter().filter(|f| f.key.as_deref() == Some(key)).map(|f| f.code).collect()
+    findings.iter().filter(|f| f.key.as_deref() == Some(key)).map(|f| f.code.as_str()).collect()
 }
 
 pub(super) fn hs256(secret: &str, claims: &str) -> String {

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::secrets::{self, Secret};
+use crate::secrets::Secret;
+use crate::stack::{self, POSTGRES_PASSWORD};
 
 /// The `.env` as the audit sees it: for each key the value docker compose would use (the last
 /// occurrence), in the order keys first appear. Values stay wrapped in [`Secret`].
@@ -64,7 +65,7 @@ impl Ctx<'_> {
     /// because changing it only in the file locks every service out.
     pub(super) fn remedy(&self, key: &str) -> String {
         match key {
-            "POSTGRES_PASSWORD" => format!(
+            POSTGRES_PASSWORD => format!(
                 "rotate it with `pmoves-secrets rotate-passwords --env-file {}` (before the database's first start, \
                  `pmoves-secrets generate-keys --env-file {}` may replace it instead)",
                 self.path.display(),
@@ -73,7 +74,7 @@ impl Ctx<'_> {
             "JWT_SECRET" => {
                 format!("replace it with `{}` (which re-mints ANON_KEY and SERVICE_ROLE_KEY too)", self.regenerate(key))
             }
-            _ if secrets::spec_for(key).is_some() => format!("replace it with `{}`", self.regenerate(key)),
+            _ if stack::key(key).is_some() => format!("replace it with `{}`", self.regenerate(key)),
             _ => "replace it with the stack's real value".to_owned(),
         }
     }
