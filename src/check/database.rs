@@ -113,7 +113,7 @@ async fn login_roles(admin: &tokio_postgres::Client) -> std::result::Result<Vec<
 /// Logs in as every role with `POSTGRES_PASSWORD`, all at once (each login is a network round
 /// trip plus a SCRAM exchange; a dozen in sequence is noticeably slow over a tunnel).
 async fn check_logins(target: &Target, roles: &[String], password: &Secret, source: RoleSource) -> Vec<Finding> {
-    crate::rotate::verify::logins(target, roles, password)
+    db::logins(target, roles, password)
         .await
         .into_iter()
         .filter(|login| !login.ok)

@@ -1,10 +1,8 @@
 //! The API keys: the checks every Supabase API key gets (shape, signature, `role`, expiry), for
-//! the HS256 pair here and the ES256 pair from [`asymmetric`].
+//! the HS256 pair here and, through [`check_api_key`], the ES256 pair of `asymmetric`.
 //!
 //! Tokens are verified with the same key bytes and algorithm the services use, so a finding here
 //! means a service rejects the key. Claim text reaches a message only when it cannot be a secret.
-//!
-//! [`asymmetric`]: super::asymmetric
 
 use jsonwebtoken::Algorithm;
 use serde_json::Value;

@@ -15,7 +15,6 @@ mod report;
 mod restart;
 mod transaction;
 pub mod verifier;
-pub mod verify;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -217,7 +216,7 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     crash_if(crash, CrashPoint::Published);
 
     let verify_started = Instant::now();
-    let verification = verify::logins(&target, &prepared.plan.login_roles, &prepared.new_password).await;
+    let verification = db::logins(&target, &prepared.plan.login_roles, &prepared.new_password).await;
     let verify_ms = ms_since(verify_started);
 
     let report = Report::applied(
@@ -334,7 +333,7 @@ async fn finish_recovered(
     });
     let roles: Vec<&str> = login_roles.iter().map(String::as_str).collect();
     let verify_started = Instant::now();
-    let verification = verify::logins(target, &roles, new_password).await;
+    let verification = db::logins(target, &roles, new_password).await;
     let verify_ms = ms_since(verify_started);
     let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));
     print_report(&report, args.format)?;

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::plan::Plan;
 use super::transaction::Applied;
-use super::verify::LoginResult;
+use crate::db::LoginResult;
 use crate::stack::services::HOLDING_DB_PASSWORD;
 
 /// How a leftover pending file was settled at the start of the run.
