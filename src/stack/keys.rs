@@ -70,11 +70,30 @@ pub struct KeySpec {
     /// left signed by a key that no longer exists. Asymmetric dependents apply only when the
     /// asymmetric set is in use.
     pub dependents: &'static [&'static str],
-    /// The compose services of upstream's `docker-compose.yml` that read it.
+    /// The compose services that read it: those of upstream's current `docker-compose.yml`, plus
+    /// `analytics` (Logflare, in upstream's earlier releases) and `minio` (added by PMOVES.AI).
     pub read_by: &'static [&'static str],
+    /// Values upstream published for it (`.env.example` across its versions, the compose file,
+    /// the Supabase CLI's local stack), each with where it was published. Anyone can read them,
+    /// so a stack running on one is open.
+    pub demo: &'static [Demo],
     /// Placeholder values templates put in it (not secrets, never to be kept); empty when none
     /// is known.
     pub placeholders: &'static [&'static str],
+}
+
+/// A published demo value of a key, and where it was published (named in messages instead of
+/// the value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demo {
+    /// The published value.
+    pub value: &'static str,
+    /// Where it was published.
+    pub origin: &'static str,
+}
+
+const fn demo(value: &'static str, origin: &'static str) -> Demo {
+    Demo { value, origin }
 }
 
 const fn spec(key: &'static str, recipe: Recipe, comment: &'static str, read_by: &'static [&'static str]) -> KeySpec {
@@ -87,6 +106,7 @@ const fn spec(key: &'static str, recipe: Recipe, comment: &'static str, read_by:
         aliases: &[],
         dependents: &[],
         read_by,
+        demo: &[],
         placeholders: &[],
     }
 }
@@ -108,6 +128,10 @@ impl KeySpec {
         KeySpec { dependents, ..self }
     }
 
+    const fn demo(self, demo: &'static [Demo]) -> Self {
+        KeySpec { demo, ..self }
+    }
+
     /// The role this key is an API key for, when it is one (`ANON_KEY` → `anon`).
     pub fn api_key_role(&self) -> Option<&'static str> {
         self.recipe.api_key_role()
@@ -125,7 +149,11 @@ pub const KEYS: &[KeySpec] = &[
         &["auth", "functions", "realtime", "rest", "storage", "studio", "supavisor"],
     )
     .length(LengthRule::AtLeast(32, "shorter HS256 secrets are rejected by the auth services"))
-    .dependents(&["ANON_KEY", "SERVICE_ROLE_KEY", "JWT_KEYS"]),
+    .dependents(&["ANON_KEY", "SERVICE_ROLE_KEY", "JWT_KEYS"])
+    .demo(&[
+        demo("your-super-secret-jwt-token-with-at-least-32-characters-long", "upstream's demo JWT_SECRET"),
+        demo("super-secret-jwt-token-with-at-least-32-characters-long", "the Supabase CLI's local JWT secret"),
+    ]),
     spec(
         "ANON_KEY",
         Recipe::Hs256Jwt("anon"),
@@ -145,36 +173,61 @@ pub const KEYS: &[KeySpec] = &[
         "Phoenix/Rails secret (Realtime, Supavisor)",
         &["realtime", "supavisor"],
     )
-    .length(LengthRule::AtLeast(64, "Phoenix (Realtime, Supavisor) refuses shorter ones")),
+    .length(LengthRule::AtLeast(64, "Phoenix (Realtime, Supavisor) refuses shorter ones"))
+    .demo(&[demo(
+        "UpNVntn3cDxHJpq99YMc1T1AQgQpc8kfYTuRgBiYa15BLrx8etQoXz3gZv1/u2oq",
+        "upstream's demo SECRET_KEY_BASE",
+    )]),
     spec("VAULT_ENC_KEY", Recipe::Hex(16), "Supavisor encryption key: exactly 32 characters", &["supavisor"])
-        .length(LengthRule::Exactly(32, "Supavisor crash-loops on any other length")),
+        .length(LengthRule::Exactly(32, "Supavisor crash-loops on any other length"))
+        .demo(&[
+            demo("your-encryption-key-32-chars-min", "upstream's demo VAULT_ENC_KEY / PG_META_CRYPTO_KEY"),
+            demo("your-32-character-encryption-key", "upstream's demo VAULT_ENC_KEY"),
+        ]),
     spec("PG_META_CRYPTO_KEY", Recipe::Base64(24), "postgres-meta encryption key", &["meta", "studio"])
-        .length(LengthRule::AtLeast(32, "postgres-meta refuses shorter ones")),
+        .length(LengthRule::AtLeast(32, "postgres-meta refuses shorter ones"))
+        .demo(&[demo("your-encryption-key-32-chars-min", "upstream's demo VAULT_ENC_KEY / PG_META_CRYPTO_KEY")]),
     spec(
         "REALTIME_DB_ENC_KEY",
         Recipe::Hex(8),
         "Realtime AES-128 key used as text: exactly 16 characters",
         &["realtime"],
     )
-    .length(LengthRule::Exactly(16, "Realtime uses it as an AES-128 key")),
-    spec("LOGFLARE_PUBLIC_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) public token", &["analytics"]),
-    spec("LOGFLARE_PRIVATE_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) private token", &["analytics"]),
-    spec("S3_PROTOCOL_ACCESS_KEY_ID", Recipe::Hex(16), "Storage S3 protocol access key id", &["storage"]),
-    spec("S3_PROTOCOL_ACCESS_KEY_SECRET", Recipe::Hex(32), "Storage S3 protocol access key secret", &["storage"]),
-    spec("MINIO_ROOT_PASSWORD", Recipe::Hex(16), "MinIO root password", &["minio"]),
+    .length(LengthRule::Exactly(16, "Realtime uses it as an AES-128 key"))
+    .demo(&[demo("supabaserealtime", "the REALTIME_DB_ENC_KEY upstream's docker-compose.yml hard-codes")]),
+    spec("LOGFLARE_PUBLIC_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) public token", &["analytics"]).demo(
+        &[demo("your-super-secret-and-long-logflare-key-public", "upstream's demo LOGFLARE_PUBLIC_ACCESS_TOKEN")],
+    ),
+    spec("LOGFLARE_PRIVATE_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) private token", &["analytics"])
+        .demo(&[demo(
+            "your-super-secret-and-long-logflare-key-private",
+            "upstream's demo LOGFLARE_PRIVATE_ACCESS_TOKEN",
+        )]),
+    spec("S3_PROTOCOL_ACCESS_KEY_ID", Recipe::Hex(16), "Storage S3 protocol access key id", &["storage"])
+        .demo(&[demo("625729a08b95bf1b7ff351a663f3a23c", "upstream's demo S3_PROTOCOL_ACCESS_KEY_ID")]),
+    spec("S3_PROTOCOL_ACCESS_KEY_SECRET", Recipe::Hex(32), "Storage S3 protocol access key secret", &["storage"]).demo(
+        &[demo(
+            "850181e4652dd023b7a98c58ae0d2d34bd487ee0cc3254aed6eda37307425907",
+            "upstream's demo S3_PROTOCOL_ACCESS_KEY_SECRET",
+        )],
+    ),
+    spec("MINIO_ROOT_PASSWORD", Recipe::Hex(16), "MinIO root password", &["minio"])
+        .demo(&[demo("secret1234", "upstream's demo MINIO_ROOT_PASSWORD")]),
     spec(
         POSTGRES_PASSWORD,
         Recipe::Hex(16),
         "password of every Supabase database role; hex only, so it is safe inside URLs",
         &["auth", "db", "functions", "meta", "realtime", "rest", "storage", "studio", "supavisor", "analytics"],
     )
-    .aliases(&["SUPABASE_DB_PASSWORD"]),
+    .aliases(&["SUPABASE_DB_PASSWORD"])
+    .demo(&[demo("your-super-secret-and-long-postgres-password", "upstream's demo POSTGRES_PASSWORD")]),
     spec(
         "DASHBOARD_PASSWORD",
         Recipe::DashboardPassword,
         "Studio basic-auth password; always contains a letter",
         &["api-gw"],
-    ),
+    )
+    .demo(&[demo("this_password_is_insecure_and_should_be_updated", "upstream's demo DASHBOARD_PASSWORD")]),
     asym("JWT_KEYS", Recipe::JwtKeys, "Auth signing keys: private ES256 JWK and the HS256 oct key", &["auth"])
         .dependents(&["JWT_JWKS", "ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC"]),
     asym(
