@@ -21,6 +21,7 @@ use tokio_postgres::{Client, Config};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::secrets::Secret;
+use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;
 
 /// TLS modes, as libpq's `sslmode`.
@@ -97,7 +98,7 @@ pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<
         config.user(env_var("PGUSER").as_deref().unwrap_or(DEFAULT_USER));
     }
     if config.get_password().is_none() {
-        if let Some(password) = from_env("POSTGRES_PASSWORD").or_else(|| env_var("PGPASSWORD")) {
+        if let Some(password) = from_env(POSTGRES_PASSWORD).or_else(|| env_var("PGPASSWORD")) {
             config.password(password);
         }
     }

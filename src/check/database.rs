@@ -12,7 +12,7 @@ use crate::db::{self, Target};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::secrets::Secret;
-use crate::stack::roles;
+use crate::stack::{roles, POSTGRES_PASSWORD};
 use crate::ui::Ui;
 
 /// The roles of the twelve that have LOGIN on the supabase/postgres image. Tried when the admin
@@ -31,10 +31,10 @@ enum RoleSource {
 
 /// `--db`: resolves the target as `rotate-passwords` does, then checks logins and analytics.
 pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values, ui: &Ui) -> Result<Vec<Finding>> {
-    let Some(password) = values.get("POSTGRES_PASSWORD").map(|p| Secret::new(p.to_owned())) else {
+    let Some(password) = values.get(POSTGRES_PASSWORD).map(|p| Secret::new(p.to_owned())) else {
         return Ok(vec![Finding::new(
             Code::DbNotChecked,
-            Some("POSTGRES_PASSWORD"),
+            Some(POSTGRES_PASSWORD),
             "is missing or empty, so --db had no password to log in with and checked nothing".to_owned(),
         )]);
     };
@@ -136,7 +136,7 @@ fn login_failed(target: &Target, role: &str, reason: &str, source: RoleSource) -
             target.host_port()
         ),
     };
-    Finding::new(Code::DbLoginFailed, Some("POSTGRES_PASSWORD"), message)
+    Finding::new(Code::DbLoginFailed, Some(POSTGRES_PASSWORD), message)
 }
 
 #[cfg(test)]
