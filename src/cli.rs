@@ -177,7 +177,7 @@ impl TypedValueParser for CatalogueKeyParser {
 /// `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms and 1 h.
 fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
     crate::rotate::parse_duration(text)
-        .ok_or_else(|| format!("'{text}' is not a duration between 1ms and 1h, such as 5s or 500ms"))
+        .ok_or_else(|| "not a duration between 1ms and 1h, such as 5s or 500ms".to_owned())
 }
 
 /// `--name`: an RFC 1123 subdomain, as Kubernetes requires of object names.
