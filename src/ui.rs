@@ -36,7 +36,7 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Colour only on a terminal, never with `NO_COLOR` set (https://no-color.org).
+    /// Colour only on a terminal, never with `NO_COLOR` set (<https://no-color.org>).
     pub fn new(verbosity: Verbosity) -> Self {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Ui { verbosity, color }

@@ -7,11 +7,11 @@
 //! logs. The file rules are plain functions over the parsed values (unit-tested without a file);
 //! only `--db` builds a runtime and talks to a server.
 //!
-//! [`run`] and [`audit_values`] read as the outline; each rule family has its own module, all
-//! reading the file through [`values`]: [`shapes`] (each value on its own), [`demo`] (published
-//! values), [`jwt`] and [`asymmetric`] (the API keys and the key set), [`copies`] (values that
-//! must repeat another), [`file`](mod@file) (the file itself), [`database`] and [`analytics`]
-//! (`--db`), and [`report`] (what is printed).
+//! [`run`] and `audit_values` read as the outline; each rule family has its own module, all
+//! reading the file through `values`: `shapes` (each value on its own), `demo` (published
+//! values), `jwt` and `asymmetric` (the API keys and the key set), `copies` (values that must
+//! repeat another), `file` (the file itself), `database` and `analytics` (`--db`), and `report`
+//! (what is printed). What a stack's keys and roles are comes from [`crate::stack`].
 
 mod analytics;
 mod asymmetric;
