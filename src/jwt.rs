@@ -82,3 +82,28 @@ pub fn decoding_key_of(jwk: &Value) -> Option<DecodingKey> {
     let y = jwk.get("y")?.as_str()?;
     DecodingKey::from_ec_components(x.trim_end_matches('='), y.trim_end_matches('=')).ok()
 }
+
+/// Token helpers for the unit tests of the modules that read tokens.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// A compact HS256 JWT of `claims` (JSON text) signed with the UTF-8 bytes of `secret`.
+    pub(crate) fn hs256(secret: &str, claims: &str) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).expect("HS256 signs any key");
+        format!("{input}.{sig}")
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_secret_only() {
+        let token = hs256("one-secret", r#"{"role":"anon"}"#);
+        let jwt = Jwt::parse(&token).expect("parses");
+        assert_eq!(jwt.alg(), Some("HS256"));
+        assert!(jwt.verifies_hs256("one-secret"));
+        assert!(!jwt.verifies_hs256("another-secret"));
+        assert!(Jwt::parse("not.a-token").is_none());
+    }
+}

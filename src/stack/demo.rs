@@ -64,17 +64,7 @@ fn is_demo_jwt(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine as _;
-    use jsonwebtoken::Algorithm;
-
-    fn hs256(secret: &str, claims: &str) -> String {
-        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
-        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
-        let sig = jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap();
-        format!("{input}.{sig}")
-    }
+    use crate::jwt::testing::hs256;
 
     #[test]
     fn upstream_demo_tokens_are_recognised() {
