@@ -71,11 +71,27 @@ impl Ctx<'_> {
                 self.path.display(),
                 self.path.display()
             ),
-            "JWT_SECRET" => {
-                format!("replace it with `{}` (which re-mints ANON_KEY and SERVICE_ROLE_KEY too)", self.regenerate(key))
-            }
-            _ if stack::key(key).is_some() => format!("replace it with `{}`", self.regenerate(key)),
-            _ => "replace it with the stack's real value".to_owned(),
+            _ => match stack::key(key) {
+                Some(spec) => {
+                    // Only the dependents every stack has: the asymmetric ones follow only
+                    // where that set is in use.
+                    let remints: Vec<&str> = spec
+                        .dependents
+                        .iter()
+                        .copied()
+                        .filter(|d| stack::key(d).is_some_and(|d| !d.asymmetric))
+                        .collect();
+                    match remints.as_slice() {
+                        [] => format!("replace it with `{}`", self.regenerate(key)),
+                        names => format!(
+                            "replace it with `{}` (which re-mints {} too)",
+                            self.regenerate(key),
+                            names.join(" and ")
+                        ),
+                    }
+                }
+                None => "replace it with the stack's real value".to_owned(),
+            },
         }
     }
 }
@@ -154,5 +170,17 @@ mod tests {
         let values = Values::from_pairs([("A", "1"), ("B", ""), ("A", "2")]);
         assert_eq!(values.get("A"), Some("2"));
         assert_eq!(values.get("B"), None);
+    }
+
+    #[test]
+    fn remedies_name_the_command_and_what_it_remints() {
+        let values = Values::from_pairs(Vec::<(String, String)>::new());
+        let ctx = Ctx { values: &values, path: Path::new("prod.env"), now: 0 };
+        let jwt = ctx.remedy("JWT_SECRET");
+        assert!(jwt.contains("--env-file prod.env --only JWT_SECRET"), "{jwt}");
+        assert!(jwt.ends_with("(which re-mints ANON_KEY and SERVICE_ROLE_KEY too)"), "{jwt}");
+        assert!(!ctx.remedy("VAULT_ENC_KEY").contains("re-mints"));
+        assert!(ctx.remedy("POSTGRES_PASSWORD").contains("rotate-passwords"));
+        assert_eq!(ctx.remedy("SITE_URL"), "replace it with the stack's real value");
     }
 }
