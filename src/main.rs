@@ -1,29 +1,17 @@
 //! pmoves-secrets: mint, rotate and audit the secrets of a self-hosted Supabase stack.
 //!
-//! `main` only parses, runs and maps the outcome to an exit code (SPEC §5); every behaviour
-//! lives in a module where it can be tested as a function.
-
-mod app;
-mod check;
-mod cli;
-mod db;
-mod dburl;
-mod envfile;
-mod error;
-mod generate;
-mod manual;
-mod rotate;
-mod secrets;
-mod stack_env;
-mod strength;
-mod ui;
+//! `main` only parses, dispatches and maps the outcome to an exit code (SPEC §5); every
+//! behaviour lives in the library, where it can be tested as a function.
 
 use clap::Parser as _;
 
-use crate::error::ExitCode;
+use pmoves_secrets::cli::{Cli, Command};
+use pmoves_secrets::error::{ExitCode, Result};
+use pmoves_secrets::ui::{self, Ui};
+use pmoves_secrets::{check, generate, manual, rotate};
 
 fn main() -> std::process::ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // --help and --version arrive here as "errors" that belong on stdout with exit 0.
@@ -31,8 +19,8 @@ fn main() -> std::process::ExitCode {
             return if err.use_stderr() { ExitCode::Usage } else { ExitCode::Success }.into();
         }
     };
-    let ui = app::ui_for(&cli);
-    match app::run(cli, &ui) {
+    let ui = Ui::new(cli.verbosity());
+    match run(cli.command, &ui) {
         Ok(code) => code.into(),
         Err(err) => {
             if !err.is_silent() {
@@ -40,5 +28,18 @@ fn main() -> std::process::ExitCode {
             }
             err.exit_code().into()
         }
+    }
+}
+
+/// Sends each command to its module: the outline of the program.
+fn run(command: Command, ui: &Ui) -> Result<ExitCode> {
+    match command {
+        Command::GenerateKeys(args) => generate::run(&args.into(), ui).map(|()| ExitCode::Success),
+        Command::RotatePasswords(args) => rotate::run(&args.into(), ui),
+        Command::Check(args) => check::run(&args.into(), ui),
+        Command::Completions { shell } => {
+            ui::write_stdout(&manual::completion_script(shell)).map(|()| ExitCode::Success)
+        }
+        Command::Man => ui::write_stdout(&manual::man_page()?).map(|()| ExitCode::Success),
     }
 }

@@ -2,7 +2,9 @@
 //! the minimum each key needs.
 //!
 //! Shared by `check` (which reports weak and placeholder values) and `generate-keys --env-file`
-//! (which replaces them), so the two can never disagree about what is weak.
+//! (which replaces them), so the two can never disagree about what is weak. The rule per key (its
+//! placeholders and minimum) is in the stack catalogue: `stack::keys` for the keys we mint,
+//! `stack::env::THIRD_PARTY_SECRETS` for those the operator brings.
 //!
 //! The estimate is zxcvbn's (dictionary words, keyboard walks, repeats, sequences, dates,
 //! l33t-speak), not a list of bad values. zxcvbn's cost grows faster than linearly with the length
@@ -11,38 +13,7 @@
 //! characters repeated four times counts once. A random value from any recipe scores far above
 //! every minimum (a test mints thousands to prove it).
 
-/// Placeholders of upstream's current `docker/.env.example` that stand for a secret, beyond the
-/// demo values `check` already knows, with the key each stands in. Anyone can read them.
-/// Non-secret placeholders of that file (`POOLER_TENANT_ID=your-tenant-id`, `stub` bucket
-/// names, `your-domain.example.com`) are settings, not secrets, and are left to the operator.
-pub const PLACEHOLDERS: &[(&str, &str)] = &[
-    ("your16charkey123", "REALTIME_DB_ENC_KEY"),
-    ("fake_mail_password", "SMTP_PASS"),
-    ("sk-proj-xxxxxxxx", "OPENAI_API_KEY"),
-    ("<your-base64-encoded-private-key>", "SAML_PRIVATE_KEY"),
-];
-
-/// The minimum estimated strength (log10 of the guesses needed) of each secret whose value is a
-/// free string. JWTs and key sets are not here: their own checks verify signatures and keys.
-///
-/// Keys minted as 16 random characters need 10^10 guesses; longer machine keys 10^20 (a random
-/// 32-character hex value scores above 25). Passwords a person may choose and type (the
-/// dashboard's, SMTP's) need 10^10, zxcvbn's "very unguessable" band.
-pub const MIN_GUESSES_LOG10: &[(&str, f64)] = &[
-    ("JWT_SECRET", 20.0),
-    ("SECRET_KEY_BASE", 20.0),
-    ("VAULT_ENC_KEY", 20.0),
-    ("PG_META_CRYPTO_KEY", 20.0),
-    ("REALTIME_DB_ENC_KEY", 10.0),
-    ("LOGFLARE_PUBLIC_ACCESS_TOKEN", 20.0),
-    ("LOGFLARE_PRIVATE_ACCESS_TOKEN", 20.0),
-    ("S3_PROTOCOL_ACCESS_KEY_ID", 20.0),
-    ("S3_PROTOCOL_ACCESS_KEY_SECRET", 20.0),
-    ("MINIO_ROOT_PASSWORD", 20.0),
-    ("POSTGRES_PASSWORD", 20.0),
-    ("DASHBOARD_PASSWORD", 10.0),
-    ("SMTP_PASS", 10.0),
-];
+use crate::stack::{self, env::THIRD_PARTY_SECRETS};
 
 /// Width of the windows a value is estimated in.
 const WINDOW: usize = 16;
@@ -57,14 +28,20 @@ pub enum Weakness {
     Weak { guesses_log10: f64, minimum: f64 },
 }
 
-/// The minimum strength `key` needs, when its value is a free string.
+/// The minimum strength `key` needs, when its value is a free string: the stack catalogue's rule
+/// for the key, or that of a third-party secret.
 pub fn minimum_for(key: &str) -> Option<f64> {
-    MIN_GUESSES_LOG10.iter().find(|(k, _)| *k == key).map(|&(_, min)| min)
+    match stack::key(key) {
+        Some(spec) => spec.min_guesses_log10,
+        None => THIRD_PARTY_SECRETS.iter().find(|s| s.key == key).and_then(|s| s.min_guesses_log10),
+    }
 }
 
-/// Whether `value` is one of upstream's secret placeholders, and for which key.
+/// Whether `value` is one of upstream's placeholders for a secret, and for which key.
 pub fn placeholder(value: &str) -> Option<&'static str> {
-    PLACEHOLDERS.iter().find(|(p, _)| *p == value).map(|&(_, key)| key)
+    let catalogue = stack::KEYS.iter().map(|s| (s.key, s.placeholders));
+    let third_party = THIRD_PARTY_SECRETS.iter().map(|s| (s.key, s.placeholders));
+    catalogue.chain(third_party).find(|(_, placeholders)| placeholders.contains(&value)).map(|(key, _)| key)
 }
 
 /// What is wrong with `value` as the value of `key`, if anything. Empty values are someone
@@ -141,7 +118,8 @@ mod tests {
             "hunter2",
             "secret",
         ];
-        for (key, _) in MIN_GUESSES_LOG10 {
+        let keys = stack::KEYS.iter().map(|s| s.key).chain(THIRD_PARTY_SECRETS.iter().map(|s| s.key));
+        for key in keys.filter(|key| minimum_for(key).is_some()) {
             for value in weak {
                 assert!(matches!(judge(key, value), Some(Weakness::Weak { .. })), "{key}={value} should be weak");
             }
@@ -170,7 +148,8 @@ mod tests {
                 *low = low.min(estimate);
             }
         }
-        assert_eq!(lowest.len(), MIN_GUESSES_LOG10.len() - 1, "every catalogue key with a minimum was minted");
+        let with_minimum = stack::KEYS.iter().filter(|s| !s.asymmetric && s.min_guesses_log10.is_some()).count();
+        assert_eq!(lowest.len(), with_minimum, "every catalogue key with a minimum was minted");
         println!("lowest estimate (log10 guesses) over 1000 minted sets: {lowest:?}");
     }
 

@@ -24,10 +24,10 @@ use yaml_rust2::scanner::Marker;
 use zeroize::Zeroizing;
 
 use super::values::{expand, Values};
-use super::{code, Finding};
-use crate::envfile::interpolate::{interpolate, referenced_names, Use};
+use super::{Code, Finding};
+use crate::envfile::interpolate::{interpolate, referenced_names, Op, Use};
 use crate::error::{Error, Result};
-use crate::{dburl, secrets, strength};
+use crate::{dburl, stack, strength};
 
 /// One scalar value of a compose file, with where it sits.
 struct Scalar {
@@ -116,7 +116,7 @@ fn scalars(path: &Path) -> Result<Vec<Scalar>> {
 /// Whether `name` holds a secret: a key `generate-keys` mints, one with a strength minimum, or a
 /// name that says so.
 fn is_secret_name(name: &str) -> bool {
-    secrets::spec_for(name).is_some()
+    stack::key(name).is_some()
         || strength::minimum_for(name).is_some()
         || ["PASSWORD", "SECRET", "_PASS", "_KEY", "_KEYS", "TOKEN", "_JWKS"].iter().any(|part| {
             if part.starts_with('_') {
@@ -158,8 +158,8 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
                 Ok(done) => done,
                 Err(error) => {
                     out.push(at(
-                        Finding::error(
-                            code::COMPOSE_BAD_INTERPOLATION,
+                        Finding::new(
+                            Code::ComposeBadInterpolation,
                             None,
                             format!("compose cannot read a value here: {error}; write a literal `$` as `$$`"),
                         ),
@@ -171,7 +171,7 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
             read.extend(referenced_names(&scalar.text).unwrap_or_default().into_iter().map(str::to_owned));
             for used in &uses {
                 for finding in judge_use(used, env_path) {
-                    if reported.insert((finding.code, used.name.to_owned())) {
+                    if reported.insert((finding.code.as_str(), used.name.to_owned())) {
                         out.push(at(finding, scalar.line));
                     }
                 }
@@ -183,8 +183,8 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
     }
     for (key, _) in values.iter() {
         if !read.contains(key) && !key.starts_with("COMPOSE_") {
-            out.push(Finding::warning(
-                code::UNUSED_ENV_KEY,
+            out.push(Finding::new(
+                Code::UnusedEnvKey,
                 Some(key),
                 "is read by no service of the compose files given; remove it, or add the override file that reads it \
                  with another --compose"
@@ -201,26 +201,23 @@ fn judge_use(used: &Use<'_>, env_path: &Path) -> Vec<Finding> {
     let secret = is_secret_name(name);
     let mut out = Vec::new();
     if used.unset() {
-        let fill = if secrets::spec_for(name).is_some() {
+        let fill = if stack::key(name).is_some() {
             format!("fill it with `pmoves-secrets generate-keys --env-file {}`", env_path.display())
         } else {
             format!("set it in {}", env_path.display())
         };
         let message =
             format!("is read by the compose file but not set in the .env, so the service gets an empty value; {fill}");
-        out.push(if secret || !matches!(used.op, crate::envfile::interpolate::Op::Plain) {
-            Finding::error(code::COMPOSE_UNSET_VARIABLE, Some(name), message)
-        } else {
-            Finding::warning(code::COMPOSE_UNSET_VARIABLE, Some(name), message)
-        });
+        let code = if secret || used.op != Op::Plain { Code::ComposeUnsetSecret } else { Code::ComposeUnsetVariable };
+        out.push(Finding::new(code, Some(name), message));
     }
     let published_default = used.op.has_default()
         && secret
         && used.word.is_some_and(|word| !word.is_empty() && !word.contains('$') && !is_empty_key_set(word));
     if published_default {
         if used.fell_back() {
-            out.push(Finding::error(
-                code::COMPOSE_SECRET_FALLBACK,
+            out.push(Finding::new(
+                Code::ComposeSecretFallback,
                 Some(name),
                 format!(
                     "is not set in the .env, so the compose file's fallback value is used: it is printed in the compose \
@@ -229,8 +226,8 @@ fn judge_use(used: &Use<'_>, env_path: &Path) -> Vec<Finding> {
                 ),
             ));
         } else {
-            out.push(Finding::warning(
-                code::COMPOSE_SECRET_FALLBACK,
+            out.push(Finding::new(
+                Code::ComposeSecretFallbackDormant,
                 Some(name),
                 "has a fallback value printed in the compose file: harmless while the .env sets it, but removing the line \
                  would silently use that published value; drop the fallback (use ${VAR:?message} to fail instead)"
@@ -256,8 +253,8 @@ fn literal_secret(scalar: &Scalar) -> Option<Finding> {
         return None;
     }
     if let Some((name, _)) = entry.filter(|(name, _)| is_secret_name(name)) {
-        return Some(Finding::error(
-            code::COMPOSE_LITERAL_SECRET,
+        return Some(Finding::new(
+            Code::ComposeLiteralSecret,
             Some(name),
             format!(
                 "is written into the compose file (service {}) instead of coming from the .env, so everyone with the \
@@ -268,8 +265,8 @@ fn literal_secret(scalar: &Scalar) -> Option<Finding> {
     }
     let password = dburl::is_postgres_url(value).then(|| dburl::password(value)).flatten().map(Zeroizing::new);
     if password.is_some_and(|p| !p.is_empty()) {
-        return Some(Finding::error(
-            code::COMPOSE_LITERAL_SECRET,
+        return Some(Finding::new(
+            Code::ComposeLiteralSecret,
             None,
             "a connection URL carries its password literally; write ${POSTGRES_PASSWORD} in its place".to_owned(),
         ));
@@ -292,7 +289,12 @@ mod tests {
         findings
             .iter()
             .map(|f| {
-                (f.code, f.key.as_deref(), f.line, if f.severity == super::super::Severity::Error { "E" } else { "W" })
+                (
+                    f.code.as_str(),
+                    f.key.as_deref(),
+                    f.line,
+                    if f.severity == super::super::Severity::Error { "E" } else { "W" },
+                )
             })
             .collect()
     }
@@ -325,7 +327,7 @@ services:
                 ("compose-unset-variable", Some("SITE_URL"), Some(6), "W"),
                 ("compose-literal-secret", Some("POSTGRES_PASSWORD"), Some(13), "E"),
                 ("compose-literal-secret", None, Some(14), "E"),
-                ("compose-unset-variable", Some("POSTGRES_PASSWORD"), Some(15), "E"),
+                ("compose-unset-secret", Some("POSTGRES_PASSWORD"), Some(15), "E"),
                 ("unused-env-key", Some("UNUSED"), None, "W"),
             ]
         );
@@ -335,7 +337,7 @@ services:
     #[test]
     fn a_set_secret_turns_its_fallback_into_a_warning() {
         let f = audit_text(COMPOSE, &[("REALTIME_DB_ENC_KEY", "0123"), ("JWT_SECRET", "x"), ("SITE_URL", "u")]);
-        assert_eq!(summary(&f)[0], ("compose-secret-fallback", Some("REALTIME_DB_ENC_KEY"), Some(4), "W"));
+        assert_eq!(summary(&f)[0], ("compose-secret-fallback-dormant", Some("REALTIME_DB_ENC_KEY"), Some(4), "W"));
     }
 
     #[test]

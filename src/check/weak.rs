@@ -4,9 +4,9 @@
 //!
 //! Messages name the key and the minimum, never the value nor its estimate.
 
-use super::demo::is_demo_value;
 use super::values::Ctx;
-use super::{code, Finding};
+use super::{Code, Finding};
+use crate::stack::demo::is_demo_value;
 use crate::strength::{self, Weakness};
 
 /// Every key is judged: a placeholder is public wherever it was copied, and the estimator runs on
@@ -17,16 +17,16 @@ pub(super) fn weak_values(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         match strength::judge(key, value) {
-            Some(Weakness::Placeholder(stands_for)) => out.push(Finding::error(
-                code::PLACEHOLDER_VALUE,
+            Some(Weakness::Placeholder(stands_for)) => out.push(Finding::new(
+                Code::PlaceholderValue,
                 Some(key),
                 format!(
                     "holds the placeholder upstream's .env.example gives {stands_for}, which anyone can read; {}",
                     ctx.remedy(key)
                 ),
             )),
-            Some(Weakness::Weak { minimum, .. }) => out.push(Finding::error(
-                code::WEAK_SECRET,
+            Some(Weakness::Weak { minimum, .. }) => out.push(Finding::new(
+                Code::WeakSecret,
                 Some(key),
                 format!(
                     "is too easy to guess for a secret (a word, filler, repeat or sequence, or too short): a strength \

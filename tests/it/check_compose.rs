@@ -72,7 +72,7 @@ fn the_default_env_passes_upstreams_compose_file_with_warnings_only() {
     assert!(
         findings.contains(&(
             "warning".into(),
-            "compose-secret-fallback".into(),
+            "compose-secret-fallback-dormant".into(),
             "REALTIME_DB_ENC_KEY".into(),
             "docker-compose.yml".into(),
             fallback_line
@@ -139,7 +139,7 @@ fn literal_secrets_unset_secrets_and_several_files() {
         [
             ("compose-literal-secret", "API_TOKEN", "base.yml", 6),
             ("compose-literal-secret", "", "override.yml", 5),
-            ("compose-unset-variable", "MISSING_SERVICE_KEY", "override.yml", 6),
+            ("compose-unset-secret", "MISSING_SERVICE_KEY", "override.yml", 6),
         ]
     );
     // The text report names file and line; no value is printed.

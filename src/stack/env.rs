@@ -156,6 +156,34 @@ pub const SECTIONS: &[Section] = &[
     },
 ];
 
+/// A secret of a third-party service that upstream's compose file reads but `generate-keys`
+/// cannot make (the operator brings it), with upstream's placeholder for it.
+#[derive(Debug, Clone, Copy)]
+pub struct ThirdPartySecret {
+    /// The `.env` key.
+    pub key: &'static str,
+    /// Placeholders upstream's current `.env.example` puts in it; anyone can read them.
+    pub placeholders: &'static [&'static str],
+    /// The strength a value needs (see `crate::strength`), when it is a password or token.
+    pub min_guesses_log10: Option<f64>,
+}
+
+/// The third-party secrets of upstream's template. The default output leaves them empty.
+pub const THIRD_PARTY_SECRETS: &[ThirdPartySecret] = &[
+    ThirdPartySecret {
+        key: "SMTP_PASS",
+        placeholders: &["fake_mail_password"],
+        min_guesses_log10: Some(crate::stack::keys::TYPED_OR_SHORT),
+    },
+    ThirdPartySecret { key: "OPENAI_API_KEY", placeholders: &["sk-proj-xxxxxxxx"], min_guesses_log10: None },
+    // Commented out in upstream's template, with this placeholder shown for it.
+    ThirdPartySecret {
+        key: "SAML_PRIVATE_KEY",
+        placeholders: &["<your-base64-encoded-private-key>"],
+        min_guesses_log10: None,
+    },
+];
+
 /// Non-secret variables every PMOVES.AI `.env` carries besides upstream's (SPEC §1).
 pub const PMOVES_SECTION: Section = Section {
     title: "PMOVES.AI",
@@ -201,7 +229,7 @@ mod tests {
     #[test]
     fn no_default_is_a_catalogue_secret() {
         for (key, _) in defaults() {
-            assert!(crate::secrets::spec_for(key).is_none(), "{key} is minted, not a default");
+            assert!(crate::stack::key(key).is_none(), "{key} is minted, not a default");
         }
     }
 }
