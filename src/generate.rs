@@ -76,7 +76,7 @@ impl Minted {
 
     /// Every `(key, value)` of the output: secrets, then the stack's non-secret defaults.
     fn all(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(stack_env::defaults().map(|(k, v)| (k, v)))
+        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(stack_env::defaults())
     }
 }
 

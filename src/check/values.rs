@@ -67,7 +67,7 @@ impl Ctx<'_> {
     }
 
     /// What a template's every finding is fixed by.
-    fn from_template(&self) -> String {
+    fn remedy_for_template(&self) -> String {
         format!(
             "this file is a template: make the stack's .env from it with `pmoves-secrets generate-keys --template {} \
              --output .env` (fresh secrets, mode 0600) and check that file instead",
@@ -78,7 +78,7 @@ impl Ctx<'_> {
     /// How to fill the missing secrets of this file.
     pub(super) fn fill(&self) -> String {
         if self.is_template() {
-            return self.from_template();
+            return self.remedy_for_template();
         }
         format!("fill it with `pmoves-secrets generate-keys --env-file {}`", self.path.display())
     }
@@ -91,7 +91,7 @@ impl Ctx<'_> {
     /// Every asymmetric problem has one fix: a new `JWT_KEYS`, from which the rest is derived.
     pub(super) fn remedy_key_set(&self) -> String {
         if self.is_template() {
-            return self.from_template();
+            return self.remedy_for_template();
         }
         format!("re-mint the set with `{}`", self.regenerate("JWT_KEYS"))
     }
@@ -100,7 +100,7 @@ impl Ctx<'_> {
     /// because changing it only in the file locks every service out.
     pub(super) fn remedy(&self, key: &str) -> String {
         if self.is_template() && stack::key(key).is_some() {
-            return self.from_template();
+            return self.remedy_for_template();
         }
         match key {
             POSTGRES_PASSWORD => format!(

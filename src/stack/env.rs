@@ -197,7 +197,7 @@ pub const PMOVES_SECTION: Section = Section {
 };
 
 /// Every non-secret `(key, value)` of the default `.env`, in print order.
-pub fn defaults() -> impl Iterator<Item = (&'static str, &'static str)> {
+pub fn defaults<'a>() -> impl Iterator<Item = (&'a str, &'a str)> {
     SECTIONS.iter().chain(std::iter::once(&PMOVES_SECTION)).flat_map(|s| s.settings.iter().map(|s| (s.key, s.value)))
 }
 

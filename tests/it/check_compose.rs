@@ -23,9 +23,11 @@ fn write_env(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
-/// `check --format json` with the compose files; the exit code and the findings as
-/// `(severity, code, key, file name, line)`.
-fn check(env: &Path, composes: &[&Path]) -> (i32, Vec<(String, String, String, String, u64)>) {
+/// One finding as `(severity, code, key, compose file name, line)`.
+type Row = (String, String, String, String, u64);
+
+/// `check --format json` with the compose files; the exit code and the findings.
+fn check(env: &Path, composes: &[&Path]) -> (i32, Vec<Row>) {
     let mut cmd = bin();
     cmd.arg("check").arg("--env-file").arg(env).args(["--format", "json"]);
     for compose in composes {
