@@ -17,6 +17,9 @@ mod rotate;
 // check through the binary: every finding code, both formats, upstream demo values, --db.
 mod check;
 
+// generate-keys --env-file replaces weak and placeholder secrets (not a set database password).
+mod generate_weak;
+
 // The default .env read by the real Compose v2 and dotenv over upstream's compose file.
 mod generate_compose;
 
