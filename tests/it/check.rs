@@ -356,14 +356,16 @@ fn an_expired_api_key_is_an_error() {
 #[test]
 fn an_api_key_expiring_within_30_days_is_only_a_warning() {
     let base = generated(false);
-    let claims = format!(r#"{{"role":"service_role","iss":"supabase","exp":{}}}"#, now() + 10 * 86_400);
+    // One clock reading: a second boundary between two would leave the claims unchanged.
+    let now = now();
+    let claims = format!(r#"{{"role":"service_role","iss":"supabase","exp":{}}}"#, now + 10 * 86_400);
     let token = hs256(&value(&base, "JWT_SECRET"), &claims);
     let (code, report) = Env::new(&with(&base, "SERVICE_ROLE_KEY", &token)).json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_finding(&report, "warning", "jwt-expiring", Some("SERVICE_ROLE_KEY"));
     let in_31_days = hs256(
         &value(&base, "JWT_SECRET"),
-        &claims.replace(&format!("{}", now() + 10 * 86_400), &format!("{}", now() + 31 * 86_400)),
+        &claims.replace(&format!("{}", now + 10 * 86_400), &format!("{}", now + 31 * 86_400)),
     );
     let (_, report) = Env::new(&with(&base, "SERVICE_ROLE_KEY", &in_31_days)).json(&[]);
     assert!(codes_of(&report, "SERVICE_ROLE_KEY").is_empty(), "{report:#}");
