@@ -5,7 +5,7 @@ use clap::CommandFactory as _;
 use crate::cli::{Cli, Command};
 use crate::error::{Error, ExitCode, Result};
 use crate::ui::{Ui, Verbosity};
-use crate::{check, generate, rotate};
+use crate::{check, generate, rotate, rotate_keys};
 
 /// The operator channel for the global `--quiet` / `--verbose` flags.
 pub fn ui_for(cli: &Cli) -> Ui {
@@ -23,6 +23,7 @@ pub fn run(cli: Cli, ui: &Ui) -> Result<ExitCode> {
         Command::GenerateKeys(args) => generate::run(&args, ui).map(|()| ExitCode::Success),
         Command::RotatePasswords(args) => rotate::run(&args, ui),
         Command::Check(args) => check::run(&args, ui),
+        Command::RotateKeys(args) => rotate_keys::run(&args.options(), ui),
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pmoves-secrets", &mut text);

@@ -45,6 +45,10 @@ pub enum Command {
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
 
+    /// Rotate the ES256 signing key with overlap (stage, promote, revoke), or the opaque API keys.
+    #[command(after_help = ROTATE_KEYS_EXAMPLES)]
+    RotateKeys(RotateKeysArgs),
+
     /// Print a shell completion script.
     Completions {
         /// The shell to complete for.
@@ -77,6 +81,14 @@ Examples:
   pmoves-secrets check                                 audit ./.env
   pmoves-secrets check --env-file prod.env --db        also log in as every role
   pmoves-secrets check --format json                   for CI gates";
+
+const ROTATE_KEYS_EXAMPLES: &str = "\
+Examples:
+  pmoves-secrets rotate-keys status                    each key's state and the next step
+  pmoves-secrets rotate-keys stage                     a new key, verify only; recreate the services
+  pmoves-secrets rotate-keys promote                   20+ minutes later: the new key signs
+  pmoves-secrets rotate-keys revoke                    JWT_EXPIRY + 15 minutes later: the old key goes
+  pmoves-secrets rotate-keys opaque                    a new SUPABASE_PUBLISHABLE_KEY / SUPABASE_SECRET_KEY";
 
 /// Output formats of `generate-keys`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -222,6 +234,68 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+}
+
+/// The phases of `rotate-keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RotateKeysPhase {
+    /// A new P-256 key joins JWT_KEYS (verify only) and JWT_JWKS.
+    Stage,
+    /// The standby key becomes the signing key; the asymmetric API keys are re-minted.
+    Promote,
+    /// The previous key leaves both sets.
+    Revoke,
+    /// Each key's state, since when, and the earliest next step.
+    Status,
+    /// Re-mint SUPABASE_PUBLISHABLE_KEY and SUPABASE_SECRET_KEY.
+    Opaque,
+}
+
+/// Options of `rotate-keys`.
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    /// What to do.
+    #[arg(value_enum)]
+    pub phase: RotateKeysPhase,
+
+    /// The stack's .env, rewritten in place.
+    #[arg(long, value_name = "FILE", default_value = ".env")]
+    pub env_file: PathBuf,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// promote/revoke: skip the waiting time (20 minutes after stage; JWT_EXPIRY + 15 minutes after promote).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Output format of status.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+impl RotateKeysArgs {
+    /// The plain options the command runs with.
+    pub fn options(&self) -> crate::rotate_keys::Options {
+        use crate::rotate_keys::{Format, Options, Phase};
+        Options {
+            phase: match self.phase {
+                RotateKeysPhase::Stage => Phase::Stage,
+                RotateKeysPhase::Promote => Phase::Promote,
+                RotateKeysPhase::Revoke => Phase::Revoke,
+                RotateKeysPhase::Status => Phase::Status,
+                RotateKeysPhase::Opaque => Phase::Opaque,
+            },
+            env_file: self.env_file.clone(),
+            yes: self.yes,
+            force: self.force,
+            format: match self.format {
+                ReportFormat::Text => Format::Text,
+                ReportFormat::Json => Format::Json,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ mod dburl;
 mod envfile;
 mod error;
 mod generate;
+mod keyring;
 mod rotate;
+mod rotate_keys;
 mod secrets;
 mod ui;
 
