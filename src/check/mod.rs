@@ -20,6 +20,8 @@ mod database;
 mod demo;
 mod file;
 mod jwt;
+mod jwt_secret_copy;
+mod key_states;
 mod report;
 mod shapes;
 #[cfg(test)]
@@ -97,6 +99,21 @@ pub mod code {
     pub const ANALYTICS_PASSWORD_MISMATCH: &str = "analytics-password-mismatch";
     /// warning (`--db`): the analytics backends could not be read.
     pub const ANALYTICS_NOT_CHECKED: &str = "analytics-not-checked";
+    /// `--db`: `app.settings.jwt_secret` is set in the database; error when it differs from
+    /// `JWT_SECRET`, warning when it matches (every role can read it).
+    pub const DB_JWT_SECRET_COPY: &str = "db-jwt-secret-copy";
+    /// error: `JWT_KEYS` has no key, or more than one, with `sign` in `key_ops`.
+    pub const SIGNING_KEY_COUNT: &str = "signing-key-count";
+    /// error: a verify-only key of `JWT_KEYS` is not in `JWT_JWKS`.
+    pub const JWKS_MISSING_VERIFY_KEY: &str = "jwks-missing-verify-key";
+    /// error: an asymmetric API key whose `kid` is not the signing key's.
+    pub const API_KEY_NOT_SIGNING_KEY: &str = "api-key-not-signing-key";
+    /// warning: a previous key kept past `JWT_EXPIRY` + 15 minutes after its promotion.
+    pub const PREVIOUS_KEY_OVERDUE: &str = "previous-key-overdue";
+    /// warning: a key on standby for more than a week.
+    pub const STANDBY_KEY_STALE: &str = "standby-key-stale";
+    /// warning: `JWT_KEYS_STATE` is unreadable or disagrees with the key sets.
+    pub const KEY_STATE_RECORD: &str = "key-state-record";
 }
 
 /// How bad a finding is (SPEC §4): `error` breaks a service or is publicly known, `warning` is
@@ -156,6 +173,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
     shapes::dashboard_password(&ctx, &mut out);
     jwt::hs256_api_keys(&ctx, &mut out);
     asymmetric::asymmetric_keys(&ctx, &mut out);
+    key_states::key_states(&ctx, &mut out);
     copies::supabase_aliases(&ctx, &mut out);
     copies::url_passwords(&ctx, &mut out);
     out

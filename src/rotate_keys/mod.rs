@@ -170,7 +170,11 @@ fn missing_env_file(path: &Path) -> Error {
 
 /// A refusal: names the file and key, says why and what to do; nothing was changed.
 fn refused(path: &Path, key: &str, problem: String) -> Error {
-    Error::BadValue { path: path.to_path_buf(), key: key.to_owned(), problem: format!("{problem} (nothing was changed)") }
+    Error::BadValue {
+        path: path.to_path_buf(),
+        key: key.to_owned(),
+        problem: format!("{problem} (nothing was changed)"),
+    }
 }
 
 /// The value of `key` in `file`, empty counting as absent.

@@ -64,7 +64,9 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result
                 ),
             ));
         }
-        None if force => warnings.push(format!("--force: promoting key {}, whose staging time is not recorded", standby.kid)),
+        None if force => {
+            warnings.push(format!("--force: promoting key {}, whose staging time is not recorded", standby.kid))
+        }
         None => {
             return Err(refused(
                 path,
@@ -77,9 +79,9 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result
             ))
         }
     }
-    let private = ring.private_jwk(&standby.kid).ok_or_else(|| {
-        refused(path, KEYS_KEY, format!("has no private part for standby key {}", standby.kid))
-    })?;
+    let private = ring
+        .private_jwk(&standby.kid)
+        .ok_or_else(|| refused(path, KEYS_KEY, format!("has no private part for standby key {}", standby.kid)))?;
     let signer = EcKey::from_private_jwk(private)
         .map_err(|problem| refused(path, KEYS_KEY, format!("standby key {} {problem}", standby.kid)))?;
     let mut values = Vec::new();

@@ -38,10 +38,7 @@ mod tests {
             ["auth", "rest", "realtime", "storage", "functions"]
         );
         assert_eq!(readers_of(&["JWT_KEYS", "ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC"]), ["auth", "api-gw"]);
-        assert_eq!(
-            readers_of(&["SUPABASE_PUBLISHABLE_KEY", "SUPABASE_SECRET_KEY"]),
-            ["studio", "api-gw", "functions"]
-        );
+        assert_eq!(readers_of(&["SUPABASE_PUBLISHABLE_KEY", "SUPABASE_SECRET_KEY"]), ["studio", "api-gw", "functions"]);
         assert!(readers_of(&["JWT_KEYS_STATE"]).is_empty());
     }
 }

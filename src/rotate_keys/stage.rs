@@ -33,7 +33,9 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
     ring.add_standby(private, public, now);
     let mut lines = vec![format!("key {}: new, standby (verify only) in JWT_KEYS and JWT_JWKS", new.kid())];
     lines.extend(current.iter().map(|k| format!("key {}: stays current (signing)", k.kid)));
-    lines.extend(ring.in_state(KeyState::Previous).iter().map(|k| format!("key {}: stays previous (verify only)", k.kid)));
+    lines.extend(
+        ring.in_state(KeyState::Previous).iter().map(|k| format!("key {}: stays previous (verify only)", k.kid)),
+    );
     lines.push("the HS256 oct key of JWT_SECRET stays in both sets".into());
     Ok(Plan {
         lines,
