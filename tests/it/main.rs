@@ -14,6 +14,9 @@ mod generate_files;
 // rotate-passwords against throwaway PostgreSQL clusters.
 mod rotate;
 
+// rotate-keys through the binary: a whole rotation, refusals, crashes, the pty, check --db.
+mod rotate_keys;
+
 // check through the binary: every finding code, both formats, upstream demo values, --db.
 mod check;
 
