@@ -6,7 +6,7 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::Output;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -107,11 +107,8 @@ impl Stack {
         let key = SigningKey::from_slice(&d).expect("P-256 scalar");
         let header = json!({"alg": "ES256", "typ": "JWT", "kid": signer["kid"]});
         let claims = json!({"role": "authenticated", "sub": "user-1", "exp": now() + 3600});
-        let input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
+        let input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
         let signature: Signature = key.sign(input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
@@ -339,22 +336,30 @@ fn each_phase_keeps_mode_and_every_other_byte() {
 
 #[test]
 fn a_killed_phase_leaves_the_old_file_or_the_new_one() {
-    // SIGKILL at delays spread over the whole run: whatever the moment, .env is either the
-    // original bytes or a complete staged set (the write is a rename of a fsync'd file).
+    // SIGKILL at delays spread over the whole run (0 to 3x its measured length): whatever the
+    // moment, .env is either the original bytes or a complete staged set, never a mix (the write
+    // is a rename of a fsync'd temporary file).
     let stack = Stack::new();
     let original = stack.bytes();
-    let (mut old, mut new) = (0, 0);
-    for step in 0..40u64 {
-        std::fs::write(&stack.path, &original).unwrap();
-        let mut child = std::process::Command::new(bin_path())
+    let spawn = || {
+        std::process::Command::new(bin_path())
             .env_clear()
             .args(["rotate-keys", "stage", "--yes", "--env-file"])
             .arg(&stack.path)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_micros(step * 250));
+            .expect("spawn")
+    };
+    let started = std::time::Instant::now();
+    assert!(spawn().wait().expect("wait").success());
+    let full_run = started.elapsed();
+    let (mut old, mut new) = (0, 0);
+    let steps = 30u32;
+    for step in 0..=steps {
+        std::fs::write(&stack.path, &original).unwrap();
+        let mut child = spawn();
+        std::thread::sleep(full_run * 3 * step / steps);
         let _ = child.kill();
         let _ = child.wait();
         if stack.bytes() == original {
@@ -365,8 +370,8 @@ fn a_killed_phase_leaves_the_old_file_or_the_new_one() {
             assert_eq!(stack.json("JWT_KEYS_STATE").as_object().unwrap().len(), 1);
         }
     }
-    eprintln!("killed stage runs: {old} left the old file, {new} the new one");
-    assert!(old > 0, "at least the earliest kills must land before the write");
+    eprintln!("killed stage runs (full run {full_run:?}): {old} left the old file, {new} the new one");
+    assert!(old > 0 && new > 0, "kills must land both before and after the write: {old} old, {new} new");
 }
 
 #[test]
@@ -415,10 +420,9 @@ fn opaque_re_mints_the_pair_in_upstreams_format_and_names_who_needs_it() {
     for who in ["studio", "api-gw", "functions", "browser and mobile apps", "servers and jobs"] {
         assert!(message.contains(who), "{who} not named: {message}");
     }
-    for (key, prefix, old) in [
-        ("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_", &before.0),
-        ("SUPABASE_SECRET_KEY", "sb_secret_", &before.1),
-    ] {
+    for (key, prefix, old) in
+        [("SUPABASE_PUBLISHABLE_KEY", "sb_publishable_", &before.0), ("SUPABASE_SECRET_KEY", "sb_secret_", &before.1)]
+    {
         let value = stack.value(key);
         assert_ne!(&value, old, "{key} is new");
         assert!(!message.contains(&value) && !message.contains(old.as_str()), "no value in the output");
@@ -526,7 +530,11 @@ fn check_db_reports_a_stale_and_a_matching_copy_of_the_jwt_secret() {
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(found.len(), 1, "{report:#}");
     assert_eq!(found[0].0, "error");
-    assert!(found[0].1.contains(&format!("ALTER DATABASE \"{db}\" RESET \"app.settings.jwt_secret\"")), "{}", found[0].1);
+    assert!(
+        found[0].1.contains(&format!("ALTER DATABASE \"{db}\" RESET \"app.settings.jwt_secret\"")),
+        "{}",
+        found[0].1
+    );
     assert!(!found[0].1.contains("a-stale-secret"), "{}", found[0].1);
 
     let secret = stack.value("JWT_SECRET");
