@@ -391,7 +391,7 @@ mod tests {
         ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), 100);
         assert_eq!(ring.in_state(KeyState::Standby)[0].since, Some(100));
         assert_eq!(ring.signing_count(), 1);
-        assert_eq!(ring.promote(new.kid(), 200), [old.clone()]);
+        assert_eq!(ring.promote(new.kid(), 200), std::slice::from_ref(&old));
         let prev = &ring.in_state(KeyState::Previous)[0];
         assert_eq!((prev.kid.as_str(), prev.since, prev.in_jwks), (old.as_str(), Some(200), true));
         assert!(ring.private_jwk(&old).is_none(), "the previous key loses its private part");

@@ -202,7 +202,7 @@ fn a_whole_rotation_keeps_old_sessions_valid_until_revoke_and_not_after() {
     // stage: a second key, verify only; the old one still signs.
     stack.ok(&["stage", "--yes"]);
     stack.assert_invariants("stage");
-    assert_eq!(stack.signers(), [old_kid.clone()]);
+    assert_eq!(stack.signers(), std::slice::from_ref(&old_kid));
     let staged: Vec<String> = stack.json("JWT_KEYS_STATE").as_object().unwrap().keys().cloned().collect();
     assert_eq!(staged.len(), 1, "{staged:?}");
     let new_kid = staged[0].clone();
@@ -216,7 +216,7 @@ fn a_whole_rotation_keeps_old_sessions_valid_until_revoke_and_not_after() {
     stack.age(&new_kid, 20 * 60);
     stack.ok(&["promote", "--yes"]);
     stack.assert_invariants("promote");
-    assert_eq!(stack.signers(), [new_kid.clone()]);
+    assert_eq!(stack.signers(), std::slice::from_ref(&new_kid));
     let old_in_keys: Vec<Value> =
         stack.json("JWT_KEYS").as_array().unwrap().iter().filter(|k| k["kid"] == old_kid.as_str()).cloned().collect();
     assert_eq!(old_in_keys.len(), 1);
@@ -237,7 +237,7 @@ fn a_whole_rotation_keeps_old_sessions_valid_until_revoke_and_not_after() {
     stack.age(&old_kid, 3600 + 15 * 60);
     stack.ok(&["revoke", "--yes"]);
     stack.assert_invariants("revoke");
-    assert_eq!(stack.signers(), [new_kid.clone()]);
+    assert_eq!(stack.signers(), std::slice::from_ref(&new_kid));
     for token in [&old_session, &old_anon, &staged_session] {
         assert!(!stack.verifies(token), "the revoked key's tokens no longer verify");
     }
