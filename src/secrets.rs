@@ -589,6 +589,21 @@ mod tests {
     }
 
     #[test]
+    fn es256_tokens_are_reminted_with_the_signing_key_when_a_standby_key_comes_first() {
+        let (standby, signer) = (EcKey::generate(), EcKey::generate());
+        let set = json!([
+            standby.private_jwk(&["verify"]).unwrap(),
+            signer.private_jwk(&["sign", "verify"]).unwrap(),
+            oct_jwk(&random_base64(30))
+        ]);
+        assert_eq!(EcKey::from_jwt_keys(&set.to_string()).unwrap().kid(), signer.kid());
+        // A set written before key states existed (no key_ops): its first private EC key.
+        let mut legacy = standby.private_jwk(&[]).unwrap();
+        legacy.as_object_mut().unwrap().remove("key_ops");
+        assert_eq!(EcKey::from_jwt_keys(&json!([legacy]).to_string()).unwrap().kid(), standby.kid());
+    }
+
+    #[test]
     fn opaque_keys_carry_upstreams_checksum() {
         let key = opaque_key("sb_secret_");
         let v = key.expose();

@@ -67,7 +67,9 @@ pub struct Options {
     pub format: Format,
 }
 
-/// What a phase will do, decided before anything is shown or asked.
+/// What a phase will do, decided before anything is shown or asked. `Debug` shows no value
+/// (`Secret` is redacted).
+#[derive(Debug)]
 struct Plan {
     /// One line per change: key ids and states, never a value.
     lines: Vec<String>,

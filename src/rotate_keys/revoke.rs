@@ -83,3 +83,50 @@ fn wait_reason(key: &RingKey, now: u64, expiry: u64) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyring::KeyRing;
+    use crate::secrets::EcKey;
+    use serde_json::json;
+
+    /// An `.env` whose ring went through two promotions, at `first` and `second`.
+    fn twice_promoted(first: u64, second: u64) -> (EnvFile, [String; 3]) {
+        let (old, a, b) = (EcKey::generate(), EcKey::generate(), EcKey::generate());
+        let oct = json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"});
+        let keys = json!([old.private_jwk(&["sign", "verify"]).unwrap(), oct]).to_string();
+        let jwks = json!({"keys": [old.public_jwk().unwrap(), oct]}).to_string();
+        let mut ring = KeyRing::parse(Some(&keys), Some(&jwks), None).unwrap();
+        ring.add_standby(a.private_jwk(&["verify"]).unwrap(), a.public_jwk().unwrap(), 0);
+        ring.promote(a.kid(), first);
+        ring.add_standby(b.private_jwk(&["verify"]).unwrap(), b.public_jwk().unwrap(), 0);
+        ring.promote(b.kid(), second);
+        let text: String = ring.render().iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
+        let file = EnvFile::parse(&(text + "JWT_EXPIRY=3600\n"), None).unwrap();
+        (file, [old.kid().to_owned(), a.kid().to_owned(), b.kid().to_owned()])
+    }
+
+    #[test]
+    fn only_the_previous_keys_past_their_wait_are_revoked() {
+        let now = 100_000;
+        let (file, [old, a, _]) = twice_promoted(now - 3600 - 900, now - 60);
+        let plan = plan(&file, Path::new(".env"), now, false).unwrap();
+        let keys = plan.values.iter().find(|(k, _)| *k == "JWT_KEYS").unwrap().1.expose().to_owned();
+        assert!(!keys.contains(&old), "the key past its wait goes");
+        assert!(keys.contains(&a), "the key promoted away a minute ago stays");
+        assert!(plan.lines.iter().any(|l| l.contains(&a) && l.contains("stays previous")), "{:?}", plan.lines);
+        // With --force both go.
+        let plan = super::plan(&file, Path::new(".env"), now, true).unwrap();
+        let keys = plan.values.iter().find(|(k, _)| *k == "JWT_KEYS").unwrap().1.expose().to_owned();
+        assert!(!keys.contains(&old) && !keys.contains(&a));
+    }
+
+    #[test]
+    fn nothing_past_its_wait_is_a_refusal_saying_when() {
+        let now = 100_000;
+        let (file, [_, a, _]) = twice_promoted(now - 120, now - 60);
+        let err = plan(&file, Path::new(".env"), now, false).unwrap_err().to_string();
+        assert!(err.contains(&a) && err.contains("--force") && err.contains("nothing was changed"), "{err}");
+    }
+}
