@@ -11,7 +11,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{code, Finding};
+use super::{Code, Finding, Severity};
 use crate::db::{self, Target};
 use crate::ui::Ui;
 
@@ -31,7 +31,7 @@ struct Copy {
 /// reached or read yields no finding here: the login rules (`earlier`) already report it, and it
 /// is not tried a second time.
 pub(super) async fn audit(target: &Target, jwt_secret: Option<&str>, earlier: &[Finding], ui: &Ui) -> Vec<Finding> {
-    if earlier.iter().any(|f| f.code == code::DB_UNREACHABLE || f.code == code::DB_CONNECT_FAILED) {
+    if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
         return Vec::new();
     }
     let client = match target.connect().await {
@@ -134,14 +134,20 @@ fn build(value: &str, jwt_secret: Option<&str>, where_: &str, remove: &str) -> F
          of that database can read it with current_setting()"
     );
     if matches {
-        Finding::warning(
-            code::DB_JWT_SECRET_COPY,
-            Some("JWT_SECRET"),
-            format!("{base}. Unless your own SQL reads it, remove it with {remove} (new sessions no longer see it)"),
-        )
+        // The copy is the stack's own secret: exposed to every role, but not breaking anything.
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::new(
+                Code::DbJwtSecretCopy,
+                Some("JWT_SECRET"),
+                format!(
+                    "{base}. Unless your own SQL reads it, remove it with {remove} (new sessions no longer see it)"
+                ),
+            )
+        }
     } else {
-        Finding::error(
-            code::DB_JWT_SECRET_COPY,
+        Finding::new(
+            Code::DbJwtSecretCopy,
             Some("JWT_SECRET"),
             format!(
                 "{base}, and it differs from JWT_SECRET, so SQL that signs or verifies tokens with it disagrees with \
@@ -154,7 +160,6 @@ fn build(value: &str, jwt_secret: Option<&str>, where_: &str, remove: &str) -> F
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Severity;
 
     fn copy(database: Option<&str>, role: Option<&str>, value: &str) -> Copy {
         Copy {
@@ -167,7 +172,7 @@ mod tests {
     #[test]
     fn a_stale_copy_is_an_error_and_a_matching_one_a_warning_never_showing_either() {
         let stale = finding(&copy(Some("postgres"), None, "stale-secret-value"), Some("current-secret-value"));
-        assert_eq!((stale.severity, stale.code), (Severity::Error, "db-jwt-secret-copy"));
+        assert_eq!((stale.severity, stale.code.as_str()), (Severity::Error, "db-jwt-secret-copy"));
         assert!(
             stale.message.contains(r#"ALTER DATABASE "postgres" RESET "app.settings.jwt_secret""#),
             "{}",

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::values::Ctx;
-use super::{code, Finding};
+use super::{Code, Finding};
 use crate::keyring::{self, KeyRing, KeyState, API_KEYS, JWKS_KEY, KEYS_KEY, STATE_KEY};
 
 /// The key-state rules; one call from the audit.
@@ -25,8 +25,8 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let status = format!("see `pmoves-secrets rotate-keys status --env-file {}`", ctx.path.display());
     let signing = ring.signing_count();
     if signing != 1 {
-        out.push(Finding::error(
-            code::SIGNING_KEY_COUNT,
+        out.push(Finding::new(
+            Code::SigningKeyCount,
             Some(KEYS_KEY),
             format!(
                 "has {signing} keys with \"sign\" in key_ops, but Auth signs with exactly one (it refuses to start \
@@ -36,8 +36,8 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
     // A key with its private part is compared with JWT_JWKS by the asymmetric rules already.
     for key in keys.iter().filter(|k| !k.in_jwks && ring.private_jwk(&k.kid).is_none()) {
-        out.push(Finding::error(
-            code::JWKS_MISSING_VERIFY_KEY,
+        out.push(Finding::new(
+            Code::JwksMissingVerifyKey,
             Some(JWKS_KEY),
             format!(
                 "lacks the public key {} that JWT_KEYS keeps for verification, so PostgREST, Realtime and Storage \
@@ -51,8 +51,8 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         for (key, _) in API_KEYS {
             let Some(kid) = v.get(key).and_then(header_kid) else { continue };
             if kid != current.kid {
-                out.push(Finding::error(
-                    code::API_KEY_NOT_SIGNING_KEY,
+                out.push(Finding::new(
+                    Code::ApiKeyNotSigningKey,
                     Some(key),
                     format!(
                         "is signed by key {} rather than by the signing key {}, so it stops working when that key is \
@@ -70,8 +70,8 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     for key in &keys {
         match (key.state, key.since) {
             (KeyState::Previous, Some(since)) if now > keyring::revocable_at(since, expiry) => {
-                out.push(Finding::warning(
-                    code::PREVIOUS_KEY_OVERDUE,
+                out.push(Finding::new(
+                    Code::PreviousKeyOverdue,
                     Some(KEYS_KEY),
                     format!(
                         "still keeps previous key {} for verification, though every session it signed expired by {}; \
@@ -84,8 +84,8 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                 ));
             }
             (KeyState::Standby, Some(since)) if now > since.saturating_add(keyring::STANDBY_STALE_SECS) => {
-                out.push(Finding::warning(
-                    code::STANDBY_KEY_STALE,
+                out.push(Finding::new(
+                    Code::StandbyKeyStale,
                     Some(KEYS_KEY),
                     format!(
                         "has had key {} on standby since {}, over a week: finish the rotation with `pmoves-secrets \
@@ -106,8 +106,8 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         } else {
             format!("records states for keys that JWT_KEYS does not hold in that state ({})", disagreements.join(", "))
         };
-        out.push(Finding::warning(
-            code::KEY_STATE_RECORD,
+        out.push(Finding::new(
+            Code::KeyStateRecord,
             Some(STATE_KEY),
             format!(
                 "{what}, so rotate-keys treats those keys' times as unknown and asks for --force; the key sets \
@@ -163,14 +163,14 @@ mod tests {
 
     fn state_codes(findings: &[Finding]) -> Vec<&'static str> {
         let ours = [
-            code::SIGNING_KEY_COUNT,
-            code::JWKS_MISSING_VERIFY_KEY,
-            code::API_KEY_NOT_SIGNING_KEY,
-            code::PREVIOUS_KEY_OVERDUE,
-            code::STANDBY_KEY_STALE,
-            code::KEY_STATE_RECORD,
+            Code::SigningKeyCount,
+            Code::JwksMissingVerifyKey,
+            Code::ApiKeyNotSigningKey,
+            Code::PreviousKeyOverdue,
+            Code::StandbyKeyStale,
+            Code::KeyStateRecord,
         ];
-        findings.iter().map(|f| f.code).filter(|c| ours.contains(c)).collect()
+        findings.iter().map(|f| f.code).filter(|c| ours.contains(c)).map(Code::as_str).collect()
     }
 
     /// A ring with one current key, and that key.

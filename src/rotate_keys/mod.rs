@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::envfile::{EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
-use crate::ui::Ui;
+use crate::ui::{ReportFormat, Ui};
 
 /// Which phase to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,18 +43,9 @@ pub enum Phase {
     Opaque,
 }
 
-/// How `status` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// For people.
-    Text,
-    /// For machines.
-    Json,
-}
-
-/// The resolved options of `rotate-keys`.
+/// What `rotate-keys` is asked to do, resolved from the command line.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub struct RotateKeysOptions {
     /// The phase.
     pub phase: Phase,
     /// The stack's `.env`.
@@ -64,7 +55,7 @@ pub struct Options {
     /// Skip the waiting times of `promote` and `revoke`.
     pub force: bool,
     /// Output of `status`.
-    pub format: Format,
+    pub format: ReportFormat,
 }
 
 /// What a phase will do, decided before anything is shown or asked. `Debug` shows no value
@@ -84,7 +75,7 @@ struct Plan {
 }
 
 /// Runs `rotate-keys`.
-pub fn run(opts: &Options, ui: &Ui) -> Result<ExitCode> {
+pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     match opts.phase {
         Phase::Status => status::run(opts),
         _ => apply(opts, ui),
@@ -92,7 +83,7 @@ pub fn run(opts: &Options, ui: &Ui) -> Result<ExitCode> {
 }
 
 /// The pipeline shared by every phase that changes the file.
-fn apply(opts: &Options, ui: &Ui) -> Result<ExitCode> {
+fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let path = opts.env_file.as_path();
     require_existing(path)?;
     let env = LockedEnv::acquire(path)?;

@@ -5,11 +5,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{load, value, Format, Options};
+use super::{load, value, RotateKeysOptions};
 use crate::envfile::EnvFile;
 use crate::error::{Error, ExitCode, Result};
 use crate::keyring::{self, KeyRing, KeyState};
 use crate::secrets;
+use crate::ui::ReportFormat;
 
 #[derive(Serialize)]
 struct Status {
@@ -40,14 +41,14 @@ struct NextStep {
     ready: bool,
 }
 
-pub(super) fn run(opts: &Options) -> Result<ExitCode> {
+pub(super) fn run(opts: &RotateKeysOptions) -> Result<ExitCode> {
     let file = EnvFile::read(&opts.env_file)?;
     let status = status_of(&file, &opts.env_file, secrets::unix_now())?;
     let text = match opts.format {
-        Format::Json => serde_json::to_string_pretty(&status)
+        ReportFormat::Json => serde_json::to_string_pretty(&status)
             .map(|t| t + "\n")
             .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })?,
-        Format::Text => render_text(&status),
+        ReportFormat::Text => render_text(&status),
     };
     crate::ui::write_stdout(&text)?;
     Ok(ExitCode::Success)
