@@ -25,6 +25,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::stack;
+
 /// The variable holding each key's state and since when: compact JSON
 /// `{"<kid>":{"state":"standby","since":<unix seconds>},...}`.
 pub const STATE_KEY: &str = "JWT_KEYS_STATE";
@@ -35,9 +37,14 @@ pub const KEYS_KEY: &str = "JWT_KEYS";
 /// The verification key set, `{"keys":[...]}`.
 pub const JWKS_KEY: &str = "JWT_JWKS";
 
-/// The ES256 API keys, signed by the current key and re-minted at promotion.
-pub const API_KEYS: [(&str, &str); 2] =
-    [("ANON_KEY_ASYMMETRIC", "anon"), ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role")];
+/// The ES256 API keys and their roles (the catalogue's `Es256Jwt` keys): signed by the current
+/// key, re-minted at promotion.
+pub fn api_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
+    stack::KEYS.iter().filter_map(|spec| match spec.recipe {
+        stack::Recipe::Es256Jwt(role) => Some((spec.key, role)),
+        _ => None,
+    })
+}
 
 /// Minimum time between `stage` and `promote`: verifiers that fetch a JWKS cache it (supabase-js
 /// and most JWT middleware for about ten minutes), so the new key must be known everywhere before
@@ -429,6 +436,12 @@ mod tests {
         assert!(!err.missing && err.key == "JWT_KEYS");
         let err = KeyRing::parse(Some("[]"), Some("[]"), None).unwrap_err();
         assert!(!err.missing && err.key == "JWT_JWKS");
+    }
+
+    #[test]
+    fn the_api_keys_are_the_catalogues_es256_tokens() {
+        let keys: Vec<_> = api_keys().collect();
+        assert_eq!(keys, [("ANON_KEY_ASYMMETRIC", "anon"), ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role")]);
     }
 
     #[test]

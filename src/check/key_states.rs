@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::values::Ctx;
 use super::{Code, Finding};
-use crate::keyring::{self, KeyRing, KeyState, API_KEYS, JWKS_KEY, KEYS_KEY, STATE_KEY};
+use crate::keyring::{self, KeyRing, KeyState, JWKS_KEY, KEYS_KEY, STATE_KEY};
 
 /// The key-state rules; one call from the audit.
 pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -48,7 +48,7 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         ));
     }
     if let [current] = ring.in_state(KeyState::Current).as_slice() {
-        for (key, _) in API_KEYS {
+        for (key, _) in keyring::api_keys() {
             let Some(kid) = v.get(key).and_then(header_kid) else { continue };
             if kid != current.kid {
                 out.push(Finding::new(
@@ -148,7 +148,7 @@ mod tests {
         let iat = u64::try_from(NOW).unwrap();
         let mut out: Vec<(String, String)> = ring.render().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         out.push(("JWT_SECRET".into(), secret.into()));
-        for (key, role) in API_KEYS {
+        for (key, role) in keyring::api_keys() {
             out.push((key.into(), signer.mint_es256(key, role, iat).unwrap().expose().to_owned()));
         }
         out

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::{load, refused, value, Plan};
 use crate::envfile::EnvFile;
 use crate::error::Result;
-use crate::keyring::{self, KeyState, API_KEYS, KEYS_KEY};
+use crate::keyring::{self, KeyState, KEYS_KEY};
 use crate::secrets::{EcKey, Secret};
 
 pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result<Plan> {
@@ -85,7 +85,7 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result
     let signer = EcKey::from_private_jwk(private)
         .map_err(|problem| refused(path, KEYS_KEY, format!("standby key {} {problem}", standby.kid)))?;
     let mut values = Vec::new();
-    for (key, role) in API_KEYS {
+    for (key, role) in keyring::api_keys() {
         values.push((key, signer.mint_es256(key, role, now)?));
     }
     let demoted = ring.promote(&standby.kid, now);
@@ -96,7 +96,7 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result
     }));
     lines.push(format!("ANON_KEY_ASYMMETRIC, SERVICE_ROLE_KEY_ASYMMETRIC: re-minted with kid {}", standby.kid));
     lines.push("the HS256 oct key of JWT_SECRET stays in both sets".into());
-    if API_KEYS.iter().any(|(key, _)| value(file, key).is_some()) {
+    if keyring::api_keys().any(|(key, _)| value(file, key).is_some()) {
         warnings.push(
             "clients holding the old ANON_KEY_ASYMMETRIC or SERVICE_ROLE_KEY_ASYMMETRIC keep working until `revoke`; \
              give them the new ones before then"
