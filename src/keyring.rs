@@ -6,10 +6,12 @@
 //! # Where the state is recorded, and why there
 //! What the services act on is encoded the way they already read it, in the key sets:
 //! - **current**: the one EC key of `JWT_KEYS` whose `key_ops` contains `sign` (Auth signs with
-//!   it, and refuses to start with two);
+//!   it; its configuration check, `JwtKeysDecoder::Validate`, refuses none or several);
 //! - **standby**: an EC key of `JWT_KEYS` with its private part but `key_ops` `["verify"]`;
 //! - **previous**: an EC key of `JWT_KEYS` reduced to its public part, `key_ops` `["verify"]`
-//!   (it will never sign again, so its private part is dropped at promotion).
+//!   (it will never sign again, so its private part is dropped at promotion). Auth accepts a
+//!   public JWK there: it parses each entry, takes `PublicKeyOf` it (a public key is its own) and
+//!   verifies by `kid`.
 //!
 //! Each of them is also in `JWT_JWKS` (public part, `["verify"]`), which is all PostgREST,
 //! Realtime and Storage read. The times ("since when") go in a variable of their own,

@@ -30,7 +30,7 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             Some(KEYS_KEY),
             format!(
                 "has {signing} keys with \"sign\" in key_ops, but Auth signs with exactly one (it refuses to start \
-                 with several); give exactly one key [\"sign\",\"verify\"] and the others [\"verify\"]; {status}"
+                 with none or several); give exactly one key [\"sign\",\"verify\"] and the others [\"verify\"]; {status}"
             ),
         ));
     }
