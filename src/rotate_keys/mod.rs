@@ -76,6 +76,12 @@ struct Plan {
 
 /// Runs `rotate-keys`.
 pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
+    if opts.force && !matches!(opts.phase, Phase::Promote | Phase::Revoke) {
+        return Err(Error::Usage("--force only skips the waiting time of promote and revoke".into()));
+    }
+    if opts.format == ReportFormat::Json && opts.phase != Phase::Status {
+        return Err(Error::Usage("--format json is the output of status; the other phases report on stderr".into()));
+    }
     match opts.phase {
         Phase::Status => status::run(opts),
         _ => apply(opts, ui),

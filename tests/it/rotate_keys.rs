@@ -307,6 +307,21 @@ fn a_stack_without_the_asymmetric_set_is_pointed_at_generate_keys() {
 }
 
 #[test]
+fn options_that_do_not_apply_to_a_phase_are_usage_errors() {
+    let stack = Stack::new();
+    let before = stack.bytes();
+    for args in
+        [&["stage", "--force", "--yes"][..], &["opaque", "--force", "--yes"], &["stage", "--format", "json", "--yes"]]
+    {
+        let out = stack.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert_eq!(stack.bytes(), before);
+    }
+    let out = stack.run(&["rotate", "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown phase: {}", text(&out.stderr));
+}
+
+#[test]
 fn a_pending_password_rotation_blocks_every_phase() {
     let stack = Stack::new();
     let pending = stack.path.with_file_name(".env.pending");
