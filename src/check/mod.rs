@@ -83,6 +83,8 @@ pub mod code {
     pub const FILE_PERMISSIONS: &str = "file-permissions";
     /// warning: `<env>.pending` is left over from an interrupted rotation.
     pub const PENDING_ROTATION: &str = "pending-rotation";
+    /// warning: a temporary copy of the `.env` left by a killed write.
+    pub const LEFTOVER_TEMP_FILE: &str = "leftover-temp-file";
     /// error (`--db`): nothing to log in with, so no login could be tested.
     pub const DB_NOT_CHECKED: &str = "db-not-checked";
     /// error (`--db`): the server cannot be reached.
@@ -169,6 +171,7 @@ pub fn run(args: &CheckArgs, ui: &Ui) -> Result<ExitCode> {
     let mut findings = audit_values(&values, &args.env_file, secrets::unix_now().try_into().unwrap_or(i64::MAX));
     findings.extend(file::file_permissions(&args.env_file)?);
     findings.extend(file::pending_rotation(&args.env_file));
+    findings.extend(file::leftover_temp_files(&args.env_file));
     if args.db {
         findings.extend(database::audit_database(args, &env, &values, ui)?);
     }
