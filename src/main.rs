@@ -11,6 +11,7 @@ mod dburl;
 mod envfile;
 mod error;
 mod generate;
+mod process;
 mod rotate;
 mod secrets;
 mod ui;
@@ -20,6 +21,7 @@ use clap::Parser as _;
 use crate::error::ExitCode;
 
 fn main() -> std::process::ExitCode {
+    process::forbid_core_dumps();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
