@@ -457,6 +457,19 @@ fn a_leftover_pending_file_is_a_warning_pointing_at_rotate_passwords() {
 }
 
 #[test]
+fn a_temporary_file_left_by_a_killed_write_is_a_warning() {
+    let env = Env::new(&generated(false));
+    let (_, report) = env.json(&[]);
+    assert!(findings(&report).iter().all(|(_, code, _)| code != "leftover-temp-file"), "{report:#}");
+    std::fs::write(env.dir.path().join("..env.pending.Xy12Ab.tmp"), "POSTGRES_PASSWORD=x\n").expect("write");
+    let (code, report) = env.json(&[]);
+    assert_eq!(code, 0);
+    assert_finding(&report, "warning", "leftover-temp-file", None);
+    let message = message_of(&report, "leftover-temp-file");
+    assert!(message.contains("..env.pending.Xy12Ab.tmp") && message.contains("rm "), "{report:#}");
+}
+
+#[test]
 fn supabase_prefixed_copies_must_equal_the_standard_values() {
     let base = generated(false);
     let stale = with(

@@ -597,3 +597,53 @@ fn a_missing_env_file_is_refused_with_a_hint_to_use_output() {
         .stdout("")
         .stderr(predicate::str::contains("typo.env"));
 }
+
+// ------------------------------------------------- the names beside .env (SPEC §2, issue 10)
+
+#[test]
+fn env_file_refuses_while_a_rotation_is_pending() {
+    let dir = tempdir();
+    let path = complete_env(dir.path(), &[]);
+    let before = fs::read(&path).expect("read");
+    let pending = dir.path().join(".env.pending");
+    fs::write(&pending, &before).expect("write pending");
+    let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
+    assert_code(&output, 1);
+    let message = stderr(&output);
+    assert!(message.contains(".env.pending") && message.contains("rotate-passwords --env-file"), "{message}");
+    assert!(message.contains("nothing was changed"), "{message}");
+    assert_eq!(fs::read(&path).expect("read"), before, "the .env is untouched");
+    assert_eq!(fs::read(&pending).expect("read"), before, "the pending file is untouched");
+    let names: Vec<_> = fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(names.len(), 3, "only .env, .env.lock and .env.pending: {names:?}");
+}
+
+#[test]
+fn env_file_removes_temporary_files_a_killed_run_left() {
+    let dir = tempdir();
+    let path = complete_env(dir.path(), &[]);
+    let leftovers = ["..env.Ab3xY9.tmp", "..env.pending.q1W2e3.tmp"];
+    for name in leftovers {
+        fs::write(dir.path().join(name), "JWT_SECRET=old-copy\n").expect("write");
+    }
+    let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
+    assert_code(&output, 0);
+    for name in leftovers {
+        assert!(!dir.path().join(name).exists(), "{name} is still there");
+    }
+}
+
+#[test]
+fn env_file_never_follows_a_symlink_at_the_lock_name() {
+    let dir = tempdir();
+    let path = complete_env(dir.path(), &[]);
+    let before = fs::read(&path).expect("read");
+    let elsewhere = dir.path().join("created-through-the-link");
+    std::os::unix::fs::symlink(&elsewhere, dir.path().join(".env.lock")).expect("symlink");
+    let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
+    assert_code(&output, 1);
+    let message = stderr(&output);
+    assert!(message.contains(".env.lock") && message.contains("symbolic link"), "{message}");
+    assert!(fs::symlink_metadata(&elsewhere).is_err(), "a file was created at the link's target");
+    assert_eq!(fs::read(&path).expect("read"), before);
+}
