@@ -101,7 +101,9 @@ mod tests {
         let findings = leftover_temp_files(&env);
         let messages: Vec<_> = findings.iter().map(|f| f.message.as_str()).collect();
         assert_eq!(findings.len(), 2, "{messages:?}");
-        assert!(findings.iter().all(|f| f.code == code::LEFTOVER_TEMP_FILE && f.severity == super::super::Severity::Warning));
+        assert!(findings
+            .iter()
+            .all(|f| f.code == code::LEFTOVER_TEMP_FILE && f.severity == super::super::Severity::Warning));
         assert!(messages[0].contains("..env.Ab3xY9.tmp") && messages[1].contains("..env.pending.q1W2e3.tmp"));
     }
 }

@@ -87,7 +87,12 @@ pub(super) fn install(
     let mode = match (placement, original) {
         (Placement::KeepModeAndOwner, Some(meta)) => {
             let (uid, gid) = (meta.uid(), meta.gid());
-            set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner { path: shown.to_path_buf(), uid, gid, error })?;
+            set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner {
+                path: shown.to_path_buf(),
+                uid,
+                gid,
+                error,
+            })?;
             meta.mode() & 0o7777
         }
         _ => PRIVATE_MODE,
@@ -136,8 +141,12 @@ pub(super) fn try_install_probe(target: &Path, shown: &Path, original: Option<&M
         .map_err(write_error)?;
     if let Some(meta) = original {
         let (uid, gid) = (meta.uid(), meta.gid());
-        set_owner(temp.as_file(), uid, gid)
-            .map_err(|error| EnvFileError::Owner { path: shown.to_path_buf(), uid, gid, error })?;
+        set_owner(temp.as_file(), uid, gid).map_err(|error| EnvFileError::Owner {
+            path: shown.to_path_buf(),
+            uid,
+            gid,
+            error,
+        })?;
         temp.as_file().set_permissions(Permissions::from_mode(meta.mode() & 0o7777)).map_err(write_error)?;
     }
     temp.close().map_err(write_error)

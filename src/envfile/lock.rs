@@ -128,7 +128,8 @@ impl LockedEnv {
     /// but a regular file at the pending name is refused and left alone.
     pub fn publish_pending(&self) -> Result<(), EnvFileError> {
         let pending = self.pending_path();
-        let file = open_regular(&pending, &pending, false)?.ok_or_else(|| EnvFileError::NoPending { path: pending.clone() })?;
+        let file = open_regular(&pending, &pending, false)?
+            .ok_or_else(|| EnvFileError::NoPending { path: pending.clone() })?;
         self.remove_leftover_temp_files()?;
         let original = match fs::symlink_metadata(&self.target) {
             Ok(meta) if meta.file_type().is_symlink() => return Err(EnvFileError::Symlink { path: self.path.clone() }),
@@ -504,9 +505,7 @@ mod tests {
     fn ensure_publishable_refuses_a_file_it_could_not_give_away() {
         let dir = tempfile::tempdir().expect("tempdir");
         if is_root() {
-            eprintln!(
-                "SKIPPED: ensure_publishable_refuses_a_file_it_could_not_give_away: root may give any file away"
-            );
+            eprintln!("SKIPPED: ensure_publishable_refuses_a_file_it_could_not_give_away: root may give any file away");
             return;
         }
         let path = dir.path().join(".env");
@@ -518,7 +517,9 @@ mod tests {
             let error = env.ensure_publishable().expect_err("foreign group");
             assert!(matches!(error, EnvFileError::Owner { .. }), "{error:?}");
         } else {
-            eprintln!("SKIPPED: ensure_publishable_refuses_a_file_it_could_not_give_away: cannot set up a foreign group");
+            eprintln!(
+                "SKIPPED: ensure_publishable_refuses_a_file_it_could_not_give_away: cannot set up a foreign group"
+            );
         }
     }
 
@@ -531,7 +532,9 @@ mod tests {
             .status()
             .is_ok_and(|status| status.success());
         if !ok {
-            eprintln!("SKIPPED: {test}: `chattr {flag}` is not available here (needs root and a filesystem with inode flags)");
+            eprintln!(
+                "SKIPPED: {test}: `chattr {flag}` is not available here (needs root and a filesystem with inode flags)"
+            );
         }
         ok
     }

@@ -5,9 +5,9 @@
 //! stays on one filesystem and a symlinked `.env` stays a symlink. Only regular files are replaced.
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::fs;
 use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use super::EnvFileError;

@@ -11,8 +11,8 @@ use hmac::{Hmac, Mac as _};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::common::pg::{external_mode, Cluster, ClusterOptions, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES};
-use crate::common::{bin, env_value, tempdir};
+use crate::common::pg::{Cluster, ClusterOptions, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES};
+use crate::common::{bin, env_value, skip_on_external_database, tempdir};
 
 /// Upstream `supabase/docker/.env.example`, as published (test data: its secrets are public).
 const UPSTREAM: &str = include_str!("../fixtures/upstream.env.example");
@@ -692,8 +692,8 @@ fn db_check_reports_an_analytics_url_with_another_password() {
 
 #[test]
 fn db_check_finds_analytics_in_the_main_database_of_older_stacks() {
-    if external_mode() {
-        return; // needs a local cluster with the older layout
+    if skip_on_external_database("the older layout") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default().legacy());
     pg.psql(
@@ -740,8 +740,8 @@ fn db_check_of_a_missing_database_is_a_connect_failure_naming_the_host() {
 
 #[test]
 fn db_check_of_a_server_without_supabase_login_roles_is_a_warning() {
-    if external_mode() {
-        return; // changes role attributes the harness cannot restore
+    if skip_on_external_database("changes role attributes the harness cannot restore") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default());
     let nologin: String = LOGIN_ROLES.iter().map(|r| format!("ALTER ROLE {r} NOLOGIN;\n")).collect();
@@ -769,8 +769,8 @@ fn db_check_blames_the_url_not_postgres_password_when_only_the_admin_url_is_wron
 
 #[test]
 fn db_check_reads_a_url_column_where_the_table_has_one() {
-    if external_mode() {
-        return; // changes the table, which the harness cannot restore
+    if skip_on_external_database("changes the table, which the harness cannot restore") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default());
     pg.psql(
@@ -788,8 +788,8 @@ fn db_check_reads_a_url_column_where_the_table_has_one() {
 
 #[test]
 fn db_check_of_unreadable_analytics_is_a_warning() {
-    if external_mode() {
-        return; // changes the table, which the harness cannot restore
+    if skip_on_external_database("changes the table, which the harness cannot restore") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default());
     pg.psql(

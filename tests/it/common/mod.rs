@@ -26,6 +26,26 @@ pub fn bin_path() -> PathBuf {
     assert_cmd::cargo::cargo_bin("pmoves-secrets")
 }
 
+/// Reports the running test as skipped, with why, where `cargo test` shows it: straight to the
+/// process's stderr, which the test harness does not capture (`eprintln!` output of a passing
+/// test would be hidden). The test's name is its thread's, as libtest names it.
+pub fn skipped(why: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {name}: {why}");
+}
+
+/// In `PMOVES_TEST_DATABASE_URL` mode, reports the running test skipped because it `needs` a
+/// local cluster, and returns true (the test then returns); false otherwise.
+pub fn skip_on_external_database(needs: &str) -> bool {
+    if pg::external_mode() {
+        skipped(&format!("needs a local cluster ({needs})"));
+        return true;
+    }
+    false
+}
+
 /// A fresh temporary directory for one test.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("pmoves-secrets-test-").tempdir().expect("temp dir")
