@@ -7,12 +7,10 @@ use std::process::Output;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac as _};
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::common::pg::{Cluster, ClusterOptions, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES};
-use crate::common::{bin, env_value, skip_on_external_database, tempdir};
+use crate::common::{bin, env_value, hs256_token, skip_on_external_database, tempdir};
 
 /// Upstream `supabase/docker/.env.example`, as published (test data: its secrets are public).
 const UPSTREAM: &str = include_str!("../fixtures/upstream.env.example");
@@ -171,11 +169,7 @@ fn now() -> u64 {
 
 /// An HS256 JWT over `claims`, keyed by the UTF-8 bytes of `secret`.
 fn hs256(secret: &str, claims: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
-    mac.update(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    hs256_token(secret, claims)
 }
 
 // ------------------------------------------------------------------------- generate / upstream

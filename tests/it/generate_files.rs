@@ -8,12 +8,12 @@ use std::process::Output;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac as _};
 use predicates::prelude::*;
 use serde_json::Value;
-use sha2::Sha256;
 
-use crate::common::{assert_secret_shapes, bin, bin_path, mode_of, tempdir, SECRET_SHAPES};
+use crate::common::{
+    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, tempdir, SECRET_SHAPES,
+};
 
 /// The tokens signed with `JWT_SECRET`, with their role.
 const TOKENS: &[(&str, &str)] = &[("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")];
@@ -44,25 +44,12 @@ fn is_secret_key(key: &str) -> bool {
 
 /// The key of a `KEY=value` line, if it is one.
 fn key_of(line: &str) -> Option<&str> {
-    let line = line.trim_start();
-    if line.starts_with('#') {
-        return None;
-    }
-    line.split_once('=').map(|(key, _)| key.trim())
+    env_key_of(line)
 }
 
-/// The value of `key` (last occurrence, as compose reads it) in .env text written by the tool
-/// or by these tests: quotes removed, a bare value cut at ` #`.
+/// The value of `key` (last occurrence, as compose reads it).
 fn value(text: &str, key: &str) -> Option<String> {
-    text.lines().rev().find(|line| key_of(line) == Some(key)).map(|line| {
-        let raw = line.trim_end_matches('\r').split_once('=').expect("has =").1.trim_start();
-        for quote in ['\'', '"'] {
-            if let Some(rest) = raw.strip_prefix(quote) {
-                return rest[..rest.find(quote).expect("closing quote")].to_owned();
-            }
-        }
-        raw.split(" #").next().unwrap_or("").trim_end().to_owned()
-    })
+    env_value(text, key)
 }
 
 fn must(text: &str, key: &str) -> String {
@@ -76,10 +63,7 @@ fn assert_valid_secrets(text: &str) {
 
 /// Whether `token` is an HS256 JWT whose signature the UTF-8 bytes of `secret` verify.
 fn signed_by(token: &str, secret: &str) -> bool {
-    let Some((signed, signature)) = token.rsplit_once('.') else { return false };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(signed.as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()) == signature
+    hs256_signed_by(token, secret)
 }
 
 fn claims(token: &str) -> Value {

@@ -14,7 +14,7 @@ use crate::common::pg::{
     needs_local_cluster, Cluster, ClusterOptions, Layout, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES, NOLOGIN_ROLES,
     READ_ONLY_USER, ROTATED_ROLES,
 };
-use crate::common::{bin, mode_of, skip_on_external_database, tempdir};
+use crate::common::{bin, env_value, mode_of, skip_on_external_database, tempdir};
 
 /// Runs a future on a fresh runtime (the harness spawns its connection tasks there).
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -111,11 +111,7 @@ fn stack(options: ClusterOptions, needs: Needs) -> Option<(Cluster, Stack)> {
 }
 
 fn password_in(text: &str) -> String {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("export POSTGRES_PASSWORD=") || l.starts_with("POSTGRES_PASSWORD="))
-        .unwrap();
-    line.split_once('=').unwrap().1.split_whitespace().next().unwrap().to_owned()
+    env_value(text, "POSTGRES_PASSWORD").expect("POSTGRES_PASSWORD is set")
 }
 
 fn set_mode(path: &Path, mode: u32) {
