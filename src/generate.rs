@@ -3,7 +3,7 @@
 //! Four destinations, one per flag: stdout (`--format env|json|k8s`), a new private file
 //! (`--output`), a template printed with its secrets filled in (`--template`), and an existing
 //! `.env` updated in place (`--env-file`). Minting lives in `secrets.rs` and file editing in
-//! `envfile.rs`; this module only decides which keys to mint and where the values go.
+//! `envfile/`; this module only decides which keys to mint and where the values go.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
