@@ -237,7 +237,7 @@ mod tests {
     use std::cell::Cell;
     use std::os::unix::fs::FileTypeExt;
 
-    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse};
+    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse, skipped};
     use super::super::LockedEnv;
 
     thread_local! {
@@ -321,7 +321,7 @@ mod tests {
         match std::process::Command::new("mkfifo").arg(&fifo).status() {
             Ok(status) if status.success() => {}
             _ => {
-                eprintln!("skipped: mkfifo is not available");
+                skipped("mkfifo is not available");
                 return;
             }
         }
@@ -340,7 +340,7 @@ mod tests {
     fn write_into_a_read_only_directory_fails_and_keeps_the_original() {
         let dir = tempfile::tempdir().expect("tempdir");
         if bypasses_permissions(dir.path()) {
-            eprintln!("skipped: this process bypasses file permissions (root); see the failure-injection test");
+            skipped("this process bypasses file permissions (root); see the failure-injection test");
             return;
         }
         let path = dir.path().join(".env");

@@ -233,7 +233,7 @@ mod tests {
     use std::fs::Permissions;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse};
+    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse, skipped};
 
     /// One read-modify-write: increments `key`.
     fn increment(path: &Path, key: &str) {
@@ -401,7 +401,7 @@ mod tests {
         fs::write(&path, "A=1\n").expect("write");
         let pending = dir.path().join(".env.pending");
         if !std::process::Command::new("mkfifo").arg(&pending).status().is_ok_and(|s| s.success()) {
-            eprintln!("SKIPPED: a_fifo_at_the_pending_name_is_refused_without_hanging: mkfifo is not available");
+            skipped("mkfifo is not available");
             return;
         }
         // Without O_NONBLOCK the open waits for a writer that never comes: run it on a thread.
@@ -485,9 +485,9 @@ mod tests {
     fn ensure_publishable_refuses_a_directory_it_cannot_write() {
         let dir = tempfile::tempdir().expect("tempdir");
         if bypasses_permissions(dir.path()) {
-            eprintln!(
-                "SKIPPED: ensure_publishable_refuses_a_directory_it_cannot_write: this process bypasses file \
-                 permissions (root); the chattr test covers root"
+            skipped(
+                "this process bypasses file \
+                 permissions (root); the chattr test covers root",
             );
             return;
         }
@@ -505,7 +505,7 @@ mod tests {
     fn ensure_publishable_refuses_a_file_it_could_not_give_away() {
         let dir = tempfile::tempdir().expect("tempdir");
         if is_root() {
-            eprintln!("SKIPPED: ensure_publishable_refuses_a_file_it_could_not_give_away: root may give any file away");
+            skipped("root may give any file away");
             return;
         }
         let path = dir.path().join(".env");
@@ -517,14 +517,12 @@ mod tests {
             let error = env.ensure_publishable().expect_err("foreign group");
             assert!(matches!(error, EnvFileError::Owner { .. }), "{error:?}");
         } else {
-            eprintln!(
-                "SKIPPED: ensure_publishable_refuses_a_file_it_could_not_give_away: cannot set up a foreign group"
-            );
+            skipped("cannot set up a foreign group");
         }
     }
 
     /// `chattr +<flag>` on `path`; false (with a SKIPPED line) when the tool or filesystem refuses.
-    fn chattr(flag: &str, path: &Path, test: &str) -> bool {
+    fn chattr(flag: &str, path: &Path) -> bool {
         let ok = std::process::Command::new("chattr")
             .arg(flag)
             .arg(path)
@@ -532,29 +530,26 @@ mod tests {
             .status()
             .is_ok_and(|status| status.success());
         if !ok {
-            eprintln!(
-                "SKIPPED: {test}: `chattr {flag}` is not available here (needs root and a filesystem with inode flags)"
-            );
+            skipped(&format!("`chattr {flag}` is not available here (needs root and a filesystem with inode flags)"));
         }
         ok
     }
 
     #[test]
     fn ensure_publishable_refuses_an_immutable_or_append_only_env() {
-        const TEST: &str = "ensure_publishable_refuses_an_immutable_or_append_only_env";
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(".env");
         fs::write(&path, "A=1\n").expect("write");
         let env = LockedEnv::acquire(&path).expect("lock");
         for (flag, word) in [("i", "immutable"), ("a", "append-only")] {
-            if !chattr(&format!("+{flag}"), &path, TEST) {
+            if !chattr(&format!("+{flag}"), &path) {
                 return;
             }
             let result = env.ensure_publishable();
             // What publishing would meet after COMMIT:
             env.stage(&parse("A=2\n")).expect("stage");
             let publish = env.publish_pending();
-            chattr(&format!("-{flag}"), &path, TEST);
+            chattr(&format!("-{flag}"), &path);
             let error = result.expect_err(word);
             assert!(matches!(error, EnvFileError::Unreplaceable { .. }), "{error:?}");
             let message = error.to_string();
@@ -564,11 +559,11 @@ mod tests {
             env.discard_pending().expect("discard");
         }
         // The directory itself.
-        if !chattr("+i", dir.path(), TEST) {
+        if !chattr("+i", dir.path()) {
             return;
         }
         let result = env.ensure_publishable();
-        chattr("-i", dir.path(), TEST);
+        chattr("-i", dir.path());
         let error = result.expect_err("immutable directory");
         assert!(matches!(error, EnvFileError::Unreplaceable { flag: "immutable", .. }), "{error:?}");
         assert_eq!(dir_names(dir.path()), [".env", ".env.lock"]);

@@ -308,7 +308,7 @@ mod tests {
     use std::fs::{self, Permissions};
     use std::os::unix::fs::PermissionsExt;
 
-    use super::test_util::{bypasses_permissions, parse, rendered, set};
+    use super::test_util::{bypasses_permissions, parse, rendered, set, skipped};
 
     #[test]
     fn last_occurrence_wins_and_iteration_keeps_file_order() {
@@ -404,7 +404,7 @@ mod tests {
     fn unreadable_file_is_reported_as_a_permission_problem() {
         let dir = tempfile::tempdir().expect("tempdir");
         if bypasses_permissions(dir.path()) {
-            eprintln!("skipped: this process bypasses file permissions (root)");
+            skipped("this process bypasses file permissions (root)");
             return;
         }
         let path = dir.path().join(".env");
