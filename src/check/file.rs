@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::{code, Finding};
+use super::{Code, Finding};
 use crate::envfile;
 use crate::error::{Error, Result};
 
@@ -23,8 +23,8 @@ pub(super) fn file_permissions(path: &Path) -> Result<Option<Finding>> {
         (false, true) => "writable",
         (false, false) => return Ok(None),
     };
-    Ok(Some(Finding::warning(
-        code::FILE_PERMISSIONS,
+    Ok(Some(Finding::new(
+        Code::FilePermissions,
         None,
         format!(
             "{} is {access} by group or others (mode {:04o}); run `chmod 600 {}`",
@@ -40,8 +40,8 @@ pub(super) fn file_permissions(path: &Path) -> Result<Option<Finding>> {
 pub(super) fn pending_rotation(path: &Path) -> Option<Finding> {
     let pending = envfile::pending_path(path).ok()?;
     std::fs::symlink_metadata(&pending).ok()?;
-    Some(Finding::warning(
-        code::PENDING_ROTATION,
+    Some(Finding::new(
+        Code::PendingRotation,
         None,
         format!(
             "{} is left from an interrupted rotation; the database may accept only the password in it. Run \
@@ -60,8 +60,8 @@ pub(super) fn leftover_temp_files(path: &Path) -> Vec<Finding> {
     found
         .iter()
         .map(|temp| {
-            Finding::warning(
-                code::LEFTOVER_TEMP_FILE,
+            Finding::new(
+                Code::LeftoverTempFile,
                 None,
                 format!(
                     "{} is a temporary copy of the .env left by an interrupted write and holds its secrets; \
@@ -85,7 +85,7 @@ mod tests {
         assert!(pending_rotation(&env).is_none());
         std::fs::write(dir.path().join("prod.env.pending"), "A=1\n").expect("write");
         let finding = pending_rotation(&env).expect("a finding");
-        assert_eq!(finding.code, code::PENDING_ROTATION);
+        assert_eq!(finding.code, Code::PendingRotation);
         assert!(finding.message.contains("prod.env.pending"), "{}", finding.message);
     }
 
@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(findings.len(), 2, "{messages:?}");
         assert!(findings
             .iter()
-            .all(|f| f.code == code::LEFTOVER_TEMP_FILE && f.severity == super::super::Severity::Warning));
+            .all(|f| f.code == Code::LeftoverTempFile && f.severity == super::super::Severity::Warning));
         assert!(messages[0].contains("..env.Ab3xY9.tmp") && messages[1].contains("..env.pending.q1W2e3.tmp"));
     }
 }

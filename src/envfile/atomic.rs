@@ -129,7 +129,6 @@ fn move_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
 /// Creates a temporary file beside `target`, gives it `target`'s owner and mode and removes it:
 /// the same calls a later [`install`] over `target` makes, tried in advance. Returns the error
 /// the real replacement would meet (directory not writable, owner that cannot be given).
-#[cfg_attr(not(test), allow(dead_code))]
 pub(super) fn try_install_probe(target: &Path, shown: &Path, original: Option<&Metadata>) -> Result<(), EnvFileError> {
     let write_error = |error: io::Error| EnvFileError::Write { path: shown.to_path_buf(), error };
     let (dir, name) = split(target, shown)?;

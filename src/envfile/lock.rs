@@ -180,8 +180,6 @@ impl LockedEnv {
     /// `.env`'s owner and mode. The check makes the same calls as the publication: it creates a
     /// temporary file beside the `.env`, gives it the owner and mode, and removes it, so it is
     /// not for `--dry-run`. Whatever it finds, nothing else is changed.
-    // Until `rotate-passwords` calls it before `BEGIN`, only the tests do.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn ensure_publishable(&self) -> Result<(), EnvFileError> {
         let original = match fs::symlink_metadata(&self.target) {
             Ok(meta) => {
@@ -202,7 +200,6 @@ impl LockedEnv {
 /// Fails when `path` carries the immutable or append-only inode flag (either forbids renaming
 /// over a file, and creating or removing names in a directory). Filesystems without inode flags
 /// have neither.
-#[cfg_attr(not(test), allow(dead_code))]
 fn refuse_unreplaceable_flags(path: &Path, shown: &Path, is_dir: bool) -> Result<(), EnvFileError> {
     let file = if is_dir {
         File::open(path).map_err(|error| EnvFileError::Write { path: shown.to_path_buf(), error })?
