@@ -327,6 +327,7 @@ mod tests {
         ("url-password-mismatch", "error"),
         ("file-permissions", "warning"),
         ("pending-rotation", "warning"),
+        ("leftover-temp-file", "warning"),
         ("db-not-checked", "error"),
         ("db-unreachable", "error"),
         ("db-connect-failed", "error"),
