@@ -88,7 +88,7 @@ pub enum EnvFileError {
         .path.display(),
         .path.display()
     )]
-        Unreplaceable { path: PathBuf, flag: &'static str, letter: char },
+    Unreplaceable { path: PathBuf, flag: &'static str, letter: char },
     /// `set` was given a key that could not be read back.
     #[error("`{key}` is not a valid .env key: {BAD_KEY}")]
     InvalidKey { key: String },
