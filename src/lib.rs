@@ -12,7 +12,7 @@
 //!   [`jwt`]: reading tokens and keys; [`keyring`]: the states of the signing keys, which
 //!   `rotate-keys` changes and `check` audits;
 //! - [`error`]: the one error type, whose variants know their exit code; [`ui`]: the operator
-//!   channel.
+//!   channel; [`process`]: protections of the process itself (no core dump).
 
 pub mod check;
 pub mod cli;
@@ -23,6 +23,7 @@ pub mod error;
 pub mod generate;
 pub mod jwt;
 pub mod keyring;
+pub mod process;
 pub mod rotate;
 pub mod rotate_keys;
 pub mod secrets;

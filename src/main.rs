@@ -11,6 +11,7 @@ use pmoves_secrets::ui::{self, Ui};
 use pmoves_secrets::{check, generate, rotate, rotate_keys};
 
 fn main() -> std::process::ExitCode {
+    pmoves_secrets::process::forbid_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -97,6 +97,8 @@ pub enum Code {
     FilePermissions,
     /// warning: `<env>.pending` is left over from an interrupted rotation.
     PendingRotation,
+    /// warning: a temporary copy of the `.env` left by a killed write (it holds the secrets).
+    LeftoverTempFile,
     /// error (`--db`): nothing to log in with, so no login could be tested.
     DbNotChecked,
     /// error (`--db`): the server cannot be reached.
@@ -151,6 +153,7 @@ impl Code {
         Code::UrlPasswordMismatch,
         Code::FilePermissions,
         Code::PendingRotation,
+        Code::LeftoverTempFile,
         Code::DbNotChecked,
         Code::DbUnreachable,
         Code::DbConnectFailed,
@@ -198,6 +201,7 @@ impl Code {
             | Code::OctKeyMissing
             | Code::FilePermissions
             | Code::PendingRotation
+            | Code::LeftoverTempFile
             | Code::DbNoSupabaseRoles
             | Code::AnalyticsNotChecked
             | Code::PreviousKeyOverdue
@@ -228,6 +232,7 @@ impl Code {
             Code::UrlPasswordMismatch => "url-password-mismatch",
             Code::FilePermissions => "file-permissions",
             Code::PendingRotation => "pending-rotation",
+            Code::LeftoverTempFile => "leftover-temp-file",
             Code::DbNotChecked => "db-not-checked",
             Code::DbUnreachable => "db-unreachable",
             Code::DbConnectFailed => "db-connect-failed",
@@ -320,6 +325,7 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     let mut findings = audit_values(&values, &args.env_file, secrets::unix_now().try_into().unwrap_or(i64::MAX));
     findings.extend(file::file_permissions(&args.env_file)?);
     findings.extend(file::pending_rotation(&args.env_file));
+    findings.extend(file::leftover_temp_files(&args.env_file));
     if args.db {
         findings.extend(database::audit_database(args, &env, &values, ui)?);
     }
@@ -361,6 +367,7 @@ mod tests {
         ("url-password-mismatch", "error"),
         ("file-permissions", "warning"),
         ("pending-rotation", "warning"),
+        ("leftover-temp-file", "warning"),
         ("db-not-checked", "error"),
         ("db-unreachable", "error"),
         ("db-connect-failed", "error"),

@@ -20,5 +20,8 @@ mod rotate_keys;
 // check through the binary: every finding code, both formats, upstream demo values, --db.
 mod check;
 
+// The process itself: not dumpable, no core file.
+mod process_safety;
+
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;
