@@ -8,9 +8,10 @@ use clap::Parser as _;
 use pmoves_secrets::cli::{Cli, Command};
 use pmoves_secrets::error::{ExitCode, Result};
 use pmoves_secrets::ui::{self, Ui};
-use pmoves_secrets::{check, generate, manual, rotate};
+use pmoves_secrets::{check, generate, manual, rotate, rotate_keys};
 
 fn main() -> std::process::ExitCode {
+    pmoves_secrets::process::forbid_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -37,6 +38,7 @@ fn run(command: Command, ui: &Ui) -> Result<ExitCode> {
         Command::GenerateKeys(args) => generate::run(&args.into(), ui).map(|()| ExitCode::Success),
         Command::RotatePasswords(args) => rotate::run(&args.into(), ui),
         Command::Check(args) => check::run(&args.into(), ui),
+        Command::RotateKeys(args) => rotate_keys::run(&args.into(), ui),
         Command::Completions { shell } => {
             ui::write_stdout(&manual::completion_script(shell)).map(|()| ExitCode::Success)
         }
