@@ -69,7 +69,7 @@ pub enum Command {
     Check(CheckArgs),
 
     /// Rotate the ES256 signing key with overlap (stage, promote, revoke), or the opaque API keys.
-    #[command(after_help = ROTATE_KEYS_EXAMPLES)]
+    #[command(after_help = with_exit_codes(ROTATE_KEYS_EXAMPLES))]
     RotateKeys(RotateKeysArgs),
 
     /// Print a shell completion script.

@@ -40,7 +40,7 @@ fn bash_completes_a_subcommands_options() {
 fn man_is_listed_and_every_subcommand_help_shows_the_exit_codes() {
     let help = bin().arg("--help").output().expect("runs");
     assert!(String::from_utf8_lossy(&help.stdout).lines().any(|l| l.trim_start().starts_with("man ")));
-    for sub in ["generate-keys", "rotate-passwords", "check"] {
+    for sub in ["generate-keys", "rotate-passwords", "check", "rotate-keys"] {
         let out = bin().args([sub, "--help"]).output().expect("runs");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Exit codes:") && text.contains("2  usage error"), "{sub} --help: {text}");
