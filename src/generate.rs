@@ -509,7 +509,12 @@ pub fn builtin_template(asymmetric: bool) -> String {
             if let Some(comment) = setting.comment {
                 out.push_str(&format!("# {comment}\n"));
             }
-            out.push_str(&format!("{}={}\n", setting.key, setting.value));
+            // Written by the rewriter's rule, so a value with a space is quoted: dotenv readers
+            // such as Rust's dotenvy refuse it bare.
+            match setting.value {
+                "" => out.push_str(&format!("{}=\n", setting.key)),
+                value => out.push_str(&format!("{}={}\n", setting.key, envfile::quote_value(value).as_str())),
+            }
         }
     }
     out

@@ -71,7 +71,6 @@ pub use atomic::create_new;
 pub use error::EnvFileError;
 pub use lock::LockedEnv;
 pub use parse::is_valid_key;
-#[cfg(test)]
 pub use quote::quote_value;
 
 use entry::{decoded_copy, replace_value, Entry, Pair};

@@ -10,7 +10,6 @@
 //! literal reader (`kubectl create secret --from-env-file`, `grep | cut -d= -f2-`) would keep any
 //! quotes we added as part of the value.
 
-#[cfg(test)]
 use zeroize::Zeroizing;
 
 /// How a value is written on its line.
@@ -85,8 +84,7 @@ pub(super) fn encode_into(out: &mut String, value: &str, quote: Quote) {
 
 /// `value` as `set` writes it on a new line: bare when made only of `[A-Za-z0-9_./+=:@%,-]` (and
 /// not empty) or compact JSON, else single-quoted, else (with `'`, a line break or a final `\`) double-quoted with
-/// escapes. Pins down the quoting rules in the tests.
-#[cfg(test)]
+/// escapes. The built-in template writes its defaults with it; the tests pin the rules down.
 pub fn quote_value(value: &str) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::with_capacity(2 * value.len() + 2));
     encode_into(&mut out, value, choose_quote(Quote::Bare, value));

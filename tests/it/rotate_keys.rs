@@ -57,12 +57,11 @@ impl Stack {
     }
 
     fn value(&self, key: &str) -> String {
-        dotenvy::from_path_iter(&self.path)
+        // Read as compose reads it (dotenvy strips the quotes inside bare JSON such as JWT_KEYS).
+        pmoves_secrets::envfile::EnvFile::read(&self.path)
             .expect("parses")
-            .map(|item| item.expect("entry"))
-            .filter(|(k, _)| k == key)
-            .last()
-            .map(|(_, v)| v)
+            .get(key)
+            .map(str::to_owned)
             .unwrap_or_else(|| panic!("{key} not in .env"))
     }
 
