@@ -473,15 +473,26 @@ pub fn render(
     }
 }
 
-/// The built-in template behind the default output: every catalogue key with its comment and
-/// an empty value, then every non-secret variable upstream's compose file reads (with upstream's
-/// defaults) and the PMOVES.AI variables. Filling it goes through the same rewriter as
-/// `--template`, so quoting rules exist in one place only.
+/// A complete, commented `.env` (the default output): every catalogue secret with its comment
+/// and value, then every non-secret variable upstream's compose file reads (with upstream's
+/// defaults) and the PMOVES.AI variables. Each value is written by the rewriter's quoting rule
+/// ([`envfile::quote_value`]), so the rule exists in one place; writing the text directly rather
+/// than parsing a template and filling it keeps the fastest path of the tool small.
 ///
 /// Without `--asymmetric` the asymmetric keys are still named, empty, as upstream's template
 /// names them: its compose file reads them, and an empty value there means "not in use".
-pub fn builtin_template(asymmetric: bool) -> String {
-    let mut out = format!(
+fn render_env(minted: &Minted, asymmetric: bool) -> Result<Zeroizing<String>> {
+    // Room for the whole text (about 9 KiB with --asymmetric): growing would leave a copy unwiped.
+    let mut out = Zeroizing::new(String::with_capacity(16 * 1024));
+    let line = |out: &mut String, key: &str, value: &str| {
+        out.push_str(key);
+        out.push('=');
+        if !value.is_empty() {
+            out.push_str(&envfile::quote_value(value));
+        }
+        out.push('\n');
+    };
+    out.push_str(&format!(
         "# Secrets and settings for a self-hosted Supabase stack (PMOVES.AI), made by pmoves-secrets {}.\n\
          # Complete for upstream {}.\n\
          # Keep this file private (chmod 600) and out of version control.\n\
@@ -490,9 +501,13 @@ pub fn builtin_template(asymmetric: bool) -> String {
          ############\n# Secrets\n############\n",
         env!("CARGO_PKG_VERSION"),
         stack_env::UPSTREAM_RELEASE
-    );
+    ));
     for spec in keys::catalogue(asymmetric) {
-        out.push_str(&format!("\n# {}\n{}=\n", spec.comment, spec.key));
+        let value = minted.secrets.iter().find(|(key, _)| *key == spec.key).map_or("", |(_, v)| v.expose());
+        out.push_str("\n# ");
+        out.push_str(spec.comment);
+        out.push('\n');
+        line(&mut out, spec.key, value);
     }
     if !asymmetric {
         out.push_str(
@@ -500,7 +515,7 @@ pub fn builtin_template(asymmetric: bool) -> String {
              # `pmoves-secrets generate-keys --env-file .env --asymmetric` fills them.\n",
         );
         for spec in keys::KEYS.iter().filter(|spec| spec.asymmetric) {
-            out.push_str(&format!("{}=\n", spec.key));
+            line(&mut out, spec.key, "");
         }
     }
     for section in stack_env::SECTIONS.iter().chain(std::iter::once(&stack_env::PMOVES_SECTION)) {
@@ -509,24 +524,12 @@ pub fn builtin_template(asymmetric: bool) -> String {
             if let Some(comment) = setting.comment {
                 out.push_str(&format!("# {comment}\n"));
             }
-            // Written by the rewriter's rule, so a value with a space is quoted: dotenv readers
-            // such as Rust's dotenvy refuse it bare.
-            match setting.value {
-                "" => out.push_str(&format!("{}=\n", setting.key)),
-                value => out.push_str(&format!("{}={}\n", setting.key, envfile::quote_value(value).as_str())),
-            }
+            // Quoted by the rule where needed: a value with a space is refused bare by dotenv
+            // readers such as Rust's dotenvy.
+            line(&mut out, setting.key, setting.value);
         }
     }
-    out
-}
-
-/// A complete, commented `.env`: the built-in template with every secret filled in.
-fn render_env(minted: &Minted, asymmetric: bool) -> Result<Zeroizing<String>> {
-    let mut file = EnvFile::parse(&builtin_template(asymmetric), None)?;
-    for (key, value) in &minted.secrets {
-        file.set(key, value.expose())?;
-    }
-    Ok(file.render())
+    Ok(out)
 }
 
 /// One JSON object of KEY to value, in catalogue order.
