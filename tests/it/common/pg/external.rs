@@ -151,6 +151,9 @@ pub(super) fn start_external(opts: &ClusterOptions) -> Result<Cluster, String> {
     if opts.log_statement_all {
         unsupported.push("log_statement=all / server log");
     }
+    if opts.has_server_configuration() {
+        unsupported.push("preloaded libraries / server settings");
+    }
     if !unsupported.is_empty() {
         return Err(format!(
             "this test needs a local cluster ({}) but PMOVES_TEST_DATABASE_URL is set; guard it with `if external_mode() {{ return; }}`",
