@@ -78,7 +78,10 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
     };
     append_file(
         &data.join("postgresql.conf"),
-        &format!("\n# --- pmoves-secrets test harness (cluster) ---\nlog_statement = '{log_statement}'\n{}", server_configuration(opts)),
+        &format!(
+            "\n# --- pmoves-secrets test harness (cluster) ---\nlog_statement = '{log_statement}'\n{}",
+            server_configuration(opts)
+        ),
     )?;
     cluster.port = start_on_free_port(&data, &log, &root)?;
     if let Kind::Local(l) = &mut cluster.kind {
