@@ -11,7 +11,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::common::pg::{external_mode, Cluster, ClusterOptions, SeenActivity, ROTATED_ROLES};
+use crate::common::pg::{
+    external_mode, server_library_available, Cluster, ClusterOptions, SeenActivity, ROTATED_ROLES,
+};
 use crate::common::{bin, bin_path, env_value, tempdir};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -53,6 +55,20 @@ impl Stack {
         assert!(out.status.success(), "rotation failed: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// A rotation that aborts at `point` (`PMOVES_SECRETS_CRASH_AT`); returns the password of
+    /// the pending file it leaves.
+    fn rotate_and_crash(&self, point: &str) -> String {
+        let out = bin()
+            .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
+            .arg(&self.env)
+            .env("PMOVES_SECRETS_CRASH_AT", point)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "the rotation crashed at {point}");
+        let pending = self.env.with_file_name(".env.pending");
+        env_value(&std::fs::read_to_string(pending).unwrap(), "POSTGRES_PASSWORD").unwrap()
+    }
+
     /// Starts a rotation in the background (a long `--lock-timeout`, so it can wait on a lock).
     fn spawn_rotation(&self) -> std::process::Child {
         std::process::Command::new(bin_path())
@@ -75,6 +91,10 @@ fn local_stack(options: ClusterOptions) -> Option<(Cluster, Stack)> {
         eprintln!("skipped: needs a local cluster with its own server configuration");
         return None;
     }
+    if let Some(missing) = options.preload_libraries.iter().find(|l| !server_library_available(l)) {
+        eprintln!("skipped: the server cannot load {missing} (run scripts/ensure-postgres.sh)");
+        return None;
+    }
     let cluster = Cluster::start(options);
     let stack = Stack::new(&cluster);
     Some((cluster, stack))
@@ -85,6 +105,8 @@ struct Secrets {
     old_password: String,
     new_password: String,
     verifiers: Vec<String>,
+    /// Other passwords of the test (a discarded pending file's).
+    others: Vec<String>,
 }
 
 impl Secrets {
@@ -93,7 +115,7 @@ impl Secrets {
         assert_ne!(new_password, cluster.password(), "the rotation changed the password");
         let verifiers: Vec<String> = ROTATED_ROLES.iter().filter_map(|r| cluster.stored_verifier(r)).collect();
         assert_eq!(verifiers.len(), ROTATED_ROLES.len(), "every rotated role has a verifier");
-        Secrets { old_password: cluster.password().to_owned(), new_password, verifiers }
+        Secrets { old_password: cluster.password().to_owned(), new_password, verifiers, others: Vec::new() }
     }
 
     /// What `text` (named `what`) shows of a secret, one description per finding; empty if none.
@@ -106,6 +128,9 @@ impl Secrets {
         };
         look(&self.old_password, "the old password");
         look(&self.new_password, "the new password");
+        for other in &self.others {
+            look(other, "another password of the test");
+        }
         for (verifier, role) in self.verifiers.iter().zip(ROTATED_ROLES) {
             look(verifier, &format!("the verifier of {role}"));
         }
@@ -287,6 +312,44 @@ fn lock_wait_and_deadlock_reports_do_not_quote_the_rotation() {
     let secrets = Secrets::after_rotation(&cluster, &stack);
     let log = cluster.server_log();
     assert!(log.contains("deadlock detected") && log.contains("still waiting for"), "the reports are logged");
+    assert_log_clean(&cluster, &secrets);
+}
+
+/// Logs everything the server can log about statements, as a session of its own would see.
+fn log_everything() -> ClusterOptions {
+    ClusterOptions::new()
+        .pgaudit()
+        .setting("log_statement", "all")
+        .setting("log_min_duration_statement", "0")
+        .setting("log_transaction_sample_rate", "1.0")
+        .setting("log_connections", "on")
+        .setting("pgaudit.log", "all")
+        .setting("pgaudit.log_parameter", "on")
+        .setting("log_min_error_statement", "debug5")
+}
+
+#[test]
+fn recovery_after_a_crash_after_commit_logs_no_secret() {
+    let Some((cluster, stack)) = local_stack(log_everything()) else { return };
+    let committed = stack.rotate_and_crash("after-commit");
+    stack.rotate();
+    assert_eq!(stack.password(), committed, "recovery published the committed password");
+    let secrets = Secrets::after_rotation(&cluster, &stack);
+    let log = cluster.server_log();
+    assert!(log.contains("pg_advisory_lock") && log.contains("rolpassword"), "recovery's queries are logged");
+    assert_log_clean(&cluster, &secrets);
+}
+
+#[test]
+fn recovery_after_a_crash_before_commit_logs_no_secret() {
+    let Some((cluster, stack)) = local_stack(log_everything()) else { return };
+    let discarded = stack.rotate_and_crash("after-stage");
+    stack.rotate();
+    let mut secrets = Secrets::after_rotation(&cluster, &stack);
+    assert_ne!(secrets.new_password, discarded, "the pending file was discarded and a new rotation ran");
+    secrets.others.push(discarded);
+    let log = cluster.server_log();
+    assert!(log.contains("pg_advisory_lock") && log.contains("rolpassword"), "recovery's queries are logged");
     assert_log_clean(&cluster, &secrets);
 }
 

@@ -98,7 +98,7 @@ mod url;
 #[allow(unused_imports)]
 pub use self::{
     activity::{ActivityWatcher, SeenActivity, MONITOR_USER},
-    binaries::pg_bin_dir,
+    binaries::{pg_bin_dir, server_library_available},
     cluster::Cluster,
     external::external_mode,
     lock::LockHolder,
