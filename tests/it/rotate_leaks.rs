@@ -315,6 +315,49 @@ fn lock_wait_and_deadlock_reports_do_not_quote_the_rotation() {
     assert_log_clean(&cluster, &secrets);
 }
 
+#[test]
+fn pgaudit_object_auditing_of_the_analytics_table_shows_no_password() {
+    let options = ClusterOptions::new()
+        .pgaudit()
+        .setting("pgaudit.role", "pmoves_auditor")
+        .setting("pgaudit.log_parameter", "on");
+    let Some((cluster, stack)) = local_stack(options) else { return };
+    cluster.psql("CREATE ROLE pmoves_auditor NOLOGIN; GRANT UPDATE ON _analytics.source_backends TO pmoves_auditor");
+    cluster.psql("UPDATE _analytics.source_backends SET type = type WHERE false");
+    assert!(cluster.server_log().contains("AUDIT: OBJECT"), "pgaudit audits updates of the analytics table");
+    stack.rotate();
+    let secrets = Secrets::after_rotation(&cluster, &stack);
+    assert_log_clean(&cluster, &secrets);
+}
+
+#[test]
+fn a_failed_analytics_update_logs_no_bind_parameter() {
+    let options = ClusterOptions::new().setting("log_parameter_max_length_on_error", "-1");
+    let Some((cluster, stack)) = local_stack(options) else { return };
+    cluster.psql(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+         CREATE TRIGGER refuse BEFORE UPDATE ON _analytics.source_backends FOR EACH ROW EXECUTE FUNCTION refuse()",
+    );
+    let out = bin()
+        .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the refused update rolls the rotation back");
+    let log = cluster.server_log();
+    assert!(log.contains("refused"), "the error is logged");
+    // Nothing committed: the only secret the server saw is the new password, and the log
+    // must not hold it (nor any verifier-shaped text).
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains(cluster.password()), "stderr holds no password");
+    let found: Vec<String> = ["SCRAM-SHA-256$", " PASSWORD '", "postgresql://supabase_admin:"]
+        .iter()
+        .filter(|needle| log.contains(*needle))
+        .map(|needle| format!("{needle:?} is in the log"))
+        .collect();
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
 /// Logs everything the server can log about statements, as a session of its own would see.
 fn log_everything() -> ClusterOptions {
     ClusterOptions::new()
