@@ -265,9 +265,9 @@ fn every_statement_log_and_statistics_together_show_no_secret() {
     assert!(found.is_empty(), "pg_stat_statements holds secrets:\n{}", found.join("\n"));
 }
 
-#[test]
-fn a_pg_monitor_member_polling_pg_stat_activity_never_sees_a_verifier() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+/// Rotates while a `pg_monitor` member polls `pg_stat_activity`, and checks what it saw.
+fn pg_stat_activity_shows_no_secret(options: ClusterOptions) {
+    let Some((cluster, stack)) = local_stack(options) else { return };
     let rt = runtime();
     let watcher = rt.block_on(cluster.watch_activity());
     // The rotation's one batch of ALTER ROLEs then waits at DROP SCHEMA _supavisor for as long
@@ -283,6 +283,16 @@ fn a_pg_monitor_member_polling_pg_stat_activity_never_sees_a_verifier() {
     assert!(seen.any_contains("pg_backend_pid()"), "the watcher reads other sessions' query text");
     let secrets = Secrets::after_rotation(&cluster, &stack);
     assert_activity_clean(&seen, &secrets);
+}
+
+#[test]
+fn a_pg_monitor_member_polling_pg_stat_activity_never_sees_a_verifier() {
+    pg_stat_activity_shows_no_secret(ClusterOptions::new());
+}
+
+#[test]
+fn a_pg_monitor_member_never_sees_an_md5_verifier_that_would_log_in() {
+    pg_stat_activity_shows_no_secret(ClusterOptions::new().md5());
 }
 
 #[test]

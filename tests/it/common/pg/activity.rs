@@ -4,7 +4,8 @@
 //! The watcher logs in as `pmoves_test_monitor`: LOGIN, not a superuser, a member of
 //! `pg_monitor` (which lets it read every session's query text, as a monitoring agent of a
 //! stack would). It polls on its own thread and runtime, as fast as the server answers, until
-//! it is stopped, and keeps every distinct query text it saw.
+//! it is stopped, and keeps every distinct query text it saw. The role is dropped again when
+//! the watcher stops (so an external server keeps nothing of it).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +26,8 @@ pub const MONITOR_USER: &str = "pmoves_test_monitor";
 pub struct ActivityWatcher {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<Result<SeenActivity, String>>>,
+    /// Drops the monitoring role, once polling has ended.
+    drop_role: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 /// Everything a watcher saw.
@@ -86,8 +89,16 @@ impl Cluster {
                 rt.block_on(poll(config, stop_flag, ready_tx))
             })
             .expect("pg harness: cannot spawn the activity watcher thread");
+        let (target, harness_password) = (self.psql_target(&self.main_db), self.harness_password.clone());
+        let drop_role: Box<dyn FnOnce() + Send + Sync> = Box::new(move || {
+            let sql = format!("DROP ROLE IF EXISTS {}", sql_ident(MONITOR_USER));
+            let what = "dropping the monitoring role";
+            if let Err(e) = run_psql(&target, HARNESS_USER, &harness_password, &[], None, &sql, &secrets, what) {
+                eprintln!("pg harness: {e}");
+            }
+        });
         match ready_rx.await {
-            Ok(Ok(())) => ActivityWatcher { stop, thread: Some(thread) },
+            Ok(Ok(())) => ActivityWatcher { stop, thread: Some(thread), drop_role: Some(drop_role) },
             Ok(Err(e)) => {
                 let _ = thread.join();
                 panic!("pg harness: watching pg_stat_activity failed: {}", self.redact(&e))
@@ -152,7 +163,11 @@ impl ActivityWatcher {
     /// Stops polling; everything seen since `watch_activity` returned. Panics if polling failed.
     pub fn stop(mut self) -> SeenActivity {
         self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take().map(|t| t.join()) {
+        let polled = self.thread.take().map(|t| t.join());
+        if let Some(drop_role) = self.drop_role.take() {
+            drop_role();
+        }
+        match polled {
             Some(Ok(Ok(seen))) => seen,
             Some(Ok(Err(e))) => panic!("pg harness: watching pg_stat_activity failed: {e}"),
             _ => panic!("pg harness: the activity watcher thread died"),
@@ -165,6 +180,9 @@ impl Drop for ActivityWatcher {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        if let Some(drop_role) = self.drop_role.take() {
+            drop_role();
         }
     }
 }
