@@ -146,7 +146,7 @@ impl Secrets {
 /// Whether `text` holds `md5` followed by 32 hex digits (an md5 verifier).
 fn has_md5_hash(text: &str) -> bool {
     text.match_indices("md5").any(|(at, _)| {
-        let rest = text[at + 3..].as_bytes();
+        let rest = &text.as_bytes()[at + 3..];
         rest.len() >= 32 && rest[..32].iter().all(u8::is_ascii_hexdigit)
     })
 }
