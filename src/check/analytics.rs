@@ -7,7 +7,7 @@
 
 use zeroize::Zeroizing;
 
-use super::{code, Finding};
+use super::{Code, Finding};
 use crate::db::{self, Target};
 use crate::dburl;
 use crate::secrets::Secret;
@@ -43,8 +43,8 @@ pub(super) async fn check_analytics(
 }
 
 fn analytics_not_checked(dbname: &str, reason: &str) -> Finding {
-    Finding::warning(
-        code::ANALYTICS_NOT_CHECKED,
+    Finding::new(
+        Code::AnalyticsNotChecked,
         None,
         format!("_analytics.source_backends in database {dbname} could not be read ({reason}); its password was not compared"),
     )
@@ -83,8 +83,8 @@ async fn analytics_in(
         let Some(stored) = url.as_deref().and_then(|u| dburl::password(u)).map(Zeroizing::new) else { continue };
         if stored.as_str() != password.expose() {
             let row_name = id.map_or_else(|| "a row".to_owned(), |id| format!("row id {id}"));
-            out.push(Finding::error(
-                code::ANALYTICS_PASSWORD_MISMATCH,
+            out.push(Finding::new(
+                Code::AnalyticsPasswordMismatch,
                 Some("POSTGRES_PASSWORD"),
                 format!(
                     "differs from the password in the postgres URL of {row_name} of _analytics.source_backends (database \

@@ -10,25 +10,8 @@ use tokio_postgres::Client;
 use super::verifier::Encryption;
 use crate::db::{describe, Target};
 use crate::error::{Error, Result};
-
-/// The roles that share `POSTGRES_PASSWORD` on a Supabase stack (SPEC §2).
-pub const ROTATED_ROLES: [&str; 12] = [
-    "anon",
-    "authenticated",
-    "authenticator",
-    "dashboard_user",
-    "pgbouncer",
-    "postgres",
-    "service_role",
-    "supabase_admin",
-    "supabase_auth_admin",
-    "supabase_functions_admin",
-    "supabase_replication_admin",
-    "supabase_storage_admin",
-];
-
-/// Left alone: it has no password by design (SPEC §2).
-pub const PASSWORDLESS_ROLE: &str = "supabase_read_only_user";
+use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::roles::{login_role_names, rotated_role_names, PASSWORDLESS_ROLE};
 
 /// Where `_analytics.source_backends` keeps a backend's connection URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +67,7 @@ pub struct Discovery {
 /// role names are fixed identifiers), so it travels in the simple protocol: one round trip,
 /// and the transaction can send it in its first batch.
 pub fn fingerprint_sql() -> String {
-    let names: Vec<String> = ROTATED_ROLES.iter().map(|r| format!("'{r}'")).collect();
+    let names: Vec<String> = rotated_role_names().map(|r| format!("'{r}'")).collect();
     format!(
         "SELECT coalesce(md5(string_agg(rolname || ':' || coalesce(rolpassword, ''), ',' ORDER BY rolname)), '') \
          FROM pg_authid WHERE rolname IN ({})",
@@ -172,12 +155,12 @@ impl Internals {
 pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
     // `_supabase` first: on current stacks that is the only login this needs (each login is a
     // SCRAM handshake, a few milliseconds of hashing on both sides).
-    let supabase_target = target.in_database("_supabase");
+    let supabase_target = target.in_database(INTERNALS_DATABASE);
     let in_supabase = match supabase_target.connect_if_exists().await? {
         Some(client) => {
             let found = internals(&client).await?;
             let holds_internals = found.analytics || found.supavisor_owner.is_some();
-            (holds_internals || target.dbname() == "_supabase").then_some((client, supabase_target, found))
+            (holds_internals || target.dbname() == INTERNALS_DATABASE).then_some((client, supabase_target, found))
         }
         None => None,
     };
@@ -208,7 +191,7 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
     })?;
 
     // The remaining reads are independent: sent together, they cost one round trip.
-    let names: Vec<&str> = ROTATED_ROLES.iter().copied().chain([PASSWORDLESS_ROLE]).collect();
+    let names: Vec<&str> = rotated_role_names().chain([PASSWORDLESS_ROLE]).collect();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
     let roles_query = client.query("SELECT rolname::text, rolcanlogin FROM pg_roles WHERE rolname = ANY($1)", &params);
     let url_column = internals.url_column()?;
@@ -222,9 +205,8 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
     let rows = rows.map_err(|e| db_error("discovery", &e))?;
     let (fingerprint, analytics) = (fingerprint?, analytics?);
     let login_of = |name: &str| rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, bool>(1));
-    let roles = ROTATED_ROLES
-        .iter()
-        .map(|&name| RoleState { name, exists: login_of(name).is_some(), can_login: login_of(name).unwrap_or(false) })
+    let roles = rotated_role_names()
+        .map(|name| RoleState { name, exists: login_of(name).is_some(), can_login: login_of(name).unwrap_or(false) })
         .collect();
 
     let discovery = Discovery {
@@ -276,16 +258,6 @@ pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<Strin
         .await
         .map_err(|e| db_error("reading the stored verifier", &e))?;
     Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
-}
-
-/// The rotated roles that exist and have LOGIN, by name; for finishing a recovered run and for
-/// `check --db`.
-pub async fn login_role_names(client: &Client) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
-    let names: Vec<&str> = ROTATED_ROLES.to_vec();
-    let rows = client
-        .query("SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname", &[&names])
-        .await?;
-    rows.iter().map(|r| r.try_get(0)).collect()
 }
 
 /// [`login_role_names`], connecting as `admin`.

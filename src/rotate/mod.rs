@@ -16,20 +16,17 @@ mod restart;
 mod silence;
 mod transaction;
 pub mod verifier;
-pub mod verify;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cli::{ReportFormat, RotateArgs};
-use crate::db::{self, Target};
+use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::LockedEnv;
 use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
-use crate::ui::Ui;
+use crate::stack::POSTGRES_PASSWORD;
+use crate::ui::{ReportFormat, Ui};
 
-pub use discover::{login_role_names, ROTATED_ROLES};
-use plan::PASSWORD_KEY;
 use recovery::Holder;
 use report::{Recovery, Report, Timings};
 use transaction::Failure;
@@ -69,47 +66,64 @@ fn crash_if(requested: Option<CrashPoint>, at: CrashPoint) {
     }
 }
 
-/// Parses `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration> {
+/// What `rotate-passwords` is asked to do, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    /// The stack's `.env`: read for the connection and the old password, rewritten afterwards.
+    pub env_file: PathBuf,
+    /// How to reach the database.
+    pub connect: ConnectOptions,
+    /// How long to wait for a lock before giving up and rolling back.
+    pub lock_timeout: Duration,
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// Report format.
+    pub format: ReportFormat,
+    /// After a verified rotation, recreate the services that hold the password.
+    pub restart: bool,
+    /// Compose files of the stack, for `restart`.
+    pub compose_file: Vec<PathBuf>,
+    /// Compose project directory, for `restart` (default: the `.env`'s directory).
+    pub project_directory: Option<PathBuf>,
+}
+
+/// Parses a `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms
+/// and 1 h; `None` otherwise.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let value: f64 = number.parse().map_err(|_| bad_duration(text))?;
+    let value: f64 = number.parse().ok()?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" | "min" => value * 60.0,
-        _ => return Err(bad_duration(text)),
+        _ => return None,
     };
-    if !(0.001..=3600.0).contains(&seconds) {
-        return Err(bad_duration(text));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-fn bad_duration(text: &str) -> Error {
-    Error::Usage(format!("--lock-timeout '{text}' is not a duration between 1ms and 1h, such as 5s or 500ms"))
+    (0.001..=3600.0).contains(&seconds).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Runs `rotate-passwords` on its own runtime.
-pub fn run(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
-    let lock_timeout = parse_duration(&args.lock_timeout)?;
+pub fn run(args: &RotateOptions, ui: &Ui) -> Result<ExitCode> {
+    let lock_timeout = args.lock_timeout;
     let crash = CrashPoint::from_env()?;
-    crate::app::runtime()?.block_on(rotate(args, ui, lock_timeout, crash))
+    crate::db::runtime()?.block_on(rotate(args, ui, lock_timeout, crash))
 }
 
 fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
+async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let env_lock = lock_env(&args.env_file, ui)?;
     let env = env_lock.read()?.ok_or_else(|| Error::BadValue {
         path: args.env_file.clone(),
-        key: PASSWORD_KEY.into(),
+        key: POSTGRES_PASSWORD.into(),
         problem: "the file does not exist; rotate-passwords rewrites the stack's .env, so point --env-file at it"
             .into(),
     })?;
@@ -118,7 +132,7 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
     }
     let target = db::resolve(&args.connect, Some(&env), ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
-    let current_password = env.get(PASSWORD_KEY).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
+    let current_password = env.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
 
     let mut recovery = None;
     if let Some(outcome) = settle_pending(&env_lock, &target, current_password.as_ref(), ui).await? {
@@ -203,7 +217,7 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
     crash_if(crash, CrashPoint::Published);
 
     let verify_started = Instant::now();
-    let verification = verify::logins(&target, &prepared.plan.login_roles, &prepared.new_password).await;
+    let verification = db::logins(&target, &prepared.plan.login_roles, &prepared.new_password).await;
     let verify_ms = ms_since(verify_started);
 
     let report = Report::applied(
@@ -219,7 +233,7 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
 }
 
 /// `--restart`: recreate the services holding the password, after a verified rotation.
-fn restart_if_asked(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
+fn restart_if_asked(args: &RotateOptions, ui: &Ui) -> Result<ExitCode> {
     if !args.restart {
         return Ok(ExitCode::Success);
     }
@@ -273,9 +287,10 @@ async fn settle_pending(
             return Ok(Some(Settled::Discarded));
         }
     };
-    let Some(new_password) = pending.get(PASSWORD_KEY).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
+    let Some(new_password) =
+        pending.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
     else {
-        ui.warn(&format!("{} has no {PASSWORD_KEY}; discarding it", pending_path.display()));
+        ui.warn(&format!("{} has no {POSTGRES_PASSWORD}; discarding it", pending_path.display()));
         env_lock.discard_pending()?;
         return Ok(Some(Settled::Discarded));
     };
@@ -306,7 +321,7 @@ async fn settle_pending(
 
 /// Steps 7–8 for a rotation that an earlier, interrupted run committed.
 async fn finish_recovered(
-    args: &RotateArgs,
+    args: &RotateOptions,
     ui: &Ui,
     target: &Target,
     new_password: &Secret,
@@ -319,7 +334,7 @@ async fn finish_recovered(
     });
     let roles: Vec<&str> = login_roles.iter().map(String::as_str).collect();
     let verify_started = Instant::now();
-    let verification = verify::logins(target, &roles, new_password).await;
+    let verification = db::logins(target, &roles, new_password).await;
     let verify_ms = ms_since(verify_started);
     let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));
     print_report(&report, args.format)?;
@@ -418,8 +433,8 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("0s").is_none());
+        assert!(parse_duration("fast").is_none());
+        assert!(parse_duration("5h").is_none());
     }
 }
