@@ -17,8 +17,14 @@ mod rotate;
 // rotate-passwords leaks nothing: server logs (sampling, pgaudit, deadlocks), pg_stat_activity.
 mod rotate_leaks;
 
+// rotate-keys through the binary: a whole rotation, refusals, crashes, the pty, check --db.
+mod rotate_keys;
+
 // check through the binary: every finding code, both formats, upstream demo values, --db.
 mod check;
+
+// The process itself: not dumpable, no core file.
+mod process_safety;
 
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;

@@ -11,10 +11,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::common::pg::{
-    external_mode, server_library_available, Cluster, ClusterOptions, SeenActivity, ROTATED_ROLES,
-};
-use crate::common::{bin, bin_path, env_value, tempdir};
+use crate::common::pg::{server_library_available, Cluster, ClusterOptions, SeenActivity, ROTATED_ROLES};
+use crate::common::{bin, bin_path, env_value, skip_on_external_database, skipped, tempdir};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
@@ -87,12 +85,11 @@ impl Stack {
 /// A cluster configured by `options` and a stack on it; `None` (saying so) against an
 /// external database, whose configuration these tests cannot choose.
 fn local_stack(options: ClusterOptions) -> Option<(Cluster, Stack)> {
-    if external_mode() {
-        eprintln!("skipped: needs a local cluster with its own server configuration");
+    if skip_on_external_database("its own server configuration") {
         return None;
     }
     if let Some(missing) = options.preload_libraries.iter().find(|l| !server_library_available(l)) {
-        eprintln!("skipped: the server cannot load {missing} (run scripts/ensure-postgres.sh)");
+        skipped(&format!("the server cannot load {missing} (run scripts/ensure-postgres.sh)"));
         return None;
     }
     let cluster = Cluster::start(options);
