@@ -16,6 +16,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod db;
 pub mod dburl;
 pub mod envfile;
