@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run the throwaway PostgreSQL clusters of the integration tests
-# (tests/it/common/pg/): server binaries (initdb, pg_ctl, postgres), psql, and, when the tests
-# run as root, the `postgres` OS user that initdb and the server run as.
+# (tests/it/common/pg/): server binaries (initdb, pg_ctl, postgres), psql, the pgaudit extension
+# for the server's major version (Supabase's images preload it; the leak tests do too), and,
+# when the tests run as root, the `postgres` OS user that initdb and the server run as.
 #
-# Idempotent: installs nothing when everything is there. Installs Debian's `postgresql` package
-# (non-interactively) otherwise. Prints what it found or did.
+# Idempotent: installs nothing when everything is there. Installs Debian's `postgresql` and
+# `postgresql-<major>-pgaudit` packages (non-interactively) otherwise. Prints what it found or did.
 set -euo pipefail
 
 log() { printf 'ensure-postgres: %s\n' "$*"; }
@@ -65,6 +66,28 @@ else
   apt_install postgresql postgresql-client
   bindir="$(find_bindir)" || { log "postgresql installed but no initdb found"; exit 1; }
   log "installed server binaries: $bindir ($("$bindir/postgres" --version))"
+fi
+
+# pgaudit for the same major version as the server: its library and its extension files.
+major="$("$bindir/postgres" --version 2>/dev/null | sed -n 's/.* \([0-9][0-9]*\)\.[0-9].*/\1/p' | head -n 1)"
+pgaudit_present() {
+  local libdir sharedir
+  if [ -x "$bindir/pg_config" ]; then
+    libdir="$("$bindir/pg_config" --pkglibdir 2>/dev/null || true)"
+    sharedir="$("$bindir/pg_config" --sharedir 2>/dev/null || true)"
+  fi
+  libdir="${libdir:-$(dirname "$bindir")/lib}"
+  sharedir="${sharedir:-/usr/share/postgresql/$major}"
+  [ -f "$libdir/pgaudit.so" ] && [ -f "$sharedir/extension/pgaudit.control" ]
+}
+if [ -z "$major" ]; then
+  log "cannot tell the server's major version from $bindir/postgres; pgaudit not checked"
+elif pgaudit_present; then
+  log "pgaudit: present for PostgreSQL $major"
+else
+  apt_install "postgresql-$major-pgaudit"
+  pgaudit_present || { log "postgresql-$major-pgaudit installed but pgaudit.so / pgaudit.control not found"; exit 1; }
+  log "pgaudit: installed postgresql-$major-pgaudit"
 fi
 
 if command -v psql >/dev/null 2>&1; then

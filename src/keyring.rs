@@ -344,23 +344,6 @@ pub fn promotable_at(since: u64) -> u64 {
     since.saturating_add(PROMOTE_AFTER_SECS)
 }
 
-/// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time (Howard Hinnant's civil-from-days), for messages.
-pub fn utc_time(secs: u64) -> String {
-    let secs = i64::try_from(secs).unwrap_or(i64::MAX).min(253_402_300_799);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
 /// "12 min", "3 h 5 min", "2 d 4 h": a duration for people.
 pub fn human_duration(secs: u64) -> String {
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, (secs % 3600).div_ceil(60));
@@ -448,8 +431,6 @@ mod tests {
 
     #[test]
     fn times_print_for_people() {
-        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc_time(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
         assert_eq!(human_duration(60), "1 min");
         assert_eq!(human_duration(61), "2 min");
         assert_eq!(human_duration(3600 + 300), "1 h 5 min");

@@ -17,6 +17,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod db;
 pub mod dburl;
 pub mod envfile;

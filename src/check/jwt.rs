@@ -124,7 +124,7 @@ fn check_expiry(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, out: &mut Vec<Finding>)
     let Some(exp) = jwt.claims.get("exp").and_then(Value::as_f64) else { return };
     // `as` saturates: an absurd exp becomes i64::MAX/MIN instead of wrapping.
     let exp = exp as i64;
-    let date = utc_date(exp);
+    let date = crate::clock::utc_date(exp);
     if exp <= ctx.now {
         out.push(Finding::new(
             Code::JwtExpired,
@@ -141,32 +141,9 @@ fn check_expiry(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, out: &mut Vec<Finding>)
     }
 }
 
-/// `YYYY-MM-DD` (UTC) of a Unix time, for expiry messages (Howard Hinnant's civil-from-days).
-fn utc_date(secs: i64) -> String {
-    let days = secs.div_euclid(86_400).clamp(-1_000_000_000, 1_000_000_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::check::test_support::{audit, codes_for, hs256, NOW};
-
-    #[test]
-    fn utc_dates_are_right() {
-        assert_eq!(utc_date(0), "1970-01-01");
-        assert_eq!(utc_date(1_799_535_600), "2027-01-09");
-        assert_eq!(utc_date(951_782_400), "2000-02-29");
-    }
 
     #[test]
     fn jwt_rules_report_signature_role_and_expiry() {

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::values::Ctx;
 use super::{Code, Finding};
+use crate::clock;
 use crate::keyring::{self, KeyRing, KeyState, JWKS_KEY, KEYS_KEY, STATE_KEY};
 
 /// The key-state rules; one call from the audit.
@@ -80,7 +81,7 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                          once no client uses the API keys it signed, revoke it with `pmoves-secrets rotate-keys \
                          revoke --env-file {}`",
                         key.kid,
-                        keyring::utc_time(keyring::revocable_at(since, expiry)),
+                        clock::utc_time(keyring::revocable_at(since, expiry)),
                         ctx.path.display()
                     ),
                 ));
@@ -93,7 +94,7 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
                         "has had key {} on standby since {}, over a week: finish the rotation with `pmoves-secrets \
                          rotate-keys promote --env-file {}`, or remove the key",
                         key.kid,
-                        keyring::utc_time(since),
+                        clock::utc_time(since),
                         ctx.path.display()
                     ),
                 ));

@@ -13,6 +13,7 @@ mod plan;
 mod recovery;
 mod report;
 mod restart;
+mod silence;
 mod transaction;
 pub mod verifier;
 

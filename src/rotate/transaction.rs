@@ -1,9 +1,9 @@
 //! Step 5 of a rotation: the one transaction that changes the database.
 //!
 //! Round trips are few and nothing is hashed inside, so the window between `BEGIN` and `COMMIT`
-//! is a few milliseconds on a quiet server. The first statement silences every log that could
-//! record what follows, before anything secret is sent; the plaintext password then reaches the
-//! server only inside the analytics URL, as a bind parameter.
+//! is a few milliseconds on a quiet server. The session is silenced first (`silence`), before
+//! `BEGIN`; the plaintext password then reaches the server only inside the analytics URL, as a
+//! bind parameter.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -67,6 +67,7 @@ pub async fn apply(
     lock_timeout: Duration,
     interrupted: impl Future<Output = ()>,
 ) -> Result<Applied, Failure> {
+    super::silence::silence(client).await.map_err(Failure::RolledBack)?;
     let started = Instant::now();
     let secrets = [prepared.new_password.expose()];
     let fail = |step: &str, err: &tokio_postgres::Error| {
@@ -83,16 +84,9 @@ pub async fn apply(
     };
 
     let work = async {
-        // Its own round trip, before anything secret: from here on nothing this transaction
-        // sends is written to the server log or pg_stat_statements.
+        // Its own round trip, before anything secret (the session is already silent).
         let setup = format!(
             "BEGIN; \
-             SET LOCAL log_statement = 'none'; \
-             SET LOCAL log_min_error_statement = 'panic'; \
-             SET LOCAL log_min_duration_statement = -1; \
-             SET LOCAL log_min_duration_sample = -1; \
-             SELECT set_config('pg_stat_statements.track_utility', 'off', true); \
-             SELECT set_config('auto_explain.log_min_duration', '-1', true); \
              SET LOCAL lock_timeout = '{}ms'; \
              SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY}); \
              {}",

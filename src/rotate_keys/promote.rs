@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::{load, refused, value, Plan};
+use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::Result;
 use crate::keyring::{self, KeyState, KEYS_KEY};
@@ -58,8 +59,8 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result
                      it from {} (in {}), or pass --force if every verifier has been restarted since",
                     standby.kid,
                     keyring::human_duration(now.saturating_sub(since)),
-                    keyring::utc_time(since),
-                    keyring::utc_time(at),
+                    clock::utc_time(since),
+                    clock::utc_time(at),
                     keyring::human_duration(at - now)
                 ),
             ));
@@ -117,7 +118,7 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result
             format!(
                 "revoke the previous key no earlier than {} (JWT_EXPIRY + 15 minutes, when the last session it \
                  signed has expired): `pmoves-secrets rotate-keys revoke --env-file {}`",
-                keyring::utc_time(keyring::revocable_at(now, expiry)),
+                clock::utc_time(keyring::revocable_at(now, expiry)),
                 path.display()
             ),
         ],

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::{load, refused, value, Plan};
+use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::Result;
 use crate::keyring::{self, KeyState, RingKey, KEYS_KEY};
@@ -71,8 +72,8 @@ fn wait_reason(key: &RingKey, now: u64, expiry: u64) -> String {
             format!(
                 "key {} signed sessions until {}, which stay valid until {} (JWT_EXPIRY {} s + 15 minutes){}",
                 key.kid,
-                keyring::utc_time(since),
-                keyring::utc_time(at),
+                clock::utc_time(since),
+                clock::utc_time(at),
                 expiry,
                 if at > now { format!(", in {}", keyring::human_duration(at - now)) } else { String::new() }
             )

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::{load, refused, Plan};
+use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::Result;
 use crate::keyring::{self, KeyState, KEYS_KEY};
@@ -13,7 +14,7 @@ use crate::secrets::{EcKey, Secret};
 pub(super) fn plan(file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
     let mut ring = load::ring(file, path)?;
     if let Some(standby) = ring.in_state(KeyState::Standby).first() {
-        let since = standby.since.map_or_else(|| "at an unrecorded time".to_owned(), keyring::utc_time);
+        let since = standby.since.map_or_else(|| "at an unrecorded time".to_owned(), clock::utc_time);
         return Err(refused(
             path,
             KEYS_KEY,
@@ -45,7 +46,7 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
         afterwards: vec![format!(
             "promote it no earlier than {} (20 minutes, so verifiers that cache the key set have fetched it): \
              `pmoves-secrets rotate-keys promote --env-file {}`",
-            keyring::utc_time(keyring::promotable_at(now)),
+            clock::utc_time(keyring::promotable_at(now)),
             path.display()
         )],
     })

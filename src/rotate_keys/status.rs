@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{load, value, RotateKeysOptions};
+use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::{Error, ExitCode, Result};
 use crate::keyring::{self, KeyRing, KeyState};
@@ -64,14 +65,14 @@ fn status_of(file: &EnvFile, path: &Path, now: u64) -> Result<Status> {
             kid: k.kid.clone(),
             state: k.state,
             since: k.since,
-            since_utc: k.since.map(keyring::utc_time),
+            since_utc: k.since.map(clock::utc_time),
         })
         .collect();
     let step = |step, kid: &str, earliest: Option<u64>| NextStep {
         step,
         kid: Some(kid.to_owned()),
         earliest,
-        earliest_utc: earliest.map(keyring::utc_time),
+        earliest_utc: earliest.map(clock::utc_time),
         ready: earliest.is_some_and(|at| now >= at),
     };
     let mut next = Vec::new();
@@ -104,7 +105,7 @@ fn render_text(status: &Status) -> String {
         let since = match key.since {
             Some(since) => format!(
                 "since {} ({} ago)",
-                keyring::utc_time(since),
+                clock::utc_time(since),
                 keyring::human_duration(status.now.saturating_sub(since))
             ),
             None => "since an unrecorded time".to_owned(),
@@ -124,7 +125,7 @@ fn render_text(status: &Status) -> String {
         let when = match (step.ready, step.earliest) {
             (true, _) => "now".to_owned(),
             (false, Some(at)) => {
-                format!("from {} (in {})", keyring::utc_time(at), keyring::human_duration(at - status.now))
+                format!("from {} (in {})", clock::utc_time(at), keyring::human_duration(at - status.now))
             }
             (false, None) => "time unknown (not recorded): only with --force".to_owned(),
         };

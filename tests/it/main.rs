@@ -14,6 +14,9 @@ mod generate_files;
 // rotate-passwords against throwaway PostgreSQL clusters.
 mod rotate;
 
+// rotate-passwords leaks nothing: server logs (sampling, pgaudit, deadlocks), pg_stat_activity.
+mod rotate_leaks;
+
 // rotate-keys through the binary: a whole rotation, refusals, crashes, the pty, check --db.
 mod rotate_keys;
 

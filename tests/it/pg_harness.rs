@@ -287,6 +287,62 @@ async fn server_log_has_statements_with_log_all_and_never_the_password() {
 }
 
 #[tokio::test]
+async fn preloaded_pgaudit_and_extra_settings_reach_the_server_and_the_harness_stays_silent() {
+    if crate::common::skip_on_external_database("preloaded pgaudit, server settings") {
+        return;
+    }
+    if !server_library_available("pgaudit") {
+        crate::common::skipped("the server cannot load pgaudit (run scripts/ensure-postgres.sh)");
+        return;
+    }
+    let options = ClusterOptions::new()
+        .pgaudit()
+        .setting("pgaudit.log", "all")
+        .setting("log_transaction_sample_rate", "1.0")
+        .setting("application_name", "it's quoted");
+    let pg = Cluster::start(options);
+    assert_eq!(pg.psql("SHOW shared_preload_libraries"), "pgaudit");
+    assert_eq!(pg.psql("SHOW pgaudit.log"), "all");
+    assert_eq!(pg.psql("SHOW log_transaction_sample_rate"), "1");
+    let in_both = "SELECT count(*) FROM pg_extension WHERE extname = 'pgaudit'";
+    assert_eq!(pg.psql_in(pg.main_db(), in_both), "1");
+    assert_eq!(pg.psql_in(pg.work_db(), in_both), "1");
+    // Everything is logged, yet the harness's own password-setting session left no trace.
+    assert!(pg.server_log().contains("AUDIT: SESSION"), "pgaudit logs the harness's queries");
+    assert!(!pg.server_log().contains(pg.password()), "the harness leaked the cluster password");
+}
+
+#[tokio::test]
+async fn the_activity_watcher_sees_other_sessions_as_a_pg_monitor_member() {
+    let pg = Cluster::start(ClusterOptions::default());
+    let watcher = pg.watch_activity().await;
+    let holder = pg.hold_lock("SELECT 'marker-a11ce'").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(holder);
+    let monitor =
+        pg.psql_in(pg.main_db(), &format!("SELECT rolsuper::text FROM pg_roles WHERE rolname = '{MONITOR_USER}'"));
+    assert_eq!(monitor, "false", "the watcher is not a superuser");
+    let seen = watcher.stop();
+    assert!(seen.any_contains("marker-a11ce"), "the watcher saw another session's query");
+    assert!(!pg.role_exists(MONITOR_USER), "the watcher's role is dropped when it stops");
+}
+
+#[test]
+fn bad_setting_and_library_names_are_refused() {
+    if crate::common::skip_on_external_database("a local cluster's option checks") {
+        return;
+    }
+    for options in [
+        ClusterOptions::new().setting("log_statement = 'all'\nx", "1"),
+        ClusterOptions::new().preload("pgaudit,auto_explain"),
+        ClusterOptions::new().setting("", "1"),
+    ] {
+        let err = Cluster::try_start(options).expect_err("refused");
+        assert!(err.contains("must be"), "{err}");
+    }
+}
+
+#[tokio::test]
 async fn hold_lock_keeps_a_conflicting_lock_until_dropped() {
     let pg = Cluster::start(ClusterOptions::default());
     if pg.layout() == Layout::Bare {

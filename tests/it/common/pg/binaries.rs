@@ -138,3 +138,18 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
 }
+
+/// Whether the server binaries found by `pg_bin_dir` can load `library` (its `.so` is in the
+/// server's package library directory). pgaudit is a separate package
+/// (`postgresql-<major>-pgaudit`, installed by `scripts/ensure-postgres.sh`).
+pub fn server_library_available(library: &str) -> bool {
+    let Ok(bin) = pg_bin_dir() else { return false };
+    let from_pg_config = Command::new(bin.join("pg_config"))
+        .arg("--pkglibdir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let libdir = from_pg_config.or_else(|| bin.parent().map(|p| p.join("lib")));
+    libdir.is_some_and(|dir| dir.join(format!("{library}.so")).is_file())
+}

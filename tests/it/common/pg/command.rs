@@ -10,9 +10,15 @@ use super::binaries::psql_path;
 use super::secrets::redact;
 use super::LOCAL_HOST;
 
-/// `PGOPTIONS` for sessions whose statements carry secrets: nothing of them reaches the log.
-pub(super) const QUIET_LOG: &str =
-    "-c log_statement=none -c log_min_error_statement=panic -c log_min_duration_statement=-1";
+/// `PGOPTIONS` for sessions whose statements carry secrets: nothing of them reaches the log,
+/// whatever a test configured the server to log or track (sampled transactions, pgaudit,
+/// auto_explain, pg_stat_statements; an extension's setting that is not loaded just becomes a
+/// placeholder). Set at connection start, so it is in force before the first transaction begins.
+pub(super) const QUIET_LOG: &str = "-c log_statement=none -c log_min_error_statement=panic \
+     -c log_min_duration_statement=-1 -c log_min_duration_sample=-1 -c log_transaction_sample_rate=0 \
+     -c log_parameter_max_length=0 -c log_parameter_max_length_on_error=0 -c track_activities=off \
+     -c pgaudit.log=none -c pgaudit.log_parameter=off -c auto_explain.log_min_duration=-1 \
+     -c pg_stat_statements.track=none -c pg_stat_statements.track_utility=off";
 
 /// Where psql connects.
 pub(super) struct PsqlTarget {

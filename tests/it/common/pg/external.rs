@@ -150,6 +150,9 @@ fn local_only_options(opts: &ClusterOptions, external_db: &str) -> Vec<&'static 
     if opts.log_statement_all {
         unsupported.push("log_statement=all / server log");
     }
+    if opts.has_server_configuration() {
+        unsupported.push("preloaded libraries / server settings");
+    }
     unsupported
 }
 

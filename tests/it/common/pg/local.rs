@@ -78,7 +78,10 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
     };
     append_file(
         &data.join("postgresql.conf"),
-        &format!("\n# --- pmoves-secrets test harness (cluster) ---\nlog_statement = '{log_statement}'\n"),
+        &format!(
+            "\n# --- pmoves-secrets test harness (cluster) ---\nlog_statement = '{log_statement}'\n{}",
+            server_configuration(opts)
+        ),
     )?;
     cluster.port = start_on_free_port(&data, &log, &root)?;
     if let Kind::Local(l) = &mut cluster.kind {
@@ -93,8 +96,12 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
     for role in LOGIN_ROLES.iter().filter(|r| !dropped.contains(*r)) {
         sql.push_str(&format!("ALTER ROLE {} PASSWORD {};\n", sql_ident(role), sql_literal(&cluster.password)));
     }
+    sql.push_str(&create_extensions(opts));
     if opts.layout != Layout::Bare {
         sql.push_str(&format!("\\connect {}\n", cluster.work_db));
+        if cluster.work_db != opts.main_db {
+            sql.push_str(&create_extensions(opts));
+        }
         sql.push_str(&format!(
             "UPDATE _analytics.source_backends SET config = jsonb_set(config, '{{url}}', \
              to_jsonb(replace(replace(config->>'url', {}, {}), {}, {}))) \
@@ -126,6 +133,23 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
         );
     }
     Ok(cluster)
+}
+
+/// The `postgresql.conf` lines of `ClusterOptions::preload` and `ClusterOptions::setting`.
+fn server_configuration(opts: &ClusterOptions) -> String {
+    let mut conf = String::new();
+    if !opts.preload_libraries.is_empty() {
+        conf.push_str(&format!("shared_preload_libraries = {}\n", sql_literal(&opts.preload_libraries.join(","))));
+    }
+    for (name, value) in &opts.server_settings {
+        conf.push_str(&format!("{name} = {}\n", sql_literal(value)));
+    }
+    conf
+}
+
+/// `CREATE EXTENSION` lines for the current database of a psql script.
+fn create_extensions(opts: &ClusterOptions) -> String {
+    opts.extensions.iter().map(|e| format!("CREATE EXTENSION IF NOT EXISTS {};\n", sql_ident(e))).collect()
 }
 
 impl Cluster {

@@ -21,7 +21,11 @@
 //! - `pg_hba.conf`: `scram-sha-256` (or `md5` for `PasswordEncryption::Md5`) for the Unix socket and
 //!   for `host all all 127.0.0.1/32`; nothing else. The server listens on 127.0.0.1 only.
 //! - The server log is `<cluster dir>/server.log` (`log_path()`, `server_log()`);
-//!   `log_statement = 'all'` with `ClusterOptions::log_all()`.
+//!   `log_statement = 'all'` with `ClusterOptions::log_all()`. Any other server setting with
+//!   `ClusterOptions::setting(name, value)`, libraries in `shared_preload_libraries` with
+//!   `preload(lib)`, and `pgaudit()` = preload pgaudit and `CREATE EXTENSION pgaudit` (the
+//!   `postgresql-<major>-pgaudit` package, installed by `scripts/ensure-postgres.sh`). The
+//!   harness's own secret-carrying sessions silence all of these at connection start.
 //! - Settings: `fsync = off`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories` = the
 //!   cluster directory, `logging_collector = off` (the postmaster's stderr is the log file),
 //!   `log_line_prefix = '%m [%p] %q%u@%d '`, `autovacuum = off`.
@@ -59,6 +63,8 @@
 //! - `cluster`: the `Cluster` handle: starting, addresses and URLs, Drop.
 //! - `queries`: connections, login checks and queries as the harness superuser.
 //! - `lock`: `hold_lock` and `LockHolder` (a transaction held open in another session).
+//! - `activity`: `watch_activity` (polls `pg_stat_activity` as a non-superuser `pg_monitor`
+//!   member for as long as a test needs).
 //! - `template`: building and caching the template data directories.
 //! - `local`: a cluster copied from a template: start, stop, restart, removal.
 //! - `server`: `pg_ctl` start/stop, free ports, process liveness.
@@ -72,6 +78,7 @@
 
 #![allow(dead_code)]
 
+mod activity;
 mod binaries;
 mod cluster;
 mod command;
@@ -91,7 +98,8 @@ mod url;
 // not every includer uses every helper (the bench uses few).
 #[allow(unused_imports)]
 pub use self::{
-    binaries::pg_bin_dir,
+    activity::{ActivityWatcher, SeenActivity, MONITOR_USER},
+    binaries::{pg_bin_dir, server_library_available},
     cluster::Cluster,
     external::{external_mode, needs_local_cluster},
     lock::LockHolder,

@@ -54,6 +54,12 @@ pub struct ClusterOptions {
     pub drop_roles: Vec<String>,
     /// `log_statement = 'all'` in the server's configuration.
     pub log_statement_all: bool,
+    /// `shared_preload_libraries` of the cluster (`pgaudit`, `auto_explain`, ...), in order.
+    pub preload_libraries: Vec<String>,
+    /// Extensions created (`CREATE EXTENSION IF NOT EXISTS`) in the main and the work database.
+    pub extensions: Vec<String>,
+    /// Further `name = 'value'` lines of `postgresql.conf`, in order (a later one wins).
+    pub server_settings: Vec<(String, String)>,
 }
 
 impl Default for ClusterOptions {
@@ -64,6 +70,9 @@ impl Default for ClusterOptions {
             layout: Layout::Current,
             drop_roles: Vec::new(),
             log_statement_all: false,
+            preload_libraries: Vec::new(),
+            extensions: Vec::new(),
+            server_settings: Vec::new(),
         }
     }
 }
@@ -96,6 +105,30 @@ impl ClusterOptions {
         self.log_statement_all = true;
         self
     }
+    /// Adds `library` to `shared_preload_libraries` (the server loads it at start).
+    pub fn preload(mut self, library: &str) -> Self {
+        if !self.preload_libraries.iter().any(|l| l == library) {
+            self.preload_libraries.push(library.to_string());
+        }
+        self
+    }
+    /// pgaudit as Supabase's images have it: preloaded, and its extension created.
+    pub fn pgaudit(mut self) -> Self {
+        self = self.preload("pgaudit");
+        if !self.extensions.iter().any(|e| e == "pgaudit") {
+            self.extensions.push("pgaudit".to_string());
+        }
+        self
+    }
+    /// `name = 'value'` in `postgresql.conf` (value quoted for the file; any server setting).
+    pub fn setting(mut self, name: &str, value: &str) -> Self {
+        self.server_settings.push((name.to_string(), value.to_string()));
+        self
+    }
+    /// Whether these options change the server's configuration beyond the template's.
+    pub fn has_server_configuration(&self) -> bool {
+        !self.preload_libraries.is_empty() || !self.extensions.is_empty() || !self.server_settings.is_empty()
+    }
 }
 
 /// The database holding `_analytics` / `_supavisor` for `layout`.
@@ -111,6 +144,16 @@ pub(super) fn validate_options(opts: &ClusterOptions) -> Result<(), String> {
     let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ok(&opts.main_db) || opts.main_db == "_supabase" {
         return Err(format!("main_db {:?} must be [A-Za-z0-9_]+ and not _supabase", opts.main_db));
+    }
+    for name in opts.preload_libraries.iter().chain(&opts.extensions) {
+        if !ok(name) {
+            return Err(format!("library or extension name {name:?} must be [A-Za-z0-9_]+"));
+        }
+    }
+    for (name, _) in &opts.server_settings {
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+            return Err(format!("setting name {name:?} must be [A-Za-z0-9_.]+"));
+        }
     }
     for r in &opts.drop_roles {
         if !ok(r) || r == SUPERUSER {
