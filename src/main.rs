@@ -3,6 +3,7 @@
 //! `main` only parses, runs and maps the outcome to an exit code (SPEC §5); every behaviour
 //! lives in a module where it can be tested as a function.
 
+mod analytics;
 mod app;
 mod check;
 mod cli;
@@ -31,6 +32,11 @@ fn main() -> std::process::ExitCode {
     let ui = app::ui_for(&cli);
     match app::run(cli, &ui) {
         Ok(code) => code.into(),
+        // Declining is the operator's choice, not a failure: said in plain words, not in red.
+        Err(error::Error::Declined) => {
+            ui.info("You declined at the confirmation; nothing was changed.");
+            ExitCode::Declined.into()
+        }
         Err(err) => {
             if !err.is_silent() {
                 ui.error(&err.to_string());

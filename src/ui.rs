@@ -93,7 +93,6 @@ impl Ui {
     /// again (a live rotation): a stray keypress must never start it. Accepted answers are `yes`
     /// and each of `also_accepted` (the database name, say); anything else declines (exit 3).
     /// Without a terminal on stdin and without `assume_yes`, refuses (exit 3).
-    #[allow(dead_code)] // rotate-passwords and rotate-keys switch to it next
     pub fn confirm_typed(&self, question: &str, also_accepted: &[&str], action: &str, assume_yes: bool) -> Result<()> {
         if assume_yes {
             return Ok(());

@@ -8,6 +8,7 @@
 use zeroize::Zeroizing;
 
 use super::{code, Finding};
+use crate::analytics;
 use crate::db::{self, Target};
 use crate::dburl;
 use crate::secrets::Secret;
@@ -50,39 +51,27 @@ fn analytics_not_checked(dbname: &str, reason: &str) -> Finding {
     )
 }
 
-/// The postgres backends of one database: `None` when the table is not there. Logflare keeps the
-/// URL under `config` (jsonb) today; a `url` column is read where one exists.
+/// The postgres backends of one database: `None` when the table is not there. The layout rule
+/// and the reads are the ones rotation uses (`crate::analytics`).
 async fn analytics_in(
     client: &tokio_postgres::Client,
     dbname: &str,
     password: &Secret,
 ) -> std::result::Result<Option<Vec<Finding>>, String> {
-    let columns: Vec<String> = client
-        .query(
-            "SELECT column_name::text FROM information_schema.columns \
-             WHERE table_schema = '_analytics' AND table_name = 'source_backends'",
-            &[],
-        )
-        .await
-        .map_err(|e| db::describe(&e))?
-        .iter()
-        .filter_map(|row| row.try_get::<_, String>(0).ok())
-        .collect();
-    if columns.is_empty() {
-        return Ok(None);
-    }
-    let Some(sql) = backends_query(&columns) else {
-        return Ok(Some(Vec::new()));
+    db::bound_session(client, db::DEFAULT_LOCK_TIMEOUT).await.map_err(|e| db::describe(&e))?;
+    let columns = match analytics::layout(client).await.map_err(|e| db::describe(&e))? {
+        Ok(Some(columns)) => columns,
+        Ok(None) => return Ok(None),
+        Err(unsupported) => return Err(unsupported.to_string()),
     };
-    let rows = client.query(sql.as_str(), &[]).await.map_err(|e| db::describe(&e))?;
+    let backends = analytics::read_postgres_backends(client, columns).await.map_err(|e| db::describe(&e))?;
     let mut out = Vec::new();
-    for row in rows {
-        let id: Option<String> = row.try_get(0).map_err(|e| db::describe(&e))?;
-        let url: Option<String> = row.try_get(1).map_err(|e| db::describe(&e))?;
-        let url = url.map(Zeroizing::new);
-        let Some(stored) = url.as_deref().and_then(|u| dburl::password(u)).map(Zeroizing::new) else { continue };
+    for backend in backends {
+        let Some(stored) = backend.url().and_then(|u| dburl::password(u.expose())).map(Zeroizing::new) else {
+            continue;
+        };
         if stored.as_str() != password.expose() {
-            let row_name = id.map_or_else(|| "a row".to_owned(), |id| format!("row id {id}"));
+            let row_name = if backend.id.is_empty() { "a row".to_owned() } else { format!("row id {}", backend.id) };
             out.push(Finding::error(
                 code::ANALYTICS_PASSWORD_MISMATCH,
                 Some("POSTGRES_PASSWORD"),
@@ -95,34 +84,4 @@ async fn analytics_in(
         }
     }
     Ok(Some(out))
-}
-
-/// The query for `(id, url)` of the postgres backends, built from the columns that exist
-/// (the names are fixed strings, never input). `None` when no column can hold a URL (an
-/// encrypted config, for instance).
-fn backends_query(columns: &[String]) -> Option<String> {
-    let has = |name: &str| columns.iter().any(|c| c == name);
-    let url = match (has("url"), has("config")) {
-        (true, true) => "coalesce(url::text, config::jsonb ->> 'url')",
-        (true, false) => "url::text",
-        (false, true) => "config::jsonb ->> 'url'",
-        (false, false) => return None,
-    };
-    let id = if has("id") { "id::text" } else { "NULL::text" };
-    let filter = if has("type") { "WHERE type = 'postgres'" } else { "" };
-    Some(format!("SELECT {id}, {url} FROM _analytics.source_backends {filter} ORDER BY 1"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backends_query_uses_the_columns_that_exist() {
-        let cols = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let sql = backends_query(&cols(&["id", "type", "config"])).unwrap();
-        assert!(sql.contains("config::jsonb ->> 'url'") && sql.contains("WHERE type = 'postgres'"), "{sql}");
-        assert!(backends_query(&cols(&["url"])).unwrap().contains("url::text"));
-        assert!(backends_query(&cols(&["id", "config_encrypted"])).is_none());
-    }
 }

@@ -118,13 +118,13 @@ fn no_supabase_roles(target: &Target) -> Finding {
 
 /// The Supabase roles with `rolcanlogin`, by name.
 async fn login_roles(admin: &tokio_postgres::Client) -> std::result::Result<Vec<String>, String> {
-    crate::rotate::login_role_names(admin).await.map_err(|e| db::describe(&e))
+    db::login_role_names(admin, &super::SUPABASE_ROLES).await.map_err(|e| db::describe(&e))
 }
 
 /// Logs in as every role with `POSTGRES_PASSWORD`, all at once (each login is a network round
 /// trip plus a SCRAM exchange; a dozen in sequence is noticeably slow over a tunnel).
 async fn check_logins(target: &Target, roles: &[String], password: &Secret, source: RoleSource) -> Vec<Finding> {
-    crate::rotate::verify::logins(target, roles, password)
+    db::try_logins(target, roles, password)
         .await
         .into_iter()
         .filter(|login| !login.ok)

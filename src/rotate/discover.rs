@@ -5,11 +5,15 @@
 //! rotation committed in between, this one stops instead of overwriting a password that some
 //! other `.env` already holds.
 
+use std::time::Duration;
+
 use tokio_postgres::Client;
 
 use super::verifier::Encryption;
+use crate::analytics::{self, UrlColumns};
 use crate::db::{describe, Target};
 use crate::error::{Error, Result};
+use crate::secrets::Secret;
 
 /// The roles that share `POSTGRES_PASSWORD` on a Supabase stack (SPEC §2).
 pub const ROTATED_ROLES: [&str; 12] = [
@@ -27,25 +31,27 @@ pub const ROTATED_ROLES: [&str; 12] = [
     "supabase_storage_admin",
 ];
 
-/// Left alone: it has no password by design (SPEC §2).
+/// Has no password by design, and is left alone then; rotated too when an operator gave it the
+/// stack's password (SPEC §2).
 pub const PASSWORDLESS_ROLE: &str = "supabase_read_only_user";
 
-/// Where `_analytics.source_backends` keeps a backend's connection URL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UrlColumn {
-    /// `config->>'url'` (Logflare's current layout; `config` is jsonb).
-    ConfigJsonb,
-    /// `config->>'url'` with `config` of type json.
-    ConfigJson,
-    /// A plain `url` text column.
-    Url,
+/// The database that holds `_analytics` / `_supavisor` on current stacks.
+pub const INTERNALS_DATABASE: &str = "_supabase";
+
+/// `supabase_read_only_user`, as found.
+#[derive(Debug, Clone)]
+pub struct ReadOnlyRole {
+    /// Whether it has `LOGIN`.
+    pub can_login: bool,
+    /// Its stored verifier, if it has a password (secret: an md5 verifier logs in).
+    pub verifier: Option<Secret>,
 }
 
 /// `_analytics.source_backends` as found.
 #[derive(Debug, Clone)]
 pub struct Analytics {
-    /// Where the URL lives.
-    pub column: UrlColumn,
+    /// Where the URLs live.
+    pub columns: UrlColumns,
     /// How many `type = 'postgres'` rows carry a URL.
     pub postgres_rows: i64,
 }
@@ -70,8 +76,8 @@ pub struct Discovery {
     pub encryption: Encryption,
     /// The twelve roles.
     pub roles: Vec<RoleState>,
-    /// Whether `supabase_read_only_user` exists (reported as left alone).
-    pub passwordless_role_exists: bool,
+    /// `supabase_read_only_user`, if it exists.
+    pub read_only: Option<ReadOnlyRole>,
     /// `_analytics.source_backends`, if present.
     pub analytics: Option<Analytics>,
     /// Owner of `_supavisor`, if the schema exists.
@@ -84,7 +90,7 @@ pub struct Discovery {
 /// role names are fixed identifiers), so it travels in the simple protocol: one round trip,
 /// and the transaction can send it in its first batch.
 pub fn fingerprint_sql() -> String {
-    let names: Vec<String> = ROTATED_ROLES.iter().map(|r| format!("'{r}'")).collect();
+    let names: Vec<String> = ROTATED_ROLES.iter().chain([&PASSWORDLESS_ROLE]).map(|r| format!("'{r}'")).collect();
     format!(
         "SELECT coalesce(md5(string_agg(rolname || ':' || coalesce(rolpassword, ''), ',' ORDER BY rolname)), '') \
          FROM pg_authid WHERE rolname IN ({})",
@@ -106,39 +112,28 @@ fn db_error(step: &str, err: &tokio_postgres::Error) -> Error {
 
 /// What a database holds of the Supabase internals, and what the session may do there.
 struct Internals {
-    analytics: bool,
-    /// The type of `source_backends.config`, if that column exists.
-    config_type: Option<String>,
-    /// Whether `source_backends.url` exists.
-    has_url_column: bool,
+    /// `_analytics.source_backends`: absent, or where its URLs are, or unsupported.
+    analytics: std::result::Result<Option<UrlColumns>, analytics::Unsupported>,
     supavisor_owner: Option<String>,
     superuser: bool,
     password_encryption: String,
 }
 
-/// The `pg_attribute` row of a column of `_analytics.source_backends`, by name.
-const SOURCE_BACKENDS_COLUMN: &str = "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE n.nspname = '_analytics' AND c.relname = 'source_backends' AND a.attnum > 0 AND NOT a.attisdropped";
-
 /// One round trip for everything that does not depend on the answer to something else. Only
 /// catalogs are read (not `information_schema`, whose views cost milliseconds on a fresh
 /// session), so a role without rights on the schemas still gets to the superuser check.
-async fn internals(client: &Client) -> Result<Internals> {
+async fn internals(client: &Client, lock_timeout: Duration) -> Result<Internals> {
+    crate::db::bound_session(client, lock_timeout).await.map_err(|e| db_error("discovery", &e))?;
     let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                        WHERE n.nspname = '_analytics' AND c.relname = 'source_backends'), \
-                (SELECT format_type(a.atttypid, NULL) {SOURCE_BACKENDS_COLUMN} AND a.attname = 'config'), \
-                EXISTS (SELECT 1 {SOURCE_BACKENDS_COLUMN} AND a.attname = 'url'), \
+        "SELECT {}, \
                 (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'), \
                 (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
-                current_setting('password_encryption')"
+                current_setting('password_encryption')",
+        analytics::layout_columns_sql()
     );
     let row = client.query_one(&sql, &[]).await.map_err(|e| db_error("discovery", &e))?;
     Ok(Internals {
-        analytics: row.get(0),
-        config_type: row.get(1),
-        has_url_column: row.get(2),
+        analytics: analytics::url_columns(row.get(0), row.get::<_, Option<String>>(1).as_deref(), row.get(2)),
         supavisor_owner: row.get(3),
         superuser: row.get::<_, Option<bool>>(4).unwrap_or(false),
         password_encryption: row.get(5),
@@ -146,22 +141,8 @@ async fn internals(client: &Client) -> Result<Internals> {
 }
 
 impl Internals {
-    /// Where `source_backends` keeps its URLs; an error when the table exists without either.
-    fn url_column(&self) -> Result<Option<UrlColumn>> {
-        if !self.analytics {
-            return Ok(None);
-        }
-        match (self.config_type.as_deref(), self.has_url_column) {
-            (Some("jsonb"), _) => Ok(Some(UrlColumn::ConfigJsonb)),
-            (Some("json"), _) => Ok(Some(UrlColumn::ConfigJson)),
-            (_, true) => Ok(Some(UrlColumn::Url)),
-            _ => Err(Error::Database {
-                step: "discovery".into(),
-                reason: "_analytics.source_backends has neither a config (json/jsonb) nor a url column; \
-                         this Logflare version is not supported"
-                    .into(),
-            }),
-        }
+    fn holds_internals(&self) -> bool {
+        !matches!(self.analytics, Ok(None)) || self.supavisor_owner.is_some()
     }
 }
 
@@ -169,15 +150,22 @@ impl Internals {
 ///
 /// `_supabase` is tried first (current stacks), then the main database (older stacks). Roles
 /// are cluster-wide, so whichever database is chosen, one transaction covers every role.
-pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
+///
+/// Every statement is bounded: the session gets `lock_timeout` (an uncommitted `ALTER TABLE` on
+/// `_analytics.source_backends` must not hold the run, and the `.env` lock, for ever) and a
+/// `statement_timeout`.
+pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discovery, Client, Target)> {
     // `_supabase` first: on current stacks that is the only login this needs (each login is a
     // SCRAM handshake, a few milliseconds of hashing on both sides).
-    let supabase_target = target.in_database("_supabase");
+    let supabase_target = target.in_database(INTERNALS_DATABASE);
     let in_supabase = match supabase_target.connect_if_exists().await? {
         Some(client) => {
-            let found = internals(&client).await?;
-            let holds_internals = found.analytics || found.supavisor_owner.is_some();
-            (holds_internals || target.dbname() == "_supabase").then_some((client, supabase_target, found))
+            let found = internals(&client, lock_timeout).await?;
+            (found.holds_internals() || target.dbname() == INTERNALS_DATABASE).then_some((
+                client,
+                supabase_target,
+                found,
+            ))
         }
         None => None,
     };
@@ -185,7 +173,7 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
         Some(work) => work,
         None => {
             let main = target.connect().await?;
-            let found = internals(&main).await?;
+            let found = internals(&main, lock_timeout).await?;
             (main, target.clone(), found)
         }
     };
@@ -209,12 +197,22 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
 
     // The remaining reads are independent: sent together, they cost one round trip.
     let names: Vec<&str> = ROTATED_ROLES.iter().copied().chain([PASSWORDLESS_ROLE]).collect();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&names];
-    let roles_query = client.query("SELECT rolname::text, rolcanlogin FROM pg_roles WHERE rolname = ANY($1)", &params);
-    let url_column = internals.url_column()?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&names, &PASSWORDLESS_ROLE];
+    // pg_authid (readable: the role is a superuser) for the read-only role's verifier only.
+    let roles_query = client.query(
+        "SELECT rolname::text, rolcanlogin, CASE WHEN rolname = $2 THEN rolpassword END \
+         FROM pg_authid WHERE rolname = ANY($1)",
+        &params,
+    );
+    let url_columns = internals
+        .analytics
+        .map_err(|unsupported| Error::Database { step: "discovery".into(), reason: unsupported.to_string() })?;
     let analytics_query = async {
-        match url_column {
-            Some(column) => analytics(&client, column).await.map(Some),
+        match url_columns {
+            Some(columns) => analytics::count_postgres_urls(&client, columns)
+                .await
+                .map(|postgres_rows| Some(Analytics { columns, postgres_rows }))
+                .map_err(|e| db_error("discovery", &e)),
             None => Ok(None),
         }
     };
@@ -231,36 +229,15 @@ pub async fn discover(target: &Target) -> Result<(Discovery, Client, Target)> {
         work_db: work_target.dbname().to_owned(),
         encryption,
         roles,
-        passwordless_role_exists: login_of(PASSWORDLESS_ROLE).is_some(),
+        read_only: rows
+            .iter()
+            .find(|r| r.get::<_, String>(0) == PASSWORDLESS_ROLE)
+            .map(|r| ReadOnlyRole { can_login: r.get(1), verifier: r.get::<_, Option<String>>(2).map(Secret::new) }),
         analytics,
         supavisor_owner: internals.supavisor_owner,
         fingerprint,
     };
     Ok((discovery, client, work_target))
-}
-
-/// How many postgres rows carry a URL in `column`.
-async fn analytics(client: &Client, column: UrlColumn) -> Result<Analytics> {
-    let postgres_rows: i64 = client
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM _analytics.source_backends WHERE type = 'postgres' AND {} IS NOT NULL",
-                url_expr(column)
-            ),
-            &[],
-        )
-        .await
-        .map_err(|e| db_error("discovery", &e))?
-        .get(0);
-    Ok(Analytics { column, postgres_rows })
-}
-
-/// The SQL expression that reads a row's URL.
-pub fn url_expr(column: UrlColumn) -> &'static str {
-    match column {
-        UrlColumn::ConfigJsonb | UrlColumn::ConfigJson => "(config::jsonb ->> 'url')",
-        UrlColumn::Url => "url",
-    }
 }
 
 /// The fingerprint of the rotated roles' stored verifiers.
@@ -278,18 +255,21 @@ pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<Strin
     Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
 }
 
-/// The rotated roles that exist and have LOGIN, by name; for finishing a recovered run and for
-/// `check --db`.
-pub async fn login_role_names(client: &Client) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
-    let names: Vec<&str> = ROTATED_ROLES.to_vec();
-    let rows = client
-        .query("SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname", &[&names])
-        .await?;
-    rows.iter().map(|r| r.try_get(0)).collect()
-}
-
-/// [`login_role_names`], connecting as `admin`.
-pub async fn login_roles(admin: &Target) -> Result<Vec<String>> {
+/// The rotated roles that exist and have LOGIN, connecting as `admin`; for finishing a
+/// recovered run. `supabase_read_only_user` counts when it holds the admin's password (the
+/// interrupted rotation rotated it too).
+pub async fn login_roles(admin: &Target, password: &Secret) -> Result<Vec<String>> {
     let client = admin.connect().await?;
-    login_role_names(&client).await.map_err(|e| db_error("listing LOGIN roles", &e))
+    let step = |e: tokio_postgres::Error| db_error("listing LOGIN roles", &e);
+    let mut roles = crate::db::login_role_names(&client, &ROTATED_ROLES).await.map_err(step)?;
+    let read_only = client
+        .query_opt("SELECT rolpassword FROM pg_authid WHERE rolname = $1 AND rolcanlogin", &[&PASSWORDLESS_ROLE])
+        .await
+        .map_err(step)?
+        .and_then(|row| row.get::<_, Option<String>>(0))
+        .map(Secret::new);
+    if read_only.is_some_and(|stored| super::verifier::matches(stored.expose(), password.expose(), PASSWORDLESS_ROLE)) {
+        roles.push(PASSWORDLESS_ROLE.to_owned());
+    }
+    Ok(roles)
 }

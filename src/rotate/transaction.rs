@@ -11,17 +11,18 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 use zeroize::Zeroizing;
 
-use super::discover::{fingerprint_sql, last_value, url_expr, UrlColumn};
+use super::discover::{fingerprint_sql, last_value};
 use super::plan::Prepared;
+use super::recovery::{settle, Settlement};
+use crate::analytics;
 use crate::db::{describe, Target};
-use crate::dburl;
 use crate::error::Error;
 
 /// Key of the transaction-level advisory lock that keeps two rotations apart. Any fixed
 /// value works as long as every copy of the tool uses the same one ("pmoves-r" in ASCII).
 pub const ADVISORY_LOCK_KEY: i64 = 0x706d_6f76_6573_2d72;
 
-/// What the transaction did.
+/// What the committed transaction did.
 #[derive(Debug, Clone, Copy)]
 pub struct Applied {
     /// Analytics rows whose URL now carries the new password.
@@ -30,17 +31,19 @@ pub struct Applied {
     pub analytics_rows_without_user: u64,
     /// Whether `_supavisor` was dropped and re-created.
     pub supavisor_reset: bool,
-    /// From sending `BEGIN` to the server's answer to `COMMIT`.
-    pub transaction_ms: f64,
+    /// From sending `BEGIN` to the server's answer to `COMMIT`; `None` when the answer was lost
+    /// and the commit was established by asking the database afterwards.
+    pub transaction_ms: Option<f64>,
 }
 
 /// How the transaction failed.
 #[derive(Debug)]
 pub enum Failure {
-    /// Before `COMMIT` or refused by it: rolled back, nothing changed.
+    /// Before `COMMIT`, refused by it, or lost during it and found not committed: rolled back,
+    /// nothing changed.
     RolledBack(Error),
-    /// The connection broke during `COMMIT`: the outcome is unknown.
-    Ambiguous(String),
+    /// The connection broke during `COMMIT` and the database could not tell the outcome.
+    Undetermined(String),
 }
 
 /// Replaces every occurrence of the given secrets in a server message.
@@ -48,7 +51,7 @@ pub fn scrub(message: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
         .filter(|s| s.len() >= 4)
-        .fold(crate::db::redact_url_password(message), |text, secret| text.replace(secret, "<redacted>"))
+        .fold(crate::dburl::redact_in_text(message), |text, secret| text.replace(secret, "<redacted>"))
 }
 
 fn quote_ident(name: &str) -> String {
@@ -60,6 +63,10 @@ fn quote_literal(value: &str) -> String {
 }
 
 /// Runs the transaction. `interrupted` resolving before `COMMIT` is sent rolls everything back.
+///
+/// A connection lost during `COMMIT` is settled here, at once, as crash recovery would: the
+/// database is asked which password it holds, so the caller learns what happened rather than
+/// that it might have.
 pub async fn apply(
     client: &Client,
     session: &Target,
@@ -134,12 +141,13 @@ pub async fn apply(
             .await
             .map_err(|e| fail("changing the role passwords and resetting _supavisor", &e))?;
 
-        let (updated, without_user) = match prepared.analytics_column {
-            Some(column) => update_analytics(client, column, prepared.new_password.expose())
+        let rewritten = match prepared.analytics_columns {
+            Some(columns) => analytics::rewrite_passwords(client, columns, prepared.new_password.expose())
                 .await
                 .map_err(|e| fail("updating _analytics.source_backends", &e))?,
-            None => (0, 0),
+            None => analytics::Rewritten::default(),
         };
+        let (updated, without_user) = (rewritten.updated, rewritten.without_user);
         Ok((updated, without_user, supavisor_reset))
     };
 
@@ -160,55 +168,31 @@ pub async fn apply(
         }
     };
 
+    let mut applied =
+        Applied { analytics_rows_updated, analytics_rows_without_user, supavisor_reset, transaction_ms: None };
     match client.batch_execute("COMMIT").await {
-        Ok(()) => Ok(Applied {
-            analytics_rows_updated,
-            analytics_rows_without_user,
-            supavisor_reset,
-            transaction_ms: started.elapsed().as_secs_f64() * 1000.0,
-        }),
+        Ok(()) => {
+            applied.transaction_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+            Ok(applied)
+        }
         // The server answered: it refused the commit, so it rolled back.
         Err(err) if err.as_db_error().is_some() => Err(Failure::RolledBack(fail("COMMIT", &err))),
-        Err(err) => Err(Failure::Ambiguous(scrub(&describe(&err), &secrets))),
-    }
-}
-
-/// Gives every postgres source backend URL the new password, keeping its other parts.
-async fn update_analytics(
-    client: &Client,
-    column: UrlColumn,
-    new_password: &str,
-) -> Result<(u64, u64), tokio_postgres::Error> {
-    let expr = url_expr(column);
-    let rows = client
-        .query(
-            &format!(
-                "SELECT ctid::text, {expr} FROM _analytics.source_backends \
-                 WHERE type = 'postgres' AND {expr} IS NOT NULL FOR UPDATE"
-            ),
-            &[],
-        )
-        .await?;
-    let update = match column {
-        UrlColumn::ConfigJsonb => {
-            "UPDATE _analytics.source_backends SET config = jsonb_set(config, '{url}', to_jsonb($2::text)) WHERE ctid = $1::text::tid"
-        }
-        UrlColumn::ConfigJson => {
-            "UPDATE _analytics.source_backends SET config = jsonb_set(config::jsonb, '{url}', to_jsonb($2::text))::json WHERE ctid = $1::text::tid"
-        }
-        UrlColumn::Url => "UPDATE _analytics.source_backends SET url = $2 WHERE ctid = $1::text::tid",
-    };
-    let statement = client.prepare(update).await?;
-    let (mut updated, mut without_user) = (0, 0);
-    for row in rows {
-        let ctid: String = row.get(0);
-        let url: String = row.get(1);
-        match dburl::with_password(&url, new_password).map(Zeroizing::new) {
-            Some(new_url) => updated += client.execute(&statement, &[&ctid, &new_url.as_str()]).await?,
-            None => without_user += 1,
+        Err(err) => {
+            let reason = scrub(&describe(&err), &secrets);
+            // Every statement had succeeded before COMMIT was sent: if it landed, `applied` is
+            // exactly what happened; only the window's length is unknown.
+            match settle(session, &prepared.new_password, prepared.old_password.as_ref()).await {
+                Settlement::Committed => Ok(applied),
+                Settlement::NotCommitted => Err(Failure::RolledBack(Error::Database {
+                    step: "COMMIT".into(),
+                    reason: format!("the connection broke ({reason}) and the database kept the old password"),
+                })),
+                Settlement::Undetermined(why) => {
+                    Err(Failure::Undetermined(format!("the connection broke during COMMIT ({reason}); {why}")))
+                }
+            }
         }
     }
-    Ok((updated, without_user))
 }
 
 #[cfg(test)]

@@ -126,7 +126,8 @@ fn malformed_connection_strings_never_echo_their_password() {
     std::fs::write(&env, "POSTGRES_PASSWORD=envpassword0123\n").unwrap();
     for (url, secret) in MALFORMED {
         for command in [&["rotate-passwords", "--dry-run"][..], &["check", "--db"][..]] {
-            let out = bin().args(command).arg("--env-file").arg(&env).env("PMOVES_SECRETS_DB_URL", url).output().unwrap();
+            let out =
+                bin().args(command).arg("--env-file").arg(&env).env("PMOVES_SECRETS_DB_URL", url).output().unwrap();
             let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(&out));
             assert!(!out.status.success(), "{command:?} accepted {url}");
             assert!(!said.contains(secret), "{command:?} echoed the password of a malformed string: {said}");

@@ -33,7 +33,10 @@ fn every_copy_of_the_password_in_the_env_follows_the_rotation() {
         value_in(&text, "PG_CONNECTION").unwrap(),
         format!("host=db port=5432 user=postgres password={new} dbname=postgres")
     );
-    assert_eq!(value_in(&text, "QUERY_URL").unwrap(), format!("postgresql://db:5432/postgres?user=postgres&password={new}"));
+    assert_eq!(
+        value_in(&text, "QUERY_URL").unwrap(),
+        format!("postgresql://db:5432/postgres?user=postgres&password={new}")
+    );
     assert_eq!(value_in(&text, "OTHER_URL").unwrap(), "postgres://app_user:app-user-password@db:5432/postgres");
 }
 

@@ -59,7 +59,9 @@ impl Stack {
 
     pub fn rotate(&self) -> assert_cmd::Command {
         let mut cmd = bin();
-        cmd.current_dir(self.dir.path()).args(["rotate-passwords", "--sslmode", "disable", "--env-file"]).arg(&self.env);
+        cmd.current_dir(self.dir.path())
+            .args(["rotate-passwords", "--sslmode", "disable", "--env-file"])
+            .arg(&self.env);
         cmd
     }
 
@@ -84,7 +86,13 @@ impl Stack {
         let text = self
             .text()
             .lines()
-            .map(|l| if l.starts_with("POSTGRES_PASSWORD=") { format!("POSTGRES_PASSWORD='{password}'") } else { l.to_owned() })
+            .map(|l| {
+                if l.starts_with("POSTGRES_PASSWORD=") {
+                    format!("POSTGRES_PASSWORD='{password}'")
+                } else {
+                    l.to_owned()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
         std::fs::write(self.pending(), text + "\n").unwrap();
