@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
+use super::sql;
 use super::verifier::Encryption;
 use crate::analytics::{self, UrlColumns};
 use crate::db::{describe, Target};
@@ -86,26 +87,6 @@ pub struct Discovery {
     pub fingerprint: String,
 }
 
-/// The SQL that fingerprints the stored verifiers of the rotated roles. Parameter-free (the
-/// role names are fixed identifiers), so it travels in the simple protocol: one round trip,
-/// and the transaction can send it in its first batch.
-pub fn fingerprint_sql() -> String {
-    let names: Vec<String> = ROTATED_ROLES.iter().chain([&PASSWORDLESS_ROLE]).map(|r| format!("'{r}'")).collect();
-    format!(
-        "SELECT coalesce(md5(string_agg(rolname || ':' || coalesce(rolpassword, ''), ',' ORDER BY rolname)), '') \
-         FROM pg_authid WHERE rolname IN ({})",
-        names.join(", ")
-    )
-}
-
-/// The first column of the last row a simple query returned.
-pub fn last_value(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<String> {
-    messages.iter().rev().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-        _ => None,
-    })
-}
-
 fn db_error(step: &str, err: &tokio_postgres::Error) -> Error {
     Error::Database { step: step.to_owned(), reason: describe(err) }
 }
@@ -119,19 +100,10 @@ struct Internals {
     password_encryption: String,
 }
 
-/// One round trip for everything that does not depend on the answer to something else. Only
-/// catalogs are read (not `information_schema`, whose views cost milliseconds on a fresh
-/// session), so a role without rights on the schemas still gets to the superuser check.
+/// One round trip for everything that does not depend on the answer to something else.
 async fn internals(client: &Client, lock_timeout: Duration) -> Result<Internals> {
     crate::db::bound_session(client, lock_timeout).await.map_err(|e| db_error("discovery", &e))?;
-    let sql = format!(
-        "SELECT {}, \
-                (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'), \
-                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
-                current_setting('password_encryption')",
-        analytics::layout_columns_sql()
-    );
-    let row = client.query_one(&sql, &[]).await.map_err(|e| db_error("discovery", &e))?;
+    let row = client.query_one(&sql::internals(), &[]).await.map_err(|e| db_error("discovery", &e))?;
     Ok(Internals {
         analytics: analytics::url_columns(row.get(0), row.get::<_, Option<String>>(1).as_deref(), row.get(2)),
         supavisor_owner: row.get(3),
@@ -198,12 +170,7 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
     // The remaining reads are independent: sent together, they cost one round trip.
     let names: Vec<&str> = ROTATED_ROLES.iter().copied().chain([PASSWORDLESS_ROLE]).collect();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&names, &PASSWORDLESS_ROLE];
-    // pg_authid (readable: the role is a superuser) for the read-only role's verifier only.
-    let roles_query = client.query(
-        "SELECT rolname::text, rolcanlogin, CASE WHEN rolname = $2 THEN rolpassword END \
-         FROM pg_authid WHERE rolname = ANY($1)",
-        &params,
-    );
+    let roles_query = client.query(sql::ROLES, &params);
     let url_columns = internals
         .analytics
         .map_err(|unsupported| Error::Database { step: "discovery".into(), reason: unsupported.to_string() })?;
@@ -242,14 +209,14 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
 
 /// The fingerprint of the rotated roles' stored verifiers.
 pub async fn fingerprint(client: &Client) -> Result<String> {
-    let messages = client.simple_query(&fingerprint_sql()).await.map_err(|e| db_error("discovery", &e))?;
-    Ok(last_value(&messages).unwrap_or_default())
+    let messages = client.simple_query(&sql::fingerprint()).await.map_err(|e| db_error("discovery", &e))?;
+    Ok(sql::last_value(&messages).unwrap_or_default())
 }
 
 /// The stored verifier of `role`, read by a superuser; for crash recovery.
 pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<String>> {
     let row = client
-        .query_opt("SELECT rolpassword FROM pg_authid WHERE rolname = $1", &[&role])
+        .query_opt(sql::STORED_VERIFIER, &[&role])
         .await
         .map_err(|e| db_error("reading the stored verifier", &e))?;
     Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
@@ -263,7 +230,7 @@ pub async fn login_roles(admin: &Target, password: &Secret) -> Result<Vec<String
     let step = |e: tokio_postgres::Error| db_error("listing LOGIN roles", &e);
     let mut roles = crate::db::login_role_names(&client, &ROTATED_ROLES).await.map_err(step)?;
     let read_only = client
-        .query_opt("SELECT rolpassword FROM pg_authid WHERE rolname = $1 AND rolcanlogin", &[&PASSWORDLESS_ROLE])
+        .query_opt(sql::LOGIN_VERIFIER, &[&PASSWORDLESS_ROLE])
         .await
         .map_err(step)?
         .and_then(|row| row.get::<_, Option<String>>(0))

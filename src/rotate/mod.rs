@@ -15,6 +15,7 @@ mod plan;
 mod recovery;
 mod report;
 mod restart;
+mod sql;
 mod transaction;
 pub mod verifier;
 
@@ -84,42 +85,99 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
     if let Some(Leftover::Committed(new_password)) = leftover {
         return finish_interrupted_rotation(args, ui, &env_lock, &target, &new_password, started).await;
     }
+    let compose = refuse_early_restart(args)?;
+
+    let old_password = current_password.or_else(|| target.password());
+    let (prepared, client, work_target) = plan(args, ui, &target, &env, old_password, lock_timeout, started).await?;
+    let plan_ms = ms_since(started);
+    if args.dry_run {
+        return dry_run(args, ui, &env_lock, &prepared, leftover.is_some(), plan_ms, started);
+    }
+    confirm(args, ui, &prepared)?;
+    let interrupted = interruption();
+    let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
+
+    check_publishable(&env_lock)?;
+    env_lock.stage(&prepared.new_env)?;
+    ui.detail(&format!("staged {}", env_lock.pending_path().display()));
+    crash::at(crash, CrashPoint::Staged);
+
+    let committed = commit(&client, &work_target, &prepared, lock_timeout, interrupted, &env_lock, ui).await?;
+    crash::at(crash, CrashPoint::Committed);
+
+    publish(&env_lock)?;
+    ui.detail(&format!("published {}", args.env_file.display()));
+    crash::at(crash, CrashPoint::Published);
+
+    let login_roles: Vec<String> = prepared.plan.login_roles.iter().map(|r| (*r).to_owned()).collect();
+    let (verification, verify_ms) = verify(&target, &login_roles, &prepared.new_password).await;
+    let timings = Timings { plan_ms, transaction_ms: committed.transaction_ms, verify_ms, total_ms: ms_since(started) };
+    let report = Report::applied(&prepared.plan, recovery, &committed, verification, timings);
+    report_verify_restart(args, ui, &report, compose.as_ref())
+}
+
+/// `--restart` needs `docker compose`: checked before anything changes (not for `--dry-run`).
+fn refuse_early_restart(args: &RotateArgs) -> Result<Option<restart::ComposeProject>> {
     let compose = args.restart.then(|| compose_project(args));
     if let (Some(project), false) = (&compose, args.dry_run) {
         restart::preflight(project)?;
     }
+    Ok(compose)
+}
 
-    let (discovery, client, work_target) = discover::discover(&target, lock_timeout).await?;
-    let old_password = current_password.or_else(|| target.password());
+/// Steps 1–3: discover, then the plan with its verifiers and rewritten `.env`.
+async fn plan(
+    args: &RotateArgs,
+    ui: &Ui,
+    target: &Target,
+    env: &EnvFile,
+    old_password: Option<Secret>,
+    lock_timeout: Duration,
+    started: Instant,
+) -> Result<(plan::Prepared, tokio_postgres::Client, Target)> {
+    let (discovery, client, work_target) = discover::discover(target, lock_timeout).await?;
     let prepared = plan::prepare(
         &discovery,
         target.display(),
         args.env_file.clone(),
-        &env,
+        env,
         old_password.as_ref(),
         secrets::random_hex(16),
     )?;
-    let plan_ms = ms_since(started);
     ui.detail(&format!(
-        "discovered in {plan_ms:.1} ms: database {}, password_encryption {}, {} role(s) to change",
+        "discovered in {:.1} ms: database {}, password_encryption {}, {} role(s) to change",
+        ms_since(started),
         prepared.plan.database,
         prepared.plan.password_encryption.as_str(),
         prepared.plan.roles_to_change.len()
     ));
+    Ok((prepared, client, work_target))
+}
 
-    if args.dry_run {
-        if leftover.is_some() {
-            ui.info(&format!(
-                "found {} from an interrupted rotation that never committed: a real run would discard it \
-                 after the confirmation; this dry run leaves it in place",
-                env_lock.pending_path().display()
-            ));
-        }
-        let recovery = leftover.map(|_| Recovery::WouldDiscardUncommittedPending);
-        print_report(&Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.format)?;
-        return Ok(ExitCode::Success);
+/// `--dry-run`: the plan, and what a real run would do with a pending file; nothing written.
+fn dry_run(
+    args: &RotateArgs,
+    ui: &Ui,
+    env_lock: &LockedEnv,
+    prepared: &plan::Prepared,
+    uncommitted_pending: bool,
+    plan_ms: f64,
+    started: Instant,
+) -> Result<ExitCode> {
+    if uncommitted_pending {
+        ui.info(&format!(
+            "found {} from an interrupted rotation that never committed: a real run would discard it \
+             after the confirmation; this dry run leaves it in place",
+            env_lock.pending_path().display()
+        ));
     }
+    let recovery = uncommitted_pending.then_some(Recovery::WouldDiscardUncommittedPending);
+    print_report(&Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.format)?;
+    Ok(ExitCode::Success)
+}
 
+/// The typed confirmation of a live rotation (`yes` or the database's name, then Enter).
+fn confirm(args: &RotateArgs, ui: &Ui, prepared: &plan::Prepared) -> Result<()> {
     if args.format == ReportFormat::Text || !args.yes {
         ui.info(&prepared.plan.to_text());
     }
@@ -128,54 +186,49 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
         &[prepared.plan.database.as_str()],
         &format!("rotating the database passwords and rewriting {}", args.env_file.display()),
         args.yes,
-    )?;
-    let interrupted = interruption();
-    let recovery = match leftover {
-        Some(Leftover::Uncommitted) => {
-            env_lock.discard_pending()?;
-            ui.info(&format!(
-                "discarded {} from an interrupted rotation that never committed",
-                env_lock.pending_path().display()
-            ));
-            Some(Recovery::DiscardedUncommittedPending)
-        }
-        _ => None,
-    };
+    )
+}
 
-    // Whatever could fail after COMMIT is checked before BEGIN (SPEC §2, refuse-early).
-    check_publishable(&env_lock)?;
-    env_lock.stage(&prepared.new_env)?;
-    ui.detail(&format!("staged {}", env_lock.pending_path().display()));
-    crash::at(crash, CrashPoint::Staged);
-
-    let committed = match transaction::apply(&client, &work_target, &prepared, lock_timeout, interrupted).await {
-        Ok(committed) => committed,
-        Err(transaction::Failure::RolledBack(err)) => {
-            discard_after_rollback(&env_lock, ui);
-            return Err(err);
-        }
-        Err(transaction::Failure::Undetermined(why)) => return Err(undetermined(&env_lock, &why)),
-    };
-    match committed.transaction_ms {
-        Some(ms) => ui.detail(&format!("committed; BEGIN to COMMIT took {ms:.1} ms")),
-        None => ui.warn("the connection broke during COMMIT; the database holds the new password, so it committed"),
+/// After the confirmation: an uncommitted pending file of an interrupted run goes.
+fn discard_uncommitted(env_lock: &LockedEnv, leftover: Option<Leftover>, ui: &Ui) -> Result<Option<Recovery>> {
+    if !matches!(leftover, Some(Leftover::Uncommitted)) {
+        return Ok(None);
     }
-    crash::at(crash, CrashPoint::Committed);
+    env_lock.discard_pending()?;
+    ui.info(&format!(
+        "discarded {} from an interrupted rotation that never committed",
+        env_lock.pending_path().display()
+    ));
+    Ok(Some(Recovery::DiscardedUncommittedPending))
+}
 
-    publish(&env_lock)?;
-    ui.detail(&format!("published {}", args.env_file.display()));
-    crash::at(crash, CrashPoint::Published);
-
-    let login_roles: Vec<String> = prepared.plan.login_roles.iter().map(|r| (*r).to_owned()).collect();
-    let verification = verify(&target, &login_roles, &prepared.new_password).await;
-    let timings = Timings {
-        plan_ms,
-        transaction_ms: committed.transaction_ms,
-        verify_ms: verification.1,
-        total_ms: ms_since(started),
-    };
-    let report = Report::applied(&prepared.plan, recovery, &committed, verification.0, timings);
-    report_verify_restart(args, ui, &report, compose.as_ref())
+/// Step 5: the transaction; a rollback removes the pending file, an undetermined outcome keeps
+/// both files (exit 4).
+async fn commit(
+    client: &tokio_postgres::Client,
+    work_target: &Target,
+    prepared: &plan::Prepared,
+    lock_timeout: Duration,
+    interrupted: impl std::future::Future<Output = ()>,
+    env_lock: &LockedEnv,
+    ui: &Ui,
+) -> Result<transaction::Applied> {
+    match transaction::apply(client, work_target, prepared, lock_timeout, interrupted).await {
+        Ok(committed) => {
+            match committed.transaction_ms {
+                Some(ms) => ui.detail(&format!("committed; BEGIN to COMMIT took {ms:.1} ms")),
+                None => {
+                    ui.warn("the connection broke during COMMIT; the database holds the new password: it committed")
+                }
+            }
+            Ok(committed)
+        }
+        Err(transaction::Failure::RolledBack(err)) => {
+            discard_after_rollback(env_lock, ui);
+            Err(err)
+        }
+        Err(transaction::Failure::Undetermined(why)) => Err(undetermined(env_lock, &why)),
+    }
 }
 
 /// Finishes a rotation that an interrupted run committed: publish its pending file, then verify,

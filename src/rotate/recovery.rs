@@ -7,7 +7,7 @@
 //! makes `.env` agree (and, during `--dry-run`, only says what it would do).
 
 use super::plan::PASSWORD_KEY;
-use super::transaction::ADVISORY_LOCK_KEY;
+use super::sql;
 use super::{discover, verifier};
 use crate::db::{describe, Target};
 use crate::envfile::LockedEnv;
@@ -76,7 +76,7 @@ pub async fn inspect(
 }
 
 /// How long recovery waits for a session that still holds the rotation's advisory lock.
-const SETTLE_TIMEOUT_MS: u64 = 30_000;
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The databases a rotation's transaction may run in: `_supabase` (current stacks) and the
 /// target's own (older stacks). The advisory lock is per database, so recovery waits in each.
@@ -97,15 +97,10 @@ async fn wait_for_rotations_to_finish(
     client: &tokio_postgres::Client,
     dbname: &str,
 ) -> std::result::Result<(), String> {
-    let sql = format!(
-        "SET lock_timeout = '{SETTLE_TIMEOUT_MS}ms'; SET statement_timeout = 0; \
-         SELECT pg_advisory_lock({ADVISORY_LOCK_KEY}); SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY}); \
-         RESET lock_timeout; RESET statement_timeout"
-    );
-    client.batch_execute(&sql).await.map_err(|e| {
+    client.batch_execute(&sql::wait_for_rotation_lock(SETTLE_TIMEOUT)).await.map_err(|e| {
         format!(
             "a rotation still holds its lock in database {dbname} after {} s ({}); it may still be committing",
-            SETTLE_TIMEOUT_MS / 1000,
+            SETTLE_TIMEOUT.as_secs(),
             describe(&e)
         )
     })

@@ -11,16 +11,12 @@ use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 use zeroize::Zeroizing;
 
-use super::discover::{fingerprint_sql, last_value};
 use super::plan::Prepared;
 use super::recovery::{settle, Settlement};
+use super::sql::{self, ADVISORY_LOCK_KEY};
 use crate::analytics;
 use crate::db::{describe, Target};
 use crate::error::Error;
-
-/// Key of the transaction-level advisory lock that keeps two rotations apart. Any fixed
-/// value works as long as every copy of the tool uses the same one ("pmoves-r" in ASCII).
-pub const ADVISORY_LOCK_KEY: i64 = 0x706d_6f76_6573_2d72;
 
 /// What the committed transaction did.
 #[derive(Debug, Clone, Copy)]
@@ -52,14 +48,6 @@ pub fn scrub(message: &str, secrets: &[&str]) -> String {
         .iter()
         .filter(|s| s.len() >= 4)
         .fold(crate::dburl::redact_in_text(message), |text, secret| text.replace(secret, "<redacted>"))
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Runs the transaction. `interrupted` resolving before `COMMIT` is sent rolls everything back.
@@ -104,12 +92,12 @@ pub async fn apply(
              SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY}); \
              {}",
             lock_timeout.as_millis().max(1),
-            fingerprint_sql()
+            sql::fingerprint()
         );
         let messages = client.simple_query(&setup).await.map_err(|e| fail("setting up the transaction", &e))?;
 
         // Under the advisory lock: a rotation that committed since discovery shows here.
-        if last_value(&messages).as_deref() != Some(prepared.fingerprint.as_str()) {
+        if sql::last_value(&messages).as_deref() != Some(prepared.fingerprint.as_str()) {
             return Err(Error::Database {
                 step: "the concurrency check".into(),
                 reason: "the roles' passwords changed after this run read them (did another rotation \
@@ -120,18 +108,11 @@ pub async fn apply(
 
         let mut statements = Zeroizing::new(String::with_capacity(160 * prepared.verifiers.len()));
         for (role, verifier) in &prepared.verifiers {
-            statements.push_str(&format!(
-                "ALTER ROLE {} PASSWORD {};\n",
-                quote_ident(role),
-                quote_literal(verifier.expose())
-            ));
+            statements.push_str(&sql::alter_role_password(role, verifier.expose()));
         }
         let supavisor_reset = match &prepared.plan.supavisor_owner {
             Some(owner) => {
-                statements.push_str(&format!(
-                    "DROP SCHEMA IF EXISTS _supavisor CASCADE;\nCREATE SCHEMA _supavisor AUTHORIZATION {};\n",
-                    quote_ident(owner)
-                ));
+                statements.push_str(&sql::reset_supavisor(owner));
                 true
             }
             None => false,
@@ -203,11 +184,5 @@ mod tests {
     fn scrub_removes_every_secret_and_url_password() {
         let out = scrub("bad value abcd1234 in postgresql://u:zzzz9999@h/db", &["abcd1234"]);
         assert!(!out.contains("abcd1234") && !out.contains("zzzz9999"), "{out}");
-    }
-
-    #[test]
-    fn identifiers_and_literals_are_quoted() {
-        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
     }
 }
