@@ -1,12 +1,7 @@
 //! Benchmark: rewriting a 1,000-line `.env` (target: ≤ 1 ms of work beyond the fsyncs, memory
 //! linear in file size). Run with `cargo bench --bench envfile`; prints medians, asserts nothing.
-//!
-//! The rewriter module is compiled in directly: the crate is a binary, and the module depends on
-//! nothing but std, zeroize and thiserror.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../src/envfile/mod.rs"]
-mod envfile;
+use pmoves_secrets::envfile;
 
 use std::time::{Duration, Instant};
 

@@ -1,14 +1,25 @@
-//! The command line, as clap definitions only.
+//! The command line: clap definitions, and their conversion into the plain option structs the
+//! commands take.
 //!
 //! Doc comments here are the `--help` text. Nothing in this file decides anything: values are
-//! resolved and checked against each other in `options.rs`, so every rule is a plain function
-//! that unit tests can call.
+//! parsed here (so a bad value is a usage error, exit 2, with the valid ones listed) and handed
+//! over as [`GenerateOptions`], [`RotateOptions`] and [`CheckOptions`]; the clap types never
+//! travel below this module.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::check::CheckOptions;
+use crate::db::{ConnectOptions, SslMode};
 use crate::error::EXIT_CODES_HELP;
+use crate::generate::{GenerateOptions, SecretsFormat};
+use crate::rotate::RotateOptions;
+use crate::stack::{self, KeySpec};
+use crate::ui::{ReportFormat, Verbosity};
 
 /// Mint, rotate and audit the secrets of a self-hosted Supabase stack.
 ///
@@ -28,6 +39,17 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The operator channel's verbosity from the global `--quiet` / `--verbose` flags.
+    pub fn verbosity(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, 0) => Verbosity::Normal,
+            (false, _) => Verbosity::Verbose,
+        }
+    }
 }
 
 /// The commands.
@@ -78,35 +100,94 @@ Examples:
   pmoves-secrets check --env-file prod.env --db        also log in as every role
   pmoves-secrets check --format json                   for CI gates";
 
-/// Output formats of `generate-keys`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SecretsFormat {
-    /// KEY=value lines, a complete commented .env.
-    Env,
-    /// One JSON object of KEY to value.
-    Json,
-    /// A Kubernetes v1 Secret manifest (stringData), usable with envFrom.
-    K8s,
+// The value enums are plain types of the layers below; their clap face is given here, so clap
+// stays in this file. The help text of each value is the one `--help` shows.
+
+impl ValueEnum for SecretsFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[SecretsFormat::Env, SecretsFormat::Json, SecretsFormat::K8s]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            SecretsFormat::Env => PossibleValue::new("env").help("KEY=value lines, a complete commented .env"),
+            SecretsFormat::Json => PossibleValue::new("json").help("One JSON object of KEY to value"),
+            SecretsFormat::K8s => {
+                PossibleValue::new("k8s").help("A Kubernetes v1 Secret manifest (stringData), usable with envFrom")
+            }
+        })
+    }
 }
 
-/// Report formats of `rotate-passwords` and `check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    /// For people.
-    Text,
-    /// For machines.
-    Json,
+impl ValueEnum for ReportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ReportFormat::Text, ReportFormat::Json]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            ReportFormat::Text => PossibleValue::new("text").help("For people"),
+            ReportFormat::Json => PossibleValue::new("json").help("For machines"),
+        })
+    }
 }
 
-/// TLS modes, as libpq's `sslmode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SslMode {
-    /// Never use TLS.
-    Disable,
-    /// Use TLS when the server offers it.
-    Prefer,
-    /// Require TLS (the certificate is not verified, as libpq's `require`).
-    Require,
+impl ValueEnum for SslMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[SslMode::Disable, SslMode::Prefer, SslMode::Require]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            SslMode::Disable => PossibleValue::new("disable").help("Never use TLS"),
+            SslMode::Prefer => PossibleValue::new("prefer").help("Use TLS when the server offers it"),
+            SslMode::Require => PossibleValue::new("require")
+                .help("Require TLS (the certificate is not verified, as libpq's `require`)"),
+        })
+    }
+}
+
+/// `--only` values: names of the key catalogue (surrounding spaces tolerated, as in `A, B`),
+/// resolved to their catalogue entries. Unknown names are a usage error listing the valid ones.
+#[derive(Clone)]
+struct CatalogueKeyParser;
+
+impl TypedValueParser for CatalogueKeyParser {
+    type Value = &'static KeySpec;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let trimmed = value.to_str().map_or(value, |text| OsStr::new(text.trim()));
+        let names = PossibleValuesParser::new(stack::KEYS.iter().map(|spec| spec.key));
+        let name = names.parse_ref(cmd, arg, trimmed)?;
+        // The possible values are exactly the catalogue's names, so the lookup cannot miss; the
+        // fallback error keeps that an error rather than a panic should the two ever drift.
+        stack::key(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(stack::KEYS.iter().map(|spec| PossibleValue::new(spec.key))))
+    }
+}
+
+/// `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms and 1 h.
+fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    crate::rotate::parse_duration(text)
+        .ok_or_else(|| "not a duration between 1ms and 1h, such as 5s or 500ms".to_owned())
+}
+
+/// `--name`: an RFC 1123 subdomain, as Kubernetes requires of object names.
+fn parse_k8s_name(text: &str) -> Result<String, String> {
+    crate::generate::k8s_name_problem(text, 253, true).map_or(Ok(text.to_owned()), Err)
+}
+
+/// `--namespace`: an RFC 1123 label, as Kubernetes requires of namespaces.
+fn parse_k8s_namespace(text: &str) -> Result<String, String> {
+    crate::generate::k8s_name_problem(text, 63, false).map_or(Ok(text.to_owned()), Err)
 }
 
 /// Options of `generate-keys`.
@@ -121,11 +202,11 @@ pub struct GenerateArgs {
     pub format: SecretsFormat,
 
     /// metadata.name of the Kubernetes Secret (--format k8s).
-    #[arg(long, default_value = "supabase-secrets")]
+    #[arg(long, default_value = "supabase-secrets", value_parser = parse_k8s_name)]
     pub name: String,
 
     /// metadata.namespace of the Kubernetes Secret (--format k8s).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_k8s_namespace)]
     pub namespace: Option<String>,
 
     /// Print FILE (e.g. upstream's .env.example) with every secret filled in.
@@ -141,8 +222,8 @@ pub struct GenerateArgs {
     pub output: Option<PathBuf>,
 
     /// With --env-file: regenerate these keys even when set (comma-separated).
-    #[arg(long, value_name = "KEY[,KEY...]", value_delimiter = ',', requires = "env_file")]
-    pub only: Vec<String>,
+    #[arg(long, value_name = "KEY[,KEY...]", value_delimiter = ',', requires = "env_file", value_parser = CatalogueKeyParser)]
+    pub only: Vec<&'static KeySpec>,
 
     /// With --output: replace an existing file.
     #[arg(long, requires = "output")]
@@ -177,8 +258,8 @@ pub struct RotateArgs {
     pub connect: ConnectArgs,
 
     /// How long to wait for a table lock before giving up and rolling back (e.g. 5s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s")]
-    pub lock_timeout: String,
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Duration,
 
     /// Print the plan and change nothing.
     #[arg(long)]
@@ -224,6 +305,51 @@ pub struct CheckArgs {
     pub format: ReportFormat,
 }
 
+impl From<ConnectArgs> for ConnectOptions {
+    fn from(args: ConnectArgs) -> Self {
+        ConnectOptions { db_url: args.db_url, sslmode: args.sslmode }
+    }
+}
+
+impl From<GenerateArgs> for GenerateOptions {
+    fn from(args: GenerateArgs) -> Self {
+        GenerateOptions {
+            asymmetric: args.asymmetric,
+            format: args.format,
+            name: args.name,
+            namespace: args.namespace,
+            template: args.template,
+            env_file: args.env_file,
+            output: args.output,
+            only: args.only.iter().map(|spec| spec.key).collect(),
+            force: args.force,
+            yes: args.yes,
+        }
+    }
+}
+
+impl From<RotateArgs> for RotateOptions {
+    fn from(args: RotateArgs) -> Self {
+        RotateOptions {
+            env_file: args.env_file,
+            connect: args.connect.into(),
+            lock_timeout: args.lock_timeout,
+            dry_run: args.dry_run,
+            yes: args.yes,
+            format: args.format,
+            restart: args.restart,
+            compose_file: args.compose_file,
+            project_directory: args.project_directory,
+        }
+    }
+}
+
+impl From<CheckArgs> for CheckOptions {
+    fn from(args: CheckArgs) -> Self {
+        CheckOptions { env_file: args.env_file, db: args.db, connect: args.connect.into(), format: args.format }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,10 +368,12 @@ mod tests {
 
     #[test]
     fn only_takes_a_comma_separated_list_and_needs_env_file() {
-        let cli = Cli::try_parse_from(["p", "generate-keys", "--env-file", ".env", "--only", "A,B"]).unwrap();
+        let cli = Cli::try_parse_from(["p", "generate-keys", "--env-file", ".env", "--only", "ANON_KEY, JWT_SECRET"])
+            .unwrap();
         let Command::GenerateKeys(args) = cli.command else { panic!("wrong command") };
-        assert_eq!(args.only, ["A", "B"]);
-        assert!(Cli::try_parse_from(["p", "generate-keys", "--only", "A"]).is_err());
+        let keys: Vec<&str> = args.only.iter().map(|spec| spec.key).collect();
+        assert_eq!(keys, ["ANON_KEY", "JWT_SECRET"]);
+        assert!(Cli::try_parse_from(["p", "generate-keys", "--only", "ANON_KEY"]).is_err());
     }
 
     #[test]
@@ -253,7 +381,36 @@ mod tests {
         let cli = Cli::try_parse_from(["p", "rotate-passwords"]).unwrap();
         let Command::RotatePasswords(args) = cli.command else { panic!("wrong command") };
         assert_eq!(args.env_file, PathBuf::from(".env"));
-        assert_eq!(args.lock_timeout, "5s");
+        assert_eq!(args.lock_timeout, Duration::from_secs(5));
         assert!(!args.dry_run && !args.yes);
+    }
+
+    #[test]
+    fn an_unknown_only_key_is_a_usage_error_listing_the_catalogue() {
+        let err =
+            Cli::try_parse_from(["p", "generate-keys", "--env-file", ".env", "--only", "JWT_SECRET,nope"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        let text = err.to_string();
+        assert!(text.contains("nope") && text.contains("SERVICE_ROLE_KEY"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_lock_timeout_is_a_usage_error() {
+        for bad in ["fast", "0s", "5h", ""] {
+            let err = Cli::try_parse_from(["p", "rotate-passwords", "--lock-timeout", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        let cli = Cli::try_parse_from(["p", "rotate-passwords", "--lock-timeout", "500ms"]).unwrap();
+        let Command::RotatePasswords(args) = cli.command else { panic!("wrong command") };
+        assert_eq!(args.lock_timeout, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn kubernetes_names_are_checked_by_clap() {
+        for args in [["--name", "Not_Valid"], ["--namespace", "a.b"]] {
+            let err = Cli::try_parse_from(["p", "generate-keys", "--format", "k8s", args[0], args[1]]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{args:?}");
+            assert!(err.to_string().contains(args[0]), "{err}");
+        }
     }
 }

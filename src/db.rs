@@ -14,15 +14,37 @@ use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 
-use crate::cli::{ConnectArgs, SslMode};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::secrets::Secret;
+use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;
+
+/// TLS modes, as libpq's `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never use TLS.
+    Disable,
+    /// Use TLS when the server offers it.
+    Prefer,
+    /// Require TLS (the certificate is not verified, as libpq's `require`).
+    Require,
+}
+
+/// What the command line says about the connection; [`resolve`] completes it from the `.env`,
+/// the environment and the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `--db-url`: a `postgresql://` URL (it may carry a password, which `ps` shows).
+    pub db_url: Option<String>,
+    /// `--sslmode`, when given.
+    pub sslmode: Option<SslMode>,
+}
 
 /// The role the tool acts as unless told otherwise: the stack's superuser.
 pub const DEFAULT_USER: &str = "supabase_admin";
@@ -52,7 +74,7 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 /// Resolves the connection target as documented at the top of this module.
-pub fn resolve(args: &ConnectArgs, env: Option<&EnvFile>, ui: &Ui) -> Result<Target> {
+pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<Target> {
     let (url, from_flag) = match (&args.db_url, env_var(DB_URL_VAR)) {
         (Some(url), _) => (Some(url.clone()), true),
         (None, from_env) => (from_env, false),
@@ -77,7 +99,7 @@ pub fn resolve(args: &ConnectArgs, env: Option<&EnvFile>, ui: &Ui) -> Result<Tar
         config.user(env_var("PGUSER").as_deref().unwrap_or(DEFAULT_USER));
     }
     if config.get_password().is_none() {
-        if let Some(password) = from_env("POSTGRES_PASSWORD").or_else(|| env_var("PGPASSWORD")) {
+        if let Some(password) = from_env(POSTGRES_PASSWORD).or_else(|| env_var("PGPASSWORD")) {
             config.password(password);
         }
     }
@@ -361,63 +383,6 @@ pub async fn bound_session(client: &Client, lock_timeout: Duration) -> std::resu
     client.batch_execute(&format!("SET lock_timeout = '{lock_ms}ms'; SET statement_timeout = '{statement_ms}ms'")).await
 }
 
-/// The outcome of one login.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LoginResult {
-    /// The role.
-    pub role: String,
-    /// Whether the server accepted the password.
-    pub ok: bool,
-    /// Why not, when it did not (the server's words, never a password).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// Logs in as each role with `password`, all at once, and reports each result in `roles` order.
-/// Used by the rotation's verification and by `check --db`. An attempt whose task did not
-/// finish is reported as a failed login, never dropped.
-pub async fn try_logins<R: AsRef<str>>(target: &Target, roles: &[R], password: &Secret) -> Vec<LoginResult> {
-    let mut set = tokio::task::JoinSet::new();
-    let mut index_of = std::collections::HashMap::with_capacity(roles.len());
-    for (index, role) in roles.iter().enumerate() {
-        let login = target.as_login(role.as_ref(), password);
-        let handle = set.spawn(async move { login.try_login().await });
-        index_of.insert(handle.id(), index);
-    }
-    let mut outcomes: Vec<std::result::Result<(), String>> =
-        vec![Err("the login attempt did not finish".to_owned()); roles.len()];
-    while let Some(joined) = set.join_next_with_id().await {
-        if let Ok((id, outcome)) = joined {
-            if let Some(&index) = index_of.get(&id) {
-                outcomes[index] = outcome;
-            }
-        }
-    }
-    roles
-        .iter()
-        .zip(outcomes)
-        .map(|(role, outcome)| LoginResult {
-            role: role.as_ref().to_owned(),
-            ok: outcome.is_ok(),
-            error: outcome.err(),
-        })
-        .collect()
-}
-
-/// Which of `candidates` exist and have `LOGIN`, by name.
-pub async fn login_role_names(
-    client: &Client,
-    candidates: &[&str],
-) -> std::result::Result<Vec<String>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname",
-            &[&candidates],
-        )
-        .await?;
-    rows.iter().map(|r| r.try_get(0)).collect()
-}
-
 /// Whether the server refused the login itself: 28P01 is a rejected password, 28000 an unknown
 /// role or no `pg_hba.conf` entry (under SCRAM an absent role answers 28P01 too).
 pub fn is_auth_failure_code(code: &str) -> bool {
@@ -492,6 +457,58 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// A current-thread runtime for the commands that talk to PostgreSQL. `generate-keys` never
+/// builds one, which keeps it a few-millisecond process.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Io {
+        action: "start",
+        path: "the async runtime".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// The outcome of one login.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginResult {
+    /// The role.
+    pub role: String,
+    /// Whether the server accepted the password.
+    pub ok: bool,
+    /// Why not, when it did not (the server's words, never a password).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Logs in as each role with `password`, all at once, and reports each result in `roles` order.
+/// Used by the rotation's verification (step 7) and by `check --db`. An attempt whose task did not
+/// finish is reported as a failed login, never dropped.
+pub async fn logins<R: AsRef<str>>(target: &Target, roles: &[R], password: &Secret) -> Vec<LoginResult> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut index_of = std::collections::HashMap::with_capacity(roles.len());
+    for (index, role) in roles.iter().enumerate() {
+        let login = target.as_login(role.as_ref(), password);
+        let handle = set.spawn(async move { login.try_login().await });
+        index_of.insert(handle.id(), index);
+    }
+    let mut outcomes: Vec<Result<(), String>> = vec![Err("the login attempt did not finish".to_owned()); roles.len()];
+    while let Some(joined) = set.join_next_with_id().await {
+        if let Ok((id, outcome)) = joined {
+            if let Some(&index) = index_of.get(&id) {
+                outcomes[index] = outcome;
+            }
+        }
+    }
+    roles
+        .iter()
+        .zip(outcomes)
+        .map(|(role, outcome)| LoginResult {
+            role: role.as_ref().to_owned(),
+            ok: outcome.is_ok(),
+            error: outcome.err(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

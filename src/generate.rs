@@ -2,21 +2,60 @@
 //!
 //! Four destinations, one per flag: stdout (`--format env|json|k8s`), a new private file
 //! (`--output`), a template printed with its secrets filled in (`--template`), and an existing
-//! `.env` updated in place (`--env-file`). Minting lives in `secrets.rs` and file editing in
-//! `envfile.rs`; this module only decides which keys to mint and where the values go.
+//! `.env` updated in place (`--env-file`). Which keys a stack needs is the catalogue of
+//! [`crate::stack::keys`], minting lives in [`crate::secrets`] and file editing in
+//! [`crate::envfile`]; this module only decides which keys to mint and where the values go.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::cli::{GenerateArgs, SecretsFormat};
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, Result};
 use crate::secrets::{self, Existing, Secret};
+use crate::stack::demo::is_demo_value;
+use crate::stack::keys::{self, POSTGRES_PASSWORD};
 use crate::ui::Ui;
+
+/// Output formats of `generate-keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretsFormat {
+    /// KEY=value lines, a complete commented .env.
+    Env,
+    /// One JSON object of KEY to value.
+    Json,
+    /// A Kubernetes v1 Secret manifest (stringData), usable with envFrom.
+    K8s,
+}
+
+/// What `generate-keys` is asked to do, resolved from the command line. At most one of
+/// `template`, `env_file` and `output` is set; none means stdout.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// Also emit the asymmetric auth keys.
+    pub asymmetric: bool,
+    /// Output format.
+    pub format: SecretsFormat,
+    /// `metadata.name` of the Kubernetes Secret (an RFC 1123 subdomain).
+    pub name: String,
+    /// `metadata.namespace` of the Kubernetes Secret (an RFC 1123 label).
+    pub namespace: Option<String>,
+    /// Print this template with every secret filled in.
+    pub template: Option<PathBuf>,
+    /// Update this `.env` in place.
+    pub env_file: Option<PathBuf>,
+    /// Write to this new file (mode 0600).
+    pub output: Option<PathBuf>,
+    /// With `env_file`: catalogue keys to regenerate even when set.
+    pub only: BTreeSet<&'static str>,
+    /// With `output`: replace an existing file.
+    pub force: bool,
+    /// Do not ask before changing a file.
+    pub yes: bool,
+}
 
 /// Non-secret variables every PMOVES.AI `.env` carries, with their standard values.
 pub const PMOVES_DEFAULTS: &[(&str, &str)] = &[
@@ -30,12 +69,6 @@ pub const PMOVES_DEFAULTS: &[(&str, &str)] = &[
     ("MINIO_ENDPOINT", "http://minio:9000"),
     ("NATS_URL", "nats://nats:pmoves@nats:4222"),
 ];
-
-/// The one key `--env-file` will not overwrite once it holds a real value (see [`plan_changes`]).
-const DB_PASSWORD: &str = "POSTGRES_PASSWORD";
-
-/// The tokens signed with `JWT_SECRET`: re-signing them alone cannot revoke the old ones.
-const TOKENS_OF_JWT_SECRET: &[&str] = &["ANON_KEY", "SERVICE_ROLE_KEY"];
 
 /// A minted set: secrets in catalogue order, then the standard variables.
 pub struct Minted {
@@ -58,7 +91,7 @@ impl Minted {
 }
 
 /// Runs `generate-keys`.
-pub fn run(args: &GenerateArgs, ui: &Ui) -> Result<()> {
+pub fn run(args: &GenerateOptions, ui: &Ui) -> Result<()> {
     check_format_options(args)?;
     if let Some(path) = &args.template {
         return fill_template(path, args.asymmetric, ui);
@@ -78,15 +111,9 @@ pub fn run(args: &GenerateArgs, ui: &Ui) -> Result<()> {
     }
 }
 
-/// Checks `--format` and the options that only make sense with one of its values, before any
-/// file is read.
-fn check_format_options(args: &GenerateArgs) -> Result<()> {
-    if args.format == SecretsFormat::K8s {
-        validate_k8s_name("--name", &args.name, 253, true)?;
-        if let Some(ns) = &args.namespace {
-            validate_k8s_name("--namespace", ns, 63, false)?;
-        }
-    }
+/// Checks that `--format` fits the destination, before any file is read (the Kubernetes names
+/// are checked by clap).
+fn check_format_options(args: &GenerateOptions) -> Result<()> {
     if (args.template.is_some() || args.env_file.is_some()) && args.format != SecretsFormat::Env {
         return Err(Error::Usage("--template and --env-file edit .env text; they take only --format env".into()));
     }
@@ -118,8 +145,8 @@ fn print_secret_text(text: &str, ui: &Ui) -> Result<()> {
 fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<()> {
     let mut file = EnvFile::read(path)?;
     let asymmetric = asymmetric || names_asymmetric_keys(&file);
-    let lacking: Vec<&str> = secrets::catalog(asymmetric).map(|s| s.key).filter(|k| !file.contains(k)).collect();
-    warn_duplicates(&file, path, |key| secrets::spec_for(key).is_some_and(|s| asymmetric || !s.asymmetric), ui);
+    let lacking: Vec<&str> = keys::catalogue(asymmetric).map(|s| s.key).filter(|k| !file.contains(k)).collect();
+    warn_duplicates(&file, path, |key| keys::key(key).is_some_and(|s| asymmetric || !s.asymmetric), ui);
     let minted = secrets::mint_all(asymmetric, secrets::unix_now())?;
     set_all(&mut file, &minted)?;
     if !lacking.is_empty() {
@@ -131,7 +158,7 @@ fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<()> {
 /// Whether the file names any key of the asymmetric set (even with an empty value): then the
 /// stack uses that set and all of it must be filled.
 fn names_asymmetric_keys(file: &EnvFile) -> bool {
-    secrets::CATALOG.iter().any(|spec| spec.asymmetric && file.contains(spec.key))
+    keys::KEYS.iter().any(|spec| spec.asymmetric && file.contains(spec.key))
 }
 
 /// Sets every minted value in `file`.
@@ -198,12 +225,11 @@ struct Change {
 /// text. A missing FILE is refused rather than created: `--env-file` promises to keep what is
 /// in the file, and a typo in the path should not silently produce a new file next to the real
 /// one (`--output` creates files). Nothing to do is success and leaves FILE byte-identical.
-fn update_env_file(path: &Path, args: &GenerateArgs, ui: &Ui) -> Result<()> {
-    let only = parse_only(&args.only)?;
+fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     require_existing(path)?;
     let env = LockedEnv::acquire(path)?;
     let mut file = env.read()?.ok_or_else(|| missing_env_file(path))?;
-    let plan = plan_changes(&file, path, &only, args.asymmetric, crate::check::is_demo_value)?;
+    let plan = plan_changes(&file, path, &args.only, args.asymmetric, is_demo_value)?;
     warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);
     if plan.is_empty() {
         ui.info(&format!("nothing to change: every secret in {} is set and none is a demo value", path.display()));
@@ -224,30 +250,6 @@ fn update_env_file(path: &Path, args: &GenerateArgs, ui: &Ui) -> Result<()> {
         count(plan.len())
     ));
     Ok(())
-}
-
-/// Resolves `--only` names against the catalogue. Unknown names are a usage error that lists
-/// the valid keys, raised before any file is opened.
-fn parse_only(names: &[String]) -> Result<BTreeSet<&'static str>> {
-    let mut keys = BTreeSet::new();
-    let mut unknown = Vec::new();
-    for name in names.iter().map(|name| name.trim()) {
-        match secrets::spec_for(name) {
-            Some(spec) => {
-                keys.insert(spec.key);
-            }
-            None => unknown.push(format!("`{name}`")),
-        }
-    }
-    if unknown.is_empty() {
-        return Ok(keys);
-    }
-    let valid: Vec<&str> = secrets::CATALOG.iter().map(|spec| spec.key).collect();
-    Err(Error::Usage(format!(
-        "--only names {} that generate-keys does not make; valid keys: {}",
-        unknown.join(", "),
-        valid.join(", ")
-    )))
 }
 
 /// Refuses a FILE that does not exist (or a dangling symlink), with the way to create one.
@@ -276,7 +278,7 @@ fn missing_env_file(path: &Path) -> Error {
 /// - A catalogue key that is missing, empty or a known demo value is filled.
 /// - A key named in `--only` is regenerated even when set.
 /// - Everything derived from a regenerated key is re-minted with it
-///   ([`secrets::with_dependents`]): no token is left signed by a key that no longer exists.
+///   ([`keys::with_dependents`]): no token is left signed by a key that no longer exists.
 /// - The asymmetric set takes part only when it is in use: `--asymmetric`, a key of it in the
 ///   file, or one named in `--only`.
 /// - A set, non-demo `POSTGRES_PASSWORD` is never changed, and naming it in `--only` fails (exit
@@ -292,22 +294,22 @@ fn plan_changes(
 ) -> Result<Vec<Change>> {
     let asymmetric = asymmetric
         || names_asymmetric_keys(file)
-        || only.iter().any(|key| secrets::spec_for(key).is_some_and(|spec| spec.asymmetric));
+        || only.iter().any(|key| keys::key(key).is_some_and(|spec| spec.asymmetric));
     let mut reasons: BTreeMap<&'static str, Reason> = BTreeMap::new();
-    for spec in secrets::catalog(asymmetric) {
+    for spec in keys::catalogue(asymmetric) {
         let fill = fill_reason(file.get(spec.key), &is_demo);
         if let Some(reason) = fill.or(only.contains(spec.key).then_some(Reason::Only)) {
             reasons.insert(spec.key, reason);
         }
     }
-    if reasons.get(DB_PASSWORD) == Some(&Reason::Only) {
+    if reasons.get(POSTGRES_PASSWORD) == Some(&Reason::Only) {
         return Err(postgres_password_refusal(path));
     }
     let base: BTreeSet<&'static str> = reasons.keys().copied().collect();
-    for key in secrets::with_dependents(&base, asymmetric) {
+    for key in keys::with_dependents(&base, asymmetric) {
         reasons.entry(key).or_insert_with(|| Reason::Dependent(derived_from(key, &base, asymmetric)));
     }
-    Ok(secrets::CATALOG
+    Ok(keys::KEYS
         .iter()
         .filter_map(|spec| reasons.get(spec.key).map(|&reason| Change { key: spec.key, reason }))
         .collect())
@@ -326,7 +328,7 @@ fn fill_reason(value: Option<&str>, is_demo: impl Fn(&str) -> bool) -> Option<Re
 /// The regenerated key that `key` is re-minted for: `JWT_SECRET` when that is regenerated and
 /// signs `key` (directly or through `JWT_KEYS`' `oct` key), else `JWT_KEYS`.
 fn derived_from(key: &str, base: &BTreeSet<&'static str>, asymmetric: bool) -> &'static str {
-    let from_secret = secrets::with_dependents(&BTreeSet::from(["JWT_SECRET"]), asymmetric);
+    let from_secret = keys::with_dependents(&BTreeSet::from(["JWT_SECRET"]), asymmetric);
     if base.contains("JWT_SECRET") && from_secret.contains(key) {
         "JWT_SECRET"
     } else {
@@ -337,7 +339,7 @@ fn derived_from(key: &str, base: &BTreeSet<&'static str>, asymmetric: bool) -> &
 fn postgres_password_refusal(path: &Path) -> Error {
     Error::BadValue {
         path: path.to_path_buf(),
-        key: DB_PASSWORD.into(),
+        key: POSTGRES_PASSWORD.into(),
         problem: format!(
             "is set, and generate-keys never changes it: a new value in the file would not change \
              the database's password; rotate it with `pmoves-secrets rotate-passwords --env-file {}`, \
@@ -371,9 +373,11 @@ fn show_plan(path: &Path, plan: &[Change], ui: &Ui) {
     for change in plan {
         ui.info(&format!("  {:<width$}  {}", change.key, change.reason));
     }
+    // The tokens signed with `JWT_SECRET`: re-signing them alone cannot revoke the old ones.
+    let tokens_of_jwt_secret: Vec<&str> = keys::api_keys(false).map(|(key, _)| key).collect();
     let resigned: Vec<&str> = plan
         .iter()
-        .filter(|change| change.reason == Reason::Only && TOKENS_OF_JWT_SECRET.contains(&change.key))
+        .filter(|change| change.reason == Reason::Only && tokens_of_jwt_secret.contains(&change.key))
         .map(|change| change.key)
         .collect();
     if !resigned.is_empty() && !plan.iter().any(|change| change.key == "JWT_SECRET") {
@@ -383,7 +387,7 @@ fn show_plan(path: &Path, plan: &[Change], ui: &Ui) {
             resigned.join(" and ")
         ));
     }
-    if plan.iter().any(|change| change.key == DB_PASSWORD) {
+    if plan.iter().any(|change| change.key == POSTGRES_PASSWORD) {
         ui.warn(
             "the new POSTGRES_PASSWORD only reaches a database initialised after this; if the \
              database already runs, answer no and use `pmoves-secrets rotate-passwords`",
@@ -398,22 +402,22 @@ fn count(n: usize) -> String {
 
 // ----------------------------------------------------------------------------- stdout formats
 
-/// Kubernetes object name rules (RFC 1123 subdomain for the name, label for the namespace).
-pub fn validate_k8s_name(what: &str, value: &str, max: usize, dots: bool) -> Result<()> {
+/// What is wrong with `value` as a Kubernetes object name (RFC 1123: a subdomain when `dots`,
+/// else a label), or `None` when it is valid.
+pub fn k8s_name_problem(value: &str, max: usize, dots: bool) -> Option<String> {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (dots && c == '.');
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if value.is_empty()
-        || value.len() > max
-        || !value.chars().all(ok_char)
-        || !alnum(value.chars().next())
-        || !alnum(value.chars().last())
-    {
-        return Err(Error::Usage(format!(
-            "{what} '{value}' is not a valid Kubernetes name: use at most {max} lowercase letters, digits{}, starting and ending with a letter or digit",
+    let valid = !value.is_empty()
+        && value.len() <= max
+        && value.chars().all(ok_char)
+        && alnum(value.chars().next())
+        && alnum(value.chars().last());
+    (!valid).then(|| {
+        format!(
+            "not a valid Kubernetes name: use at most {max} lowercase letters, digits{}, starting and ending with a letter or digit",
             if dots { ", '-' or '.'" } else { " or '-'" }
-        )));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Renders the minted set in `format`.
@@ -442,7 +446,7 @@ pub fn builtin_template(asymmetric: bool) -> String {
          ############\n# Secrets\n############\n",
         env!("CARGO_PKG_VERSION")
     );
-    for spec in secrets::catalog(asymmetric) {
+    for spec in keys::catalogue(asymmetric) {
         out.push_str(&format!("\n# {}\n{}=\n", spec.comment, spec.key));
     }
     out.push_str("\n############\n# PMOVES.AI\n############\n\n");
@@ -513,12 +517,13 @@ mod tests {
 
     #[test]
     fn k8s_names_follow_rfc_1123() {
-        assert!(validate_k8s_name("--name", "supabase-secrets", 253, true).is_ok());
-        assert!(validate_k8s_name("--name", "a.b", 253, true).is_ok());
-        assert!(validate_k8s_name("--namespace", "a.b", 63, false).is_err());
-        assert!(validate_k8s_name("--name", "Upper", 253, true).is_err());
-        assert!(validate_k8s_name("--name", "-lead", 253, true).is_err());
-        assert!(validate_k8s_name("--name", "", 253, true).is_err());
+        assert!(k8s_name_problem("supabase-secrets", 253, true).is_none());
+        assert!(k8s_name_problem("a.b", 253, true).is_none());
+        assert!(k8s_name_problem("a.b", 63, false).is_some());
+        assert!(k8s_name_problem("Upper", 253, true).is_some());
+        assert!(k8s_name_problem("-lead", 253, true).is_some());
+        assert!(k8s_name_problem("", 253, true).is_some());
+        assert!(k8s_name_problem(&"a".repeat(64), 63, false).is_some());
     }
 
     fn plan(text: &str, only: &[&'static str], asymmetric: bool) -> Result<Vec<(&'static str, Reason)>> {
@@ -530,13 +535,13 @@ mod tests {
 
     /// A file where every symmetric secret is set to a non-demo value.
     fn complete() -> String {
-        secrets::catalog(false).map(|spec| format!("{}=set\n", spec.key)).collect()
+        keys::catalogue(false).map(|spec| format!("{}=set\n", spec.key)).collect()
     }
 
     #[test]
     fn an_empty_file_gets_the_symmetric_catalogue_as_missing() {
         let planned = plan("# only a comment\n", &[], false).unwrap();
-        let expected: Vec<_> = secrets::catalog(false).map(|spec| (spec.key, Reason::Missing)).collect();
+        let expected: Vec<_> = keys::catalogue(false).map(|spec| (spec.key, Reason::Missing)).collect();
         assert_eq!(planned, expected);
     }
 
@@ -586,18 +591,10 @@ mod tests {
     }
 
     #[test]
-    fn only_rejects_unknown_keys_naming_them() {
-        let error = parse_only(&["JWT_SECRET".into(), " nope ".into()]).unwrap_err();
-        assert!(matches!(error, Error::Usage(_)));
-        assert!(error.to_string().contains("`nope`") && error.to_string().contains("ANON_KEY"), "{error}");
-        assert_eq!(parse_only(&[" ANON_KEY".into()]).unwrap(), BTreeSet::from(["ANON_KEY"]));
-    }
-
-    #[test]
     fn env_output_has_every_catalog_key_once() {
         let minted = Minted::fresh(true).unwrap();
         let text = render(&minted, SecretsFormat::Env, "x", None).unwrap();
-        for spec in secrets::CATALOG {
+        for spec in keys::KEYS {
             let prefix = format!("\n{}=", spec.key);
             assert_eq!(text.matches(&prefix).count(), 1, "{}", spec.key);
         }

@@ -1,27 +1,17 @@
 //! pmoves-secrets: mint, rotate and audit the secrets of a self-hosted Supabase stack.
 //!
-//! `main` only parses, runs and maps the outcome to an exit code (SPEC §5); every behaviour
-//! lives in a module where it can be tested as a function.
+//! `main` only parses, dispatches and maps the outcome to an exit code (SPEC §5); every
+//! behaviour lives in the library, where it can be tested as a function.
 
-mod analytics;
-mod app;
-mod check;
-mod cli;
-mod db;
-mod dburl;
-mod envfile;
-mod error;
-mod generate;
-mod rotate;
-mod secrets;
-mod ui;
+use clap::{CommandFactory as _, Parser as _};
 
-use clap::Parser as _;
-
-use crate::error::ExitCode;
+use pmoves_secrets::cli::{Cli, Command};
+use pmoves_secrets::error::{Error, ExitCode, Result};
+use pmoves_secrets::ui::{self, Ui};
+use pmoves_secrets::{check, generate, rotate};
 
 fn main() -> std::process::ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // --help and --version arrive here as "errors" that belong on stdout with exit 0.
@@ -29,11 +19,11 @@ fn main() -> std::process::ExitCode {
             return if err.use_stderr() { ExitCode::Usage } else { ExitCode::Success }.into();
         }
     };
-    let ui = app::ui_for(&cli);
-    match app::run(cli, &ui) {
+    let ui = Ui::new(cli.verbosity());
+    match run(cli.command, &ui) {
         Ok(code) => code.into(),
         // Declining is the operator's choice, not a failure: said in plain words, not in red.
-        Err(error::Error::Declined) => {
+        Err(Error::Declined) => {
             ui.info("You declined at the confirmation; nothing was changed.");
             ExitCode::Declined.into()
         }
@@ -42,6 +32,27 @@ fn main() -> std::process::ExitCode {
                 ui.error(&err.to_string());
             }
             err.exit_code().into()
+        }
+    }
+}
+
+/// Sends each command to its module: the outline of the program.
+fn run(command: Command, ui: &Ui) -> Result<ExitCode> {
+    match command {
+        Command::GenerateKeys(args) => generate::run(&args.into(), ui).map(|()| ExitCode::Success),
+        Command::RotatePasswords(args) => rotate::run(&args.into(), ui),
+        Command::Check(args) => check::run(&args.into(), ui),
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "pmoves-secrets", &mut text);
+            ui::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
+        }
+        Command::Man => {
+            let mut text = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut text)
+                .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })?;
+            ui::write_stdout(&String::from_utf8_lossy(&text)).map(|()| ExitCode::Success)
         }
     }
 }

@@ -2,9 +2,8 @@
 //!
 //! Every random value comes from the operating system's CSPRNG (`OsRng`), every JWT is signed
 //! here, and every value leaves this module wrapped in [`Secret`], whose `Debug` is redacted and
-//! whose memory is wiped on drop. The catalogue [`CATALOG`] is the single list of variables the
-//! stack needs: `generate-keys` prints it, `--env-file` fills it and `check` audits it, so the
-//! three can never disagree about lengths or alphabets.
+//! whose memory is wiped on drop. *Which* values a stack needs, and the recipe of each, is the
+//! key catalogue of [`crate::stack::keys`]; this module only knows how to make them.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -21,6 +20,7 @@ use sha2::{Digest as _, Sha256};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{Error, Result};
+use crate::stack::keys::{self, Recipe};
 
 /// Five years of 365 days, the lifetime upstream gives its API keys.
 pub const JWT_LIFETIME_SECS: u64 = 5 * 365 * 24 * 3600;
@@ -51,123 +51,6 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
     }
-}
-
-/// How a catalogue variable is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recipe {
-    /// `n` random bytes as lowercase hex (`2n` characters).
-    Hex(usize),
-    /// `n` random bytes as standard, padded base64.
-    Base64(usize),
-    /// 16 random bytes as hex with at least one letter (Kong rejects digits-only passwords).
-    DashboardPassword,
-    /// HS256 JWT for the given role, signed with `JWT_SECRET`.
-    Hs256Jwt(&'static str),
-    /// ES256 JWT for the given role, signed with the EC key of `JWT_KEYS`.
-    Es256Jwt(&'static str),
-    /// JSON array: private EC JWK plus the `oct` JWK of `JWT_SECRET`.
-    JwtKeys,
-    /// `{"keys":[...]}` with the public EC JWK and the `oct` JWK.
-    JwtJwks,
-    /// Opaque API key with the given prefix and upstream's checksum suffix.
-    Opaque(&'static str),
-}
-
-impl Recipe {
-    /// The exact length a generated value has, when the recipe fixes one.
-    #[cfg(test)]
-    pub fn exact_len(self) -> Option<usize> {
-        match self {
-            Recipe::Hex(n) => Some(2 * n),
-            Recipe::Base64(n) => Some(n.div_ceil(3) * 4),
-            Recipe::DashboardPassword => Some(32),
-            _ => None,
-        }
-    }
-}
-
-/// One variable of the catalogue.
-#[derive(Debug, Clone, Copy)]
-pub struct SecretSpec {
-    /// The `.env` key.
-    pub key: &'static str,
-    /// How its value is made.
-    pub recipe: Recipe,
-    /// Only with `--asymmetric` (the newer Supabase auth keys).
-    pub asymmetric: bool,
-    /// Why it exists, printed above it in the generated `.env`.
-    pub comment: &'static str,
-}
-
-const fn spec(key: &'static str, recipe: Recipe, comment: &'static str) -> SecretSpec {
-    SecretSpec { key, recipe, asymmetric: false, comment }
-}
-
-const fn asym(key: &'static str, recipe: Recipe, comment: &'static str) -> SecretSpec {
-    SecretSpec { key, recipe, asymmetric: true, comment }
-}
-
-/// Every secret the stack needs (SPEC §1), in the order they are printed.
-///
-/// Order matters for minting: a value is listed after everything it is derived from.
-pub const CATALOG: &[SecretSpec] = &[
-    spec("JWT_SECRET", Recipe::Base64(30), "HS256 signing key; services use this string's UTF-8 bytes as the HMAC key"),
-    spec("ANON_KEY", Recipe::Hs256Jwt("anon"), "public API key (role anon), valid 5 years"),
-    spec(
-        "SERVICE_ROLE_KEY",
-        Recipe::Hs256Jwt("service_role"),
-        "server-side API key (role service_role, bypasses RLS), valid 5 years",
-    ),
-    spec("SECRET_KEY_BASE", Recipe::Base64(48), "Phoenix/Rails secret (Realtime, Supavisor)"),
-    spec("VAULT_ENC_KEY", Recipe::Hex(16), "Supavisor encryption key: exactly 32 characters"),
-    spec("PG_META_CRYPTO_KEY", Recipe::Base64(24), "postgres-meta encryption key"),
-    spec("REALTIME_DB_ENC_KEY", Recipe::Hex(8), "Realtime AES-128 key used as text: exactly 16 characters"),
-    spec("LOGFLARE_PUBLIC_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) public token"),
-    spec("LOGFLARE_PRIVATE_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) private token"),
-    spec("S3_PROTOCOL_ACCESS_KEY_ID", Recipe::Hex(16), "Storage S3 protocol access key id"),
-    spec("S3_PROTOCOL_ACCESS_KEY_SECRET", Recipe::Hex(32), "Storage S3 protocol access key secret"),
-    spec("MINIO_ROOT_PASSWORD", Recipe::Hex(16), "MinIO root password"),
-    spec(
-        "POSTGRES_PASSWORD",
-        Recipe::Hex(16),
-        "password of every Supabase database role; hex only, so it is safe inside URLs",
-    ),
-    spec("DASHBOARD_PASSWORD", Recipe::DashboardPassword, "Studio basic-auth password; always contains a letter"),
-    asym("JWT_KEYS", Recipe::JwtKeys, "Auth signing keys: private ES256 JWK and the HS256 oct key"),
-    asym("JWT_JWKS", Recipe::JwtJwks, "verification key set: public ES256 JWK and the HS256 oct key (still a secret)"),
-    asym("ANON_KEY_ASYMMETRIC", Recipe::Es256Jwt("anon"), "ES256 anon key"),
-    asym("SERVICE_ROLE_KEY_ASYMMETRIC", Recipe::Es256Jwt("service_role"), "ES256 service_role key"),
-    asym("SUPABASE_PUBLISHABLE_KEY", Recipe::Opaque("sb_publishable_"), "opaque publishable API key"),
-    asym("SUPABASE_SECRET_KEY", Recipe::Opaque("sb_secret_"), "opaque secret API key"),
-];
-
-/// Looks a key up in the catalogue.
-pub fn spec_for(key: &str) -> Option<&'static SecretSpec> {
-    CATALOG.iter().find(|s| s.key == key)
-}
-
-/// The catalogue entries a plain or `--asymmetric` run produces.
-pub fn catalog(asymmetric: bool) -> impl Iterator<Item = &'static SecretSpec> {
-    CATALOG.iter().filter(move |s| asymmetric || !s.asymmetric)
-}
-
-/// Adds to `keys` everything that must be re-minted with them, so no token is left signed by a
-/// key that no longer exists: a new `JWT_SECRET` re-mints the HS256 tokens (and, when the
-/// asymmetric set is in use, `JWT_KEYS`, whose `oct` key embeds it); a new `JWT_KEYS` re-mints
-/// the key set and the ES256 tokens.
-pub fn with_dependents(keys: &BTreeSet<&'static str>, asymmetric: bool) -> BTreeSet<&'static str> {
-    let mut out = keys.clone();
-    if out.contains("JWT_SECRET") {
-        out.extend(["ANON_KEY", "SERVICE_ROLE_KEY"]);
-        if asymmetric {
-            out.insert("JWT_KEYS");
-        }
-    }
-    if out.contains("JWT_KEYS") {
-        out.extend(["JWT_JWKS", "ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC"]);
-    }
-    out
 }
 
 /// Fills `buf` from the OS CSPRNG.
@@ -307,12 +190,6 @@ impl EcKey {
         EcKey { secret: p256::SecretKey::random(&mut OsRng), kid: random_uuid() }
     }
 
-    /// The key id carried in JWT headers and JWKs.
-    #[cfg(test)]
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
     /// Recovers the EC key from an existing `JWT_KEYS` value (the private EC JWK in it).
     pub fn from_jwt_keys(jwt_keys: &str) -> Result<Self, String> {
         let keys: Value = serde_json::from_str(jwt_keys).map_err(|_| "is not valid JSON".to_owned())?;
@@ -430,7 +307,7 @@ pub fn mint(wanted: &BTreeSet<&str>, existing: &Existing, iat: u64) -> Result<Ve
     let mut jwt_secret = existing.jwt_secret.clone();
     let mut ec_key: Option<EcKey> = None;
     let mut out = Vec::with_capacity(wanted.len());
-    for spec in CATALOG.iter().filter(|s| wanted.contains(s.key)) {
+    for spec in keys::KEYS.iter().filter(|s| wanted.contains(s.key)) {
         let key = spec.key;
         let need_jwt_secret = || {
             jwt_secret.clone().ok_or(Error::Mint {
@@ -480,7 +357,7 @@ fn ensure_ec<'a>(slot: &'a mut Option<EcKey>, existing: &Existing, key: &'static
 
 /// Mints the complete set for a fresh stack.
 pub fn mint_all(asymmetric: bool, iat: u64) -> Result<Vec<(&'static str, Secret)>> {
-    let wanted: BTreeSet<&str> = catalog(asymmetric).map(|s| s.key).collect();
+    let wanted: BTreeSet<&str> = keys::catalogue(asymmetric).map(|s| s.key).collect();
     mint(&wanted, &Existing::default(), iat)
 }
 
@@ -517,7 +394,14 @@ mod tests {
 
     #[test]
     fn recipe_lengths_match_spec() {
-        let len = |k: &str| spec_for(k).and_then(|s| s.recipe.exact_len());
+        // The exact length a generated value has, when the recipe fixes one.
+        let exact_len = |recipe: Recipe| match recipe {
+            Recipe::Hex(n) => Some(2 * n),
+            Recipe::Base64(n) => Some(n.div_ceil(3) * 4),
+            Recipe::DashboardPassword => Some(32),
+            _ => None,
+        };
+        let len = |k: &str| keys::key(k).and_then(|s| exact_len(s.recipe));
         assert_eq!(len("JWT_SECRET"), Some(40));
         assert_eq!(len("SECRET_KEY_BASE"), Some(64));
         assert_eq!(len("VAULT_ENC_KEY"), Some(32));
@@ -525,17 +409,6 @@ mod tests {
         assert_eq!(len("REALTIME_DB_ENC_KEY"), Some(16));
         assert_eq!(len("S3_PROTOCOL_ACCESS_KEY_SECRET"), Some(64));
         assert_eq!(len("POSTGRES_PASSWORD"), Some(32));
-    }
-
-    #[test]
-    fn jwt_secret_implies_its_tokens_and_asymmetric_set() {
-        let keys = BTreeSet::from(["JWT_SECRET"]);
-        let plain = with_dependents(&keys, false);
-        assert_eq!(plain, BTreeSet::from(["JWT_SECRET", "ANON_KEY", "SERVICE_ROLE_KEY"]));
-        let asym = with_dependents(&keys, true);
-        for k in ["JWT_KEYS", "JWT_JWKS", "ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC"] {
-            assert!(asym.contains(k), "{k}");
-        }
     }
 
     #[test]
@@ -553,7 +426,7 @@ mod tests {
         let token = minted[0].1.expose();
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
-        assert_eq!(header["kid"], json!(ec.kid()));
+        assert_eq!(header["kid"], json!(ec.kid));
     }
 
     #[test]

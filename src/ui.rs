@@ -8,6 +8,15 @@ use std::io::{IsTerminal as _, Write as _};
 
 use crate::error::{Error, Result};
 
+/// Report formats of `rotate-passwords` and `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// For people.
+    Text,
+    /// For machines.
+    Json,
+}
+
 /// How much to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -27,7 +36,7 @@ pub struct Ui {
 }
 
 impl Ui {
-    /// Colour only on a terminal, never with `NO_COLOR` set (https://no-color.org).
+    /// Colour only on a terminal, never with `NO_COLOR` set (<https://no-color.org>).
     pub fn new(verbosity: Verbosity) -> Self {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Ui { verbosity, color }

@@ -7,11 +7,13 @@
 
 use zeroize::Zeroizing;
 
-use super::{code, Finding};
+use super::{Code, Finding};
 use crate::analytics;
 use crate::db::{self, Target};
 use crate::dburl;
 use crate::secrets::Secret;
+use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;
 
 /// Logflare's postgres backend keeps its own copy of the password in a URL. It lives in
@@ -23,14 +25,14 @@ pub(super) async fn check_analytics(
     password: &Secret,
     ui: &Ui,
 ) -> Vec<Finding> {
-    if target.dbname() != "_supabase" {
-        match target.in_database("_supabase").connect().await {
-            Ok(client) => match analytics_in(&client, "_supabase", password).await {
+    if target.dbname() != INTERNALS_DATABASE {
+        match target.in_database(INTERNALS_DATABASE).connect().await {
+            Ok(client) => match analytics_in(&client, INTERNALS_DATABASE, password).await {
                 Ok(Some(findings)) => return findings,
                 Ok(None) => {}
-                Err(reason) => return vec![analytics_not_checked("_supabase", &reason)],
+                Err(reason) => return vec![analytics_not_checked(INTERNALS_DATABASE, &reason)],
             },
-            Err(err) => ui.detail(&format!("no _supabase database to check ({err})")),
+            Err(err) => ui.detail(&format!("no internals database to check ({err})")),
         }
     }
     match analytics_in(admin, target.dbname(), password).await {
@@ -44,8 +46,8 @@ pub(super) async fn check_analytics(
 }
 
 fn analytics_not_checked(dbname: &str, reason: &str) -> Finding {
-    Finding::warning(
-        code::ANALYTICS_NOT_CHECKED,
+    Finding::new(
+        Code::AnalyticsNotChecked,
         None,
         format!("_analytics.source_backends in database {dbname} could not be read ({reason}); its password was not compared"),
     )
@@ -72,9 +74,9 @@ async fn analytics_in(
         };
         if stored.as_str() != password.expose() {
             let row_name = if backend.id.is_empty() { "a row".to_owned() } else { format!("row id {}", backend.id) };
-            out.push(Finding::error(
-                code::ANALYTICS_PASSWORD_MISMATCH,
-                Some("POSTGRES_PASSWORD"),
+            out.push(Finding::new(
+                Code::AnalyticsPasswordMismatch,
+                Some(POSTGRES_PASSWORD),
                 format!(
                     "differs from the password in the postgres URL of {row_name} of _analytics.source_backends (database \
                      {dbname}), so Logflare cannot write logs there; `pmoves-secrets rotate-passwords` rewrites that URL \

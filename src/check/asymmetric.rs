@@ -5,28 +5,24 @@
 //! Every problem here has the one fix, a new `JWT_KEYS` from which the rest is derived, so the
 //! messages all end in [`Ctx::remedy_key_set`].
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::jwt::{check_api_key, Verifier};
 use super::values::Ctx;
-use super::{code, Finding};
-
-/// The four variables that make up the asymmetric set; the opaque keys stand alone.
-const ASYMMETRIC_CORE: [&str; 4] = ["JWT_KEYS", "JWT_JWKS", "ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC"];
+use super::{Code, Finding};
+use crate::jwt::{b64url_member, ec_public_jwks, ec_public_key, kty};
+use crate::stack::keys;
 
 /// Only when the file uses the asymmetric keys at all: then they must be complete and agree.
 pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let v = ctx.values;
-    if !ASYMMETRIC_CORE.iter().any(|k| v.get(k).is_some()) {
+    if !keys::asymmetric_core().any(|k| v.get(k).is_some()) {
         return;
     }
-    for key in ASYMMETRIC_CORE.iter().filter(|k| v.get(k).is_none()) {
-        out.push(Finding::error(
-            code::MISSING_SECRET,
+    for key in keys::asymmetric_core().filter(|k| v.get(k).is_none()) {
+        out.push(Finding::new(
+            Code::MissingSecret,
             Some(key),
             format!(
                 "is missing or empty while other asymmetric keys are set, so the set is incomplete; re-mint it with `{}`",
@@ -47,7 +43,7 @@ pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             oct_key(ctx, key, set, out);
         }
     }
-    for (key, role) in [("ANON_KEY_ASYMMETRIC", "anon"), ("SERVICE_ROLE_KEY_ASYMMETRIC", "service_role")] {
+    for (key, role) in keys::api_keys(true) {
         if let Some(token) = v.get(key) {
             check_api_key(ctx, key, token, role, &Verifier::Es256(jwks.as_deref()), out);
         }
@@ -68,8 +64,8 @@ fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -
     match list {
         Some(list) if list.iter().all(Value::is_object) => Some(list),
         _ => {
-            out.push(Finding::error(
-                code::KEY_SET_INVALID,
+            out.push(Finding::new(
+                Code::KeySetInvalid,
                 Some(key),
                 format!("is not a JSON key set (an array of JWKs, or {{\"keys\": [...]}}); {}", ctx.remedy_key_set()),
             ));
@@ -78,16 +74,12 @@ fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -
     }
 }
 
-fn kty(jwk: &Value) -> Option<&str> {
-    jwk.get("kty").and_then(Value::as_str)
-}
-
 /// `JWT_JWKS` is handed to every service (and may end up published): a private part there gives
 /// away the signing key.
 fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
     if jwks.iter().any(|jwk| jwk.get("d").is_some()) {
-        out.push(Finding::error(
-            code::JWKS_PRIVATE_PART,
+        out.push(Finding::new(
+            Code::JwksPrivatePart,
             Some("JWT_JWKS"),
             format!(
                 "carries a private key part (\"d\"); it must hold only public keys (and the oct key); {}",
@@ -95,33 +87,6 @@ fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
             ),
         ));
     }
-}
-
-/// The EC public keys of `jwks` that a token with `kid` may be verified with.
-pub(super) fn ec_public_jwks<'v>(jwks: &'v [Value], kid: Option<&'v str>) -> impl Iterator<Item = &'v Value> {
-    jwks.iter()
-        .filter(|jwk| kty(jwk) == Some("EC"))
-        .filter(move |jwk| kid.is_none() || jwk.get("kid").and_then(Value::as_str) == kid)
-}
-
-/// A JWK member that is base64url (padding tolerated).
-fn b64url_member(jwk: &Value, name: &str) -> Option<Vec<u8>> {
-    let text = jwk.get(name)?.as_str()?;
-    URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')).ok()
-}
-
-/// The P-256 public key of an EC JWK (its `x` and `y`).
-fn ec_public_key(jwk: &Value) -> Option<p256::PublicKey> {
-    let mut sec1 = vec![0x04];
-    sec1.extend(b64url_member(jwk, "x")?);
-    sec1.extend(b64url_member(jwk, "y")?);
-    p256::PublicKey::from_sec1_bytes(&sec1).ok()
-}
-
-pub(super) fn decoding_key_of(jwk: &Value) -> Option<DecodingKey> {
-    let x = jwk.get("x")?.as_str()?;
-    let y = jwk.get("y")?.as_str()?;
-    DecodingKey::from_ec_components(x.trim_end_matches('='), y.trim_end_matches('=')).ok()
 }
 
 /// Auth signs with the private key of `JWT_KEYS`; every other service verifies with the EC key
@@ -135,8 +100,8 @@ fn halves_agree(ctx: &Ctx<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Fin
         let d = b64url_member(private, "d").map(Zeroizing::new);
         let is_p256 = private.get("crv").and_then(Value::as_str) == Some("P-256");
         let Some(secret) = d.filter(|_| is_p256).and_then(|d| p256::SecretKey::from_slice(&d).ok()) else {
-            out.push(Finding::error(
-                code::KEY_SET_INVALID,
+            out.push(Finding::new(
+                Code::KeySetInvalid,
                 Some("JWT_KEYS"),
                 format!("holds an EC key that is not a valid P-256 private key; {}", ctx.remedy_key_set()),
             ));
@@ -152,8 +117,8 @@ fn halves_agree(ctx: &Ctx<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Fin
             None
         };
         if let Some(problem) = problem {
-            out.push(Finding::error(
-                code::ASYMMETRIC_MISMATCH,
+            out.push(Finding::new(
+                Code::AsymmetricMismatch,
                 Some("JWT_JWKS"),
                 format!("{problem}; {}", ctx.remedy_key_set()),
             ));
@@ -167,8 +132,8 @@ fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
     let Some(secret) = ctx.values.get("JWT_SECRET") else { return };
     let octs: Vec<&Value> = set.iter().filter(|jwk| kty(jwk) == Some("oct")).collect();
     if octs.is_empty() {
-        out.push(Finding::warning(
-            code::OCT_KEY_MISSING,
+        out.push(Finding::new(
+            Code::OctKeyMissing,
             Some(key),
             format!(
                 "has no oct (HS256) key, so services verifying with it reject ANON_KEY and SERVICE_ROLE_KEY; {}",
@@ -180,8 +145,8 @@ fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
     let matches =
         |jwk: &&Value| b64url_member(jwk, "k").map(Zeroizing::new).is_some_and(|k| k.as_slice() == secret.as_bytes());
     if !octs.iter().any(matches) {
-        out.push(Finding::error(
-            code::OCT_KEY_MISMATCH,
+        out.push(Finding::new(
+            Code::OctKeyMismatch,
             Some(key),
             format!(
                 "has an oct (HS256) key that is not JWT_SECRET, so services verifying with it reject ANON_KEY and \

@@ -8,22 +8,11 @@ use zeroize::Zeroizing;
 
 use super::jwt::printable_claim;
 use super::values::{expand, Ctx};
-use super::{code, Finding, SUPABASE_ROLES};
-use crate::{dburl, secrets};
-
-/// `SUPABASE_`-prefixed names that by convention copy a standard variable under another name.
-const ALIASES: &[(&str, &str)] =
-    &[("SUPABASE_SERVICE_KEY", "SERVICE_ROLE_KEY"), ("SUPABASE_DB_PASSWORD", "POSTGRES_PASSWORD")];
-
-/// The standard variable a `SUPABASE_` name copies: the conventional names above, or the
-/// prefix on a catalogue name (`SUPABASE_ANON_KEY`, `SUPABASE_JWT_SECRET`, ...).
-fn standard_for(alias: &str) -> Option<&'static str> {
-    if let Some((_, standard)) = ALIASES.iter().find(|(a, _)| *a == alias) {
-        return Some(standard);
-    }
-    let rest = alias.strip_prefix("SUPABASE_")?;
-    secrets::spec_for(rest).map(|spec| spec.key)
-}
+use super::{Code, Finding};
+use crate::dburl;
+use crate::stack::keys::standard_for;
+use crate::stack::roles::is_rotated_role;
+use crate::stack::POSTGRES_PASSWORD;
 
 /// A stale copy is worse than none: the service reading it fails while the file looks right.
 pub(super) fn supabase_aliases(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -31,8 +20,8 @@ pub(super) fn supabase_aliases(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         let Some(standard) = standard_for(alias) else { continue };
         let Some(expected) = ctx.values.get(standard) else { continue };
         if value != expected && expand(value, ctx.values).as_str() != expected {
-            out.push(Finding::error(
-                code::SUPABASE_ALIAS_MISMATCH,
+            out.push(Finding::new(
+                Code::SupabaseAliasMismatch,
                 Some(alias),
                 format!(
                     "differs from {standard}, so the services reading {alias} use a stale value; set it to the same value \
@@ -48,14 +37,14 @@ pub(super) fn supabase_aliases(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 fn is_supabase_role_url(url: &str) -> bool {
     dburl::user(url).is_some_and(|user| {
         let role = user.split('.').next().unwrap_or_default();
-        SUPABASE_ROLES.contains(&role)
+        is_rotated_role(role)
     })
 }
 
 /// Every Supabase service URL must carry the one shared password; a URL left with an old one fails at
 /// the next restart, long after the change that caused it.
 pub(super) fn url_passwords(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let Some(expected) = ctx.values.get("POSTGRES_PASSWORD") else { return };
+    let Some(expected) = ctx.values.get(POSTGRES_PASSWORD) else { return };
     for (key, value) in ctx.values.iter() {
         if !dburl::is_postgres_url(value) {
             continue;
@@ -67,8 +56,8 @@ pub(super) fn url_passwords(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
         let expanded = dburl::password(&expand(value, ctx.values)).map(Zeroizing::new);
         if password.as_str() != expected && expanded.as_deref().map(String::as_str) != Some(expected) {
             let user = dburl::user(value).map(|u| printable_claim(&u)).unwrap_or_else(|| "its user".to_owned());
-            out.push(Finding::error(
-                code::URL_PASSWORD_MISMATCH,
+            out.push(Finding::new(
+                Code::UrlPasswordMismatch,
                 Some(key),
                 format!(
                     "is a connection URL (user {user}) whose password is not POSTGRES_PASSWORD, so the service using it \

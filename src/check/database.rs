@@ -7,29 +7,18 @@
 
 use super::analytics::check_analytics;
 use super::values::Values;
-use super::{code, Finding};
-use crate::cli::CheckArgs;
+use super::{CheckOptions, Code, Finding};
 use crate::db::{self, Target};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::secrets::Secret;
+use crate::stack::{roles, POSTGRES_PASSWORD};
 use crate::ui::Ui;
 
 /// The roles of the twelve that have LOGIN on the supabase/postgres image. Tried when the admin
 /// login fails and `pg_roles` cannot be read.
-const STOCK_LOGIN_ROLES: [&str; 8] = [
-    "authenticator",
-    "pgbouncer",
-    "postgres",
-    "supabase_admin",
-    "supabase_auth_admin",
-    "supabase_functions_admin",
-    "supabase_replication_admin",
-    "supabase_storage_admin",
-];
-
 fn stock_login_roles() -> Vec<String> {
-    STOCK_LOGIN_ROLES.iter().map(|r| (*r).to_owned()).collect()
+    roles::login_by_default().map(str::to_owned).collect()
 }
 
 /// Whether the role list came from the server or is the stock guess; it changes what a failed
@@ -41,17 +30,17 @@ enum RoleSource {
 }
 
 /// `--db`: resolves the target as `rotate-passwords` does, then checks logins and analytics.
-pub(super) fn audit_database(args: &CheckArgs, env: &EnvFile, values: &Values, ui: &Ui) -> Result<Vec<Finding>> {
-    let Some(password) = values.get("POSTGRES_PASSWORD").map(|p| Secret::new(p.to_owned())) else {
-        return Ok(vec![Finding::error(
-            code::DB_NOT_CHECKED,
-            Some("POSTGRES_PASSWORD"),
+pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values, ui: &Ui) -> Result<Vec<Finding>> {
+    let Some(password) = values.get(POSTGRES_PASSWORD).map(|p| Secret::new(p.to_owned())) else {
+        return Ok(vec![Finding::new(
+            Code::DbNotChecked,
+            Some(POSTGRES_PASSWORD),
             "is missing or empty, so --db had no password to log in with and checked nothing".to_owned(),
         )]);
     };
     let target = db::resolve(&args.connect, Some(env), ui)?;
     ui.detail(&format!("checking the database at {}", target.display()));
-    let runtime = crate::app::runtime()?;
+    let runtime = crate::db::runtime()?;
     Ok(runtime.block_on(audit_live(target, password, ui)))
 }
 
@@ -76,14 +65,14 @@ async fn audit_live(target: Target, password: Secret, ui: &Ui) -> Vec<Finding> {
         Err(err) if is_auth_failure(&err) => {
             ui.warn(&format!("{err}; the LOGIN roles cannot be listed, so the stock Supabase roles are tried"));
             let uses_env_password = target.password().is_some_and(|p| p == password);
-            if !(uses_env_password && STOCK_LOGIN_ROLES.contains(&target.user())) {
-                out.push(Finding::error(code::DB_LOGIN_FAILED, None, format!("{err}")));
+            if !(uses_env_password && roles::login_by_default().any(|role| role == target.user())) {
+                out.push(Finding::new(Code::DbLoginFailed, None, format!("{err}")));
             }
             out.extend(check_logins(&target, &stock_login_roles(), &password, RoleSource::Stock).await);
         }
         Err(err) => {
-            let code = if is_server_refusal(&err) { code::DB_CONNECT_FAILED } else { code::DB_UNREACHABLE };
-            out.push(Finding::error(code, None, format!("{err}; the database was not checked")));
+            let code = if is_server_refusal(&err) { Code::DbConnectFailed } else { Code::DbUnreachable };
+            out.push(Finding::new(code, None, format!("{err}; the database was not checked")));
         }
     }
     out
@@ -106,8 +95,8 @@ fn is_server_refusal(err: &Error) -> bool {
 }
 
 fn no_supabase_roles(target: &Target) -> Finding {
-    Finding::warning(
-        code::DB_NO_SUPABASE_ROLES,
+    Finding::new(
+        Code::DbNoSupabaseRoles,
         None,
         format!(
             "none of the Supabase roles can log in on {}; is POSTGRES_HOST / POSTGRES_PORT (or --db-url) the stack's database?",
@@ -118,13 +107,13 @@ fn no_supabase_roles(target: &Target) -> Finding {
 
 /// The Supabase roles with `rolcanlogin`, by name.
 async fn login_roles(admin: &tokio_postgres::Client) -> std::result::Result<Vec<String>, String> {
-    db::login_role_names(admin, &super::SUPABASE_ROLES).await.map_err(|e| db::describe(&e))
+    roles::login_role_names(admin).await.map_err(|e| db::describe(&e))
 }
 
 /// Logs in as every role with `POSTGRES_PASSWORD`, all at once (each login is a network round
 /// trip plus a SCRAM exchange; a dozen in sequence is noticeably slow over a tunnel).
 async fn check_logins(target: &Target, roles: &[String], password: &Secret, source: RoleSource) -> Vec<Finding> {
-    db::try_logins(target, roles, password)
+    db::logins(target, roles, password)
         .await
         .into_iter()
         .filter(|login| !login.ok)
@@ -147,7 +136,7 @@ fn login_failed(target: &Target, role: &str, reason: &str, source: RoleSource) -
             target.host_port()
         ),
     };
-    Finding::error(code::DB_LOGIN_FAILED, Some("POSTGRES_PASSWORD"), message)
+    Finding::new(Code::DbLoginFailed, Some(POSTGRES_PASSWORD), message)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{code, Finding};
+use super::{Code, Finding};
 use crate::error::{Error, Result};
 
 /// The file's mode: the `.env` holds every secret of the stack, so only its owner may read it.
@@ -22,8 +22,8 @@ pub(super) fn file_permissions(path: &Path) -> Result<Option<Finding>> {
         (false, true) => "writable",
         (false, false) => return Ok(None),
     };
-    Ok(Some(Finding::warning(
-        code::FILE_PERMISSIONS,
+    Ok(Some(Finding::new(
+        Code::FilePermissions,
         None,
         format!(
             "{} is {access} by group or others (mode {:04o}); run `chmod 600 {}`",
@@ -51,8 +51,8 @@ pub(super) fn pending_rotation(path: &Path) -> Option<Finding> {
     let pending = std::iter::once(beside_link)
         .chain(beside_target)
         .find(|candidate| std::fs::symlink_metadata(candidate).is_ok())?;
-    Some(Finding::warning(
-        code::PENDING_ROTATION,
+    Some(Finding::new(
+        Code::PendingRotation,
         None,
         format!(
             "{} is left from an interrupted rotation; the database may accept only the password in it. Run \

@@ -1,56 +1,16 @@
-//! The API keys: a compact JWT parser and the checks every Supabase API key gets (shape,
-//! signature, `role`, expiry), for the HS256 pair here and the ES256 pair from [`asymmetric`].
+//! The API keys: the checks every Supabase API key gets (shape, signature, `role`, expiry), for
+//! the HS256 pair here and, through [`check_api_key`], the ES256 pair of `asymmetric`.
 //!
 //! Tokens are verified with the same key bytes and algorithm the services use, so a finding here
 //! means a service rejects the key. Claim text reaches a message only when it cannot be a secret.
-//!
-//! [`asymmetric`]: super::asymmetric
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use jsonwebtoken::{Algorithm, DecodingKey};
+use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use super::asymmetric::{decoding_key_of, ec_public_jwks};
 use super::values::Ctx;
-use super::{code, Finding};
-
-/// A compact JWT split into its parts; `header` and `claims` are JSON objects.
-pub(super) struct Jwt<'a> {
-    header: Value,
-    pub(super) claims: Value,
-    /// `base64(header).base64(claims)`, the bytes the signature covers.
-    signing_input: &'a str,
-    pub(super) signature: &'a str,
-}
-
-impl<'a> Jwt<'a> {
-    /// `None` unless the text is three base64url parts whose first two are JSON objects.
-    pub(super) fn parse(token: &'a str) -> Option<Self> {
-        let (signing_input, signature) = token.rsplit_once('.')?;
-        let (header_b64, claims_b64) = signing_input.split_once('.')?;
-        let json = |part: &str| -> Option<Value> {
-            let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
-            serde_json::from_slice::<Value>(&bytes).ok().filter(Value::is_object)
-        };
-        Some(Jwt { header: json(header_b64)?, claims: json(claims_b64)?, signing_input, signature })
-    }
-
-    /// The header's `alg`.
-    fn alg(&self) -> Option<&str> {
-        self.header.get("alg").and_then(Value::as_str)
-    }
-
-    /// Whether an HS256 signature by the UTF-8 bytes of `secret` (as the services use it, never
-    /// base64-decoded) matches.
-    pub(super) fn verifies_hs256(&self, secret: &str) -> bool {
-        self.verifies(&DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256)
-    }
-
-    fn verifies(&self, key: &DecodingKey, algorithm: Algorithm) -> bool {
-        jsonwebtoken::crypto::verify(self.signature, self.signing_input.as_bytes(), key, algorithm).unwrap_or(false)
-    }
-}
+use super::{Code, Finding};
+use crate::jwt::{decoding_key_of, ec_public_jwks, Jwt};
+use crate::stack::keys;
 
 /// How a token's signature is checked.
 pub(super) enum Verifier<'a> {
@@ -83,7 +43,7 @@ fn printable_alg(alg: Option<&str>) -> &str {
 /// The HS256 API keys services verify with `JWT_SECRET`.
 pub(super) fn hs256_api_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let secret = ctx.values.get("JWT_SECRET");
-    for (key, role) in [("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")] {
+    for (key, role) in keys::api_keys(false) {
         if let Some(token) = ctx.values.get(key) {
             check_api_key(ctx, key, token, role, &Verifier::Hs256(secret), out);
         }
@@ -100,15 +60,15 @@ pub(super) fn check_api_key(
     out: &mut Vec<Finding>,
 ) {
     let Some(jwt) = Jwt::parse(token) else {
-        out.push(Finding::error(
-            code::JWT_UNPARSABLE,
+        out.push(Finding::new(
+            Code::JwtUnparsable,
             Some(key),
             format!("is not a JWT (three base64url parts with a JSON header and payload); {}", ctx.remedy(key)),
         ));
         return;
     };
     if let Some(problem) = signature_problem(&jwt, verifier) {
-        out.push(Finding::error(code::JWT_BAD_SIGNATURE, Some(key), format!("{problem}; {}", ctx.remedy(key))));
+        out.push(Finding::new(Code::JwtBadSignature, Some(key), format!("{problem}; {}", ctx.remedy(key))));
     }
     check_role(ctx, key, &jwt, role, out);
     check_expiry(ctx, key, &jwt, out);
@@ -149,8 +109,8 @@ fn check_role(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, role: &str, out: &mut Vec
         return;
     }
     let shown = actual.map_or_else(|| "no role claim".to_owned(), |r| format!("role {}", printable_claim(r)));
-    out.push(Finding::error(
-        code::JWT_WRONG_ROLE,
+    out.push(Finding::new(
+        Code::JwtWrongRole,
         Some(key),
         format!("carries {shown} but must carry role \"{role}\"; {}", ctx.remedy(key)),
     ));
@@ -166,15 +126,15 @@ fn check_expiry(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, out: &mut Vec<Finding>)
     let exp = exp as i64;
     let date = utc_date(exp);
     if exp <= ctx.now {
-        out.push(Finding::error(
-            code::JWT_EXPIRED,
+        out.push(Finding::new(
+            Code::JwtExpired,
             Some(key),
             format!("expired on {date}, so every request made with it is rejected; {}", ctx.remedy(key)),
         ));
     } else if exp - ctx.now < EXPIRY_WARNING_SECS {
         let days = (exp - ctx.now) / 86_400;
-        out.push(Finding::warning(
-            code::JWT_EXPIRING,
+        out.push(Finding::new(
+            Code::JwtExpiring,
             Some(key),
             format!("expires on {date} (in {days} day(s)); {} and roll it out before then", ctx.remedy(key)),
         ));

@@ -7,11 +7,11 @@
 //! logs. The file rules are plain functions over the parsed values (unit-tested without a file);
 //! only `--db` builds a runtime and talks to a server.
 //!
-//! [`run`] and [`audit_values`] read as the outline; each rule family has its own module, all
-//! reading the file through [`values`]: [`shapes`] (each value on its own), [`demo`] (published
-//! values), [`jwt`] and [`asymmetric`] (the API keys and the key set), [`copies`] (values that
-//! must repeat another), [`file`](mod@file) (the file itself), [`database`] and [`analytics`]
-//! (`--db`), and [`report`] (what is printed).
+//! [`run`] and `audit_values` read as the outline; each rule family has its own module, all
+//! reading the file through `values`: `shapes` (each value on its own), `demo` (published
+//! values), `jwt` and `asymmetric` (the API keys and the key set), `copies` (values that must
+//! repeat another), `file` (the file itself), `database` and `analytics` (`--db`), and `report`
+//! (what is printed). What a stack's keys and roles are comes from [`crate::stack`].
 
 mod analytics;
 mod asymmetric;
@@ -26,77 +26,191 @@ mod shapes;
 mod test_support;
 mod values;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::cli::CheckArgs;
+use crate::db::ConnectOptions;
 use crate::envfile::EnvFile;
 use crate::error::{Error, ExitCode, Result};
-/// The twelve Supabase roles (SPEC §2). `--db` logs in as those of them that have LOGIN.
-use crate::rotate::ROTATED_ROLES as SUPABASE_ROLES;
 use crate::secrets;
-use crate::ui::Ui;
+use crate::ui::{ReportFormat, Ui};
 
-pub use demo::is_demo_value;
 use report::Report;
 use values::{Ctx, Values};
 
-/// The stable finding codes. CI pipelines match on these strings, so they never change meaning;
-/// the severity of each is fixed and listed beside it.
-pub mod code {
+/// What `check` is asked to do, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The `.env` to audit.
+    pub env_file: PathBuf,
+    /// Also log in to the database as each LOGIN role with `POSTGRES_PASSWORD`.
+    pub db: bool,
+    /// How to reach the database (with `db`).
+    pub connect: ConnectOptions,
+    /// Report format.
+    pub format: ReportFormat,
+}
+
+/// The stable finding codes. CI pipelines match on their kebab-case names (`missing-secret`,
+/// ...), so a code never changes name or meaning; each knows its severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
     /// error: a required secret is absent or empty.
-    pub const MISSING_SECRET: &str = "missing-secret";
+    MissingSecret,
     /// error: a value published in upstream's `.env.example` (or the Supabase CLI's demo set).
-    pub const DEMO_VALUE: &str = "demo-value";
+    DemoValue,
     /// error: a key a service reads with a fixed or minimum length.
-    pub const WRONG_LENGTH: &str = "wrong-length";
+    WrongLength,
     /// error: a JWT that is not three base64url JSON parts.
-    pub const JWT_UNPARSABLE: &str = "jwt-unparsable";
+    JwtUnparsable,
     /// error: a JWT not signed by the key the services verify it with.
-    pub const JWT_BAD_SIGNATURE: &str = "jwt-bad-signature";
+    JwtBadSignature,
     /// error: an API key whose `role` claim is not the one its variable stands for.
-    pub const JWT_WRONG_ROLE: &str = "jwt-wrong-role";
+    JwtWrongRole,
     /// error: an API key past its `exp`.
-    pub const JWT_EXPIRED: &str = "jwt-expired";
+    JwtExpired,
     /// warning: an API key that expires within 30 days.
-    pub const JWT_EXPIRING: &str = "jwt-expiring";
+    JwtExpiring,
     /// error: `POSTGRES_PASSWORD` has characters that break `postgres://` URLs.
-    pub const URL_BREAKING_PASSWORD: &str = "url-breaking-password";
+    UrlBreakingPassword,
     /// error: a digits-only `DASHBOARD_PASSWORD`, which Kong's basic-auth rejects.
-    pub const DIGITS_ONLY_DASHBOARD_PASSWORD: &str = "digits-only-dashboard-password";
+    DigitsOnlyDashboardPassword,
     /// error: `JWT_KEYS` or `JWT_JWKS` is not a JSON key set (or holds an unusable EC key).
-    pub const KEY_SET_INVALID: &str = "key-set-invalid";
+    KeySetInvalid,
     /// error: the public key in `JWT_JWKS` is not the public half of the `JWT_KEYS` signing key.
-    pub const ASYMMETRIC_MISMATCH: &str = "asymmetric-mismatch";
+    AsymmetricMismatch,
     /// error: `JWT_JWKS` carries a private key part (`d`).
-    pub const JWKS_PRIVATE_PART: &str = "jwks-private-part";
+    JwksPrivatePart,
     /// error: the `oct` key of `JWT_KEYS` / `JWT_JWKS` is not `JWT_SECRET`.
-    pub const OCT_KEY_MISMATCH: &str = "oct-key-mismatch";
+    OctKeyMismatch,
     /// warning: `JWT_KEYS` / `JWT_JWKS` has no `oct` key, so HS256 API keys stop verifying.
-    pub const OCT_KEY_MISSING: &str = "oct-key-missing";
+    OctKeyMissing,
     /// error: a `SUPABASE_`-prefixed copy of a standard variable holds another value.
-    pub const SUPABASE_ALIAS_MISMATCH: &str = "supabase-alias-mismatch";
+    SupabaseAliasMismatch,
     /// error: a connection URL in the file whose password is not `POSTGRES_PASSWORD`.
-    pub const URL_PASSWORD_MISMATCH: &str = "url-password-mismatch";
+    UrlPasswordMismatch,
     /// warning: the `.env` can be read or written by group or others.
-    pub const FILE_PERMISSIONS: &str = "file-permissions";
+    FilePermissions,
     /// warning: `<env>.pending` is left over from an interrupted rotation.
-    pub const PENDING_ROTATION: &str = "pending-rotation";
+    PendingRotation,
     /// error (`--db`): nothing to log in with, so no login could be tested.
-    pub const DB_NOT_CHECKED: &str = "db-not-checked";
+    DbNotChecked,
     /// error (`--db`): the server cannot be reached.
-    pub const DB_UNREACHABLE: &str = "db-unreachable";
+    DbUnreachable,
     /// error (`--db`): the server answered but refused the connection for another reason.
-    pub const DB_CONNECT_FAILED: &str = "db-connect-failed";
+    DbConnectFailed,
     /// error (`--db`): a role does not accept `POSTGRES_PASSWORD`.
-    pub const DB_LOGIN_FAILED: &str = "db-login-failed";
+    DbLoginFailed,
     /// warning (`--db`): none of the Supabase roles can log in there.
-    pub const DB_NO_SUPABASE_ROLES: &str = "db-no-supabase-roles";
+    DbNoSupabaseRoles,
     /// error (`--db`): Logflare's postgres backend URL has another password.
-    pub const ANALYTICS_PASSWORD_MISMATCH: &str = "analytics-password-mismatch";
+    AnalyticsPasswordMismatch,
     /// warning (`--db`): the analytics backends could not be read.
-    pub const ANALYTICS_NOT_CHECKED: &str = "analytics-not-checked";
+    AnalyticsNotChecked,
+}
+
+impl Code {
+    /// Every code, in the order they are documented.
+    pub const ALL: &'static [Code] = &[
+        Code::MissingSecret,
+        Code::DemoValue,
+        Code::WrongLength,
+        Code::JwtUnparsable,
+        Code::JwtBadSignature,
+        Code::JwtWrongRole,
+        Code::JwtExpired,
+        Code::JwtExpiring,
+        Code::UrlBreakingPassword,
+        Code::DigitsOnlyDashboardPassword,
+        Code::KeySetInvalid,
+        Code::AsymmetricMismatch,
+        Code::JwksPrivatePart,
+        Code::OctKeyMismatch,
+        Code::OctKeyMissing,
+        Code::SupabaseAliasMismatch,
+        Code::UrlPasswordMismatch,
+        Code::FilePermissions,
+        Code::PendingRotation,
+        Code::DbNotChecked,
+        Code::DbUnreachable,
+        Code::DbConnectFailed,
+        Code::DbLoginFailed,
+        Code::DbNoSupabaseRoles,
+        Code::AnalyticsPasswordMismatch,
+        Code::AnalyticsNotChecked,
+    ];
+
+    /// The severity fixed for this code.
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::MissingSecret
+            | Code::DemoValue
+            | Code::WrongLength
+            | Code::JwtUnparsable
+            | Code::JwtBadSignature
+            | Code::JwtWrongRole
+            | Code::JwtExpired
+            | Code::UrlBreakingPassword
+            | Code::DigitsOnlyDashboardPassword
+            | Code::KeySetInvalid
+            | Code::AsymmetricMismatch
+            | Code::JwksPrivatePart
+            | Code::OctKeyMismatch
+            | Code::SupabaseAliasMismatch
+            | Code::UrlPasswordMismatch
+            | Code::DbNotChecked
+            | Code::DbUnreachable
+            | Code::DbConnectFailed
+            | Code::DbLoginFailed
+            | Code::AnalyticsPasswordMismatch => Severity::Error,
+            Code::JwtExpiring
+            | Code::OctKeyMissing
+            | Code::FilePermissions
+            | Code::PendingRotation
+            | Code::DbNoSupabaseRoles
+            | Code::AnalyticsNotChecked => Severity::Warning,
+        }
+    }
+
+    /// The stable name CI matches on.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::MissingSecret => "missing-secret",
+            Code::DemoValue => "demo-value",
+            Code::WrongLength => "wrong-length",
+            Code::JwtUnparsable => "jwt-unparsable",
+            Code::JwtBadSignature => "jwt-bad-signature",
+            Code::JwtWrongRole => "jwt-wrong-role",
+            Code::JwtExpired => "jwt-expired",
+            Code::JwtExpiring => "jwt-expiring",
+            Code::UrlBreakingPassword => "url-breaking-password",
+            Code::DigitsOnlyDashboardPassword => "digits-only-dashboard-password",
+            Code::KeySetInvalid => "key-set-invalid",
+            Code::AsymmetricMismatch => "asymmetric-mismatch",
+            Code::JwksPrivatePart => "jwks-private-part",
+            Code::OctKeyMismatch => "oct-key-mismatch",
+            Code::OctKeyMissing => "oct-key-missing",
+            Code::SupabaseAliasMismatch => "supabase-alias-mismatch",
+            Code::UrlPasswordMismatch => "url-password-mismatch",
+            Code::FilePermissions => "file-permissions",
+            Code::PendingRotation => "pending-rotation",
+            Code::DbNotChecked => "db-not-checked",
+            Code::DbUnreachable => "db-unreachable",
+            Code::DbConnectFailed => "db-connect-failed",
+            Code::DbLoginFailed => "db-login-failed",
+            Code::DbNoSupabaseRoles => "db-no-supabase-roles",
+            Code::AnalyticsPasswordMismatch => "analytics-password-mismatch",
+            Code::AnalyticsNotChecked => "analytics-not-checked",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// How bad a finding is (SPEC §4): `error` breaks a service or is publicly known, `warning` is
@@ -122,10 +236,10 @@ impl Severity {
 /// One problem found. `message` never contains a secret value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `error` or `warning`.
+    /// `error` or `warning`, as the code fixes it.
     pub severity: Severity,
-    /// Stable code, one of [`code`].
-    pub code: &'static str,
+    /// Stable code.
+    pub code: Code,
     /// The `.env` key involved, when there is one.
     pub key: Option<String>,
     /// The 1-based line of that key in the file (its effective, last occurrence).
@@ -136,12 +250,9 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn error(code: &'static str, key: Option<&str>, message: String) -> Self {
-        Finding { severity: Severity::Error, code, key: key.map(str::to_owned), line: None, message }
-    }
-
-    fn warning(code: &'static str, key: Option<&str>, message: String) -> Self {
-        Finding { severity: Severity::Warning, code, key: key.map(str::to_owned), line: None, message }
+    /// A finding of `code`, with the severity the code carries.
+    fn new(code: Code, key: Option<&str>, message: String) -> Self {
+        Finding { severity: code.severity(), code, key: key.map(str::to_owned), line: None, message }
     }
 }
 
@@ -163,7 +274,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
 
 /// Runs the audit: prints the report on stdout, exits 0 without error-level findings and 1
 /// with (as the silent `Error::Findings`, the report having said everything).
-pub fn run(args: &CheckArgs, ui: &Ui) -> Result<ExitCode> {
+pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     let env = EnvFile::read(&args.env_file)?;
     let values = Values::from_pairs(env.pairs());
     let mut findings = audit_values(&values, &args.env_file, secrets::unix_now().try_into().unwrap_or(i64::MAX));
@@ -182,5 +293,61 @@ pub fn run(args: &CheckArgs, ui: &Ui) -> Result<ExitCode> {
     match report.errors {
         0 => Ok(ExitCode::Success),
         count => Err(Error::Findings { count }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names CI pipelines match on; changing one breaks users' scripts.
+    const STABLE_CODES: &[(&str, &str)] = &[
+        ("missing-secret", "error"),
+        ("demo-value", "error"),
+        ("wrong-length", "error"),
+        ("jwt-unparsable", "error"),
+        ("jwt-bad-signature", "error"),
+        ("jwt-wrong-role", "error"),
+        ("jwt-expired", "error"),
+        ("jwt-expiring", "warning"),
+        ("url-breaking-password", "error"),
+        ("digits-only-dashboard-password", "error"),
+        ("key-set-invalid", "error"),
+        ("asymmetric-mismatch", "error"),
+        ("jwks-private-part", "error"),
+        ("oct-key-mismatch", "error"),
+        ("oct-key-missing", "warning"),
+        ("supabase-alias-mismatch", "error"),
+        ("url-password-mismatch", "error"),
+        ("file-permissions", "warning"),
+        ("pending-rotation", "warning"),
+        ("db-not-checked", "error"),
+        ("db-unreachable", "error"),
+        ("db-connect-failed", "error"),
+        ("db-login-failed", "error"),
+        ("db-no-supabase-roles", "warning"),
+        ("analytics-password-mismatch", "error"),
+        ("analytics-not-checked", "warning"),
+    ];
+
+    #[test]
+    fn codes_keep_their_names_and_severities_in_json_and_text() {
+        assert_eq!(Code::ALL.len(), STABLE_CODES.len());
+        for (code, (name, severity)) in Code::ALL.iter().zip(STABLE_CODES) {
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(name));
+            assert_eq!(code.as_str(), *name);
+            assert_eq!(serde_json::to_value(code.severity()).unwrap(), serde_json::json!(severity), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_finding_serialises_as_before() {
+        let mut finding = Finding::new(Code::JwtExpiring, Some("ANON_KEY"), "expires soon".into());
+        finding.line = Some(3);
+        assert_eq!(
+            serde_json::to_value(&finding).unwrap(),
+            serde_json::json!({"severity": "warning", "code": "jwt-expiring", "key": "ANON_KEY", "line": 3,
+                               "message": "expires soon"})
+        );
     }
 }

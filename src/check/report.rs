@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{Finding, Severity};
-use crate::cli::ReportFormat;
 use crate::error::{Error, Result};
+use crate::ui::ReportFormat;
 
 /// What `check` prints on stdout.
 #[derive(Serialize)]

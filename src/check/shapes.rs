@@ -4,16 +4,16 @@
 //! None of them needs another key's value, so each is one loop or one `if` over [`Ctx`].
 
 use super::values::Ctx;
-use super::{code, Finding};
-use crate::secrets;
+use super::{Code, Finding};
+use crate::stack::{self, keys, LengthRule, POSTGRES_PASSWORD};
 
 /// Every secret of the (non-asymmetric) catalogue must be set: each is read by a service that
 /// fails, or falls back to something insecure, without it.
 pub(super) fn missing_secrets(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for spec in secrets::catalog(false) {
+    for spec in keys::catalogue(false) {
         if ctx.values.get(spec.key).is_none() {
-            out.push(Finding::error(
-                code::MISSING_SECRET,
+            out.push(Finding::new(
+                Code::MissingSecret,
                 Some(spec.key),
                 format!(
                     "is missing or empty ({}); fill it with `pmoves-secrets generate-keys --env-file {}`",
@@ -25,34 +25,20 @@ pub(super) fn missing_secrets(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// A length rule of one key.
-enum Length {
-    Exactly(usize),
-    AtLeast(usize),
-}
-
-/// Lengths the consuming services insist on (SPEC §1), with what happens otherwise.
-const LENGTHS: &[(&str, Length, &str)] = &[
-    ("VAULT_ENC_KEY", Length::Exactly(32), "Supavisor crash-loops on any other length"),
-    ("REALTIME_DB_ENC_KEY", Length::Exactly(16), "Realtime uses it as an AES-128 key"),
-    ("JWT_SECRET", Length::AtLeast(32), "shorter HS256 secrets are rejected by the auth services"),
-    ("SECRET_KEY_BASE", Length::AtLeast(64), "Phoenix (Realtime, Supavisor) refuses shorter ones"),
-    ("PG_META_CRYPTO_KEY", Length::AtLeast(32), "postgres-meta refuses shorter ones"),
-];
-
 /// The length is of the value's bytes, as the services read it; it says nothing useful about
 /// the value itself, so it may be printed.
 pub(super) fn lengths(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    for (key, rule, why) in LENGTHS {
-        let Some(value) = ctx.values.get(key) else { continue };
+    for spec in stack::KEYS {
+        let (Some(rule), Some(value)) = (spec.length, ctx.values.get(spec.key)) else { continue };
+        let key = spec.key;
         let len = value.len();
-        let wanted = match rule {
-            Length::Exactly(n) if len != *n => format!("exactly {n}"),
-            Length::AtLeast(n) if len < *n => format!("at least {n}"),
+        let (wanted, why) = match rule {
+            LengthRule::Exactly(n, why) if len != n => (format!("exactly {n}"), why),
+            LengthRule::AtLeast(n, why) if len < n => (format!("at least {n}"), why),
             _ => continue,
         };
-        out.push(Finding::error(
-            code::WRONG_LENGTH,
+        out.push(Finding::new(
+            Code::WrongLength,
             Some(key),
             format!("is {len} characters long but must be {wanted} ({why}); {}", ctx.remedy(key)),
         ));
@@ -67,11 +53,11 @@ fn breaks_urls(c: char) -> bool {
 
 /// Which characters are present is not said: even that narrows the password down.
 pub(super) fn postgres_password_in_urls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
-    let Some(password) = ctx.values.get("POSTGRES_PASSWORD") else { return };
+    let Some(password) = ctx.values.get(POSTGRES_PASSWORD) else { return };
     if password.chars().any(breaks_urls) {
-        out.push(Finding::error(
-            code::URL_BREAKING_PASSWORD,
-            Some("POSTGRES_PASSWORD"),
+        out.push(Finding::new(
+            Code::UrlBreakingPassword,
+            Some(POSTGRES_PASSWORD),
             format!(
                 "contains characters that break connection URLs (one of @ / ? # : & %, whitespace or quotes), so services \
                  that build postgres:// URLs from it cannot connect; rotate it with `pmoves-secrets rotate-passwords \
@@ -86,8 +72,8 @@ pub(super) fn postgres_password_in_urls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 pub(super) fn dashboard_password(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     let Some(password) = ctx.values.get("DASHBOARD_PASSWORD") else { return };
     if password.bytes().all(|b| b.is_ascii_digit()) {
-        out.push(Finding::error(
-            code::DIGITS_ONLY_DASHBOARD_PASSWORD,
+        out.push(Finding::new(
+            Code::DigitsOnlyDashboardPassword,
             Some("DASHBOARD_PASSWORD"),
             format!(
                 "is digits only, which Kong's basic-auth rejects (Studio cannot be opened); {}",

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use zeroize::Zeroizing;
 
-use crate::secrets::{self, Secret};
+use crate::secrets::Secret;
+use crate::stack::{self, POSTGRES_PASSWORD};
 
 /// The `.env` as the audit sees it: for each key the value docker compose would use (the last
 /// occurrence), in the order keys first appear. Values stay wrapped in [`Secret`].
@@ -64,17 +65,33 @@ impl Ctx<'_> {
     /// because changing it only in the file locks every service out.
     pub(super) fn remedy(&self, key: &str) -> String {
         match key {
-            "POSTGRES_PASSWORD" => format!(
+            POSTGRES_PASSWORD => format!(
                 "rotate it with `pmoves-secrets rotate-passwords --env-file {}` (before the database's first start, \
                  `pmoves-secrets generate-keys --env-file {}` may replace it instead)",
                 self.path.display(),
                 self.path.display()
             ),
-            "JWT_SECRET" => {
-                format!("replace it with `{}` (which re-mints ANON_KEY and SERVICE_ROLE_KEY too)", self.regenerate(key))
-            }
-            _ if secrets::spec_for(key).is_some() => format!("replace it with `{}`", self.regenerate(key)),
-            _ => "replace it with the stack's real value".to_owned(),
+            _ => match stack::key(key) {
+                Some(spec) => {
+                    // Only the dependents every stack has: the asymmetric ones follow only
+                    // where that set is in use.
+                    let remints: Vec<&str> = spec
+                        .dependents
+                        .iter()
+                        .copied()
+                        .filter(|d| stack::key(d).is_some_and(|d| !d.asymmetric))
+                        .collect();
+                    match remints.as_slice() {
+                        [] => format!("replace it with `{}`", self.regenerate(key)),
+                        names => format!(
+                            "replace it with `{}` (which re-mints {} too)",
+                            self.regenerate(key),
+                            names.join(" and ")
+                        ),
+                    }
+                }
+                None => "replace it with the stack's real value".to_owned(),
+            },
         }
     }
 }
@@ -153,5 +170,17 @@ mod tests {
         let values = Values::from_pairs([("A", "1"), ("B", ""), ("A", "2")]);
         assert_eq!(values.get("A"), Some("2"));
         assert_eq!(values.get("B"), None);
+    }
+
+    #[test]
+    fn remedies_name_the_command_and_what_it_remints() {
+        let values = Values::from_pairs(Vec::<(String, String)>::new());
+        let ctx = Ctx { values: &values, path: Path::new("prod.env"), now: 0 };
+        let jwt = ctx.remedy("JWT_SECRET");
+        assert!(jwt.contains("--env-file prod.env --only JWT_SECRET"), "{jwt}");
+        assert!(jwt.ends_with("(which re-mints ANON_KEY and SERVICE_ROLE_KEY too)"), "{jwt}");
+        assert!(!ctx.remedy("VAULT_ENC_KEY").contains("re-mints"));
+        assert!(ctx.remedy("POSTGRES_PASSWORD").contains("rotate-passwords"));
+        assert_eq!(ctx.remedy("SITE_URL"), "replace it with the stack's real value");
     }
 }

@@ -15,29 +15,8 @@ use crate::analytics::{self, UrlColumns};
 use crate::db::{describe, Target};
 use crate::error::{Error, Result};
 use crate::secrets::Secret;
-
-/// The roles that share `POSTGRES_PASSWORD` on a Supabase stack (SPEC §2).
-pub const ROTATED_ROLES: [&str; 12] = [
-    "anon",
-    "authenticated",
-    "authenticator",
-    "dashboard_user",
-    "pgbouncer",
-    "postgres",
-    "service_role",
-    "supabase_admin",
-    "supabase_auth_admin",
-    "supabase_functions_admin",
-    "supabase_replication_admin",
-    "supabase_storage_admin",
-];
-
-/// Has no password by design, and is left alone then; rotated too when an operator gave it the
-/// stack's password (SPEC §2).
-pub const PASSWORDLESS_ROLE: &str = "supabase_read_only_user";
-
-/// The database that holds `_analytics` / `_supavisor` on current stacks.
-pub const INTERNALS_DATABASE: &str = "_supabase";
+use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
 /// `supabase_read_only_user`, as found.
 #[derive(Debug, Clone)]
@@ -168,7 +147,7 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
     })?;
 
     // The remaining reads are independent: sent together, they cost one round trip.
-    let names: Vec<&str> = ROTATED_ROLES.iter().copied().chain([PASSWORDLESS_ROLE]).collect();
+    let names: Vec<&str> = rotated_role_names().chain([PASSWORDLESS_ROLE]).collect();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&names, &PASSWORDLESS_ROLE];
     let roles_query = client.query(sql::ROLES, &params);
     let url_columns = internals
@@ -187,9 +166,8 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
     let rows = rows.map_err(|e| db_error("discovery", &e))?;
     let (fingerprint, analytics) = (fingerprint?, analytics?);
     let login_of = |name: &str| rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, bool>(1));
-    let roles = ROTATED_ROLES
-        .iter()
-        .map(|&name| RoleState { name, exists: login_of(name).is_some(), can_login: login_of(name).unwrap_or(false) })
+    let roles = rotated_role_names()
+        .map(|name| RoleState { name, exists: login_of(name).is_some(), can_login: login_of(name).unwrap_or(false) })
         .collect();
 
     let discovery = Discovery {
@@ -228,7 +206,7 @@ pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<Strin
 pub async fn login_roles(admin: &Target, password: &Secret) -> Result<Vec<String>> {
     let client = admin.connect().await?;
     let step = |e: tokio_postgres::Error| db_error("listing LOGIN roles", &e);
-    let mut roles = crate::db::login_role_names(&client, &ROTATED_ROLES).await.map_err(step)?;
+    let mut roles = crate::stack::roles::login_role_names(&client).await.map_err(step)?;
     let read_only = client
         .query_opt(sql::LOGIN_VERIFIER, &[&PASSWORDLESS_ROLE])
         .await

@@ -19,64 +19,78 @@ mod sql;
 mod transaction;
 pub mod verifier;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cli::{ReportFormat, RotateArgs};
-use crate::db::{self, Target};
+use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::{EnvFile, EnvFileError, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
-use crate::ui::Ui;
+use crate::stack::POSTGRES_PASSWORD;
+use crate::ui::{ReportFormat, Ui};
 
 use crash::CrashPoint;
-pub use discover::ROTATED_ROLES;
-use plan::PASSWORD_KEY;
 use recovery::Leftover;
 use report::{Recovery, Report, Timings};
 
-/// Parses `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration> {
+/// What `rotate-passwords` is asked to do, resolved from the command line.
+#[derive(Debug, Clone)]
+pub struct RotateOptions {
+    /// The stack's `.env`: read for the connection and the old password, rewritten afterwards.
+    pub env_file: PathBuf,
+    /// How to reach the database.
+    pub connect: ConnectOptions,
+    /// How long to wait for a lock before giving up and rolling back.
+    pub lock_timeout: Duration,
+    /// Print the plan and change nothing.
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// Report format.
+    pub format: ReportFormat,
+    /// After a verified rotation, recreate the services that hold the password.
+    pub restart: bool,
+    /// Compose files of the stack, for `restart`.
+    pub compose_file: Vec<PathBuf>,
+    /// Compose project directory, for `restart` (default: the `.env`'s directory).
+    pub project_directory: Option<PathBuf>,
+}
+
+/// Parses a `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms
+/// and 1 h; `None` otherwise.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let value: f64 = number.parse().map_err(|_| bad_duration(text))?;
+    let value: f64 = number.parse().ok()?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" | "min" => value * 60.0,
-        _ => return Err(bad_duration(text)),
+        _ => return None,
     };
-    if !(0.001..=3600.0).contains(&seconds) {
-        return Err(bad_duration(text));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-fn bad_duration(text: &str) -> Error {
-    Error::Usage(format!("--lock-timeout '{text}' is not a duration between 1ms and 1h, such as 5s or 500ms"))
+    (0.001..=3600.0).contains(&seconds).then(|| Duration::from_secs_f64(seconds))
 }
 
 /// Runs `rotate-passwords` on its own runtime.
-pub fn run(args: &RotateArgs, ui: &Ui) -> Result<ExitCode> {
-    let lock_timeout = parse_duration(&args.lock_timeout)?;
+pub fn run(args: &RotateOptions, ui: &Ui) -> Result<ExitCode> {
     let crash = CrashPoint::from_env()?;
-    crate::app::runtime()?.block_on(rotate(args, ui, lock_timeout, crash))
+    crate::db::runtime()?.block_on(rotate(args, ui, args.lock_timeout, crash))
 }
 
 fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
-async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
+async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let env_lock = lock_env(&args.env_file, ui)?;
     let env = read_env(&env_lock, ui)?;
     let target = db::resolve(&args.connect, Some(&env), ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
-    let current_password = env.get(PASSWORD_KEY).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
+    let current_password = env.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
 
     // A pending file from an interrupted run is settled first. Finding out what it is changes
     // nothing; a committed one is published (no confirmation: that only makes .env agree with
@@ -117,7 +131,7 @@ async fn rotate(args: &RotateArgs, ui: &Ui, lock_timeout: Duration, crash: Optio
 }
 
 /// `--restart` needs `docker compose`: checked before anything changes (not for `--dry-run`).
-fn refuse_early_restart(args: &RotateArgs) -> Result<Option<restart::ComposeProject>> {
+fn refuse_early_restart(args: &RotateOptions) -> Result<Option<restart::ComposeProject>> {
     let compose = args.restart.then(|| compose_project(args));
     if let (Some(project), false) = (&compose, args.dry_run) {
         restart::preflight(project)?;
@@ -127,7 +141,7 @@ fn refuse_early_restart(args: &RotateArgs) -> Result<Option<restart::ComposeProj
 
 /// Steps 1–3: discover, then the plan with its verifiers and rewritten `.env`.
 async fn plan(
-    args: &RotateArgs,
+    args: &RotateOptions,
     ui: &Ui,
     target: &Target,
     env: &EnvFile,
@@ -156,7 +170,7 @@ async fn plan(
 
 /// `--dry-run`: the plan, and what a real run would do with a pending file; nothing written.
 fn dry_run(
-    args: &RotateArgs,
+    args: &RotateOptions,
     ui: &Ui,
     env_lock: &LockedEnv,
     prepared: &plan::Prepared,
@@ -177,7 +191,7 @@ fn dry_run(
 }
 
 /// The typed confirmation of a live rotation (`yes` or the database's name, then Enter).
-fn confirm(args: &RotateArgs, ui: &Ui, prepared: &plan::Prepared) -> Result<()> {
+fn confirm(args: &RotateOptions, ui: &Ui, prepared: &plan::Prepared) -> Result<()> {
     if args.format == ReportFormat::Text || !args.yes {
         ui.info(&prepared.plan.to_text());
     }
@@ -234,7 +248,7 @@ async fn commit(
 /// Finishes a rotation that an interrupted run committed: publish its pending file, then verify,
 /// report and restart like any rotation. `--dry-run` only says so.
 async fn finish_interrupted_rotation(
-    args: &RotateArgs,
+    args: &RotateOptions,
     ui: &Ui,
     env_lock: &LockedEnv,
     target: &Target,
@@ -274,14 +288,14 @@ async fn finish_interrupted_rotation(
 /// Step 7: every LOGIN role logs in with the new password; the results and how long it took.
 async fn verify(target: &Target, roles: &[String], password: &Secret) -> (Vec<db::LoginResult>, f64) {
     let started = Instant::now();
-    let results = db::try_logins(target, roles, password).await;
+    let results = db::logins(target, roles, password).await;
     (results, ms_since(started))
 }
 
 /// The shared tail of every run that changed the database: print the report, exit 4 when a
 /// role could not log in, then `--restart`.
 fn report_verify_restart(
-    args: &RotateArgs,
+    args: &RotateOptions,
     ui: &Ui,
     report: &Report,
     compose: Option<&restart::ComposeProject>,
@@ -295,7 +309,7 @@ fn report_verify_restart(
     Ok(ExitCode::Success)
 }
 
-fn compose_project(args: &RotateArgs) -> restart::ComposeProject {
+fn compose_project(args: &RotateOptions) -> restart::ComposeProject {
     restart::ComposeProject {
         files: args.compose_file.clone(),
         directory: args.project_directory.clone().unwrap_or_else(|| restart::default_directory(&args.env_file)),
@@ -318,7 +332,7 @@ fn read_env(env_lock: &LockedEnv, ui: &Ui) -> Result<EnvFile> {
     let path = env_lock.path();
     let env = env_lock.read()?.ok_or_else(|| Error::BadValue {
         path: path.to_owned(),
-        key: PASSWORD_KEY.into(),
+        key: POSTGRES_PASSWORD.into(),
         problem: "the file does not exist; rotate-passwords rewrites the stack's .env, so point --env-file at it"
             .into(),
     })?;
@@ -441,9 +455,9 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
         assert_eq!(parse_duration("1m").unwrap(), Duration::from_secs(60));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("0s").is_none());
+        assert!(parse_duration("fast").is_none());
+        assert!(parse_duration("5h").is_none());
     }
 
     #[test]

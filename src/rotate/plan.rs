@@ -9,19 +9,15 @@ use std::path::PathBuf;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::discover::{Discovery, ReadOnlyRole, PASSWORDLESS_ROLE};
+use super::discover::{Discovery, ReadOnlyRole};
 use super::verifier::{self, Encryption};
 use crate::analytics::UrlColumns;
 use crate::dburl;
 use crate::envfile::{EnvFile, EnvFileError};
 use crate::secrets::Secret;
-
-/// The services whose containers hold `POSTGRES_PASSWORD` and must be recreated afterwards.
-pub const SERVICES_TO_RESTART: [&str; 9] =
-    ["auth", "rest", "realtime", "storage", "meta", "studio", "functions", "analytics", "supavisor"];
-
-/// The `.env` key that holds the password of every role.
-pub const PASSWORD_KEY: &str = "POSTGRES_PASSWORD";
+use crate::stack::roles::PASSWORDLESS_ROLE;
+use crate::stack::services::HOLDING_DB_PASSWORD;
+use crate::stack::POSTGRES_PASSWORD;
 
 /// Other names under which a stack's `.env` keeps a copy of `POSTGRES_PASSWORD` itself (not
 /// inside a connection string): such a copy follows the rotation when it holds the old password.
@@ -159,7 +155,7 @@ pub fn prepare(
         supavisor_owner: discovery.supavisor_owner.clone(),
         env_file,
         env_keys,
-        services_to_restart: SERVICES_TO_RESTART.to_vec(),
+        services_to_restart: HOLDING_DB_PASSWORD.to_vec(),
     };
     Ok(Prepared {
         plan,
@@ -202,8 +198,8 @@ pub fn rewrite_env(
     old_password: Option<&Secret>,
     new_password: &Secret,
 ) -> Result<(EnvFile, Vec<String>), EnvFileError> {
-    let mut changes: Vec<(String, Secret)> = vec![(PASSWORD_KEY.to_owned(), new_password.clone())];
-    let mut seen = BTreeSet::from([PASSWORD_KEY.to_owned()]);
+    let mut changes: Vec<(String, Secret)> = vec![(POSTGRES_PASSWORD.to_owned(), new_password.clone())];
+    let mut seen = BTreeSet::from([POSTGRES_PASSWORD.to_owned()]);
     if let Some(old) = old_password {
         for (key, value) in env.pairs() {
             if seen.contains(key) {

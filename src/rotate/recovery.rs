@@ -6,13 +6,14 @@
 //! database which one, and never changes the database itself: it only tells the caller, who
 //! makes `.env` agree (and, during `--dry-run`, only says what it would do).
 
-use super::plan::PASSWORD_KEY;
 use super::sql;
 use super::{discover, verifier};
 use crate::db::{describe, Target};
 use crate::envfile::LockedEnv;
 use crate::error::Result;
 use crate::secrets::Secret;
+use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;
 
 /// What a leftover pending file is.
@@ -60,9 +61,10 @@ pub async fn inspect(
             return Ok(Some(Leftover::Uncommitted));
         }
     };
-    let Some(new_password) = pending.get(PASSWORD_KEY).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
+    let Some(new_password) =
+        pending.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
     else {
-        ui.warn(&format!("{} has no {PASSWORD_KEY}; it cannot stem from a rotation", pending_path.display()));
+        ui.warn(&format!("{} has no {POSTGRES_PASSWORD}; it cannot stem from a rotation", pending_path.display()));
         return Ok(Some(Leftover::Uncommitted));
     };
     if current.is_some_and(|c| c == &new_password) {
@@ -81,8 +83,8 @@ const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The databases a rotation's transaction may run in: `_supabase` (current stacks) and the
 /// target's own (older stacks). The advisory lock is per database, so recovery waits in each.
 fn work_databases(target: &Target) -> Vec<Target> {
-    let mut candidates = vec![target.in_database(discover::INTERNALS_DATABASE)];
-    if target.dbname() != discover::INTERNALS_DATABASE {
+    let mut candidates = vec![target.in_database(INTERNALS_DATABASE)];
+    if target.dbname() != INTERNALS_DATABASE {
         candidates.push(target.clone());
     }
     candidates

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::plan::{Plan, SkipReason, SERVICES_TO_RESTART};
+use super::plan::{Plan, SkipReason};
 use super::transaction::Applied;
 use crate::db::LoginResult;
+use crate::stack::services::HOLDING_DB_PASSWORD;
 
 /// How a leftover pending file was settled at the start of the run.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -90,7 +91,7 @@ pub struct Report {
 
 /// `docker compose up -d --force-recreate <services>`.
 pub fn restart_command() -> String {
-    format!("docker compose up -d --force-recreate {}", SERVICES_TO_RESTART.join(" "))
+    format!("docker compose up -d --force-recreate {}", HOLDING_DB_PASSWORD.join(" "))
 }
 
 fn role_outcomes(plan: &Plan, done: Outcome) -> Vec<RoleOutcome> {

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::plan::SERVICES_TO_RESTART;
 use crate::error::{Error, Result};
+use crate::stack::services::HOLDING_DB_PASSWORD;
 
 /// Where the stack's compose project is.
 #[derive(Debug, Clone)]
@@ -56,7 +56,7 @@ fn failed(project: &ComposeProject, what: String) -> Error {
         what,
         recovery: format!(
             "the rotation itself succeeded and was verified; recreate the services by hand: {}",
-            project.manual_command(&SERVICES_TO_RESTART)
+            project.manual_command(HOLDING_DB_PASSWORD)
         ),
     }
 }
@@ -82,7 +82,7 @@ pub fn preflight(project: &ComposeProject) -> Result<()> {
     }
 }
 
-/// Recreates the services of [`SERVICES_TO_RESTART`] that the project defines; returns them.
+/// Recreates the services of [`HOLDING_DB_PASSWORD`] that the project defines; returns them.
 pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
     let listed = project.compose().args(["config", "--services"]).output().map_err(|e| {
         let why = if e.kind() == std::io::ErrorKind::NotFound {
@@ -104,14 +104,14 @@ pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
     }
     let defined = String::from_utf8_lossy(&listed.stdout);
     let services: Vec<&'static str> =
-        SERVICES_TO_RESTART.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
+        HOLDING_DB_PASSWORD.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
     if services.is_empty() {
         return Err(failed(
             project,
             format!(
                 "--restart: the compose project in {} defines none of the services {}",
                 project.directory.display(),
-                SERVICES_TO_RESTART.join(", ")
+                HOLDING_DB_PASSWORD.join(", ")
             ),
         ));
     }

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use super::discover::{PASSWORDLESS_ROLE, ROTATED_ROLES};
 use crate::analytics;
+use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
 /// Key of the transaction-level advisory lock that keeps two rotations apart. Any fixed
 /// value works as long as every copy of the tool uses the same one ("pmoves-r" in ASCII).
@@ -42,7 +42,7 @@ pub const LOGIN_VERIFIER: &str = "SELECT rolpassword FROM pg_authid WHERE rolnam
 /// the verifiers themselves). Parameter-free, so it travels in the simple protocol: one round
 /// trip, and the transaction sends it in its first batch, under the advisory lock.
 pub fn fingerprint() -> String {
-    let names: Vec<String> = ROTATED_ROLES.iter().chain([&PASSWORDLESS_ROLE]).map(|r| format!("'{r}'")).collect();
+    let names: Vec<String> = rotated_role_names().chain([PASSWORDLESS_ROLE]).map(|r| format!("'{r}'")).collect();
     format!(
         "SELECT coalesce(md5(string_agg(rolname || ':' || coalesce(rolpassword, ''), ',' ORDER BY rolname)), '') \
          FROM pg_authid WHERE rolname IN ({})",

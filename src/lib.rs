@@ -1,0 +1,28 @@
+//! pmoves-secrets: mint, rotate and audit the secrets of a self-hosted Supabase stack.
+//!
+//! The library holds every behaviour; the binary (`src/main.rs`) only parses the command line,
+//! dispatches and maps the outcome to an exit code. The layers, top to bottom:
+//!
+//! - [`cli`]: clap definitions, converted into the plain option structs below it;
+//! - the commands [`generate`], [`rotate`] and [`check`], which never import each other;
+//! - [`stack`]: what a Supabase stack is (roles, `.env` keys, services), read by every command;
+//! - [`secrets`]: the only place secret values are made;
+//! - [`envfile`]: every `.env` file concern; [`db`] and [`dburl`]: connections and the one
+//!   connection-string grammar; [`analytics`]: Logflare's table of backends;
+//!   [`jwt`]: reading tokens and keys;
+//! - [`error`]: the one error type, whose variants know their exit code; [`ui`]: the operator
+//!   channel.
+
+pub mod analytics;
+pub mod check;
+pub mod cli;
+pub mod db;
+pub mod dburl;
+pub mod envfile;
+pub mod error;
+pub mod generate;
+pub mod jwt;
+pub mod rotate;
+pub mod secrets;
+pub mod stack;
+pub mod ui;

@@ -1,0 +1,24 @@
+//! What a Supabase stack *is*: the facts every command shares, in one place.
+//!
+//! `generate-keys`, `rotate-passwords` and `check` each read this module instead of keeping
+//! their own copies, so the three cannot drift apart:
+//!
+//! - [`roles`]: the database roles that share `POSTGRES_PASSWORD`, which of them log in by
+//!   default, and the passwordless read-only role;
+//! - [`keys`]: the secret keys of `.env` as a typed catalogue (recipe, length rule, aliases,
+//!   dependents, the services that read each);
+//! - [`demo`]: the values upstream published, which no real stack may run on;
+//! - [`services`]: the compose services and what each holds;
+//! - [`internals`]: the database that holds the stack's internal schemas, and the analytics
+//!   table whose URLs carry the database password.
+//!
+//! Facts only: nothing here makes a secret (that is `secrets`) or talks to a server beyond the
+//! one query that asks which of the stack's roles can log in.
+
+pub mod demo;
+pub mod internals;
+pub mod keys;
+pub mod roles;
+pub mod services;
+
+pub use keys::{key, with_dependents, KeySpec, LengthRule, Recipe, KEYS, POSTGRES_PASSWORD};
