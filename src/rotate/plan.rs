@@ -263,3 +263,32 @@ impl Plan {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_copy_of_the_old_password_follows_and_nothing_else() {
+        let env = EnvFile::parse(
+            "POSTGRES_PASSWORD=old0\n\
+             SUPABASE_DB_PASSWORD=old0\n\
+             DB_PASSWORD=someone-elses\n\
+             JDBC=jdbc:postgresql://db/p?user=u&password=old0\n\
+             KV='host=db user=u password=old0'\n\
+             URL=postgresql://u:old0@db/p\n\
+             OTHER=postgresql://app:app-pw@db/p\n\
+             NOT_A_CONNECTION=old0\n",
+            None,
+        )
+        .unwrap();
+        let (new_env, keys) =
+            rewrite_env(&env, Some(&Secret::new("old0".into())), &Secret::new("new1".into())).unwrap();
+        assert_eq!(keys, ["POSTGRES_PASSWORD", "SUPABASE_DB_PASSWORD", "JDBC", "KV", "URL"]);
+        assert_eq!(new_env.get("JDBC"), Some("jdbc:postgresql://db/p?user=u&password=new1"));
+        assert_eq!(new_env.get("KV"), Some("host=db user=u password=new1"));
+        assert_eq!(new_env.get("DB_PASSWORD"), Some("someone-elses"));
+        assert_eq!(new_env.get("OTHER"), Some("postgresql://app:app-pw@db/p"));
+        assert_eq!(new_env.get("NOT_A_CONNECTION"), Some("old0"), "an unknown key is not assumed to be a copy");
+    }
+}

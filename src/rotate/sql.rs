@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use zeroize::Zeroizing;
+
 use crate::analytics;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
@@ -61,9 +63,10 @@ pub fn wait_for_rotation_lock(limit: Duration) -> String {
     )
 }
 
-/// `ALTER ROLE … PASSWORD '<verifier>'` (secret: the caller keeps it in zeroized memory).
-pub fn alter_role_password(role: &str, verifier: &str) -> String {
-    format!("ALTER ROLE {} PASSWORD {};\n", quote_ident(role), quote_literal(verifier))
+/// `ALTER ROLE … PASSWORD '<verifier>'`; zeroized when dropped (a verifier is as secret as the
+/// password: an md5 one logs in).
+pub fn alter_role_password(role: &str, verifier: &str) -> Zeroizing<String> {
+    Zeroizing::new(format!("ALTER ROLE {} PASSWORD {};\n", quote_ident(role), quote_literal(verifier)))
 }
 
 /// Drops `_supavisor` and re-creates it empty with its owner (supavisor re-seeds it).
@@ -98,7 +101,7 @@ mod tests {
     fn identifiers_and_literals_are_quoted() {
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
-        assert_eq!(alter_role_password("a\"b", "v'1"), "ALTER ROLE \"a\"\"b\" PASSWORD 'v''1';\n");
+        assert_eq!(alter_role_password("a\"b", "v'1").as_str(), "ALTER ROLE \"a\"\"b\" PASSWORD 'v''1';\n");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::sql::{self, ADVISORY_LOCK_KEY};
 use crate::analytics;
 use crate::db::{describe, Target};
 use crate::error::Error;
+use crate::secrets::Secret;
 
 /// What the committed transaction did.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +64,8 @@ pub async fn apply(
     interrupted: impl Future<Output = ()>,
 ) -> Result<Applied, Failure> {
     let started = Instant::now();
-    let secrets = [prepared.new_password.expose()];
+    let secrets: Vec<&str> =
+        std::iter::once(&prepared.new_password).chain(&prepared.old_password).map(Secret::expose).collect();
     let fail = |step: &str, err: &tokio_postgres::Error| {
         let mut reason = scrub(&describe(err), &secrets);
         if err.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {

@@ -137,3 +137,18 @@ fn malformed_connection_strings_never_echo_their_password() {
         }
     }
 }
+
+#[test]
+fn crash_points_exist_in_the_test_build() {
+    // The suite runs the dev build, where PMOVES_SECRETS_CRASH_AT is read: a bad value is a
+    // usage error before anything else. A release build never reads it (rotate/crash.rs).
+    let dir = tempdir();
+    let out = bin()
+        .args(["rotate-passwords", "--dry-run", "--env-file"])
+        .arg(dir.path().join(".env"))
+        .env("PMOVES_SECRETS_CRASH_AT", "bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("PMOVES_SECRETS_CRASH_AT"), "{}", stderr_of(&out));
+}
