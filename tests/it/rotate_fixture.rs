@@ -103,10 +103,16 @@ impl Stack {
 /// A cluster of its own; `None` (with a note) against an external database.
 pub fn local_cluster(test: &str) -> Option<Cluster> {
     if external_mode() {
-        eprintln!("SKIPPED {test}: needs a throwaway cluster, not the external database");
+        skipped(test, "needs a throwaway cluster of its own, not the external database");
         return None;
     }
     Some(Cluster::start(ClusterOptions::new()))
+}
+
+/// Says on the real stderr that a test did not run (libtest hides `eprintln!` of passing tests).
+pub fn skipped(test: &str, why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
 /// The value of `key` in a `.env` text, surrounding single or double quotes removed.
