@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run the throwaway PostgreSQL clusters of the integration tests
-# (tests/it/common/pg.rs): server binaries (initdb, pg_ctl, postgres), psql, and, when the tests
+# (tests/it/common/pg/): server binaries (initdb, pg_ctl, postgres), psql, and, when the tests
 # run as root, the `postgres` OS user that initdb and the server run as.
 #
 # Idempotent: installs nothing when everything is there. Installs Debian's `postgresql` package

@@ -18,6 +18,7 @@ use crate::db::{ConnectOptions, SslMode};
 use crate::error::EXIT_CODES_HELP;
 use crate::generate::{GenerateOptions, SecretsFormat};
 use crate::rotate::RotateOptions;
+use crate::rotate_keys::{Phase, RotateKeysOptions};
 use crate::stack::{self, KeySpec};
 use crate::ui::{ReportFormat, Verbosity};
 
@@ -66,6 +67,10 @@ pub enum Command {
     /// Audit an .env (and optionally the live database) for unsafe, default or inconsistent secrets.
     #[command(after_help = CHECK_EXAMPLES)]
     Check(CheckArgs),
+
+    /// Rotate the ES256 signing key with overlap (stage, promote, revoke), or the opaque API keys.
+    #[command(after_help = ROTATE_KEYS_EXAMPLES)]
+    RotateKeys(RotateKeysArgs),
 
     /// Print a shell completion script.
     Completions {
@@ -303,6 +308,71 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+}
+
+const ROTATE_KEYS_EXAMPLES: &str = "\
+Examples:
+  pmoves-secrets rotate-keys status                    each key's state and the next step
+  pmoves-secrets rotate-keys stage                     a new key, verify only; recreate the services
+  pmoves-secrets rotate-keys promote                   20+ minutes later: the new key signs
+  pmoves-secrets rotate-keys revoke                    JWT_EXPIRY + 15 minutes later: the old key goes
+  pmoves-secrets rotate-keys opaque                    a new SUPABASE_PUBLISHABLE_KEY / SUPABASE_SECRET_KEY";
+
+/// The phases of `rotate-keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RotateKeysPhase {
+    /// A new P-256 key joins JWT_KEYS (verify only) and JWT_JWKS.
+    Stage,
+    /// The standby key becomes the signing key; the asymmetric API keys are re-minted.
+    Promote,
+    /// The previous key leaves both sets.
+    Revoke,
+    /// Each key's state, since when, and the earliest next step.
+    Status,
+    /// Re-mint SUPABASE_PUBLISHABLE_KEY and SUPABASE_SECRET_KEY.
+    Opaque,
+}
+
+/// Options of `rotate-keys`.
+#[derive(Debug, Args)]
+pub struct RotateKeysArgs {
+    /// What to do.
+    #[arg(value_enum)]
+    pub phase: RotateKeysPhase,
+
+    /// The stack's .env, rewritten in place.
+    #[arg(long, value_name = "FILE", default_value = ".env")]
+    pub env_file: PathBuf,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// promote/revoke: skip the waiting time (20 minutes after stage; JWT_EXPIRY + 15 minutes after promote).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Output format of status.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+impl From<RotateKeysArgs> for RotateKeysOptions {
+    fn from(args: RotateKeysArgs) -> Self {
+        RotateKeysOptions {
+            phase: match args.phase {
+                RotateKeysPhase::Stage => Phase::Stage,
+                RotateKeysPhase::Promote => Phase::Promote,
+                RotateKeysPhase::Revoke => Phase::Revoke,
+                RotateKeysPhase::Status => Phase::Status,
+                RotateKeysPhase::Opaque => Phase::Opaque,
+            },
+            env_file: args.env_file,
+            yes: args.yes,
+            force: args.force,
+            format: args.format,
+        }
+    }
 }
 
 impl From<ConnectArgs> for ConnectOptions {

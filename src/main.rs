@@ -8,9 +8,10 @@ use clap::{CommandFactory as _, Parser as _};
 use pmoves_secrets::cli::{Cli, Command};
 use pmoves_secrets::error::{Error, ExitCode, Result};
 use pmoves_secrets::ui::{self, Ui};
-use pmoves_secrets::{check, generate, rotate};
+use pmoves_secrets::{check, generate, rotate, rotate_keys};
 
 fn main() -> std::process::ExitCode {
+    pmoves_secrets::process::forbid_core_dumps();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -42,6 +43,7 @@ fn run(command: Command, ui: &Ui) -> Result<ExitCode> {
         Command::GenerateKeys(args) => generate::run(&args.into(), ui).map(|()| ExitCode::Success),
         Command::RotatePasswords(args) => rotate::run(&args.into(), ui),
         Command::Check(args) => check::run(&args.into(), ui),
+        Command::RotateKeys(args) => rotate_keys::run(&args.into(), ui),
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "pmoves-secrets", &mut text);

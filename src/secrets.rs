@@ -190,17 +190,35 @@ impl EcKey {
         EcKey { secret: p256::SecretKey::random(&mut OsRng), kid: random_uuid() }
     }
 
-    /// Recovers the EC key from an existing `JWT_KEYS` value (the private EC JWK in it).
+    /// The key id carried in JWT headers and JWKs.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Recovers the signing EC key from an existing `JWT_KEYS` value: the private EC JWK whose
+    /// `key_ops` contains `sign` (the one Auth signs with), else the first private EC JWK (sets
+    /// written before key states existed carry no `key_ops`).
     pub fn from_jwt_keys(jwt_keys: &str) -> Result<Self, String> {
         let keys: Value = serde_json::from_str(jwt_keys).map_err(|_| "is not valid JSON".to_owned())?;
         let list = keys
             .as_array()
             .or_else(|| keys.get("keys").and_then(Value::as_array))
             .ok_or_else(|| "is not a JSON array of JWKs".to_owned())?;
+        let private_ec = |k: &&Value| k.get("kty").and_then(Value::as_str) == Some("EC") && k.get("d").is_some();
+        let signs = |k: &&Value| {
+            k.get("key_ops").and_then(Value::as_array).is_some_and(|ops| ops.iter().any(|op| op == "sign"))
+        };
         let ec = list
             .iter()
-            .find(|k| k.get("kty").and_then(Value::as_str) == Some("EC") && k.get("d").is_some())
+            .filter(private_ec)
+            .find(signs)
+            .or_else(|| list.iter().find(private_ec))
             .ok_or_else(|| "has no private EC key (kty EC with d)".to_owned())?;
+        Self::from_private_jwk(ec)
+    }
+
+    /// The EC key of one private JWK (its `kid` and `d`).
+    pub fn from_private_jwk(ec: &Value) -> Result<Self, String> {
         let kid = ec.get("kid").and_then(Value::as_str).unwrap_or_default().to_owned();
         // p256's JWK parser refuses the extra members upstream puts in the key (kid, use,
         // key_ops, alg, ext): the private scalar `d` alone is the key.
@@ -213,13 +231,33 @@ impl EcKey {
         Ok(EcKey { secret, kid })
     }
 
+    /// The private JWK (with `d`) whose `key_ops` are `ops`: `["sign", "verify"]` for the key Auth
+    /// signs with, `["verify"]` for a key on standby (SPEC §7).
+    pub fn private_jwk(&self, ops: &[&str]) -> Result<Value> {
+        self.jwk_with_ops(true, ops)
+    }
+
+    /// The public JWK (no `d`), verify only, as `JWT_JWKS` carries it.
+    pub fn public_jwk(&self) -> Result<Value> {
+        self.jwk_with_ops(false, &["verify"])
+    }
+
     /// The JWK members shared by the private and public forms, in upstream's layout.
     fn jwk(&self, private: bool) -> Result<Value> {
+        if private {
+            self.jwk_with_ops(true, &["sign", "verify"])
+        } else {
+            self.jwk_with_ops(false, &["verify"])
+        }
+    }
+
+    /// The JWK in upstream's layout with the given `key_ops`; `d` only when `private`.
+    fn jwk_with_ops(&self, private: bool, ops: &[&str]) -> Result<Value> {
         let mint_err = |reason: String| Error::Mint { key: "JWT_KEYS", reason };
         let jwk_text = Zeroizing::new(self.secret.to_jwk_string().to_string());
         let base: Value = serde_json::from_str(&jwk_text).map_err(|e| mint_err(e.to_string()))?;
         let field = |name: &str| base.get(name).cloned().unwrap_or(Value::Null);
-        let ops = if private { json!(["sign", "verify"]) } else { json!(["verify"]) };
+        let ops = json!(ops);
         let mut jwk = Map::new();
         jwk.insert("kty".into(), json!("EC"));
         jwk.insert("kid".into(), json!(self.kid));
@@ -427,6 +465,21 @@ mod tests {
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header["kid"], json!(ec.kid));
+    }
+
+    #[test]
+    fn es256_tokens_are_reminted_with_the_signing_key_when_a_standby_key_comes_first() {
+        let (standby, signer) = (EcKey::generate(), EcKey::generate());
+        let set = json!([
+            standby.private_jwk(&["verify"]).unwrap(),
+            signer.private_jwk(&["sign", "verify"]).unwrap(),
+            oct_jwk(&random_base64(30))
+        ]);
+        assert_eq!(EcKey::from_jwt_keys(&set.to_string()).unwrap().kid(), signer.kid());
+        // A set written before key states existed (no key_ops): its first private EC key.
+        let mut legacy = standby.private_jwk(&[]).unwrap();
+        legacy.as_object_mut().unwrap().remove("key_ops");
+        assert_eq!(EcKey::from_jwt_keys(&json!([legacy]).to_string()).unwrap().kid(), standby.kid());
     }
 
     #[test]

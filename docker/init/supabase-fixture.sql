@@ -14,7 +14,7 @@
 --                      database (older stacks, before `_supabase` existed).
 --             bare:    neither `_supabase` nor `_analytics` / `_supavisor` anywhere.
 --
--- The test harness (tests/it/common/pg.rs) runs this file once per template cluster, then drops
+-- The test harness (tests/it/common/pg/) runs this file once per template cluster, then drops
 -- optional roles (e.g. `pgbouncer`) with REASSIGN OWNED / DROP OWNED / DROP ROLE.
 --
 -- ---------------------------------------------------------------------------------------------

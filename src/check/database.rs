@@ -41,7 +41,9 @@ pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values
     let target = db::resolve(&args.connect, Some(env), ui)?;
     ui.detail(&format!("checking the database at {}", target.display()));
     let runtime = crate::db::runtime()?;
-    Ok(runtime.block_on(audit_live(target, password, ui)))
+    let mut findings = runtime.block_on(audit_live(target.clone(), password, ui));
+    findings.extend(runtime.block_on(super::jwt_secret_copy::audit(&target, values.get("JWT_SECRET"), &findings, ui)));
+    Ok(findings)
 }
 
 /// The server part of `--db`. Every failure becomes a finding, so the file report still prints.

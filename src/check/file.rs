@@ -1,12 +1,13 @@
 //! The file itself rather than its values: who may read it, and whether a rotation left its
-//! pending file behind.
+//! pending file or a killed write its temporary files behind.
 //!
 //! Both look at the filesystem, so they run in [`run`](super::run) beside the value rules
 //! instead of in [`audit_values`](super::audit_values).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{Code, Finding};
+use crate::envfile;
 use crate::error::{Error, Result};
 
 /// The file's mode: the `.env` holds every secret of the stack, so only its owner may read it.
@@ -34,23 +35,11 @@ pub(super) fn file_permissions(path: &Path) -> Result<Option<Finding>> {
     )))
 }
 
-/// `<env>.pending`, where `rotate-passwords` stages the new `.env` (SPEC §2).
-fn pending_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".pending");
-    path.with_file_name(name)
-}
-
 /// A pending file means a rotation stopped half-way: the database may already hold the
-/// password that only that file knows.
-///
-/// `rotate-passwords` stages beside the symlink-resolved `.env`, so both places are looked at.
+/// password that only that file knows. Its name comes from `envfile`, which stages it.
 pub(super) fn pending_rotation(path: &Path) -> Option<Finding> {
-    let beside_link = pending_path(path);
-    let beside_target = std::fs::canonicalize(path).ok().map(|target| pending_path(&target));
-    let pending = std::iter::once(beside_link)
-        .chain(beside_target)
-        .find(|candidate| std::fs::symlink_metadata(candidate).is_ok())?;
+    let pending = envfile::pending_path(path).ok()?;
+    std::fs::symlink_metadata(&pending).ok()?;
     Some(Finding::new(
         Code::PendingRotation,
         None,
@@ -64,13 +53,57 @@ pub(super) fn pending_rotation(path: &Path) -> Option<Finding> {
     ))
 }
 
+/// Temporary files a killed write left beside the `.env`: each holds a copy of its secrets.
+/// The next locked write removes them; until then, `check` says where they are.
+pub(super) fn leftover_temp_files(path: &Path) -> Vec<Finding> {
+    let found = envfile::leftover_temp_files(path).unwrap_or_default();
+    found
+        .iter()
+        .map(|temp| {
+            Finding::new(
+                Code::LeftoverTempFile,
+                None,
+                format!(
+                    "{} is a temporary copy of the .env left by an interrupted write and holds its secrets; \
+                     delete it (`rm {}`; the next generate-keys --env-file or rotate-passwords removes it too)",
+                    temp.display(),
+                    temp.display()
+                ),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn pending_path_appends_to_the_file_name() {
-        assert_eq!(pending_path(Path::new("/s/.env")), Path::new("/s/.env.pending"));
-        assert_eq!(pending_path(Path::new("prod.env")), Path::new("prod.env.pending"));
+    fn pending_path_is_envfiles() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = dir.path().join("prod.env");
+        assert!(pending_rotation(&env).is_none());
+        std::fs::write(dir.path().join("prod.env.pending"), "A=1\n").expect("write");
+        let finding = pending_rotation(&env).expect("a finding");
+        assert_eq!(finding.code, Code::PendingRotation);
+        assert!(finding.message.contains("prod.env.pending"), "{}", finding.message);
+    }
+
+    #[test]
+    fn leftover_temp_files_are_each_a_warning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let env = dir.path().join(".env");
+        std::fs::write(&env, "A=1\n").expect("write");
+        assert!(leftover_temp_files(&env).is_empty());
+        for name in ["..env.Ab3xY9.tmp", "..env.pending.q1W2e3.tmp", "..env.short.tmp", ".other.Ab3xY9.tmp"] {
+            std::fs::write(dir.path().join(name), "A=s3cr3t\n").expect("write");
+        }
+        let findings = leftover_temp_files(&env);
+        let messages: Vec<_> = findings.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(findings.len(), 2, "{messages:?}");
+        assert!(findings
+            .iter()
+            .all(|f| f.code == Code::LeftoverTempFile && f.severity == super::super::Severity::Warning));
+        assert!(messages[0].contains("..env.Ab3xY9.tmp") && messages[1].contains("..env.pending.q1W2e3.tmp"));
     }
 }

@@ -20,6 +20,8 @@ mod database;
 mod demo;
 mod file;
 mod jwt;
+mod jwt_secret_copy;
+mod key_states;
 mod report;
 mod shapes;
 #[cfg(test)]
@@ -95,6 +97,8 @@ pub enum Code {
     FilePermissions,
     /// warning: `<env>.pending` is left over from an interrupted rotation.
     PendingRotation,
+    /// warning: a temporary copy of the `.env` left by a killed write (it holds the secrets).
+    LeftoverTempFile,
     /// error (`--db`): nothing to log in with, so no login could be tested.
     DbNotChecked,
     /// error (`--db`): the server cannot be reached.
@@ -109,6 +113,22 @@ pub enum Code {
     AnalyticsPasswordMismatch,
     /// warning (`--db`): the analytics backends could not be read.
     AnalyticsNotChecked,
+    /// error: `JWT_KEYS` has no key, or more than one, with `sign` in `key_ops`.
+    SigningKeyCount,
+    /// error: a verify-only key of `JWT_KEYS` is not in `JWT_JWKS`.
+    JwksMissingVerifyKey,
+    /// error: an asymmetric API key whose `kid` is not the signing key's.
+    ApiKeyNotSigningKey,
+    /// warning: a previous key kept past `JWT_EXPIRY` + 15 minutes after its promotion.
+    PreviousKeyOverdue,
+    /// warning: a key on standby for more than a week.
+    StandbyKeyStale,
+    /// warning: `JWT_KEYS_STATE` is unreadable or disagrees with the key sets.
+    KeyStateRecord,
+    /// error (`--db`): `app.settings.jwt_secret` is set in the database and differs from
+    /// `JWT_SECRET`; a warning when it matches (any role can read it). The one code whose
+    /// severity depends on the finding (SPEC §4); [`Code::severity`] gives the error.
+    DbJwtSecretCopy,
 }
 
 impl Code {
@@ -133,6 +153,7 @@ impl Code {
         Code::UrlPasswordMismatch,
         Code::FilePermissions,
         Code::PendingRotation,
+        Code::LeftoverTempFile,
         Code::DbNotChecked,
         Code::DbUnreachable,
         Code::DbConnectFailed,
@@ -140,6 +161,13 @@ impl Code {
         Code::DbNoSupabaseRoles,
         Code::AnalyticsPasswordMismatch,
         Code::AnalyticsNotChecked,
+        Code::SigningKeyCount,
+        Code::JwksMissingVerifyKey,
+        Code::ApiKeyNotSigningKey,
+        Code::PreviousKeyOverdue,
+        Code::StandbyKeyStale,
+        Code::KeyStateRecord,
+        Code::DbJwtSecretCopy,
     ];
 
     /// The severity fixed for this code.
@@ -164,13 +192,21 @@ impl Code {
             | Code::DbUnreachable
             | Code::DbConnectFailed
             | Code::DbLoginFailed
-            | Code::AnalyticsPasswordMismatch => Severity::Error,
+            | Code::AnalyticsPasswordMismatch
+            | Code::SigningKeyCount
+            | Code::JwksMissingVerifyKey
+            | Code::ApiKeyNotSigningKey
+            | Code::DbJwtSecretCopy => Severity::Error,
             Code::JwtExpiring
             | Code::OctKeyMissing
             | Code::FilePermissions
             | Code::PendingRotation
+            | Code::LeftoverTempFile
             | Code::DbNoSupabaseRoles
-            | Code::AnalyticsNotChecked => Severity::Warning,
+            | Code::AnalyticsNotChecked
+            | Code::PreviousKeyOverdue
+            | Code::StandbyKeyStale
+            | Code::KeyStateRecord => Severity::Warning,
         }
     }
 
@@ -196,6 +232,7 @@ impl Code {
             Code::UrlPasswordMismatch => "url-password-mismatch",
             Code::FilePermissions => "file-permissions",
             Code::PendingRotation => "pending-rotation",
+            Code::LeftoverTempFile => "leftover-temp-file",
             Code::DbNotChecked => "db-not-checked",
             Code::DbUnreachable => "db-unreachable",
             Code::DbConnectFailed => "db-connect-failed",
@@ -203,6 +240,13 @@ impl Code {
             Code::DbNoSupabaseRoles => "db-no-supabase-roles",
             Code::AnalyticsPasswordMismatch => "analytics-password-mismatch",
             Code::AnalyticsNotChecked => "analytics-not-checked",
+            Code::SigningKeyCount => "signing-key-count",
+            Code::JwksMissingVerifyKey => "jwks-missing-verify-key",
+            Code::ApiKeyNotSigningKey => "api-key-not-signing-key",
+            Code::PreviousKeyOverdue => "previous-key-overdue",
+            Code::StandbyKeyStale => "standby-key-stale",
+            Code::KeyStateRecord => "key-state-record",
+            Code::DbJwtSecretCopy => "db-jwt-secret-copy",
         }
     }
 }
@@ -267,6 +311,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
     shapes::dashboard_password(&ctx, &mut out);
     jwt::hs256_api_keys(&ctx, &mut out);
     asymmetric::asymmetric_keys(&ctx, &mut out);
+    key_states::key_states(&ctx, &mut out);
     copies::supabase_aliases(&ctx, &mut out);
     copies::url_passwords(&ctx, &mut out);
     out
@@ -280,6 +325,7 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     let mut findings = audit_values(&values, &args.env_file, secrets::unix_now().try_into().unwrap_or(i64::MAX));
     findings.extend(file::file_permissions(&args.env_file)?);
     findings.extend(file::pending_rotation(&args.env_file));
+    findings.extend(file::leftover_temp_files(&args.env_file));
     if args.db {
         findings.extend(database::audit_database(args, &env, &values, ui)?);
     }
@@ -321,6 +367,7 @@ mod tests {
         ("url-password-mismatch", "error"),
         ("file-permissions", "warning"),
         ("pending-rotation", "warning"),
+        ("leftover-temp-file", "warning"),
         ("db-not-checked", "error"),
         ("db-unreachable", "error"),
         ("db-connect-failed", "error"),
@@ -328,6 +375,13 @@ mod tests {
         ("db-no-supabase-roles", "warning"),
         ("analytics-password-mismatch", "error"),
         ("analytics-not-checked", "warning"),
+        ("signing-key-count", "error"),
+        ("jwks-missing-verify-key", "error"),
+        ("api-key-not-signing-key", "error"),
+        ("previous-key-overdue", "warning"),
+        ("standby-key-stale", "warning"),
+        ("key-state-record", "warning"),
+        ("db-jwt-secret-copy", "error"),
     ];
 
     #[test]

@@ -1,79 +1,192 @@
-//! Replacing a file so that a crash leaves the old file or the new one, never a mix: a temporary
-//! file beside it is written, given its mode and owner, fsync'd and renamed over it, then the
-//! directory is fsync'd. Also [`create_new`] (`--output FILE`), which never clobbers a file it was
-//! not told to replace.
+//! The one routine that replaces a file, used by every writer (`.env`, its pending file,
+//! `--output FILE`, publishing the pending file): the new contents go to a temporary file beside
+//! the target (so the rename stays on one filesystem), which gets its mode and owner, is
+//! fsync'd and renamed over the target; then the directory is fsync'd, so a crash leaves the old
+//! file or the new one, never a mix.
+//!
+//! Also the safe opening of the fixed names beside a `.env`: never through a symlink, never a
+//! file that is not regular (a FIFO would hang the open), see [`open_regular`].
 
-use std::ffi::OsStr;
-use std::fs::{self, File, Permissions};
+use std::fs::{self, File, Metadata, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use super::path::{check_file_type, resolve_symlinks, split};
+use rustix::fs::{Mode as RawMode, OFlags};
+
+use super::path::{check_file_type, resolve_symlinks, split, temp_prefix, TEMP_RANDOM_LEN, TEMP_SUFFIX};
 use super::EnvFileError;
 
 /// Mode of every file we create: `.env` files hold secrets.
 pub(super) const PRIVATE_MODE: u32 = 0o600;
 
-/// How a replacement file gets its mode and owner.
-#[derive(Clone, Copy)]
-pub(super) enum Mode {
-    /// The replaced file's mode and owner; 0600 and our own for a new file.
-    KeepOriginal,
-    /// 0600 and our own, whatever was there.
+/// What becomes of a file already at the target, and which mode and owner the new file gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placement {
+    /// Replace it; the new file gets its mode and owner (0600 and ours when there is none).
+    KeepModeAndOwner,
+    /// Replace it; the new file is 0600 and ours, whatever was there.
     Private,
+    /// Refuse when anything is there, even a dangling symlink; the new file is 0600 and ours.
+    NoClobber,
 }
 
-/// Replaces `target` atomically with `contents`: a temporary file beside it (so the rename stays
-/// on one filesystem), written, given its mode and owner, fsync'd, renamed over `target`, then
-/// the directory fsync'd so the rename itself is durable. On any failure before the rename the
-/// temporary file is removed (tempfile's drop) and `target` is untouched. Messages name `shown`.
-pub(super) fn atomic_write(target: &Path, shown: &Path, contents: &[u8], mode: Mode) -> Result<(), EnvFileError> {
+/// Replaces `target` with `contents`: a temporary file beside it is written, given its mode and
+/// owner ([`Placement`]), fsync'd and renamed over `target`, then the directory is fsync'd.
+/// On any failure the temporary file is removed and `target` is untouched. `target` must be
+/// resolved already: a symlink at it is refused, never followed. Messages name `shown`.
+pub(super) fn replace_file(
+    target: &Path,
+    shown: &Path,
+    contents: &[u8],
+    placement: Placement,
+) -> Result<(), EnvFileError> {
     let write_error = |error: io::Error| EnvFileError::Write { path: shown.to_path_buf(), error };
     let (dir, name) = split(target, shown)?;
-    let original = match fs::metadata(target) {
-        Ok(meta) => {
-            check_file_type(&meta, shown)?;
-            Some(meta)
-        }
-        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-        Err(error) => return Err(write_error(error)),
-    };
-    let (file_mode, owner) = match (mode, original) {
-        (Mode::KeepOriginal, Some(meta)) => (meta.mode() & 0o7777, Some((meta.uid(), meta.gid()))),
-        _ => (PRIVATE_MODE, None),
-    };
-    // tempfile creates the file 0600 with O_EXCL and deletes it when dropped unpersisted.
-    let mut temp =
-        tempfile::Builder::new().prefix(&temp_prefix(&name)).suffix(".tmp").tempfile_in(&dir).map_err(write_error)?;
+    let original = existing_target(target, shown, placement)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(&temp_prefix(&name))
+        .suffix(TEMP_SUFFIX)
+        .rand_bytes(TEMP_RANDOM_LEN)
+        .tempfile_in(&dir)
+        .map_err(write_error)?;
     fail_point("after-create").map_err(write_error)?;
     temp.write_all(contents).map_err(write_error)?;
-    if let Some((uid, gid)) = owner {
+    let (file, temp_path) = temp.into_parts();
+    install(&file, &temp_path, target, shown, original.as_ref(), placement)?;
+    // Installed: the temporary name is gone, so its drop must not remove anything.
+    let _ = temp_path.keep();
+    Ok(())
+}
+
+/// What is at `target` now (not following a symlink), refused unless `placement` may replace it.
+fn existing_target(target: &Path, shown: &Path, placement: Placement) -> Result<Option<Metadata>, EnvFileError> {
+    match fs::symlink_metadata(target) {
+        Ok(_) if placement == Placement::NoClobber => Err(EnvFileError::AlreadyExists { path: shown.to_path_buf() }),
+        Ok(meta) if meta.file_type().is_symlink() => Err(EnvFileError::Symlink { path: shown.to_path_buf() }),
+        Ok(meta) => check_file_type(&meta, shown).map(|()| Some(meta)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(EnvFileError::Write { path: shown.to_path_buf(), error }),
+    }
+}
+
+/// The shared tail of every replacement: `file`, already written at `from` in `target`'s
+/// directory, gets its mode and owner, is fsync'd, moved to `target` (renamed over it, or for
+/// [`Placement::NoClobber`] moved only if the name is still free), and the directory is
+/// fsync'd. `original` is what [`existing_target`] found at `target`.
+pub(super) fn install(
+    file: &File,
+    from: &Path,
+    target: &Path,
+    shown: &Path,
+    original: Option<&Metadata>,
+    placement: Placement,
+) -> Result<(), EnvFileError> {
+    let write_error = |error: io::Error| EnvFileError::Write { path: shown.to_path_buf(), error };
+    let (dir, _) = split(target, shown)?;
+    let mode = match (placement, original) {
+        (Placement::KeepModeAndOwner, Some(meta)) => {
+            let (uid, gid) = (meta.uid(), meta.gid());
+            set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner {
+                path: shown.to_path_buf(),
+                uid,
+                gid,
+                error,
+            })?;
+            meta.mode() & 0o7777
+        }
+        _ => PRIVATE_MODE,
+    };
+    // After chown, which may clear set-id bits.
+    file.set_permissions(Permissions::from_mode(mode)).map_err(write_error)?;
+    file.sync_all().map_err(write_error)?;
+    fail_point("before-rename").map_err(write_error)?;
+    if placement == Placement::NoClobber {
+        move_no_clobber(from, target).map_err(|error| match error.kind() {
+            io::ErrorKind::AlreadyExists => EnvFileError::AlreadyExists { path: shown.to_path_buf() },
+            _ => write_error(error),
+        })?;
+    } else {
+        fs::rename(from, target).map_err(write_error)?;
+    }
+    sync_dir(&dir).map_err(|error| EnvFileError::SyncDir { path: shown.to_path_buf(), error })
+}
+
+/// Renames `from` to `to` only if `to` does not exist, atomically: `renameat2(RENAME_NOREPLACE)`,
+/// or a hard link and an unlink on filesystems without it.
+fn move_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {
+            fs::hard_link(from, to)?;
+            fs::remove_file(from)
+        }
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// Creates a temporary file beside `target`, gives it `target`'s owner and mode and removes it:
+/// the same calls a later [`install`] over `target` makes, tried in advance. Returns the error
+/// the real replacement would meet (directory not writable, owner that cannot be given).
+pub(super) fn try_install_probe(target: &Path, shown: &Path, original: Option<&Metadata>) -> Result<(), EnvFileError> {
+    let write_error = |error: io::Error| EnvFileError::Write { path: shown.to_path_buf(), error };
+    let (dir, name) = split(target, shown)?;
+    let temp = tempfile::Builder::new()
+        .prefix(&temp_prefix(&name))
+        .suffix(TEMP_SUFFIX)
+        .rand_bytes(TEMP_RANDOM_LEN)
+        .tempfile_in(&dir)
+        .map_err(write_error)?;
+    if let Some(meta) = original {
+        let (uid, gid) = (meta.uid(), meta.gid());
         set_owner(temp.as_file(), uid, gid).map_err(|error| EnvFileError::Owner {
             path: shown.to_path_buf(),
             uid,
             gid,
             error,
         })?;
+        temp.as_file().set_permissions(Permissions::from_mode(meta.mode() & 0o7777)).map_err(write_error)?;
     }
-    // After chown, which may clear set-id bits.
-    temp.as_file().set_permissions(Permissions::from_mode(file_mode)).map_err(write_error)?;
-    temp.as_file().sync_all().map_err(write_error)?;
-    fail_point("before-rename").map_err(write_error)?;
-    temp.persist(target).map_err(|error| write_error(error.error))?;
-    sync_dir(&dir).map_err(|error| EnvFileError::SyncDir { path: shown.to_path_buf(), error })
+    temp.close().map_err(write_error)
 }
 
-/// `.<name>.` for temporary files, shortened so that the temporary name (prefix, 6 random
-/// characters, `.tmp`) stays within the usual 255-byte limit even for a long file name. Only a
-/// hint for humans, so a non-UTF-8 name may be shown lossily.
-fn temp_prefix(name: &OsStr) -> String {
-    let name = name.to_string_lossy();
-    let mut end = name.len().min(200);
-    while !name.is_char_boundary(end) {
-        end -= 1;
+/// Opens `path` for reading without following a symlink at it and without blocking (a FIFO at
+/// the name would otherwise hang the open), and only if it is a regular file. `None` when
+/// nothing is there. With `follow`, a symlink at `path` is followed (the `.env` itself may be
+/// one), still without blocking and still only to a regular file.
+pub(super) fn open_regular(path: &Path, shown: &Path, follow: bool) -> Result<Option<File>, EnvFileError> {
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
+    if !follow {
+        flags |= OFlags::NOFOLLOW;
     }
-    format!(".{}.", &name[..end])
+    let file = match rustix::fs::open(path, flags, RawMode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(rustix::io::Errno::NOENT) => return Ok(None),
+        Err(rustix::io::Errno::LOOP) if !follow => return Err(EnvFileError::Symlink { path: shown.to_path_buf() }),
+        Err(rustix::io::Errno::ISDIR) => return Err(EnvFileError::IsDirectory { path: shown.to_path_buf() }),
+        Err(errno) => return Err(EnvFileError::Read { path: shown.to_path_buf(), error: errno.into() }),
+    };
+    let meta = file.metadata().map_err(|error| EnvFileError::Read { path: shown.to_path_buf(), error })?;
+    check_file_type(&meta, shown)?;
+    Ok(Some(file))
+}
+
+/// Opens (creating it 0600 if needed) the lock file at `path` for `flock`, never through a
+/// symlink (a dangling one would create a file at its target) and only if it is a regular file.
+pub(super) fn open_lock_file(path: &Path) -> Result<File, EnvFileError> {
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let file = match rustix::fs::open(path, flags, RawMode::from_raw_mode(PRIVATE_MODE)) {
+        Ok(fd) => File::from(fd),
+        Err(rustix::io::Errno::LOOP) => return Err(EnvFileError::Symlink { path: path.to_path_buf() }),
+        Err(rustix::io::Errno::ISDIR) => return Err(EnvFileError::NotRegular { path: path.to_path_buf() }),
+        Err(errno) => return Err(EnvFileError::Lock { path: path.to_path_buf(), error: errno.into() }),
+    };
+    let meta = file.metadata().map_err(|error| EnvFileError::Lock { path: path.to_path_buf(), error })?;
+    if !meta.is_file() {
+        return Err(EnvFileError::NotRegular { path: path.to_path_buf() });
+    }
+    Ok(file)
 }
 
 /// Gives `file` the owner `uid:gid` unless it already has it (only root may give files away, so
@@ -91,7 +204,7 @@ pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Failure injection for tests: lets a test make one step of `atomic_write` fail, to check that
+/// Failure injection for tests: lets a test make one step of a replacement fail, to check that
 /// nothing is left behind. Compiled to nothing outside tests.
 fn fail_point(point: &'static str) -> io::Result<()> {
     #[cfg(test)]
@@ -105,34 +218,16 @@ fn fail_point(point: &'static str) -> io::Result<()> {
 /// Writes `contents` to a new file at `path` with mode 0600 (`--output FILE`).
 ///
 /// Without `force`, an existing file (or symlink, even dangling) is refused; the file is written
-/// under a temporary name and linked into place only if the name is still free, so a reader never
+/// under a temporary name and moved into place only if the name is still free, so a reader never
 /// sees a partial file and a file created meanwhile is not clobbered. With `force`, an existing
 /// file is replaced atomically (through a symlink, its target) and also ends up 0600 and ours: the
 /// contents are secrets, whatever the old file held.
 pub fn create_new(path: &Path, contents: &[u8], force: bool) -> Result<(), EnvFileError> {
-    let write_error = |error: io::Error| EnvFileError::Write { path: path.to_path_buf(), error };
     if force {
-        let target = resolve_symlinks(path).map_err(write_error)?;
-        return atomic_write(&target, path, contents, Mode::Private);
+        let target = resolve_symlinks(path).map_err(|error| EnvFileError::Write { path: path.to_path_buf(), error })?;
+        return replace_file(&target, path, contents, Placement::Private);
     }
-    let exists = || EnvFileError::AlreadyExists { path: path.to_path_buf() };
-    if fs::symlink_metadata(path).is_ok() {
-        return Err(exists());
-    }
-    let (dir, name) = split(path, path)?;
-    let mut temp =
-        tempfile::Builder::new().prefix(&temp_prefix(&name)).suffix(".tmp").tempfile_in(&dir).map_err(write_error)?;
-    temp.write_all(contents).map_err(write_error)?;
-    temp.as_file().set_permissions(Permissions::from_mode(PRIVATE_MODE)).map_err(write_error)?;
-    temp.as_file().sync_all().map_err(write_error)?;
-    temp.persist_noclobber(path).map_err(|error| {
-        if error.error.kind() == io::ErrorKind::AlreadyExists {
-            exists()
-        } else {
-            write_error(error.error)
-        }
-    })?;
-    sync_dir(&dir).map_err(|error| EnvFileError::SyncDir { path: path.to_path_buf(), error })
+    replace_file(path, path, contents, Placement::NoClobber)
 }
 
 #[cfg(test)]
@@ -141,7 +236,7 @@ mod tests {
     use std::cell::Cell;
     use std::os::unix::fs::FileTypeExt;
 
-    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse};
+    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse, skipped};
     use super::super::LockedEnv;
 
     thread_local! {
@@ -225,7 +320,7 @@ mod tests {
         match std::process::Command::new("mkfifo").arg(&fifo).status() {
             Ok(status) if status.success() => {}
             _ => {
-                eprintln!("skipped: mkfifo is not available");
+                skipped("mkfifo is not available");
                 return;
             }
         }
@@ -244,7 +339,7 @@ mod tests {
     fn write_into_a_read_only_directory_fails_and_keeps_the_original() {
         let dir = tempfile::tempdir().expect("tempdir");
         if bypasses_permissions(dir.path()) {
-            eprintln!("skipped: this process bypasses file permissions (root); see the failure-injection test");
+            skipped("this process bypasses file permissions (root); see the failure-injection test");
             return;
         }
         let path = dir.path().join(".env");

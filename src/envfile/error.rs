@@ -54,6 +54,41 @@ pub enum EnvFileError {
     /// `publish_pending` found no pending file.
     #[error("there is no pending file {} to publish; nothing was changed", .path.display())]
     NoPending { path: PathBuf },
+    /// A symlink at one of the fixed names beside a `.env` (lock, pending or temporary file),
+    /// which is never followed: a dangling one would create a file at its target, a pending one
+    /// would be published as `.env`.
+    #[error(
+        "{} is a symbolic link; pmoves-secrets never follows one at this name: remove it (`ls -l` shows \
+         where it points) and run again; nothing was changed",
+        .path.display()
+    )]
+    Symlink { path: PathBuf },
+    /// Something other than a regular file (directory, FIFO, device, socket) at one of the fixed
+    /// names beside a `.env`.
+    #[error(
+        "{} is not a regular file; pmoves-secrets keeps its lock and pending files at this name: move it \
+         away and run again; nothing was changed",
+        .path.display()
+    )]
+    NotRegular { path: PathBuf },
+    /// A writer other than the rotation found the pending file of an interrupted rotation:
+    /// writing now could be undone when the rotation is settled.
+    #[error(
+        "{} is left from an interrupted rotation; settle it first with `pmoves-secrets rotate-passwords \
+         --env-file {}` (it finds out which password the database accepts and finishes or discards the \
+         rotation), then run this again; nothing was changed",
+        .pending.display(),
+        .path.display()
+    )]
+    PendingRotation { path: PathBuf, pending: PathBuf },
+    /// The `.env` (or its directory) carries an inode flag that forbids replacing it.
+    #[error(
+        "{} is {flag} (see `lsattr`), so it cannot be replaced; remove the flag with `chattr -{letter} {}` \
+         and run again; nothing was changed",
+        .path.display(),
+        .path.display()
+    )]
+    Unreplaceable { path: PathBuf, flag: &'static str, letter: char },
     /// `set` was given a key that could not be read back.
     #[error("`{key}` is not a valid .env key: {BAD_KEY}")]
     InvalidKey { key: String },

@@ -5,14 +5,15 @@
 //! writer's update, and the pending file is only created, published or discarded under it.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::atomic::{atomic_write, set_owner, sync_dir, Mode, PRIVATE_MODE};
-use super::path::{check_file_type, resolve_symlinks, sibling, split};
-use super::{read_optional, EnvFile, EnvFileError};
+use rustix::fs::IFlags;
+
+use super::atomic::{install, open_lock_file, open_regular, replace_file, sync_dir, try_install_probe, Placement};
+use super::path::{check_file_type, leftover_temp_files, resolve, sibling, LOCK_SUFFIX, PENDING_SUFFIX};
+use super::{read_from, EnvFile, EnvFileError};
 
 /// An exclusive lock on a `.env`, for read-modify-write cycles (`generate-keys --env-file`) and
 /// for a whole rotation (SPEC §2), held until dropped.
@@ -27,6 +28,9 @@ use super::{read_optional, EnvFile, EnvFileError};
 /// leading to the same file share one lock. Only the last component is resolved, not the
 /// directories above it (no `canonicalize`), so a dangling link still works: writing creates its
 /// target. Messages name the path as the user gave it.
+///
+/// The names beside the `.env` (lock, pending, temporary files) are never followed through a
+/// symlink and never opened unless they are regular files.
 #[derive(Debug)]
 pub struct LockedEnv {
     path: PathBuf,
@@ -57,22 +61,14 @@ impl LockedEnv {
 
     /// Resolves the path and opens (creating if needed, 0600) the lock file, unlocked.
     fn open(path: &Path) -> Result<(Self, PathBuf), EnvFileError> {
-        let target = resolve_symlinks(path).map_err(|error| EnvFileError::Read { path: path.to_path_buf(), error })?;
+        let (dir, name) = resolve(path)?;
+        let target = dir.join(&name);
         if let Ok(meta) = fs::metadata(&target) {
             check_file_type(&meta, path)?;
         }
-        let (dir, name) = split(&target, path)?;
-        let lock_path = sibling(&dir, &name, ".lock");
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(PRIVATE_MODE)
-            .open(&lock_path)
-            .map_err(|error| EnvFileError::Lock { path: lock_path.clone(), error })?;
-        let env = Self { path: path.to_path_buf(), target: dir.join(&name), dir, name, lock_file: lock };
-        Ok((env, lock_path))
+        let lock_path = sibling(&dir, &name, LOCK_SUFFIX);
+        let lock_file = open_lock_file(&lock_path)?;
+        Ok((Self { path: path.to_path_buf(), target, dir, name, lock_file }, lock_path))
     }
 
     /// The `.env` path as the user gave it.
@@ -82,66 +78,73 @@ impl LockedEnv {
 
     /// Reads and parses the `.env`; `None` when it does not exist.
     pub fn read(&self) -> Result<Option<EnvFile>, EnvFileError> {
-        read_optional(&self.path, &self.target)
+        read_from(&self.path, &self.target, true)
     }
 
     /// Atomically replaces the `.env` with `file`, keeping its mode and owner (a new file is 0600).
+    ///
+    /// This is the path of every writer other than the rotation itself, so it refuses while the
+    /// pending file of an interrupted rotation exists: settling that rotation later would publish
+    /// the pending file and undo this write. Temporary files left by a killed run are removed first.
     pub fn write(&self, file: &EnvFile) -> Result<(), EnvFileError> {
-        atomic_write(&self.target, &self.path, file.render().as_bytes(), Mode::KeepOriginal)
+        self.refuse_while_pending()?;
+        self.remove_leftover_temp_files()?;
+        replace_file(&self.target, &self.path, file.render().as_bytes(), Placement::KeepModeAndOwner)
+    }
+
+    /// Fails with [`EnvFileError::PendingRotation`] when anything is at the pending name.
+    pub fn refuse_while_pending(&self) -> Result<(), EnvFileError> {
+        let pending = self.pending_path();
+        match fs::symlink_metadata(&pending) {
+            Ok(_) => Err(EnvFileError::PendingRotation { path: self.path.clone(), pending }),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(EnvFileError::Read { path: pending, error }),
+        }
     }
 
     /// `<env>.pending`, beside the resolved `.env`.
     pub fn pending_path(&self) -> PathBuf {
-        sibling(&self.dir, &self.name, ".pending")
+        sibling(&self.dir, &self.name, PENDING_SUFFIX)
     }
 
     /// Writes `file` to the pending path (0600, atomically, fsync'd with its directory), so that
-    /// a crash leaves either no pending file or a complete one, never a truncated one.
+    /// a crash leaves either no pending file or a complete one, never a truncated one. Temporary
+    /// files left by a killed run are removed first.
     pub fn stage(&self, file: &EnvFile) -> Result<(), EnvFileError> {
+        self.remove_leftover_temp_files()?;
         let pending = self.pending_path();
-        atomic_write(&pending, &pending, file.render().as_bytes(), Mode::Private)
+        replace_file(&pending, &pending, file.render().as_bytes(), Placement::Private)
     }
 
-    /// Reads and parses the pending file; `None` when there is none.
+    /// Reads and parses the pending file; `None` when there is none. A symlink or anything
+    /// but a regular file at that name is refused, without following or opening it.
     pub fn read_pending(&self) -> Result<Option<EnvFile>, EnvFileError> {
         let pending = self.pending_path();
-        read_optional(&pending, &pending)
+        read_from(&pending, &pending, false)
     }
 
     /// Moves the pending file over the `.env`: it first gets the `.env`'s mode and owner (0600 if
-    /// there is no `.env`), is fsync'd, renamed, and the directory fsync'd.
+    /// there is no `.env`), is fsync'd, renamed, and the directory fsync'd. A symlink or anything
+    /// but a regular file at the pending name is refused and left alone.
     pub fn publish_pending(&self) -> Result<(), EnvFileError> {
         let pending = self.pending_path();
-        let file = match File::open(&pending) {
-            Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                return Err(EnvFileError::NoPending { path: pending })
-            }
-            Err(error) => return Err(EnvFileError::Read { path: pending, error }),
+        let file = open_regular(&pending, &pending, false)?
+            .ok_or_else(|| EnvFileError::NoPending { path: pending.clone() })?;
+        self.remove_leftover_temp_files()?;
+        let original = match fs::symlink_metadata(&self.target) {
+            Ok(meta) if meta.file_type().is_symlink() => return Err(EnvFileError::Symlink { path: self.path.clone() }),
+            Ok(meta) => Some(meta),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+            Err(error) => return Err(EnvFileError::Write { path: self.path.clone(), error }),
         };
-        let write_error = |error: io::Error| EnvFileError::Write { path: self.path.clone(), error };
-        let mode = match fs::metadata(&self.target) {
-            Ok(meta) => {
-                check_file_type(&meta, &self.path)?;
-                let (uid, gid) = (meta.uid(), meta.gid());
-                set_owner(&file, uid, gid).map_err(|error| EnvFileError::Owner {
-                    path: self.path.clone(),
-                    uid,
-                    gid,
-                    error,
-                })?;
-                meta.mode() & 0o7777
-            }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => PRIVATE_MODE,
-            Err(error) => return Err(write_error(error)),
-        };
-        file.set_permissions(Permissions::from_mode(mode)).map_err(write_error)?;
-        file.sync_all().map_err(write_error)?;
-        fs::rename(&pending, &self.target).map_err(write_error)?;
-        sync_dir(&self.dir).map_err(|error| EnvFileError::SyncDir { path: self.path.clone(), error })
+        if let Some(meta) = &original {
+            check_file_type(meta, &self.path)?;
+        }
+        install(&file, &pending, &self.target, &self.path, original.as_ref(), Placement::KeepModeAndOwner)
     }
 
-    /// Deletes the pending file, if any, durably.
+    /// Deletes the pending file, if any, durably. Only the name is removed: a symlink there is
+    /// not followed.
     pub fn discard_pending(&self) -> Result<(), EnvFileError> {
         let pending = self.pending_path();
         match fs::remove_file(&pending) {
@@ -151,13 +154,83 @@ impl LockedEnv {
         }
         sync_dir(&self.dir).map_err(|error| EnvFileError::SyncDir { path: pending, error })
     }
+
+    /// Removes the temporary files a killed run left beside the `.env` (each holds a copy of
+    /// every secret of the file) and returns their paths. Safe under the lock: every writer of
+    /// this `.env` holds it while its own temporary file exists.
+    pub fn remove_leftover_temp_files(&self) -> Result<Vec<PathBuf>, EnvFileError> {
+        let found = leftover_temp_files(&self.dir, &self.name)
+            .map_err(|error| EnvFileError::Read { path: self.dir.clone(), error })?;
+        for path in &found {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => return Err(EnvFileError::Write { path: path.clone(), error }),
+            }
+        }
+        if !found.is_empty() {
+            sync_dir(&self.dir).map_err(|error| EnvFileError::SyncDir { path: self.path.clone(), error })?;
+        }
+        Ok(found)
+    }
+
+    /// Checks, before a rotation's `BEGIN`, that its pending file can later be published over the
+    /// `.env` with the `.env`'s mode and owner: neither the `.env` nor its directory is immutable
+    /// or append-only (`chattr +i` / `+a`), and a file created in the directory can be given the
+    /// `.env`'s owner and mode. The check makes the same calls as the publication: it creates a
+    /// temporary file beside the `.env`, gives it the owner and mode, and removes it, so it is
+    /// not for `--dry-run`. Whatever it finds, nothing else is changed.
+    pub fn ensure_publishable(&self) -> Result<(), EnvFileError> {
+        let original = match fs::symlink_metadata(&self.target) {
+            Ok(meta) => {
+                check_file_type(&meta, &self.path)?;
+                Some(meta)
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+            Err(error) => return Err(EnvFileError::Read { path: self.path.clone(), error }),
+        };
+        refuse_unreplaceable_flags(&self.dir, &self.dir, true)?;
+        if original.is_some() {
+            refuse_unreplaceable_flags(&self.target, &self.path, false)?;
+        }
+        try_install_probe(&self.target, &self.path, original.as_ref())
+    }
+}
+
+/// Fails when `path` carries the immutable or append-only inode flag (either forbids renaming
+/// over a file, and creating or removing names in a directory). Filesystems without inode flags
+/// have neither.
+fn refuse_unreplaceable_flags(path: &Path, shown: &Path, is_dir: bool) -> Result<(), EnvFileError> {
+    let file = if is_dir {
+        File::open(path).map_err(|error| EnvFileError::Write { path: shown.to_path_buf(), error })?
+    } else {
+        match open_regular(path, shown, false)? {
+            Some(file) => file,
+            None => return Ok(()),
+        }
+    };
+    let flags = match rustix::fs::ioctl_getflags(&file) {
+        Ok(flags) => flags,
+        // No inode flags on this filesystem (ENOTTY, EOPNOTSUPP, ...): nothing can be set.
+        Err(_) => return Ok(()),
+    };
+    let unreplaceable = |flag, letter| Err(EnvFileError::Unreplaceable { path: shown.to_path_buf(), flag, letter });
+    if flags.contains(IFlags::IMMUTABLE) {
+        return unreplaceable("immutable", 'i');
+    }
+    if flags.contains(IFlags::APPEND) {
+        return unreplaceable("append-only", 'a');
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::Permissions;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-    use super::super::test_util::{dir_names, is_root, mode_of};
+    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse, skipped};
 
     /// One read-modify-write: increments `key`.
     fn increment(path: &Path, key: &str) {
@@ -264,6 +337,232 @@ mod tests {
             let meta = fs::metadata(&path).expect("metadata");
             assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
         }
+        assert_eq!(dir_names(dir.path()), [".env", ".env.lock"]);
+    }
+
+    #[test]
+    fn a_pending_rotation_blocks_every_other_writer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "POSTGRES_PASSWORD=old\nJWT_SECRET=a\n").expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        env.stage(&parse("POSTGRES_PASSWORD=new\nJWT_SECRET=a\n")).expect("stage");
+        let error = env.write(&parse("POSTGRES_PASSWORD=old\nJWT_SECRET=b\n")).expect_err("pending");
+        assert!(matches!(error, EnvFileError::PendingRotation { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains(".env.pending") && message.contains("rotate-passwords --env-file"), "{message}");
+        assert!(message.contains("nothing was changed"), "{message}");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "POSTGRES_PASSWORD=old\nJWT_SECRET=a\n");
+        // The rotation's own path still works, and once settled the writer may go on.
+        env.discard_pending().expect("discard");
+        env.write(&parse("POSTGRES_PASSWORD=old\nJWT_SECRET=b\n")).expect("write");
+    }
+
+    #[test]
+    fn temporary_files_of_a_killed_run_are_found_and_removed_under_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\n").expect("write");
+        let leftovers = ["..env.Ab3xY9.tmp", "..env.pending.q1W2e3.tmp"];
+        let lookalikes = ["..env.short.tmp", "..env.Ab3xY9.tmp.bak", ".other.env.Ab3xY9.tmp", "..env.Ab-xY9.tmp"];
+        let plant = || {
+            for name in leftovers.iter().chain(&lookalikes) {
+                fs::write(dir.path().join(name), "A=s3cr3t\n").expect("write");
+            }
+        };
+        plant();
+        let found = super::super::leftover_temp_files(&path).expect("list");
+        assert_eq!(found, leftovers.map(|name| dir.path().join(name)));
+
+        let env = LockedEnv::acquire(&path).expect("lock");
+        env.write(&parse("A=2\n")).expect("write");
+        let mut expected = vec![".env", ".env.lock"];
+        expected.extend(lookalikes);
+        expected.sort();
+        assert_eq!(dir_names(dir.path()), expected);
+
+        // Staging and publishing remove them too.
+        plant();
+        env.stage(&parse("A=3\n")).expect("stage");
+        assert!(super::super::leftover_temp_files(&path).expect("list").is_empty());
+        plant();
+        env.publish_pending().expect("publish");
+        assert!(super::super::leftover_temp_files(&path).expect("list").is_empty());
+        assert_eq!(fs::read_to_string(&path).expect("read"), "A=3\n");
+    }
+
+    #[test]
+    fn a_fifo_at_the_pending_name_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\n").expect("write");
+        let pending = dir.path().join(".env.pending");
+        if !std::process::Command::new("mkfifo").arg(&pending).status().is_ok_and(|s| s.success()) {
+            skipped("mkfifo is not available");
+            return;
+        }
+        // Without O_NONBLOCK the open waits for a writer that never comes: run it on a thread.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let env_path = path.clone();
+        std::thread::spawn(move || {
+            let env = LockedEnv::acquire(&env_path).expect("lock");
+            let read = env.read_pending().map(|_| ()).map_err(|e| e.to_string());
+            let publish = env.publish_pending().map_err(|e| e.to_string());
+            let _ = sender.send((read, publish));
+        });
+        let (read, publish) =
+            receiver.recv_timeout(std::time::Duration::from_secs(10)).expect("opening a FIFO must not hang");
+        let read = read.expect_err("a FIFO is not a pending file");
+        assert!(read.contains(".env.pending") && read.contains("not a regular file"), "{read}");
+        let publish = publish.expect_err("a FIFO is never published");
+        assert!(publish.contains(".env.pending") && publish.contains("not a regular file"), "{publish}");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "A=1\n");
+        assert!(fs::metadata(&path).expect("stat").is_file());
+    }
+
+    #[test]
+    fn symlinks_at_the_lock_and_pending_names_are_never_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\n").expect("write");
+
+        // A dangling lock symlink: refused, and nothing is created at its target.
+        let lock_target = dir.path().join("planted-by-someone");
+        std::os::unix::fs::symlink(&lock_target, dir.path().join(".env.lock")).expect("symlink");
+        let error = LockedEnv::acquire(&path).expect_err("lock symlink");
+        assert!(matches!(error, EnvFileError::Symlink { .. }), "{error:?}");
+        assert!(error.to_string().contains(".env.lock") && error.to_string().contains("symbolic link"), "{error}");
+        assert!(fs::symlink_metadata(&lock_target).is_err(), "the lock symlink was followed");
+        let error = LockedEnv::try_acquire(&path).expect_err("lock symlink");
+        assert!(matches!(error, EnvFileError::Symlink { .. }), "{error:?}");
+        fs::remove_file(dir.path().join(".env.lock")).expect("rm");
+
+        // A pending symlink to a foreign file: never read, never published, never replaced.
+        let foreign = dir.path().join("foreign");
+        fs::write(&foreign, "POSTGRES_PASSWORD=theirs\n").expect("write");
+        fs::set_permissions(&foreign, Permissions::from_mode(0o644)).expect("chmod");
+        std::os::unix::fs::symlink(&foreign, dir.path().join(".env.pending")).expect("symlink");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        for (what, result) in [
+            ("read", env.read_pending().map(|_| ())),
+            ("publish", env.publish_pending()),
+            ("stage", env.stage(&parse("A=2\n"))),
+        ] {
+            let error = result.expect_err(what);
+            assert!(matches!(error, EnvFileError::Symlink { .. }), "{what}: {error:?}");
+            assert!(error.to_string().contains(".env.pending"), "{what}: {error}");
+        }
+        assert!(matches!(env.write(&parse("A=2\n")), Err(EnvFileError::PendingRotation { .. })));
+        assert!(fs::symlink_metadata(&path).expect("lstat").is_file(), ".env became a symlink");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "A=1\n");
+        assert_eq!(fs::read_to_string(&foreign).expect("read"), "POSTGRES_PASSWORD=theirs\n");
+        assert_eq!(mode_of(&foreign), 0o644);
+        // Discarding removes the name only.
+        env.discard_pending().expect("discard");
+        assert!(foreign.exists());
+    }
+
+    #[test]
+    fn ensure_publishable_passes_on_an_ordinary_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        env.ensure_publishable().expect("no .env yet");
+        fs::write(&path, "A=1\n").expect("write");
+        fs::set_permissions(&path, Permissions::from_mode(0o640)).expect("chmod");
+        if is_root() {
+            std::os::unix::fs::chown(&path, Some(1234), Some(5678)).expect("chown");
+        }
+        env.ensure_publishable().expect("publishable");
+        assert_eq!(dir_names(dir.path()), [".env", ".env.lock"]);
+        assert_eq!(mode_of(&path), 0o640);
+    }
+
+    #[test]
+    fn ensure_publishable_refuses_a_directory_it_cannot_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if bypasses_permissions(dir.path()) {
+            skipped(
+                "this process bypasses file \
+                 permissions (root); the chattr test covers root",
+            );
+            return;
+        }
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\n").expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        fs::set_permissions(dir.path(), Permissions::from_mode(0o555)).expect("chmod");
+        let result = env.ensure_publishable();
+        fs::set_permissions(dir.path(), Permissions::from_mode(0o755)).expect("chmod");
+        let error = result.expect_err("read-only directory");
+        assert!(error.to_string().contains(".env"), "{error}");
+    }
+
+    #[test]
+    fn ensure_publishable_refuses_a_file_it_could_not_give_away() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if is_root() {
+            skipped("root may give any file away");
+            return;
+        }
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\n").expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        // A group we are not in: fchown of our probe to it fails, as publishing would.
+        let meta = fs::metadata(&path).expect("stat");
+        if std::os::unix::fs::chown(&path, None, Some(0)).is_ok() && meta.gid() != 0 {
+            let error = env.ensure_publishable().expect_err("foreign group");
+            assert!(matches!(error, EnvFileError::Owner { .. }), "{error:?}");
+        } else {
+            skipped("cannot set up a foreign group");
+        }
+    }
+
+    /// `chattr +<flag>` on `path`; false (with a SKIPPED line) when the tool or filesystem refuses.
+    fn chattr(flag: &str, path: &Path) -> bool {
+        let ok = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !ok {
+            skipped(&format!("`chattr {flag}` is not available here (needs root and a filesystem with inode flags)"));
+        }
+        ok
+    }
+
+    #[test]
+    fn ensure_publishable_refuses_an_immutable_or_append_only_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\n").expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        for (flag, word) in [("i", "immutable"), ("a", "append-only")] {
+            if !chattr(&format!("+{flag}"), &path) {
+                return;
+            }
+            let result = env.ensure_publishable();
+            // What publishing would meet after COMMIT:
+            env.stage(&parse("A=2\n")).expect("stage");
+            let publish = env.publish_pending();
+            chattr(&format!("-{flag}"), &path);
+            let error = result.expect_err(word);
+            assert!(matches!(error, EnvFileError::Unreplaceable { .. }), "{error:?}");
+            let message = error.to_string();
+            assert!(message.contains(".env") && message.contains(word), "{message}");
+            assert!(message.contains(&format!("chattr -{flag}")), "{message}");
+            assert!(publish.is_err(), "+{flag} let the publication through, so the check would be pointless");
+            env.discard_pending().expect("discard");
+        }
+        // The directory itself.
+        if !chattr("+i", dir.path()) {
+            return;
+        }
+        let result = env.ensure_publishable();
+        chattr("-i", dir.path());
+        let error = result.expect_err("immutable directory");
+        assert!(matches!(error, EnvFileError::Unreplaceable { flag: "immutable", .. }), "{error:?}");
         assert_eq!(dir_names(dir.path()), [".env", ".env.lock"]);
     }
 }

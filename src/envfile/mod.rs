@@ -36,8 +36,11 @@
 //! - `parse`: `.env` text → entries, by the reading rules above;
 //! - `entry`: one entry as its exact text plus offsets, and replacing its value in place;
 //! - `quote`: how a value is written (which quotes, which escapes);
-//! - `path`: which file on disk a `.env` path means (symlinks, the lock and pending names);
-//! - `atomic`: replacing a file durably (temporary file, fsync, rename, directory fsync);
+//! - `path`: which file on disk a `.env` path means (symlinks) and every name beside it (lock,
+//!   pending and temporary files, the leftovers of a killed run);
+//! - `atomic`: the one routine that replaces a file durably (temporary file, mode and owner,
+//!   fsync, rename, directory fsync), and opening the names beside a `.env` safely (no symlink,
+//!   no FIFO);
 //! - `lock`: [`LockedEnv`], the writers' lock and a rotation's pending file;
 //! - `error`: [`EnvFileError`], messages that say what to do and never hold a secret.
 
@@ -58,7 +61,6 @@ mod test_util;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -137,7 +139,7 @@ impl EnvFile {
     /// Reads and parses the file at `path` (following symlinks), without locking it: for `check`
     /// and templates. To modify a file, use [`LockedEnv`].
     pub fn read(path: &Path) -> Result<Self, EnvFileError> {
-        read_optional(path, path)?
+        read_from(path, path, true)?
             .ok_or_else(|| EnvFileError::Read { path: path.to_path_buf(), error: io::ErrorKind::NotFound.into() })
     }
 
@@ -264,24 +266,15 @@ fn concat(parts: &[&str]) -> Zeroizing<String> {
     out
 }
 
-/// Reads and parses `actual`, naming `shown` in messages; `None` when it does not exist.
-fn read_optional(shown: &Path, actual: &Path) -> Result<Option<EnvFile>, EnvFileError> {
-    let read_error = |error: io::Error| {
-        if error.kind() == io::ErrorKind::IsADirectory {
-            EnvFileError::IsDirectory { path: shown.to_path_buf() }
-        } else {
-            EnvFileError::Read { path: shown.to_path_buf(), error }
-        }
-    };
-    let mut file = match File::open(actual) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(read_error(error)),
+/// Reads and parses `actual`, naming `shown` in messages; `None` when it does not exist. The open
+/// never blocks and reads only a regular file; with `follow` false, a symlink at `actual` is
+/// refused instead of followed.
+fn read_from(shown: &Path, actual: &Path, follow: bool) -> Result<Option<EnvFile>, EnvFileError> {
+    let read_error = |error: io::Error| EnvFileError::Read { path: shown.to_path_buf(), error };
+    let Some(mut file) = atomic::open_regular(actual, shown, follow)? else {
+        return Ok(None);
     };
     let meta = file.metadata().map_err(read_error)?;
-    if meta.is_dir() {
-        return Err(read_error(io::ErrorKind::IsADirectory.into()));
-    }
     // One extra byte so that reading up to EOF does not reallocate (which would leave an unzeroed
     // copy of the secrets in freed memory).
     let capacity = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
@@ -294,13 +287,28 @@ fn read_optional(shown: &Path, actual: &Path) -> Result<Option<EnvFile>, EnvFile
     EnvFile::parse(text, Some(shown)).map(Some)
 }
 
+/// `<env>.pending` for the `.env` at `path`: beside its symlink-resolved target, where
+/// `rotate-passwords` stages it (the one place this name is derived).
+pub fn pending_path(path: &Path) -> Result<PathBuf, EnvFileError> {
+    let (dir, name) = path::resolve(path)?;
+    Ok(path::sibling(&dir, &name, path::PENDING_SUFFIX))
+}
+
+/// The temporary files a killed write left beside the `.env` at `path` (or beside its pending
+/// file), each holding a copy of the secrets. Only lists them: [`LockedEnv`] removes them, under
+/// the lock, before its next write.
+pub fn leftover_temp_files(path: &Path) -> Result<Vec<PathBuf>, EnvFileError> {
+    let (dir, name) = path::resolve(path)?;
+    path::leftover_temp_files(&dir, &name).map_err(|error| EnvFileError::Read { path: dir, error })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::{self, Permissions};
     use std::os::unix::fs::PermissionsExt;
 
-    use super::test_util::{bypasses_permissions, parse, rendered, set};
+    use super::test_util::{bypasses_permissions, parse, rendered, set, skipped};
 
     #[test]
     fn last_occurrence_wins_and_iteration_keeps_file_order() {
@@ -396,7 +404,7 @@ mod tests {
     fn unreadable_file_is_reported_as_a_permission_problem() {
         let dir = tempfile::tempdir().expect("tempdir");
         if bypasses_permissions(dir.path()) {
-            eprintln!("skipped: this process bypasses file permissions (root)");
+            skipped("this process bypasses file permissions (root)");
             return;
         }
         let path = dir.path().join(".env");

@@ -7,6 +7,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use super::EnvFileError;
@@ -59,11 +60,86 @@ pub(super) fn check_file_type(meta: &fs::Metadata, shown: &Path) -> Result<(), E
     }
 }
 
+/// Suffix of the lock file beside a `.env` (`.env.lock`).
+pub(super) const LOCK_SUFFIX: &str = ".lock";
+/// Suffix of the pending file a rotation stages beside a `.env` (`.env.pending`).
+pub(super) const PENDING_SUFFIX: &str = ".pending";
+/// Suffix of every temporary file (`..env.Ab3xYz.tmp`).
+pub(super) const TEMP_SUFFIX: &str = ".tmp";
+/// Length of the random part of a temporary name (tempfile's default, ASCII letters and digits).
+pub(super) const TEMP_RANDOM_LEN: usize = 6;
+/// Longest file name kept in a temporary name, so that the whole name (dot, name, dot, random
+/// part, `.tmp`) stays within the usual 255-byte limit.
+const TEMP_NAME_MAX: usize = 200;
+
 /// `<dir>/<name><suffix>`, e.g. `.env.lock`.
 pub(super) fn sibling(dir: &Path, name: &OsStr, suffix: &str) -> PathBuf {
     let mut file_name = name.to_os_string();
     file_name.push(suffix);
     dir.join(file_name)
+}
+
+/// `.<name>.`, the start of the name of every temporary file that replaces `name` (the random
+/// part and [`TEMP_SUFFIX`] follow). The name is cut to [`TEMP_NAME_MAX`] bytes, at a character
+/// boundary when it is UTF-8.
+pub(super) fn temp_prefix(name: &OsStr) -> OsString {
+    let bytes = name.as_bytes();
+    let mut end = bytes.len().min(TEMP_NAME_MAX);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+    }
+    let mut prefix = Vec::with_capacity(end + 2);
+    prefix.push(b'.');
+    prefix.extend_from_slice(&bytes[..end]);
+    prefix.push(b'.');
+    OsString::from_vec(prefix)
+}
+
+/// Whether `candidate` is the name of a temporary file that replaces `name`: `.<name>.`, six
+/// ASCII letters or digits, `.tmp`.
+pub(super) fn is_temp_name_of(candidate: &OsStr, name: &OsStr) -> bool {
+    let prefix = temp_prefix(name);
+    let Some(rest) = candidate.as_bytes().strip_prefix(prefix.as_bytes()) else {
+        return false;
+    };
+    let Some(random) = rest.strip_suffix(TEMP_SUFFIX.as_bytes()) else {
+        return false;
+    };
+    random.len() == TEMP_RANDOM_LEN && random.iter().all(u8::is_ascii_alphanumeric)
+}
+
+/// Every temporary file in `dir` that a write of `name` or of its pending file may have left:
+/// a killed run leaves one holding every secret of the file. Symlinks and files of other types
+/// with such a name are listed too (they are never opened; removing one removes only the name).
+pub(super) fn leftover_temp_files(dir: &Path, name: &OsStr) -> io::Result<Vec<PathBuf>> {
+    let mut pending = name.to_os_string();
+    pending.push(PENDING_SUFFIX);
+    let mut found = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(found),
+        Err(error) => return Err(error),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let candidate = entry.file_name();
+        if is_temp_name_of(&candidate, name) || is_temp_name_of(&candidate, &pending) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The resolved `.env` of `path` (symlinks in its last component followed, as [`LockedEnv`]
+/// does), split into its directory and file name.
+///
+/// [`LockedEnv`]: super::LockedEnv
+pub(super) fn resolve(path: &Path) -> Result<(PathBuf, OsString), EnvFileError> {
+    let target = resolve_symlinks(path).map_err(|error| EnvFileError::Read { path: path.to_path_buf(), error })?;
+    split(&target, path)
 }
 
 #[cfg(test)]

@@ -46,3 +46,11 @@ pub(super) fn dir_names(dir: &Path) -> Vec<String> {
 pub(super) fn mode_of(path: &Path) -> u32 {
     fs::metadata(path).expect("metadata").mode() & 0o7777
 }
+
+/// Reports the running test as skipped, with why, on the process's stderr (libtest captures
+/// `eprintln!` of a passing test, so it would never be seen). The name is the test thread's.
+pub(super) fn skipped(why: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {}: {why}", thread.name().unwrap_or("a test"));
+}

@@ -7,12 +7,10 @@ use std::process::Output;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac as _};
 use serde_json::Value;
-use sha2::Sha256;
 
-use crate::common::pg::{external_mode, Cluster, ClusterOptions, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES};
-use crate::common::{bin, env_value, tempdir};
+use crate::common::pg::{Cluster, ClusterOptions, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES};
+use crate::common::{bin, env_value, hs256_token, skip_on_external_database, tempdir};
 
 /// Upstream `supabase/docker/.env.example`, as published (test data: its secrets are public).
 const UPSTREAM: &str = include_str!("../fixtures/upstream.env.example");
@@ -171,11 +169,7 @@ fn now() -> u64 {
 
 /// An HS256 JWT over `claims`, keyed by the UTF-8 bytes of `secret`.
 fn hs256(secret: &str, claims: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac key");
-    mac.update(input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    hs256_token(secret, claims)
 }
 
 // ------------------------------------------------------------------------- generate / upstream
@@ -457,6 +451,19 @@ fn a_leftover_pending_file_is_a_warning_pointing_at_rotate_passwords() {
 }
 
 #[test]
+fn a_temporary_file_left_by_a_killed_write_is_a_warning() {
+    let env = Env::new(&generated(false));
+    let (_, report) = env.json(&[]);
+    assert!(findings(&report).iter().all(|(_, code, _)| code != "leftover-temp-file"), "{report:#}");
+    std::fs::write(env.dir.path().join("..env.pending.Xy12Ab.tmp"), "POSTGRES_PASSWORD=x\n").expect("write");
+    let (code, report) = env.json(&[]);
+    assert_eq!(code, 0);
+    assert_finding(&report, "warning", "leftover-temp-file", None);
+    let message = message_of(&report, "leftover-temp-file");
+    assert!(message.contains("..env.pending.Xy12Ab.tmp") && message.contains("rm "), "{report:#}");
+}
+
+#[test]
 fn supabase_prefixed_copies_must_equal_the_standard_values() {
     let base = generated(false);
     let stale = with(
@@ -679,8 +686,8 @@ fn db_check_reports_an_analytics_url_with_another_password() {
 
 #[test]
 fn db_check_finds_analytics_in_the_main_database_of_older_stacks() {
-    if external_mode() {
-        return; // needs a local cluster with the older layout
+    if skip_on_external_database("the older layout") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default().legacy());
     pg.psql(
@@ -727,8 +734,8 @@ fn db_check_of_a_missing_database_is_a_connect_failure_naming_the_host() {
 
 #[test]
 fn db_check_of_a_server_without_supabase_login_roles_is_a_warning() {
-    if external_mode() {
-        return; // changes role attributes the harness cannot restore
+    if skip_on_external_database("changes role attributes the harness cannot restore") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default());
     let nologin: String = LOGIN_ROLES.iter().map(|r| format!("ALTER ROLE {r} NOLOGIN;\n")).collect();
@@ -765,8 +772,8 @@ fn db_check_blames_the_url_not_postgres_password_when_only_the_admin_url_is_wron
 
 #[test]
 fn db_check_reads_a_url_column_where_the_table_has_one() {
-    if external_mode() {
-        return; // changes the table, which the harness cannot restore
+    if skip_on_external_database("changes the table, which the harness cannot restore") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default());
     pg.psql(
@@ -784,8 +791,8 @@ fn db_check_reads_a_url_column_where_the_table_has_one() {
 
 #[test]
 fn db_check_of_unreadable_analytics_is_a_warning() {
-    if external_mode() {
-        return; // changes the table, which the harness cannot restore
+    if skip_on_external_database("changes the table, which the harness cannot restore") {
+        return;
     }
     let pg = Cluster::start(ClusterOptions::default());
     pg.psql(

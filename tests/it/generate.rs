@@ -5,12 +5,10 @@ use std::process::Stdio;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac as _};
 use predicates::prelude::*;
 use serde_json::Value;
-use sha2::Sha256;
 
-use crate::common::{assert_secret_shapes, bin, env_value, mode_of, parse_env, tempdir};
+use crate::common::{assert_secret_shapes, bin, env_value, hs256_signature, mode_of, parse_env, tempdir};
 
 const FIVE_YEARS: u64 = 157_680_000;
 
@@ -92,9 +90,7 @@ fn hs256_tokens_verify_by_recomputed_hmac_with_exact_claims() {
         let header_json = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
         assert_eq!(header_json, r#"{"alg":"HS256","typ":"JWT"}"#);
         // The HMAC key is the UTF-8 bytes of the JWT_SECRET string, not its base64 decoding.
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{}.{}", parts[0], parts[1]).as_bytes());
-        let expected = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        let expected = hs256_signature(&secret, &format!("{}.{}", parts[0], parts[1]));
         assert_eq!(parts[2], expected, "{key} signature");
         let claims = b64url_json(parts[1]);
         let payload_json = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
@@ -250,7 +246,16 @@ fn a_terminal_on_stdout_gets_a_reminder_that_the_output_is_secret() {
     let mut cmd = std::process::Command::new(crate::common::bin_path());
     cmd.arg("generate-keys").env("NO_COLOR", "1");
     let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("pty");
-    session.exp_string("secret").expect("a reminder on the terminal");
-    session.exp_string("JWT_SECRET=").expect("the secrets follow");
+    // The reminder's own words, before the first secret: the generated text's header also says
+    // "secret", so matching that word alone would pass without any reminder.
+    let before = session.exp_string("JWT_SECRET=").expect("the secrets follow");
+    assert!(
+        before.contains("warning: the output below is secret: redirect it to a file"),
+        "no reminder before the secrets: {before:?}"
+    );
     session.exp_eof().expect("exits");
+
+    // Not on a terminal: no reminder (it would only clutter a redirected run's stderr).
+    let out = crate::common::bin().arg("generate-keys").output().expect("runs");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("output below is secret"));
 }

@@ -8,12 +8,12 @@ use std::process::Output;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use hmac::{Hmac, Mac as _};
 use predicates::prelude::*;
 use serde_json::Value;
-use sha2::Sha256;
 
-use crate::common::{assert_secret_shapes, bin, bin_path, mode_of, tempdir, SECRET_SHAPES};
+use crate::common::{
+    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, tempdir, SECRET_SHAPES,
+};
 
 /// The tokens signed with `JWT_SECRET`, with their role.
 const TOKENS: &[(&str, &str)] = &[("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")];
@@ -44,25 +44,12 @@ fn is_secret_key(key: &str) -> bool {
 
 /// The key of a `KEY=value` line, if it is one.
 fn key_of(line: &str) -> Option<&str> {
-    let line = line.trim_start();
-    if line.starts_with('#') {
-        return None;
-    }
-    line.split_once('=').map(|(key, _)| key.trim())
+    env_key_of(line)
 }
 
-/// The value of `key` (last occurrence, as compose reads it) in .env text written by the tool
-/// or by these tests: quotes removed, a bare value cut at ` #`.
+/// The value of `key` (last occurrence, as compose reads it).
 fn value(text: &str, key: &str) -> Option<String> {
-    text.lines().rev().find(|line| key_of(line) == Some(key)).map(|line| {
-        let raw = line.trim_end_matches('\r').split_once('=').expect("has =").1.trim_start();
-        for quote in ['\'', '"'] {
-            if let Some(rest) = raw.strip_prefix(quote) {
-                return rest[..rest.find(quote).expect("closing quote")].to_owned();
-            }
-        }
-        raw.split(" #").next().unwrap_or("").trim_end().to_owned()
-    })
+    env_value(text, key)
 }
 
 fn must(text: &str, key: &str) -> String {
@@ -76,10 +63,7 @@ fn assert_valid_secrets(text: &str) {
 
 /// Whether `token` is an HS256 JWT whose signature the UTF-8 bytes of `secret` verify.
 fn signed_by(token: &str, secret: &str) -> bool {
-    let Some((signed, signature)) = token.rsplit_once('.') else { return false };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(signed.as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()) == signature
+    hs256_signed_by(token, secret)
 }
 
 fn claims(token: &str) -> Value {
@@ -596,4 +580,54 @@ fn a_missing_env_file_is_refused_with_a_hint_to_use_output() {
         .code(1)
         .stdout("")
         .stderr(predicate::str::contains("typo.env"));
+}
+
+// ------------------------------------------------- the names beside .env (SPEC §2, issue 10)
+
+#[test]
+fn env_file_refuses_while_a_rotation_is_pending() {
+    let dir = tempdir();
+    let path = complete_env(dir.path(), &[]);
+    let before = fs::read(&path).expect("read");
+    let pending = dir.path().join(".env.pending");
+    fs::write(&pending, &before).expect("write pending");
+    let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
+    assert_code(&output, 1);
+    let message = stderr(&output);
+    assert!(message.contains(".env.pending") && message.contains("rotate-passwords --env-file"), "{message}");
+    assert!(message.contains("nothing was changed"), "{message}");
+    assert_eq!(fs::read(&path).expect("read"), before, "the .env is untouched");
+    assert_eq!(fs::read(&pending).expect("read"), before, "the pending file is untouched");
+    let names: Vec<_> = fs::read_dir(dir.path()).expect("ls").map(|e| e.expect("entry").file_name()).collect();
+    assert_eq!(names.len(), 3, "only .env, .env.lock and .env.pending: {names:?}");
+}
+
+#[test]
+fn env_file_removes_temporary_files_a_killed_run_left() {
+    let dir = tempdir();
+    let path = complete_env(dir.path(), &[]);
+    let leftovers = ["..env.Ab3xY9.tmp", "..env.pending.q1W2e3.tmp"];
+    for name in leftovers {
+        fs::write(dir.path().join(name), "JWT_SECRET=old-copy\n").expect("write");
+    }
+    let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
+    assert_code(&output, 0);
+    for name in leftovers {
+        assert!(!dir.path().join(name).exists(), "{name} is still there");
+    }
+}
+
+#[test]
+fn env_file_never_follows_a_symlink_at_the_lock_name() {
+    let dir = tempdir();
+    let path = complete_env(dir.path(), &[]);
+    let before = fs::read(&path).expect("read");
+    let elsewhere = dir.path().join("created-through-the-link");
+    std::os::unix::fs::symlink(&elsewhere, dir.path().join(".env.lock")).expect("symlink");
+    let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
+    assert_code(&output, 1);
+    let message = stderr(&output);
+    assert!(message.contains(".env.lock") && message.contains("symbolic link"), "{message}");
+    assert!(fs::symlink_metadata(&elsewhere).is_err(), "a file was created at the link's target");
+    assert_eq!(fs::read(&path).expect("read"), before);
 }

@@ -14,8 +14,14 @@ mod generate_files;
 // rotate-passwords against throwaway PostgreSQL clusters.
 mod rotate;
 
+// rotate-keys through the binary: a whole rotation, refusals, crashes, the pty, check --db.
+mod rotate_keys;
+
 // check through the binary: every finding code, both formats, upstream demo values, --db.
 mod check;
+
+// The process itself: not dumpable, no core file.
+mod process_safety;
 
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;

@@ -1,6 +1,7 @@
 //! Tests of the throwaway-cluster harness (`common::pg`) and of the Supabase fixture it loads.
 
 use crate::common::pg::*;
+use crate::common::skip_on_external_database;
 use std::time::{Duration, Instant};
 
 const ROLE_ATTRS_SQL: &str = "SELECT rolname, rolsuper::text, rolinherit::text, rolcreaterole::text, \
@@ -69,7 +70,7 @@ async fn cluster_starts_with_supabase_admin_as_bootstrap_superuser() {
 
 #[tokio::test]
 async fn fixture_roles_have_the_upstream_attributes() {
-    if external_mode() {
+    if skip_on_external_database("the fixture's roles and their attributes") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::default());
@@ -128,7 +129,7 @@ async fn login_roles_log_in_over_tcp_with_their_passwords() {
 
 #[tokio::test]
 async fn supabase_database_holds_analytics_rows_and_populated_supavisor() {
-    if external_mode() {
+    if skip_on_external_database("the fixture's analytics rows and _supavisor tables") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::default());
@@ -181,7 +182,7 @@ async fn supabase_database_holds_analytics_rows_and_populated_supavisor() {
 
 #[tokio::test]
 async fn legacy_layout_with_custom_main_db_and_a_missing_role() {
-    if external_mode() {
+    if skip_on_external_database("another layout and main database, a dropped role") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::new().main_db("pmoves").legacy().without_role("pgbouncer"));
@@ -201,7 +202,7 @@ async fn legacy_layout_with_custom_main_db_and_a_missing_role() {
 
 #[tokio::test]
 async fn bare_layout_has_no_analytics_and_drop_role_works_at_runtime() {
-    if external_mode() {
+    if skip_on_external_database("the bare layout, a dropped role") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::new().layout(Layout::Bare));
@@ -216,7 +217,7 @@ async fn bare_layout_has_no_analytics_and_drop_role_works_at_runtime() {
 
 #[tokio::test]
 async fn two_clusters_run_concurrently_with_their_own_passwords() {
-    if external_mode() {
+    if skip_on_external_database("two clusters at once") {
         return;
     }
     let (a, b) = std::thread::scope(|s| {
@@ -238,7 +239,7 @@ async fn two_clusters_run_concurrently_with_their_own_passwords() {
 
 #[tokio::test]
 async fn md5_variant_stores_md5_verifiers() {
-    if external_mode() {
+    if skip_on_external_database("md5") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::new().md5());
@@ -264,7 +265,7 @@ async fn md5_variant_stores_md5_verifiers() {
 
 #[tokio::test]
 async fn server_log_has_statements_with_log_all_and_never_the_password() {
-    if external_mode() {
+    if skip_on_external_database("the server log") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::new().log_all());
@@ -304,7 +305,7 @@ async fn hold_lock_keeps_a_conflicting_lock_until_dropped() {
 
 #[tokio::test]
 async fn stop_restart_and_drop_stop_the_server() {
-    if external_mode() {
+    if skip_on_external_database("stopping and restarting the server") {
         return;
     }
     let mut pg = Cluster::start(ClusterOptions::default());
@@ -322,7 +323,7 @@ async fn stop_restart_and_drop_stop_the_server() {
 
 #[tokio::test]
 async fn subsequent_starts_copy_the_template_quickly() {
-    if external_mode() {
+    if skip_on_external_database("template copies") {
         return;
     }
     let first = Instant::now();

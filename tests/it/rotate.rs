@@ -1,7 +1,9 @@
-//! `rotate-passwords` against real, throwaway PostgreSQL clusters (see `common/pg.rs`).
+//! `rotate-passwords` against real, throwaway PostgreSQL clusters (see `common/pg/mod.rs`).
 //!
 //! Every test starts its own cluster, because roles are cluster-wide. State is checked in the
-//! database (stored verifiers, logins, rows), not only in the tool's output.
+//! database (stored verifiers, logins, rows), not only in the tool's output. With
+//! `PMOVES_TEST_DATABASE_URL` set, the tests that need only a Supabase server run on that one,
+//! one at a time, and the others print `SKIPPED: <test>: needs a local cluster (<why>)`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +11,10 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::common::pg::{
-    external_mode, Cluster, ClusterOptions, Layout, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES, NOLOGIN_ROLES,
+    needs_local_cluster, Cluster, ClusterOptions, Layout, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES, NOLOGIN_ROLES,
     READ_ONLY_USER, ROTATED_ROLES,
 };
-use crate::common::{bin, mode_of, tempdir};
+use crate::common::{bin, env_value, mode_of, skip_on_external_database, tempdir};
 
 /// Runs a future on a fresh runtime (the harness spawns its connection tasks there).
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -77,11 +79,31 @@ impl Stack {
     }
 }
 
-/// A cluster of its own and a stack pointing at it; `None` against an external database,
-/// where these tests (which need a fresh cluster or the fixture) do not apply.
-fn local_stack(options: ClusterOptions) -> Option<(Cluster, Stack)> {
-    if external_mode() {
-        return None;
+/// What a test needs of the server it rotates on.
+#[derive(Clone, Copy)]
+enum Needs {
+    /// Nothing beyond its cluster options: when they suit the server of
+    /// `PMOVES_TEST_DATABASE_URL` (no md5, no other layout, ...), the test runs on that shared
+    /// server (one test at a time; the harness restores the verifiers and analytics rows it
+    /// changed), else it reports itself skipped.
+    OptionsOnly,
+    /// A throwaway local cluster, for the reason given: in external mode the test reports
+    /// itself skipped (never a silent pass).
+    LocalCluster(&'static str),
+}
+
+/// A cluster (local, or the shared external server when the test allows it) and a stack
+/// pointing at it; `None` after reporting the test skipped when it cannot run here.
+fn stack(options: ClusterOptions, needs: Needs) -> Option<(Cluster, Stack)> {
+    let reason = match (needs_local_cluster(&options), needs) {
+        (Some(options), _) => Some(options),
+        (None, Needs::LocalCluster(why)) => Some(why.to_owned()),
+        (None, Needs::OptionsOnly) => None,
+    };
+    if let Some(why) = reason {
+        if skip_on_external_database(&why) {
+            return None;
+        }
     }
     let cluster = Cluster::start(options);
     let stack = Stack::new(&cluster);
@@ -89,11 +111,7 @@ fn local_stack(options: ClusterOptions) -> Option<(Cluster, Stack)> {
 }
 
 fn password_in(text: &str) -> String {
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("export POSTGRES_PASSWORD=") || l.starts_with("POSTGRES_PASSWORD="))
-        .unwrap();
-    line.split_once('=').unwrap().1.split_whitespace().next().unwrap().to_owned()
+    env_value(text, "POSTGRES_PASSWORD").expect("POSTGRES_PASSWORD is set")
 }
 
 fn set_mode(path: &Path, mode: u32) {
@@ -147,7 +165,11 @@ fn analytics_configs(cluster: &Cluster) -> Vec<(String, String)> {
 
 #[test]
 fn a_rotation_changes_every_role_and_nothing_else() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) =
+        stack(ClusterOptions::new(), Needs::LocalCluster("the fixture's app_user and analytics rows"))
+    else {
+        return;
+    };
     let old = cluster.password().to_owned();
     let env_before = stack.text();
     let before = db_state(&cluster);
@@ -227,7 +249,7 @@ fn a_rotation_changes_every_role_and_nothing_else() {
 
 #[test]
 fn the_plaintext_never_reaches_the_server_log() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new().log_all()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new().log_all(), Needs::OptionsOnly) else { return };
     stack.rotate().arg("--yes").assert().success();
     let new = stack.password();
     let log = cluster.server_log();
@@ -238,7 +260,7 @@ fn the_plaintext_never_reaches_the_server_log() {
 
 #[test]
 fn an_md5_server_gets_md5_verifiers() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new().md5()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new().md5(), Needs::OptionsOnly) else { return };
     stack.rotate().arg("--yes").assert().success();
     let new = stack.password();
     for role in ROTATED_ROLES {
@@ -252,7 +274,9 @@ fn an_md5_server_gets_md5_verifiers() {
 
 #[test]
 fn an_absent_role_is_skipped_and_reported() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new().without_role("pgbouncer")) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new().without_role("pgbouncer"), Needs::OptionsOnly) else {
+        return;
+    };
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json_of(&out);
@@ -264,7 +288,7 @@ fn an_absent_role_is_skipped_and_reported() {
 
 #[test]
 fn a_stack_without_analytics_or_supavisor_rotates_the_roles() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new().layout(Layout::Bare)) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new().layout(Layout::Bare), Needs::OptionsOnly) else { return };
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json_of(&out);
@@ -275,7 +299,9 @@ fn a_stack_without_analytics_or_supavisor_rotates_the_roles() {
 
 #[test]
 fn an_older_stack_keeps_analytics_in_the_main_database() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new().legacy().main_db("pmoves")) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new().legacy().main_db("pmoves"), Needs::OptionsOnly) else {
+        return;
+    };
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report = json_of(&out);
@@ -288,7 +314,11 @@ fn an_older_stack_keeps_analytics_in_the_main_database() {
 
 #[test]
 fn a_held_lock_rolls_everything_back_within_the_lock_timeout() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) =
+        stack(ClusterOptions::new(), Needs::LocalCluster("the fixture's _supavisor.tenants table"))
+    else {
+        return;
+    };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let holder = block_on(cluster.hold_lock(""));
@@ -306,7 +336,7 @@ fn a_held_lock_rolls_everything_back_within_the_lock_timeout() {
 
 #[test]
 fn a_concurrent_rotation_holding_the_advisory_lock_blocks_this_one() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));
@@ -317,7 +347,7 @@ fn a_concurrent_rotation_holding_the_advisory_lock_blocks_this_one() {
 
 #[test]
 fn two_rotations_of_one_env_at_once_are_serialised() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let spawn = || {
         let mut cmd = std::process::Command::new(crate::common::bin_path());
         cmd.env_clear()
@@ -340,7 +370,7 @@ fn two_rotations_of_one_env_at_once_are_serialised() {
 
 #[test]
 fn a_crash_after_staging_leaves_the_old_password_live_and_the_next_run_converges() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let old = stack.password();
     let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-stage").output().unwrap();
     assert!(!out.status.success());
@@ -359,7 +389,7 @@ fn a_crash_after_staging_leaves_the_old_password_live_and_the_next_run_converges
 
 #[test]
 fn a_crash_after_commit_is_finished_by_the_next_run_without_a_second_rotation() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let old = stack.password();
     let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-commit").output().unwrap();
     assert!(!out.status.success());
@@ -381,7 +411,7 @@ fn a_crash_after_commit_is_finished_by_the_next_run_without_a_second_rotation() 
 
 #[test]
 fn a_crash_after_publish_leaves_a_consistent_env() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-publish").output().unwrap();
     assert!(!out.status.success());
     assert!(!stack.pending().exists());
@@ -392,7 +422,7 @@ fn a_crash_after_publish_leaves_a_consistent_env() {
 
 #[test]
 fn a_wrong_password_fails_cleanly_naming_the_host() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let wrong = "0123456789abcdef0123456789abcdef";
     std::fs::write(&stack.env, stack.text().replace(cluster.password(), wrong)).unwrap();
     let env_before = stack.text();
@@ -444,7 +474,7 @@ fn a_malformed_url_fails_without_echoing_its_password() {
 
 #[test]
 fn without_a_terminal_and_without_yes_nothing_changes() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     stack.rotate().assert().code(3).stderr(predicate::str::contains("--yes"));
@@ -453,7 +483,10 @@ fn without_a_terminal_and_without_yes_nothing_changes() {
 
 #[test]
 fn a_dry_run_prints_the_plan_and_changes_nothing() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::LocalCluster("the fixture's analytics rows"))
+    else {
+        return;
+    };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let out = stack.rotate().args(["--dry-run", "--format", "json"]).output().unwrap();
@@ -491,7 +524,7 @@ fn rotate_in_pty(stack: &Stack, answer: &str) -> rexpect::session::PtySession {
 
 #[test]
 fn answering_no_at_the_prompt_changes_nothing() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let mut session = rotate_in_pty(&stack, "no\r");
@@ -503,7 +536,7 @@ fn answering_no_at_the_prompt_changes_nothing() {
 
 #[test]
 fn answering_yes_at_the_prompt_rotates() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let old = stack.password();
     let mut session = rotate_in_pty(&stack, "yes\r");
     session.exp_string("Restart the services").expect("the report follows");
@@ -546,7 +579,7 @@ fn fake_docker(dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn restart_recreates_exactly_the_defined_services_that_hold_the_password() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let (bin_dir, log) = fake_docker(stack.dir.path());
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
     stack.rotate().args(["--yes", "--restart"]).env("PATH", path).assert().success();
@@ -564,7 +597,7 @@ fn restart_recreates_exactly_the_defined_services_that_hold_the_password() {
 
 #[test]
 fn restart_without_docker_says_how_to_finish_by_hand() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let empty = stack.dir.path().join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
     // Refused before BEGIN (SPEC §2, refuse-early): exit 1, nothing changed.
@@ -598,7 +631,11 @@ fn rotation_blocked_on_a_lock(cluster: &Cluster, stack: &Stack) -> std::process:
 
 #[test]
 fn an_interrupt_during_the_transaction_rolls_back_at_once() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) =
+        stack(ClusterOptions::new(), Needs::LocalCluster("the fixture's _supavisor.tenants table"))
+    else {
+        return;
+    };
     let env_before = stack.text();
     let before = db_state(&cluster);
     let holder = block_on(cluster.hold_lock(""));
@@ -616,7 +653,7 @@ fn an_interrupt_during_the_transaction_rolls_back_at_once() {
 
 #[test]
 fn a_role_that_is_not_a_superuser_is_told_so() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     let url = format!("postgresql://postgres@{}:{}/postgres", cluster.host(), cluster.port());
     stack
@@ -632,7 +669,9 @@ fn a_role_that_is_not_a_superuser_is_told_so() {
 
 #[test]
 fn sslmode_require_against_a_server_without_tls_fails_cleanly() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::LocalCluster("a server without TLS")) else {
+        return;
+    };
     let mut cmd = bin();
     cmd.args(["rotate-passwords", "--yes", "--sslmode", "require", "--env-file"]).arg(&stack.env);
     cmd.assert().code(1).stderr(
@@ -644,7 +683,7 @@ fn sslmode_require_against_a_server_without_tls_fails_cleanly() {
 
 #[test]
 fn verbose_shows_each_step_without_a_secret() {
-    let Some((_cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((_cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let old = stack.password();
     let out = stack.rotate().args(["--yes", "-v"]).output().unwrap();
     assert!(out.status.success());
@@ -659,7 +698,7 @@ fn verbose_shows_each_step_without_a_secret() {
 
 #[test]
 fn a_password_in_db_url_is_warned_about_but_not_echoed() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let url = cluster.db_url("supabase_admin", cluster.password(), cluster.main_db());
     let out = stack.rotate().args(["--dry-run", "--db-url", &url]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -674,7 +713,7 @@ fn a_password_in_db_url_is_warned_about_but_not_echoed() {
 
 #[test]
 fn pg_variables_fill_what_the_env_file_leaves_unset() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     // Only the password in the .env; host and port from libpq's variables.
     std::fs::write(&stack.env, format!("POSTGRES_PASSWORD={}\n", cluster.password())).unwrap();
     stack
@@ -702,7 +741,7 @@ fn pg_variables_fill_what_the_env_file_leaves_unset() {
 #[test]
 fn a_symlinked_env_stays_a_symlink_with_its_targets_mode_and_owner() {
     use std::os::unix::fs::MetadataExt as _;
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let real_dir = stack.dir.path().join("secrets");
     std::fs::create_dir(&real_dir).unwrap();
     let real = real_dir.join("stack.env");
@@ -791,7 +830,7 @@ fn stack_behind_proxy(cluster: &Cluster, stack: &Stack, fault: CommitFault) {
 
 #[test]
 fn a_connection_lost_after_commit_is_settled_at_once_as_committed() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     stack_behind_proxy(&cluster, &stack, CommitFault::CutAfterForwarding);
     let old = stack.password();
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
@@ -808,7 +847,7 @@ fn a_connection_lost_after_commit_is_settled_at_once_as_committed() {
 
 #[test]
 fn a_connection_lost_before_commit_arrived_is_settled_at_once_as_rolled_back() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     stack_behind_proxy(&cluster, &stack, CommitFault::CutInstead);
     let env_before = stack.text();
     let before = db_state(&cluster);
@@ -821,7 +860,11 @@ fn a_connection_lost_before_commit_arrived_is_settled_at_once_as_rolled_back() {
 
 #[test]
 fn a_role_that_cannot_log_in_afterwards_is_exit_4_naming_it() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) =
+        stack(ClusterOptions::new(), Needs::LocalCluster("a role attribute the harness does not restore"))
+    else {
+        return;
+    };
     cluster.psql("ALTER ROLE pgbouncer CONNECTION LIMIT 0");
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
@@ -837,7 +880,7 @@ fn a_role_that_cannot_log_in_afterwards_is_exit_4_naming_it() {
 
 #[test]
 fn a_rotation_that_committed_meanwhile_stops_this_one_unchanged() {
-    let Some((cluster, stack)) = local_stack(ClusterOptions::new()) else { return };
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     // Another rotation holds the lock while this one plans...
     let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));

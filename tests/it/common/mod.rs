@@ -26,26 +26,87 @@ pub fn bin_path() -> PathBuf {
     assert_cmd::cargo::cargo_bin("pmoves-secrets")
 }
 
+/// Reports the running test as skipped, with why, where `cargo test` shows it: straight to the
+/// process's stderr, which the test harness does not capture (`eprintln!` output of a passing
+/// test would be hidden). The test's name is its thread's, as libtest names it.
+pub fn skipped(why: &str) {
+    use std::io::Write as _;
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("a test");
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {name}: {why}");
+}
+
+/// In `PMOVES_TEST_DATABASE_URL` mode, reports the running test skipped because it `needs` a
+/// local cluster, and returns true (the test then returns); false otherwise.
+pub fn skip_on_external_database(needs: &str) -> bool {
+    if pg::external_mode() {
+        skipped(&format!("needs a local cluster ({needs})"));
+        return true;
+    }
+    false
+}
+
 /// A fresh temporary directory for one test.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("pmoves-secrets-test-").tempdir().expect("temp dir")
 }
 
-/// Parses the KEY=value lines of a generated .env (unquoting single-quoted values).
-pub fn parse_env(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#') && l.contains('='))
-        .map(|l| {
-            let (k, v) = l.split_once('=').expect("has =");
-            let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
-            (k.trim().to_owned(), v.to_owned())
-        })
-        .collect()
+/// The key of a `KEY=value` line (an `export ` prefix allowed), or `None` for a comment,
+/// a blank line or anything else.
+pub fn env_key_of(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    if line.starts_with('#') {
+        return None;
+    }
+    let line = line.strip_prefix("export ").unwrap_or(line);
+    line.split_once('=').map(|(key, _)| key.trim())
 }
 
-/// Value of `key` in a generated .env text.
+/// The value of a `KEY=value` line as compose reads the one-line values the tool and these
+/// tests write: quotes removed, a bare value cut at ` #` and trimmed, a CR dropped.
+fn env_value_of_line(line: &str) -> String {
+    let raw = line.trim_end_matches('\r').split_once('=').map_or("", |(_, value)| value).trim_start();
+    for quote in ['\'', '"'] {
+        if let Some(rest) = raw.strip_prefix(quote) {
+            return rest[..rest.find(quote).expect("closing quote on the same line")].to_owned();
+        }
+    }
+    raw.split(" #").next().unwrap_or("").trim_end().to_owned()
+}
+
+/// Every `(key, value)` of `.env` text in file order, duplicates included: the tests' one
+/// `.env` reader (one-line values; the tool's own reader is what is under test).
+pub fn parse_env(text: &str) -> Vec<(String, String)> {
+    text.lines().filter_map(|line| Some((env_key_of(line)?.to_owned(), env_value_of_line(line)))).collect()
+}
+
+/// The value of `key` in `.env` text; with duplicates the last one, as compose reads it.
 pub fn env_value(text: &str, key: &str) -> Option<String> {
     parse_env(text).into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+/// The HS256 signature (base64url, no padding) of `signing_input`, keyed by the UTF-8 bytes of
+/// `secret` (not its base64 decoding), as Supabase's services verify it: the tests' one signer.
+pub fn hs256_signature(secret: &str, signing_input: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(signing_input.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// An HS256 JWT over the JSON `claims`, signed with `secret`.
+pub fn hs256_token(secret: &str, claims: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let input = format!("{}.{}", b64.encode(br#"{"alg":"HS256","typ":"JWT"}"#), b64.encode(claims));
+    let signature = hs256_signature(secret, &input);
+    format!("{input}.{signature}")
+}
+
+/// Whether `token` is a JWT whose HS256 signature `secret` verifies.
+pub fn hs256_signed_by(token: &str, secret: &str) -> bool {
+    token.rsplit_once('.').is_some_and(|(input, signature)| hs256_signature(secret, input) == signature)
 }
 
 /// The shape of a value of SPEC §1.

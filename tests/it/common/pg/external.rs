@@ -130,10 +130,9 @@ fn parse_db_url(url: &str) -> Result<UrlParts, String> {
     })
 }
 
-pub(super) fn start_external(opts: &ClusterOptions) -> Result<Cluster, String> {
-    let url =
-        std::env::var("PMOVES_TEST_DATABASE_URL").map_err(|_| "PMOVES_TEST_DATABASE_URL is not UTF-8".to_string())?;
-    let parts = parse_db_url(&url)?;
+/// What in `opts` only a local cluster can give (md5, another layout, ...), given the external
+/// server's database `external_db`; empty when the options suit the shared server.
+fn local_only_options(opts: &ClusterOptions, external_db: &str) -> Vec<&'static str> {
     let defaults = ClusterOptions::default();
     let mut unsupported = Vec::new();
     if opts.password_encryption != defaults.password_encryption {
@@ -145,15 +144,35 @@ pub(super) fn start_external(opts: &ClusterOptions) -> Result<Cluster, String> {
     if !opts.drop_roles.is_empty() {
         unsupported.push("dropped roles");
     }
-    if opts.main_db != defaults.main_db && opts.main_db != parts.db {
+    if opts.main_db != defaults.main_db && opts.main_db != external_db {
         unsupported.push("another main database");
     }
     if opts.log_statement_all {
         unsupported.push("log_statement=all / server log");
     }
+    unsupported
+}
+
+/// In external mode, why `opts` cannot run on the shared server (`None` when it can, and
+/// always `None` outside external mode). Lets a test report itself skipped instead of
+/// panicking in `Cluster::start` or passing without running.
+pub fn needs_local_cluster(opts: &ClusterOptions) -> Option<String> {
+    if !external_mode() {
+        return None;
+    }
+    let db = std::env::var("PMOVES_TEST_DATABASE_URL").ok().and_then(|url| parse_db_url(&url).ok()).map(|p| p.db)?;
+    let unsupported = local_only_options(opts, &db);
+    (!unsupported.is_empty()).then(|| unsupported.join(", "))
+}
+
+pub(super) fn start_external(opts: &ClusterOptions) -> Result<Cluster, String> {
+    let url =
+        std::env::var("PMOVES_TEST_DATABASE_URL").map_err(|_| "PMOVES_TEST_DATABASE_URL is not UTF-8".to_string())?;
+    let parts = parse_db_url(&url)?;
+    let unsupported = local_only_options(opts, &parts.db);
     if !unsupported.is_empty() {
         return Err(format!(
-            "this test needs a local cluster ({}) but PMOVES_TEST_DATABASE_URL is set; guard it with `if external_mode() {{ return; }}`",
+            "this test needs a local cluster ({}) but PMOVES_TEST_DATABASE_URL is set; check `needs_local_cluster` first and report the test skipped",
             unsupported.join(", ")
         ));
     }

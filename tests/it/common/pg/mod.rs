@@ -41,8 +41,9 @@
 //!   real supabase/postgres container) `Cluster::start` uses that server instead. The fixture is
 //!   NOT loaded there (no `app_user`, analytics rows only if the stack made them); the layout
 //!   (`_supabase` or main database) is detected. Options that need a local cluster (md5, another
-//!   layout or main database, dropped roles, `log_all`) make `start` panic: such tests should
-//!   `if external_mode() { return; }`. `log_path()` is `None` and `server_log()` empty.
+//!   layout or main database, dropped roles, `log_all`) make `start` panic: such tests ask
+//!   `needs_local_cluster(&options)` first and report themselves skipped through
+//!   `common::skipped` (never a silent pass). `log_path()` is `None` and `server_log()` empty.
 //! - Tests then share one cluster: `start` serialises them inside one process (a global lock held
 //!   by the `Cluster` value) but run them with `--test-threads=1` anyway. The harness snapshots
 //!   the stored verifiers of the Supabase roles and the `_analytics.source_backends` configs
@@ -92,7 +93,7 @@ mod url;
 pub use self::{
     binaries::pg_bin_dir,
     cluster::Cluster,
-    external::external_mode,
+    external::{external_mode, needs_local_cluster},
     lock::LockHolder,
     options::{ClusterOptions, Layout, PasswordEncryption},
     secrets::{random_hex, redact},

@@ -1,0 +1,198 @@
+//! `--db`, the copy of the JWT secret in the database: upstream's first-start init ran
+//! `ALTER DATABASE postgres SET "app.settings.jwt_secret" TO '<JWT_SECRET>'`, which stores the
+//! secret in `pg_db_role_setting`, where every session of that database can read it with
+//! `current_setting('app.settings.jwt_secret')`, whatever its role. Changing `JWT_SECRET` in the
+//! `.env` never updates it.
+//!
+//! Reported as `db-jwt-secret-copy`: an error when it differs from `JWT_SECRET` (SQL that signs or
+//! verifies with it disagrees with the services), a warning when it matches (any role can read the
+//! secret). Each setting found is named with the statement that removes it. The value itself is
+//! compared here and never printed.
+
+use zeroize::Zeroizing;
+
+use super::{Code, Finding, Severity};
+use crate::db::{self, Target};
+use crate::ui::Ui;
+
+/// The setting upstream's init leaves behind.
+const SETTING: &str = "app.settings.jwt_secret";
+
+/// Where one copy is set, as `pg_db_role_setting` records it.
+struct Copy {
+    /// The database it applies to (`None`: every database).
+    database: Option<String>,
+    /// The role it applies to (`None`: every role).
+    role: Option<String>,
+    value: Zeroizing<String>,
+}
+
+/// Every copy of the JWT secret the server would hand a session. A server that cannot be
+/// reached or read yields no finding here: the login rules (`earlier`) already report it, and it
+/// is not tried a second time.
+pub(super) async fn audit(target: &Target, jwt_secret: Option<&str>, earlier: &[Finding], ui: &Ui) -> Vec<Finding> {
+    if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
+        return Vec::new();
+    }
+    let client = match target.connect().await {
+        Ok(client) => client,
+        Err(err) => {
+            ui.detail(&format!("{SETTING} not checked: {err}"));
+            return Vec::new();
+        }
+    };
+    match copies(&client).await {
+        Ok(found) => {
+            let mut out: Vec<Finding> = found.iter().map(|copy| finding(copy, jwt_secret)).collect();
+            if out.is_empty() {
+                // Not per database or role: then only the server configuration can set it.
+                match session_value(&client).await {
+                    Ok(Some(value)) => out.push(config_finding(&value, jwt_secret, target.dbname())),
+                    Ok(None) => {}
+                    Err(reason) => ui.warn(&format!("{SETTING} not checked in the server configuration: {reason}")),
+                }
+            }
+            out
+        }
+        Err(reason) => {
+            ui.warn(&format!("{SETTING} not checked: cannot read pg_db_role_setting ({reason})"));
+            Vec::new()
+        }
+    }
+}
+
+/// The per-database and per-role settings of `app.settings.jwt_secret`.
+async fn copies(client: &tokio_postgres::Client) -> Result<Vec<Copy>, String> {
+    let rows = client
+        .query(
+            "SELECT d.datname::text, r.rolname::text, substr(cfg, length($1) + 2) \
+             FROM pg_db_role_setting s \
+             LEFT JOIN pg_database d ON d.oid = s.setdatabase \
+             LEFT JOIN pg_roles r ON r.oid = s.setrole \
+             CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
+             WHERE cfg LIKE $1 || '=%' \
+             ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
+            &[&SETTING],
+        )
+        .await
+        .map_err(|e| db::describe(&e))?;
+    rows.iter()
+        .map(|row| {
+            Ok(Copy {
+                database: row.try_get(0).map_err(|e| db::describe(&e))?,
+                role: row.try_get(1).map_err(|e| db::describe(&e))?,
+                value: Zeroizing::new(row.try_get::<_, String>(2).map_err(|e| db::describe(&e))?),
+            })
+        })
+        .collect()
+}
+
+/// What this session sees, for a setting made in `postgresql.conf` or by `ALTER SYSTEM`.
+async fn session_value(client: &tokio_postgres::Client) -> Result<Option<Zeroizing<String>>, String> {
+    let row = client.query_one("SELECT current_setting($1, true)", &[&SETTING]).await.map_err(|e| db::describe(&e))?;
+    let value: Option<String> = row.try_get(0).map_err(|e| db::describe(&e))?;
+    Ok(value.filter(|v| !v.is_empty()).map(Zeroizing::new))
+}
+
+/// `"name"` with embedded quotes doubled, as SQL spells an identifier.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn finding(copy: &Copy, jwt_secret: Option<&str>) -> Finding {
+    let (where_, reset) = match (&copy.database, &copy.role) {
+        (Some(db), None) => {
+            (format!("for database {db}"), format!("ALTER DATABASE {} RESET \"{SETTING}\"", quote_ident(db)))
+        }
+        (None, Some(role)) => {
+            (format!("for role {role}"), format!("ALTER ROLE {} RESET \"{SETTING}\"", quote_ident(role)))
+        }
+        (Some(db), Some(role)) => (
+            format!("for role {role} in database {db}"),
+            format!("ALTER ROLE {} IN DATABASE {} RESET \"{SETTING}\"", quote_ident(role), quote_ident(db)),
+        ),
+        (None, None) => ("for every database and role".to_owned(), format!("ALTER ROLE ALL RESET \"{SETTING}\"")),
+    };
+    build(&copy.value, jwt_secret, &where_, &format!("`{reset};` as a superuser"))
+}
+
+fn config_finding(value: &str, jwt_secret: Option<&str>, dbname: &str) -> Finding {
+    build(
+        value,
+        jwt_secret,
+        &format!("in the server configuration (seen from database {dbname})"),
+        &format!(
+            "`ALTER SYSTEM RESET \"{SETTING}\";` (or delete it from postgresql.conf), then `SELECT pg_reload_conf();`"
+        ),
+    )
+}
+
+fn build(value: &str, jwt_secret: Option<&str>, where_: &str, remove: &str) -> Finding {
+    let matches = jwt_secret.is_some_and(|secret| secret == value);
+    let base = format!(
+        "has a copy in the database: {SETTING} is set {where_}, left there by upstream's first-start init; every role \
+         of that database can read it with current_setting()"
+    );
+    if matches {
+        // The copy is the stack's own secret: exposed to every role, but not breaking anything.
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::new(
+                Code::DbJwtSecretCopy,
+                Some("JWT_SECRET"),
+                format!(
+                    "{base}. Unless your own SQL reads it, remove it with {remove} (new sessions no longer see it)"
+                ),
+            )
+        }
+    } else {
+        Finding::new(
+            Code::DbJwtSecretCopy,
+            Some("JWT_SECRET"),
+            format!(
+                "{base}, and it differs from JWT_SECRET, so SQL that signs or verifies tokens with it disagrees with \
+                 the services. Remove it with {remove}, or set it to JWT_SECRET if your own SQL needs it"
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(database: Option<&str>, role: Option<&str>, value: &str) -> Copy {
+        Copy {
+            database: database.map(str::to_owned),
+            role: role.map(str::to_owned),
+            value: Zeroizing::new(value.to_owned()),
+        }
+    }
+
+    #[test]
+    fn a_stale_copy_is_an_error_and_a_matching_one_a_warning_never_showing_either() {
+        let stale = finding(&copy(Some("postgres"), None, "stale-secret-value"), Some("current-secret-value"));
+        assert_eq!((stale.severity, stale.code.as_str()), (Severity::Error, "db-jwt-secret-copy"));
+        assert!(
+            stale.message.contains(r#"ALTER DATABASE "postgres" RESET "app.settings.jwt_secret""#),
+            "{}",
+            stale.message
+        );
+        let same = finding(&copy(Some("postgres"), None, "current-secret-value"), Some("current-secret-value"));
+        assert_eq!(same.severity, Severity::Warning);
+        for f in [&stale, &same] {
+            assert!(!f.message.contains("secret-value"), "{}", f.message);
+        }
+        let missing = finding(&copy(Some("postgres"), None, "x"), None);
+        assert_eq!(missing.severity, Severity::Error);
+    }
+
+    #[test]
+    fn the_hint_resets_the_setting_where_it_was_made() {
+        let reset = |d, r| finding(&copy(d, r, "v"), Some("w")).message;
+        assert!(reset(None, Some("anon")).contains(r#"ALTER ROLE "anon" RESET"#));
+        assert!(reset(Some("we\"ird"), Some("r")).contains(r#"ALTER ROLE "r" IN DATABASE "we""ird" RESET"#));
+        assert!(reset(None, None).contains("ALTER ROLE ALL RESET"));
+        assert!(config_finding("v", Some("w"), "postgres").message.contains("ALTER SYSTEM RESET"));
+    }
+}
