@@ -88,6 +88,9 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     let started = Instant::now();
     let env_lock = lock_env(&args.env_file, ui)?;
     let env = read_env(&env_lock, ui)?;
+    if !args.dry_run {
+        remove_leftover_temp_files(&env_lock, ui)?;
+    }
     let target = db::resolve(&args.connect, Some(&env), ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
     let current_password = env.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
@@ -111,7 +114,9 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     let interrupted = interruption();
     let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
 
-    check_publishable(&env_lock)?;
+    // Whatever could make publishing fail after COMMIT is found now, before BEGIN: an
+    // immutable .env or directory, an owner or mode the new file could not be given.
+    env_lock.ensure_publishable()?;
     env_lock.stage(&prepared.new_env)?;
     ui.detail(&format!("staged {}", env_lock.pending_path().display()));
     crash::at(crash, CrashPoint::Staged);
@@ -342,12 +347,12 @@ fn read_env(env_lock: &LockedEnv, ui: &Ui) -> Result<EnvFile> {
     Ok(env)
 }
 
-/// Refuses before `BEGIN` when the pending file could not be published over `.env` afterwards.
-///
-/// The full check (directory writable, file not immutable, owner and mode settable) belongs to
-/// `envfile` (`LockedEnv::ensure_publishable`); until it lands this is a no-op, and a publish
-/// failure after COMMIT is reported honestly (exit 4, the pending file kept).
-fn check_publishable(_env_lock: &LockedEnv) -> Result<()> {
+/// A temporary file beside `.env` left by a killed run holds every secret: the next real run
+/// removes it (under the `.env` lock, so it belongs to no live writer) and says so.
+fn remove_leftover_temp_files(env_lock: &LockedEnv, ui: &Ui) -> Result<()> {
+    for path in env_lock.remove_leftover_temp_files()? {
+        ui.info(&format!("removed {}, a temporary file left by an interrupted run", path.display()));
+    }
     Ok(())
 }
 

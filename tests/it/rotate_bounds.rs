@@ -152,3 +152,48 @@ fn crash_points_exist_in_the_test_build() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("PMOVES_SECRETS_CRASH_AT"), "{}", stderr_of(&out));
 }
+/// `chattr +i` on `.env`; `None` (with a note) where the filesystem or the user cannot.
+fn make_immutable(path: &std::path::Path, on: bool) -> Option<()> {
+    let flag = if on { "+i" } else { "-i" };
+    let ok = std::process::Command::new("chattr").arg(flag).arg(path).output().is_ok_and(|o| o.status.success());
+    ok.then_some(())
+}
+
+#[test]
+fn an_env_that_cannot_be_replaced_is_refused_before_begin() {
+    let Some(cluster) = local_cluster("an_env_that_cannot_be_replaced_is_refused_before_begin") else { return };
+    let stack = Stack::new(&cluster);
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    if make_immutable(&stack.env, true).is_none() {
+        crate::rotate_fixture::skipped(
+            "an_env_that_cannot_be_replaced_is_refused_before_begin",
+            "chattr +i is not possible here",
+        );
+        return;
+    }
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    make_immutable(&stack.env, false);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "refused before BEGIN, not exit 4 after COMMIT: {stderr}");
+    assert!(!(stderr.contains("nothing was changed") && stderr.contains("already has the new password")), "{stderr}");
+    assert_eq!(verifiers(&cluster), db_before, "the database is untouched");
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+}
+
+#[test]
+fn a_real_run_removes_leftover_temporary_files_and_a_dry_run_keeps_them() {
+    let Some(cluster) = local_cluster("a_real_run_removes_leftover_temporary_files_and_a_dry_run_keeps_them") else {
+        return;
+    };
+    let stack = Stack::new(&cluster);
+    let leftover = stack.dir.path().join("..env.Ab3xY9.tmp");
+    std::fs::write(&leftover, "POSTGRES_PASSWORD=a-copy-of-every-secret\n").unwrap();
+    let out = stack.rotate().arg("--dry-run").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(leftover.exists(), "--dry-run writes (and removes) nothing");
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!leftover.exists(), "the next real run removes it");
+    assert!(stderr_of(&out).contains("..env.Ab3xY9.tmp"), "and says so: {}", stderr_of(&out));
+}
