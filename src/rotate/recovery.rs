@@ -9,7 +9,7 @@
 use super::sql;
 use super::{discover, verifier};
 use crate::db::{describe, Target};
-use crate::envfile::LockedEnv;
+use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::Result;
 use crate::secrets::Secret;
 use crate::stack::internals::INTERNALS_DATABASE;
@@ -51,6 +51,9 @@ pub async fn inspect(
     let pending = match env_lock.read_pending() {
         Ok(Some(pending)) => pending,
         Ok(None) => return Ok(None),
+        // Something other than a regular file at the pending name is refused, never followed
+        // nor removed: the operator moves it away (SPEC §2).
+        Err(err @ (EnvFileError::Symlink { .. } | EnvFileError::NotRegular { .. })) => return Err(err.into()),
         Err(err) => {
             // Staging completes (fsync) before BEGIN, so a pending file that cannot be read
             // back was never the basis of a commit.

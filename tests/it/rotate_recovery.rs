@@ -97,3 +97,22 @@ fn an_old_password_that_saslprep_maps_still_settles_an_interrupted_run() {
     assert_ne!(new, old);
     assert!(block_on(cluster.can_login("supabase_admin", &new)));
 }
+
+#[test]
+fn a_symlink_at_the_pending_name_is_refused_and_left_alone() {
+    let Some(cluster) = local_cluster("a_symlink_at_the_pending_name_is_refused_and_left_alone") else { return };
+    let stack = Stack::new(&cluster);
+    let foreign = stack.dir.path().join("foreign.env");
+    std::fs::write(&foreign, format!("POSTGRES_PASSWORD={PENDING_PASSWORD}\n")).unwrap();
+    std::os::unix::fs::symlink(&foreign, stack.pending()).unwrap();
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    for args in [&["--dry-run"][..], &["--yes"][..]] {
+        let out = stack.rotate().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr_of(&out));
+        assert!(stderr_of(&out).contains(".env.pending"), "{}", stderr_of(&out));
+    }
+    let meta = std::fs::symlink_metadata(stack.pending()).unwrap();
+    assert!(meta.file_type().is_symlink(), "the symlink is left where it is");
+    assert_eq!(stack.text(), env_before);
+    assert_eq!(verifiers(&cluster), db_before);
+}
