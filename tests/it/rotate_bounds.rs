@@ -62,7 +62,7 @@ fn a_peer_that_accepts_and_never_answers_does_not_hang_check() {
 
 #[test]
 fn a_locked_analytics_table_bounds_discovery_by_the_lock_timeout() {
-    let Some(cluster) = local_cluster("a_locked_analytics_table_bounds_discovery_by_the_lock_timeout") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     let (env_before, db_before) = (stack.text(), verifiers(&cluster));
     let holder = block_on(cluster.hold_lock("ALTER TABLE _analytics.source_backends ADD COLUMN held integer"));
@@ -78,7 +78,7 @@ fn a_locked_analytics_table_bounds_discovery_by_the_lock_timeout() {
 
 #[test]
 fn a_locked_analytics_table_does_not_hang_check() {
-    let Some(cluster) = local_cluster("a_locked_analytics_table_does_not_hang_check") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     let holder = block_on(cluster.hold_lock("ALTER TABLE _analytics.source_backends ADD COLUMN held integer"));
     let mut cmd = std::process::Command::new(crate::common::bin_path());
@@ -96,7 +96,7 @@ fn a_locked_analytics_table_does_not_hang_check() {
 
 #[test]
 fn restart_without_docker_compose_is_refused_before_anything_changes() {
-    let Some(cluster) = local_cluster("restart_without_docker_compose_is_refused_before_anything_changes") else {
+    let Some(cluster) = local_cluster() else {
         return;
     };
     let stack = Stack::new(&cluster);
@@ -161,14 +161,11 @@ fn make_immutable(path: &std::path::Path, on: bool) -> Option<()> {
 
 #[test]
 fn an_env_that_cannot_be_replaced_is_refused_before_begin() {
-    let Some(cluster) = local_cluster("an_env_that_cannot_be_replaced_is_refused_before_begin") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     let (env_before, db_before) = (stack.text(), verifiers(&cluster));
     if make_immutable(&stack.env, true).is_none() {
-        crate::rotate_fixture::skipped(
-            "an_env_that_cannot_be_replaced_is_refused_before_begin",
-            "chattr +i is not possible here",
-        );
+        crate::common::skipped("chattr +i is not possible here");
         return;
     }
     let out = stack.rotate().arg("--yes").output().unwrap();
@@ -183,7 +180,7 @@ fn an_env_that_cannot_be_replaced_is_refused_before_begin() {
 
 #[test]
 fn a_real_run_removes_leftover_temporary_files_and_a_dry_run_keeps_them() {
-    let Some(cluster) = local_cluster("a_real_run_removes_leftover_temporary_files_and_a_dry_run_keeps_them") else {
+    let Some(cluster) = local_cluster() else {
         return;
     };
     let stack = Stack::new(&cluster);

@@ -9,7 +9,7 @@ use crate::rotate_fixture::{block_on, local_cluster, stderr_of, value_in, Stack}
 
 #[test]
 fn every_copy_of_the_password_in_the_env_follows_the_rotation() {
-    let Some(cluster) = local_cluster("every_copy_of_the_password_in_the_env_follows_the_rotation") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let old = cluster.password().to_owned();
     let extra = format!(
         "SUPABASE_DB_PASSWORD={old}\n\
@@ -42,7 +42,7 @@ fn every_copy_of_the_password_in_the_env_follows_the_rotation() {
 
 #[test]
 fn the_read_only_user_holding_the_stack_password_is_rotated_too() {
-    let Some(cluster) = local_cluster("the_read_only_user_holding_the_stack_password_is_rotated_too") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let old = cluster.password().to_owned();
     cluster.psql(&format!("ALTER ROLE {READ_ONLY_USER} PASSWORD '{old}';"));
     let stack = Stack::new(&cluster);
@@ -58,7 +58,7 @@ fn the_read_only_user_holding_the_stack_password_is_rotated_too() {
 
 #[test]
 fn the_read_only_user_with_its_own_password_is_left_alone() {
-    let Some(cluster) = local_cluster("the_read_only_user_with_its_own_password_is_left_alone") else { return };
+    let Some(cluster) = local_cluster() else { return };
     cluster.psql(&format!("ALTER ROLE {READ_ONLY_USER} PASSWORD 'its-own-password-0123';"));
     let before = cluster.stored_verifier(READ_ONLY_USER);
     let stack = Stack::new(&cluster);

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::pg::{external_mode, Cluster, ClusterOptions, ROTATED_ROLES};
-use crate::common::{bin, bin_path, tempdir};
+use crate::common::pg::{Cluster, ClusterOptions, ROTATED_ROLES};
+use crate::common::{bin, bin_path, skip_on_external_database, tempdir};
 
 /// The rotation's advisory lock key ("pmoves-r" in ASCII), as the tool takes it.
 pub const ADVISORY_LOCK_KEY: i64 = 0x706d_6f76_6573_2d72;
@@ -100,19 +100,12 @@ impl Stack {
     }
 }
 
-/// A cluster of its own; `None` (with a note) against an external database.
-pub fn local_cluster(test: &str) -> Option<Cluster> {
-    if external_mode() {
-        skipped(test, "needs a throwaway cluster of its own, not the external database");
+/// A cluster of its own; `None` (reported as skipped) against an external database.
+pub fn local_cluster() -> Option<Cluster> {
+    if skip_on_external_database("it changes roles and files of a cluster of its own") {
         return None;
     }
     Some(Cluster::start(ClusterOptions::new()))
-}
-
-/// Says on the real stderr that a test did not run (libtest hides `eprintln!` of passing tests).
-pub fn skipped(test: &str, why: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
 }
 
 /// The value of `key` in a `.env` text, surrounding single or double quotes removed.

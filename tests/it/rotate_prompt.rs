@@ -29,7 +29,7 @@ fn exit_code(session: &mut rexpect::session::PtySession) -> i32 {
 
 #[test]
 fn a_single_y_and_enter_declines_in_plain_words() {
-    let Some(cluster) = local_cluster("a_single_y_and_enter_declines_in_plain_words") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     let (env_before, db_before) = (stack.text(), verifiers(&cluster));
     let mut session = prompt(&stack);
@@ -44,7 +44,7 @@ fn a_single_y_and_enter_declines_in_plain_words() {
 
 #[test]
 fn a_typed_yes_and_enter_rotates() {
-    let Some(cluster) = local_cluster("a_typed_yes_and_enter_rotates") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     let old = stack.password();
     let mut session = prompt(&stack);
@@ -57,7 +57,7 @@ fn a_typed_yes_and_enter_rotates() {
 
 #[test]
 fn declining_keeps_a_pending_file_from_an_interrupted_run() {
-    let Some(cluster) = local_cluster("declining_keeps_a_pending_file_from_an_interrupted_run") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     stack.write_pending("0123456789abcdef0123456789abcdef");
     let pending_before = std::fs::read_to_string(stack.pending()).unwrap();

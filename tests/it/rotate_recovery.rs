@@ -16,7 +16,7 @@ fn set_all_passwords_sql(password: &str) -> String {
 
 #[test]
 fn recovery_waits_for_a_rotation_still_committing_in_the_work_database() {
-    let Some(cluster) = local_cluster("recovery_waits_for_a_rotation_still_committing_in_the_work_database") else {
+    let Some(cluster) = local_cluster() else {
         return;
     };
     let stack = Stack::new(&cluster);
@@ -46,7 +46,7 @@ fn recovery_waits_for_a_rotation_still_committing_in_the_work_database() {
 
 #[test]
 fn a_dry_run_leaves_an_uncommitted_pending_file_alone_and_says_what_a_run_would_do() {
-    let Some(cluster) = local_cluster("a_dry_run_leaves_an_uncommitted_pending_file_alone") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     stack.write_pending(PENDING_PASSWORD);
     let (env_before, pending_before, db_before) =
@@ -62,7 +62,7 @@ fn a_dry_run_leaves_an_uncommitted_pending_file_alone_and_says_what_a_run_would_
 
 #[test]
 fn a_dry_run_does_not_publish_a_committed_pending_file() {
-    let Some(cluster) = local_cluster("a_dry_run_does_not_publish_a_committed_pending_file") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     stack.write_pending(PENDING_PASSWORD);
     cluster.psql(&set_all_passwords_sql(PENDING_PASSWORD));
@@ -77,7 +77,7 @@ fn a_dry_run_does_not_publish_a_committed_pending_file() {
 
 #[test]
 fn an_old_password_that_saslprep_maps_still_settles_an_interrupted_run() {
-    let Some(cluster) = local_cluster("an_old_password_that_saslprep_maps_still_settles_an_interrupted_run") else {
+    let Some(cluster) = local_cluster() else {
         return;
     };
     // U+00A0 (no-break space) maps to a space and U+FB01 (the "fi" ligature) to "fi": the
@@ -100,7 +100,7 @@ fn an_old_password_that_saslprep_maps_still_settles_an_interrupted_run() {
 
 #[test]
 fn a_symlink_at_the_pending_name_is_refused_and_left_alone() {
-    let Some(cluster) = local_cluster("a_symlink_at_the_pending_name_is_refused_and_left_alone") else { return };
+    let Some(cluster) = local_cluster() else { return };
     let stack = Stack::new(&cluster);
     let foreign = stack.dir.path().join("foreign.env");
     std::fs::write(&foreign, format!("POSTGRES_PASSWORD={PENDING_PASSWORD}\n")).unwrap();
