@@ -2,16 +2,22 @@
 //! password in a connection URL there. One implementation for `rotate-passwords` (which
 //! rewrites it inside its transaction) and `check --db` (which compares it with the `.env`).
 //!
-//! The table lives in `_supabase` on current stacks and in the main database on older ones.
+//! The table lives in `_supabase` on current stacks and in the main database on older ones:
+//! [`find_and_read`] looks in that order. (Rotation reads the same layout inside its one-round-
+//! trip discovery, where it also looks for `_supavisor`, and applies the same rule.)
 //! Its layout differs between Logflare versions; the one rule for where the URL is: the `url`
 //! key of `config` when there is a `config` column (json or jsonb, Logflare's current layout),
 //! else a `url` text column. Only `type = 'postgres'` rows carry a database URL.
 
+use std::time::Duration;
+
 use tokio_postgres::Client;
 use zeroize::Zeroizing;
 
+use crate::db::{self, Target};
 use crate::dburl;
 use crate::secrets::Secret;
+use crate::stack::internals::internals_candidates;
 
 /// Where a backend's connection URL may be kept: the `url` key of `config` and/or a `url`
 /// column. A table with both is read through `config` first, and each copy is rewritten.
@@ -158,12 +164,63 @@ async fn postgres_backends(
         .collect()
 }
 
-/// The postgres backends, read (for `check --db`).
-pub async fn read_postgres_backends(
-    client: &Client,
-    columns: UrlColumns,
-) -> Result<Vec<Backend>, tokio_postgres::Error> {
-    postgres_backends(client, columns, false).await
+/// What [`find_and_read`] found.
+pub enum Found {
+    /// The table is in `dbname`; these are its postgres backends.
+    Backends {
+        /// The database holding the table.
+        dbname: String,
+        /// Its postgres backends.
+        backends: Vec<Backend>,
+    },
+    /// No candidate database has the table.
+    Absent,
+    /// The table is in `dbname` but could not be read (no rights, an unsupported layout, a
+    /// lock held longer than the timeout).
+    Unreadable {
+        /// The database holding the table.
+        dbname: String,
+        /// Why, for the operator.
+        reason: String,
+    },
+}
+
+/// Finds the table in the first database that has it, the internals database first and then
+/// the one `target` opens (older stacks), and reads its postgres backends; every statement is
+/// bounded by `lock_timeout`. `main` is a session already open on `target`'s database.
+pub async fn find_and_read(target: &Target, main: &Client, lock_timeout: Duration) -> Found {
+    for dbname in internals_candidates(target.dbname()) {
+        let own;
+        let client = if dbname == target.dbname() {
+            main
+        } else {
+            match target.in_database(dbname).connect().await {
+                Ok(client) => {
+                    own = client;
+                    &own
+                }
+                // No internals database (older stacks), or it refuses this role: look further.
+                Err(_) => continue,
+            }
+        };
+        match read_in(client, lock_timeout).await {
+            Ok(Some(backends)) => return Found::Backends { dbname: dbname.to_owned(), backends },
+            Ok(None) => {}
+            Err(reason) => return Found::Unreadable { dbname: dbname.to_owned(), reason },
+        }
+    }
+    Found::Absent
+}
+
+/// The postgres backends of the database `client` is in; `None` when the table is not there.
+async fn read_in(client: &Client, lock_timeout: Duration) -> Result<Option<Vec<Backend>>, String> {
+    db::bound_session(client, lock_timeout).await.map_err(|e| db::describe(&e))?;
+    let columns = match layout(client).await.map_err(|e| db::describe(&e))? {
+        Ok(Some(columns)) => columns,
+        Ok(None) => return Ok(None),
+        Err(unsupported) => return Err(unsupported.to_string()),
+    };
+    postgres_backends(client, columns, false).await.map(Some).map_err(|e| db::describe(&e))
 }
 
 /// What [`rewrite_passwords`] did.
