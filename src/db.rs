@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 
 use crate::envfile::EnvFile;
@@ -81,8 +82,8 @@ pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<
     let mut config = match &url {
         Some(url) => Config::from_str(url).map_err(|e| Error::BadUrl {
             source_name: if from_flag { "--db-url" } else { DB_URL_VAR },
-            shown: redact_url_password(url),
-            reason: scrub_url_error(&e.to_string(), url),
+            shown: crate::dburl::redact(url),
+            reason: crate::dburl::scrub(&e.to_string(), url),
         })?,
         None => Config::new(),
     };
@@ -133,9 +134,22 @@ pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<
             SslMode::Require => PgSslMode::Require,
         });
     }
-    config.connect_timeout(CONNECT_TIMEOUT);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(match env_var("PGCONNECT_TIMEOUT") {
+            Some(text) => parse_connect_timeout(&text)?,
+            None => CONNECT_TIMEOUT,
+        });
+    }
     config.application_name("pmoves-secrets");
     Ok(Target { config, tls: tls_connector()? })
+}
+
+/// `PGCONNECT_TIMEOUT` as libpq reads it: whole seconds (libpq treats values below 2 as 2).
+fn parse_connect_timeout(text: &str) -> Result<Duration> {
+    match text.trim().parse::<u64>() {
+        Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds.max(2))),
+        _ => Err(Error::Usage(format!("PGCONNECT_TIMEOUT '{text}' is not a positive number of seconds"))),
+    }
 }
 
 /// `PGSSLMODE` as libpq spells it. The verifying modes are refused rather than quietly
@@ -151,39 +165,6 @@ fn parse_sslmode(text: &str) -> Result<SslMode> {
         ))),
         other => Err(Error::Usage(format!("PGSSLMODE '{other}' is not one of disable, prefer, require"))),
     }
-}
-
-/// tokio-postgres quotes pieces of the URL in some parse errors; make sure no password does.
-/// The URL did not parse, so its password is found with the tool's own lenient parser.
-fn scrub_url_error(message: &str, url: &str) -> String {
-    let message = redact_url_password(message);
-    match crate::dburl::password(url) {
-        Some(password) if !password.is_empty() => message.replace(&password, "<redacted>"),
-        _ => message,
-    }
-}
-
-/// Replaces anything that looks like `://user:password@` in `text` with a redacted password.
-pub fn redact_url_password(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
-        out.push_str(head);
-        let authority_end = tail.find(['/', '?', '#', ' ', '"', '\'']).unwrap_or(tail.len());
-        let authority = &tail[..authority_end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":<redacted>");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[authority_end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 impl Target {
@@ -238,8 +219,16 @@ impl Target {
     }
 
     /// Connects once, without retries, and drives the connection on the current runtime.
-    pub async fn connect_raw(&self) -> std::result::Result<Client, tokio_postgres::Error> {
-        let (client, connection) = self.config.connect(self.tls.clone()).await?;
+    ///
+    /// The whole connect is bounded by the connect timeout, the startup exchange included: the
+    /// driver's own timeout covers only the socket, and a peer that accepts the connection and
+    /// never answers would otherwise hold the run for ever.
+    pub async fn connect_raw(&self) -> std::result::Result<Client, ConnectFailure> {
+        let limit = self.config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT);
+        let (client, connection) = match tokio::time::timeout(limit, self.config.connect(self.tls.clone())).await {
+            Ok(connected) => connected.map_err(ConnectFailure::Refused)?,
+            Err(_) => return Err(ConnectFailure::NoAnswer(limit)),
+        };
         tokio::spawn(async move {
             // Errors surface through the client's next call, where they are reported in context.
             let _ = connection.await;
@@ -257,18 +246,18 @@ impl Target {
     pub async fn connect_if_exists(&self) -> Result<Option<Client>> {
         match self.connect_retrying().await {
             Ok(client) => Ok(Some(client)),
-            Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => Ok(None),
+            Err(err) if err.sqlstate() == Some(&SqlState::INVALID_CATALOG_NAME) => Ok(None),
             Err(err) => Err(self.connect_error(&err)),
         }
     }
 
-    async fn connect_retrying(&self) -> std::result::Result<Client, tokio_postgres::Error> {
+    async fn connect_retrying(&self) -> std::result::Result<Client, ConnectFailure> {
         let mut delay = Duration::from_millis(200);
         let mut attempts = 0;
         loop {
             attempts += 1;
             match self.connect_raw().await {
-                Err(err) if attempts < 3 && is_transient(&err) => {
+                Err(err) if attempts < 3 && err.is_transient() => {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
@@ -290,34 +279,108 @@ impl Target {
                 drop(client);
                 Ok(())
             }
-            Err(err) => Err(describe(&err)),
+            Err(err) => Err(err.describe()),
         }
     }
 
-    /// One clear sentence for a failed connection, naming host and role, with a hint.
-    fn connect_error(&self, err: &tokio_postgres::Error) -> Error {
-        let reason = describe(err);
-        let hint = if reason.contains("password authentication failed") || reason.contains("28P01") {
-            "the password was rejected; check POSTGRES_PASSWORD in the .env (or the URL's password)"
-        } else if reason.contains("does not exist") {
-            "check the database name and role"
-        } else if reason.contains("refused")
-            || reason.contains("timed out")
-            || reason.contains("resolve")
-            || reason.contains("lookup")
-            || reason.contains("unreachable")
-        {
-            "is the server running, and are POSTGRES_HOST / POSTGRES_PORT (or --db-url) right? Inside the stack's network use the compose overlay"
-        } else {
-            "check the connection settings"
+    /// One clear sentence for a failed connection, naming host and role, with a hint chosen by
+    /// the SQLSTATE (or, when the server never answered, by what the network said).
+    fn connect_error(&self, err: &ConnectFailure) -> Error {
+        let hint = match err.sqlstate() {
+            Some(code) if is_auth_failure_code(code.code()) => {
+                "the password was rejected; check POSTGRES_PASSWORD in the .env (or the URL's password)"
+            }
+            Some(&SqlState::INVALID_CATALOG_NAME) => "check the database name",
+            Some(_) => "check the connection settings",
+            None if err.is_network() => {
+                "is the server running, and are POSTGRES_HOST / POSTGRES_PORT (or --db-url) right? Inside the stack's network use the compose overlay"
+            }
+            None => "check the connection settings",
         };
         Error::Connect {
             target: self.host_port(),
             user: self.user().to_owned(),
-            reason: format!("{reason}; {hint}"),
-            sqlstate: err.code().map(|c| c.code().to_owned()),
+            reason: format!("{}; {hint}", err.describe()),
+            sqlstate: err.sqlstate().map(|c| c.code().to_owned()),
         }
     }
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug)]
+pub enum ConnectFailure {
+    /// The server or the network refused: the driver's error (with the SQLSTATE when the server
+    /// answered).
+    Refused(tokio_postgres::Error),
+    /// Nothing answered within the connect timeout (a silent peer, a black-holed route).
+    NoAnswer(Duration),
+}
+
+impl ConnectFailure {
+    /// The server's SQLSTATE, when it answered.
+    pub fn sqlstate(&self) -> Option<&SqlState> {
+        match self {
+            ConnectFailure::Refused(err) => err.code(),
+            ConnectFailure::NoAnswer(_) => None,
+        }
+    }
+
+    /// Whether the server refused the login itself (wrong password, unknown role, no
+    /// `pg_hba.conf` entry).
+    pub fn is_auth_failure(&self) -> bool {
+        self.sqlstate().is_some_and(|c| is_auth_failure_code(c.code()))
+    }
+
+    /// The reason, for messages (scrubbed of connection-string passwords).
+    pub fn describe(&self) -> String {
+        match self {
+            ConnectFailure::Refused(err) => describe(err),
+            ConnectFailure::NoAnswer(limit) => format!(
+                "the server accepted the connection but did not answer within {} s (connect_timeout / PGCONNECT_TIMEOUT)",
+                limit.as_secs()
+            ),
+        }
+    }
+
+    /// A refused or reset connection: a server that is restarting, worth another try.
+    fn is_transient(&self) -> bool {
+        self.io_kind().is_some_and(|kind| {
+            matches!(kind, std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset)
+        })
+    }
+
+    /// The server never took part: unreachable, refused, unresolvable, silent.
+    fn is_network(&self) -> bool {
+        match self {
+            ConnectFailure::NoAnswer(_) => true,
+            ConnectFailure::Refused(err) => err.code().is_none() && (self.io_kind().is_some() || err.is_closed()),
+        }
+    }
+
+    fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        let ConnectFailure::Refused(err) = self else { return None };
+        let mut source = std::error::Error::source(err);
+        while let Some(inner) = source {
+            if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+                return Some(io.kind());
+            }
+            source = inner.source();
+        }
+        None
+    }
+}
+
+/// How long a `check --db` session waits for a lock before giving up (rotation passes its
+/// `--lock-timeout`).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bounds every statement of the session `client` runs from now on: a lock is waited for at
+/// most `lock_timeout`, a statement runs at most `lock_timeout` plus 30 s. Nothing the tool
+/// reads (catalogs, `_analytics.source_backends`) may hold a run for ever.
+pub async fn bound_session(client: &Client, lock_timeout: Duration) -> std::result::Result<(), tokio_postgres::Error> {
+    let lock_ms = lock_timeout.as_millis().max(1);
+    let statement_ms = lock_ms + 30_000;
+    client.batch_execute(&format!("SET lock_timeout = '{lock_ms}ms'; SET statement_timeout = '{statement_ms}ms'")).await
 }
 
 /// Whether the server refused the login itself: 28P01 is a rejected password, 28000 an unknown
@@ -341,18 +404,7 @@ pub fn describe(err: &tokio_postgres::Error) -> String {
         }
         source = inner.source();
     }
-    redact_url_password(&text)
-}
-
-fn is_transient(err: &tokio_postgres::Error) -> bool {
-    let mut source = std::error::Error::source(err);
-    while let Some(inner) = source {
-        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
-            return matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset);
-        }
-        source = inner.source();
-    }
-    false
+    crate::dburl::redact_in_text(&text)
 }
 
 /// TLS as libpq's `prefer`/`require`: encrypt, without verifying the certificate. Supabase's
@@ -462,22 +514,6 @@ pub async fn logins<R: AsRef<str>>(target: &Target, roles: &[R], password: &Secr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn url_passwords_are_redacted_in_text() {
-        let text = "failed for postgresql://u:s3cr%40t@db:5432/x and postgres://a@b/c";
-        let out = redact_url_password(text);
-        assert!(!out.contains("s3cr"), "{out}");
-        assert!(out.contains("postgresql://u:<redacted>@db:5432/x"), "{out}");
-        assert!(out.contains("postgres://a@b/c"), "{out}");
-    }
-
-    #[test]
-    fn a_malformed_urls_password_is_scrubbed_from_the_parser_message() {
-        let url = "postgresql://u:hunter2pw@host:notaport/db";
-        let out = scrub_url_error("invalid port in postgresql://u:hunter2pw@host:notaport/db near hunter2pw", url);
-        assert!(!out.contains("hunter2pw"), "{out}");
-    }
 
     #[test]
     fn sslmode_names_follow_libpq() {

@@ -1,23 +1,40 @@
-//! The password component of connection URLs, found and replaced without touching the rest.
+//! The one grammar of PostgreSQL connection strings: where their password is, for reading it,
+//! replacing it and redacting it alike.
 //!
-//! A string replace of the old password breaks when the password also appears elsewhere in
-//! the URL (as the user name, in the database name). Instead the authority is parsed: the
-//! userinfo ends at the last `@` before the query or fragment, and the password is what follows
-//! the first `:` of the userinfo. The password is compared percent-decoded and written
-//! percent-encoded, so every other byte of the URL (user, host, port, path, query) is kept.
+//! Three shapes carry a password:
+//! - URLs, `postgres://` or `postgresql://`: in the userinfo (`user:password@`) and as a
+//!   `password=` query parameter (which wins in libpq when both are there);
+//! - JDBC URLs, `jdbc:postgresql://host/db?user=…&password=…`: as a query parameter;
+//! - libpq key/value strings, `host=db user=postgres password='…'`.
+//!
+//! The userinfo of a URL ends at the last `@` before the query or fragment, and its password
+//! is what follows the first `:`. URL passwords are percent-encoded, key/value ones quoted with
+//! `'…'` and backslash escapes. A string replace of the old password would break when it also
+//! appears elsewhere (as the user name, the database name), so each copy is located by this
+//! grammar and only its bytes are replaced; every other byte is kept.
+//!
+//! Redaction uses the same grammar: [`redact`] for a string known to be a connection string,
+//! [`redact_in_text`] for free text (an error message that quotes one), [`scrub`] for an
+//! error about a connection string that did not parse.
+
+use std::ops::Range;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 
-/// Characters that must be percent-encoded inside the userinfo of a URL (RFC 3986: everything
-/// but unreserved characters and sub-delimiters; `:` and `@` too, since they delimit it).
-const USERINFO: &AsciiSet = &CONTROLS
+/// Characters that must be percent-encoded inside the userinfo or a query value of a URL
+/// (RFC 3986: everything but unreserved characters and sub-delimiters; `:`, `@`, `&`, `=`
+/// and `+` too, since they delimit a userinfo or a query parameter).
+const ENCODE: &AsciiSet = &CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')
     .add(b'%')
+    .add(b'&')
+    .add(b'+')
     .add(b'/')
     .add(b':')
     .add(b'<')
+    .add(b'=')
     .add(b'>')
     .add(b'?')
     .add(b'@')
@@ -30,57 +47,355 @@ const USERINFO: &AsciiSet = &CONTROLS
     .add(b'|')
     .add(b'}');
 
-/// The pieces of a URL around its password.
-#[derive(Debug, PartialEq, Eq)]
-struct Parts<'a> {
-    /// Everything up to and including `user` (`postgresql://user`).
-    head: &'a str,
-    /// The password as written (still percent-encoded), if the userinfo has a `:`.
-    password: Option<&'a str>,
-    /// `@` and everything after it.
-    tail: &'a str,
+/// What stands in for a password in messages.
+pub const REDACTED: &str = "<redacted>";
+
+/// The shape of a connection string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `postgres://` or `postgresql://`.
+    Url,
+    /// `jdbc:postgresql://`.
+    Jdbc,
 }
 
-/// Whether `value` is a PostgreSQL connection URL.
-pub fn is_postgres_url(value: &str) -> bool {
-    let lower = value.trim_start().get(..13).unwrap_or("").to_ascii_lowercase();
-    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+/// How one copy of the password is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escaping {
+    /// Percent-encoded (URL userinfo or query value).
+    Percent,
+    /// A key/value value, single-quoted or bare with backslash escapes.
+    KeyValue { quoted: bool },
 }
 
-fn split(url: &str) -> Option<Parts<'_>> {
-    let authority_start = url.find("://")? + 3;
-    let rest = &url[authority_start..];
-    let end_of_candidates = rest.find(['?', '#']).unwrap_or(rest.len());
-    let at = rest[..end_of_candidates].rfind('@')?;
-    let userinfo = &rest[..at];
-    let (user_len, password) = match userinfo.find(':') {
-        Some(colon) => (colon, Some(&userinfo[colon + 1..])),
-        None => (userinfo.len(), None),
+/// One place a connection string keeps its password: the byte range of the value as written
+/// (inside the quotes, for a quoted key/value value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    range: Range<usize>,
+    escaping: Escaping,
+}
+
+/// A connection string, located.
+#[derive(Debug)]
+struct Located<'a> {
+    text: &'a str,
+    /// Every copy of the password, in order.
+    slots: Vec<Slot>,
+    /// For a URL whose userinfo has a user but no password: where `:password` would go.
+    userinfo_user_end: Option<usize>,
+    /// The user as written (range), from the userinfo, a `user` parameter or a `user=` key.
+    user: Option<(Range<usize>, Escaping)>,
+}
+
+fn scheme_len(text: &str) -> Option<(Shape, usize)> {
+    let lower = text.get(..18).unwrap_or(text).to_ascii_lowercase();
+    for (prefix, shape) in
+        [("postgresql://", Shape::Url), ("postgres://", Shape::Url), ("jdbc:postgresql://", Shape::Jdbc)]
+    {
+        if lower.starts_with(prefix) {
+            return Some((shape, prefix.len()));
+        }
+    }
+    None
+}
+
+/// Locates the pieces of a URL (plain or JDBC) whose authority starts at `start`.
+fn locate_url(text: &str, start: usize) -> Located<'_> {
+    let rest = &text[start..];
+    let query_or_fragment = rest.find(['?', '#']).unwrap_or(rest.len());
+    let mut located = Located { text, slots: Vec::new(), userinfo_user_end: None, user: None };
+    if let Some(at) = rest[..query_or_fragment].rfind('@') {
+        let userinfo = &rest[..at];
+        match userinfo.find(':') {
+            Some(colon) => {
+                located.user = Some((start..start + colon, Escaping::Percent));
+                located.slots.push(Slot { range: start + colon + 1..start + at, escaping: Escaping::Percent });
+            }
+            None => {
+                located.user = Some((start..start + at, Escaping::Percent));
+                located.userinfo_user_end = Some(start + at);
+            }
+        }
+    }
+    if rest[query_or_fragment..].starts_with('?') {
+        let query_start = start + query_or_fragment + 1;
+        let query_end = text[query_start..].find('#').map_or(text.len(), |i| query_start + i);
+        let mut offset = query_start;
+        for param in text[query_start..query_end].split('&') {
+            if let Some((key, _)) = param.split_once('=') {
+                let value = offset + key.len() + 1..offset + param.len();
+                match percent_decode_str(key).decode_utf8_lossy().as_ref() {
+                    "password" => located.slots.push(Slot { range: value, escaping: Escaping::Percent }),
+                    "user" if located.user.is_none() => located.user = Some((value, Escaping::Percent)),
+                    _ => {}
+                }
+            }
+            offset += param.len() + 1;
+        }
+    }
+    located
+}
+
+/// The `key=value` pairs of a libpq key/value string: `(key, value range, quoted)`. `None`
+/// when `text` is not one (a word without `=`, an unterminated quote, no pair at all). With
+/// `lenient`, an unterminated quote runs to the end instead (for redacting broken input).
+fn key_value_pairs(text: &str, lenient: bool) -> Option<Vec<(&str, Range<usize>, bool)>> {
+    let bytes = text.as_bytes();
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    let skip_blanks = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
     };
-    Some(Parts { head: &url[..authority_start + user_len], password, tail: &rest[at..] })
+    loop {
+        i = skip_blanks(i);
+        if i >= bytes.len() {
+            break;
+        }
+        let key_start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+            i += 1;
+        }
+        let key = &text[key_start..i];
+        i = skip_blanks(i);
+        if key.is_empty() || bytes.get(i) != Some(&b'=') {
+            return None;
+        }
+        i = skip_blanks(i + 1);
+        if bytes.get(i) == Some(&b'\'') {
+            let value_start = i + 1;
+            i = value_start;
+            loop {
+                match bytes.get(i) {
+                    None if lenient => break,
+                    None => return None,
+                    Some(b'\\') => i += 2,
+                    Some(b'\'') => break,
+                    Some(_) => i += 1,
+                }
+            }
+            let value_end = i.min(bytes.len());
+            pairs.push((key, value_start..value_end, true));
+            i = (i + 1).min(bytes.len());
+        } else {
+            let value_start = i;
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+            let value_end = i.min(bytes.len());
+            pairs.push((key, value_start..value_end, false));
+        }
+    }
+    (!pairs.is_empty()).then_some(pairs)
 }
 
-/// The percent-decoded password of `url`, if it has one.
-pub fn password(url: &str) -> Option<String> {
-    let encoded = split(url)?.password?;
-    Some(percent_decode_str(encoded).decode_utf8_lossy().into_owned())
+/// Keywords that make a key/value string a connection string rather than any `a=b` text.
+const CONNECTION_KEYS: [&str; 5] = ["host", "hostaddr", "port", "dbname", "user"];
+
+fn locate_key_value(text: &str, lenient: bool) -> Option<Located<'_>> {
+    let pairs = key_value_pairs(text, lenient)?;
+    if !lenient && !pairs.iter().any(|(key, _, _)| CONNECTION_KEYS.contains(key)) {
+        return None;
+    }
+    let mut located = Located { text, slots: Vec::new(), userinfo_user_end: None, user: None };
+    for (key, range, quoted) in pairs {
+        let escaping = Escaping::KeyValue { quoted };
+        match key {
+            "password" => located.slots.push(Slot { range, escaping }),
+            "user" => located.user = Some((range, escaping)),
+            _ => {}
+        }
+    }
+    Some(located)
 }
 
-/// The user name of `url`, percent-decoded, if it has userinfo.
-pub fn user(url: &str) -> Option<String> {
-    let parts = split(url)?;
-    let user = &parts.head[url.find("://")? + 3..];
-    Some(percent_decode_str(user).decode_utf8_lossy().into_owned())
+fn locate(text: &str) -> Option<Located<'_>> {
+    match scheme_len(text) {
+        Some((_, len)) => Some(locate_url(text, len)),
+        None => locate_key_value(text, false),
+    }
 }
 
-/// `url` with its password set to `new_password` (percent-encoded); every other byte kept.
+fn decode(written: &str, escaping: Escaping) -> String {
+    match escaping {
+        Escaping::Percent => percent_decode_str(written).decode_utf8_lossy().into_owned(),
+        Escaping::KeyValue { .. } => {
+            let mut out = String::with_capacity(written.len());
+            let mut chars = written.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => out.extend(chars.next()),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+    }
+}
+
+fn encode(password: &str, escaping: Escaping) -> String {
+    match escaping {
+        Escaping::Percent => utf8_percent_encode(password, ENCODE).to_string(),
+        Escaping::KeyValue { quoted } => {
+            let escaped = password.replace('\\', "\\\\").replace('\'', "\\'");
+            let needs_quotes = password.is_empty() || password.contains(|c: char| c.is_ascii_whitespace());
+            if quoted || !needs_quotes {
+                escaped
+            } else {
+                // The slot holds a bare value; the quotes go around the new one.
+                format!("'{escaped}'")
+            }
+        }
+    }
+}
+
+/// Whether `value` is a PostgreSQL connection URL (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(value: &str) -> bool {
+    matches!(scheme_len(value.trim_start()), Some((Shape::Url, _)))
+}
+
+/// The password of a connection string, decoded; the last copy wins, as in libpq (a query
+/// parameter overrides the userinfo).
+pub fn password(text: &str) -> Option<String> {
+    let located = locate(text)?;
+    let slot = located.slots.last()?;
+    Some(decode(&text[slot.range.clone()], slot.escaping))
+}
+
+/// The user of a connection string, decoded, if it names one.
+pub fn user(text: &str) -> Option<String> {
+    let located = locate(text)?;
+    let (range, escaping) = located.user?;
+    Some(decode(&text[range], escaping))
+}
+
+/// `text` with every copy of its password set to `new_password` (encoded as each copy is);
+/// every other byte kept.
 ///
-/// A URL with a user but no password gets one; a URL without userinfo is returned as `None`,
-/// because there is no user whose password it could carry.
-pub fn with_password(url: &str, new_password: &str) -> Option<String> {
-    let parts = split(url)?;
-    let encoded = utf8_percent_encode(new_password, USERINFO).to_string();
-    Some(format!("{}:{}{}", parts.head, encoded, parts.tail))
+/// A URL with a user but no password gets one in its userinfo; a string with neither a
+/// password nor a user to give one is `None`: there is nobody whose password it could carry.
+pub fn with_password(text: &str, new_password: &str) -> Option<String> {
+    let located = locate(text)?;
+    if located.slots.is_empty() {
+        let at = located.userinfo_user_end?;
+        return Some(format!("{}:{}{}", &text[..at], encode(new_password, Escaping::Percent), &text[at..]));
+    }
+    Some(replace_slots(&located, |slot| encode(new_password, slot.escaping)))
+}
+
+fn replace_slots(located: &Located<'_>, mut replacement: impl FnMut(&Slot) -> String) -> String {
+    let mut out = String::with_capacity(located.text.len());
+    let mut copied = 0;
+    for slot in &located.slots {
+        out.push_str(&located.text[copied..slot.range.start]);
+        out.push_str(&replacement(slot));
+        copied = slot.range.end;
+    }
+    out.push_str(&located.text[copied..]);
+    out
+}
+
+/// A connection string for messages: every copy of its password replaced by `<redacted>`.
+/// A string that is not a connection string is redacted as free text.
+pub fn redact(text: &str) -> String {
+    let located = match scheme_len(text) {
+        Some((_, len)) => Some(locate_url(text, len)),
+        None => locate_key_value(text, true),
+    };
+    match located {
+        Some(located) if !located.slots.is_empty() => replace_slots(&located, |_| REDACTED.to_owned()),
+        _ => redact_in_text(text),
+    }
+}
+
+/// Free text (an error message, say) with the password of every connection string in it
+/// redacted: the userinfo password of each URL (the URL runs to the next blank or quote) and
+/// every `password=` value, quoted or not.
+pub fn redact_in_text(text: &str) -> String {
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    let mut search = 0;
+    while let Some(found) = text[search..].find("://") {
+        let start = search + found + 3;
+        let end =
+            text[start..].find(|c: char| c.is_whitespace() || "\"'<>`".contains(c)).map_or(text.len(), |i| start + i);
+        let located = locate_url(&text[..end], start);
+        ranges.extend(located.slots.into_iter().map(|s| s.range));
+        search = end;
+    }
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut search = 0;
+    while let Some(found) = lower[search..].find("password") {
+        let mut i = search + found + "password".len();
+        search = i;
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        if bytes.get(i) != Some(&b'=') {
+            continue;
+        }
+        i += 1;
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        let (value_start, quoted) = if bytes.get(i) == Some(&b'\'') { (i + 1, true) } else { (i, false) };
+        let mut j = value_start;
+        while j < bytes.len() {
+            match bytes[j] {
+                b'\\' => j += 1,
+                b'\'' if quoted => break,
+                b if !quoted && (b.is_ascii_whitespace() || b"&#\"'".contains(&b)) => break,
+                _ => {}
+            }
+            j += 1;
+        }
+        ranges.push(value_start..j.min(bytes.len()));
+    }
+    redact_ranges(text, ranges)
+}
+
+fn redact_ranges(text: &str, mut ranges: Vec<Range<usize>>) -> String {
+    ranges.retain(|r| !r.is_empty());
+    ranges.sort_by_key(|r| r.start);
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for range in ranges {
+        if range.end <= copied {
+            continue;
+        }
+        let start = range.start.max(copied);
+        // Ranges come from ASCII delimiters, so they are char boundaries.
+        out.push_str(text.get(copied..start).unwrap_or(""));
+        out.push_str(REDACTED);
+        copied = range.end;
+    }
+    out.push_str(text.get(copied..).unwrap_or(""));
+    out
+}
+
+/// A parser's message about `connection_string` (which did not parse), without its password:
+/// the connection strings quoted in it are redacted, and so is every copy of the password as
+/// this grammar finds it (decoded and as written), wherever the parser quoted it.
+pub fn scrub(message: &str, connection_string: &str) -> String {
+    let mut out = redact_in_text(message);
+    let located = match scheme_len(connection_string) {
+        Some((_, len)) => Some(locate_url(connection_string, len)),
+        None => locate_key_value(connection_string, true),
+    };
+    for slot in located.map(|l| l.slots).unwrap_or_default() {
+        let written = &connection_string[slot.range.clone()];
+        for copy in [written.to_owned(), decode(written, slot.escaping)] {
+            // Very short passwords are left to the structural redaction above: replacing every
+            // "a" of a message would make it unreadable without protecting anything.
+            if copy.chars().count() >= 4 {
+                out = out.replace(&copy, REDACTED);
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -97,15 +412,46 @@ mod tests {
     }
 
     #[test]
+    fn finds_query_jdbc_and_key_value_passwords() {
+        assert_eq!(password("postgresql://h/db?user=u&password=a%26b").as_deref(), Some("a&b"));
+        assert_eq!(password("postgresql://u:old@h/db?password=new").as_deref(), Some("new"), "the parameter wins");
+        assert_eq!(
+            password("jdbc:postgresql://db:5432/postgres?user=postgres&password=pw&ssl=false").as_deref(),
+            Some("pw")
+        );
+        assert_eq!(password("host=db user=postgres password=pw dbname=postgres").as_deref(), Some("pw"));
+        assert_eq!(password("host = db password = 'it\\'s a pw'").as_deref(), Some("it's a pw"));
+        assert_eq!(password("password=pw"), None, "a lone password= is not a connection string");
+        assert_eq!(password("a b c"), None);
+    }
+
+    #[test]
     fn the_last_at_before_the_query_ends_the_userinfo() {
         assert_eq!(password("postgresql://u:a@b@h/db").as_deref(), Some("a@b"));
         assert_eq!(password("postgresql://u:pw@h/db?options=x@y").as_deref(), Some("pw"));
+        assert_eq!(password("postgresql://u:hunter2/xyz@h:notaport/p").as_deref(), Some("hunter2/xyz"));
     }
 
     #[test]
     fn replaces_only_the_password_even_when_it_appears_elsewhere() {
         let url = "postgresql://pw:pw@pw:5432/pw?application_name=pw";
         assert_eq!(with_password(url, "new").as_deref(), Some("postgresql://pw:new@pw:5432/pw?application_name=pw"));
+        let kv = "host=pw user=pw password=pw dbname=pw";
+        assert_eq!(with_password(kv, "new").as_deref(), Some("host=pw user=pw password=new dbname=pw"));
+    }
+
+    #[test]
+    fn replaces_every_copy_in_its_own_encoding() {
+        assert_eq!(
+            with_password("jdbc:postgresql://db/p?user=u&password=old&ssl=false", "a&b").as_deref(),
+            Some("jdbc:postgresql://db/p?user=u&password=a%26b&ssl=false")
+        );
+        assert_eq!(
+            with_password("postgresql://u:old@h/db?password=old", "n").as_deref(),
+            Some("postgresql://u:n@h/db?password=n")
+        );
+        assert_eq!(with_password("host=h password='o ld'", "it's").as_deref(), Some("host=h password='it\\'s'"));
+        assert_eq!(with_password("host=h password=old", "a b").as_deref(), Some("host=h password='a b'"));
     }
 
     #[test]
@@ -127,10 +473,45 @@ mod tests {
         assert!(is_postgres_url("POSTGRES://a@b/c"));
         assert!(!is_postgres_url("nats://nats:pmoves@nats:4222"));
         assert!(!is_postgres_url("http://x"));
+        assert_eq!(password("nats://nats:pmoves@nats:4222"), None, "not a postgres connection string");
     }
 
     #[test]
     fn user_is_decoded() {
         assert_eq!(user("postgres://supa%2Bbase:pw@h/db").as_deref(), Some("supa+base"));
+        assert_eq!(user("host=h user='a b'").as_deref(), Some("a b"));
+        assert_eq!(user("jdbc:postgresql://h/db?user=u&password=p").as_deref(), Some("u"));
+    }
+
+    #[test]
+    fn redaction_uses_the_same_grammar() {
+        let leaked = |out: &str, secret: &str| assert!(!out.contains(secret), "{out}");
+        leaked(&redact("postgresql://u:hunter2/xyz@h:notaport/p"), "hunter2");
+        leaked(&redact("host=h port=notaport password=kvsecret99"), "kvsecret99");
+        leaked(&redact("host=h password='kv secret98' port=x"), "secret98");
+        leaked(&redact("host=h password='unterminated secret97"), "secret97");
+        leaked(&redact("postgresql://u@h/p?password=qsecret96&port=x"), "qsecret96");
+        assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u:<redacted>@h/db");
+    }
+
+    #[test]
+    fn passwords_in_free_text_are_redacted() {
+        let text = "failed for postgresql://u:s3cr%40t@db:5432/x and postgres://a@b/c, \
+                    also 'postgresql://u:hunter2/xyz@h:1/p' and host=h password=kvpw99 and ?user=u&password=qpw98";
+        let out = redact_in_text(text);
+        for secret in ["s3cr", "hunter2", "kvpw99", "qpw98"] {
+            assert!(!out.contains(secret), "{secret}: {out}");
+        }
+        assert!(out.contains("postgresql://u:<redacted>@db:5432/x"), "{out}");
+        assert!(out.contains("postgres://a@b/c"), "{out}");
+        assert_eq!(redact_in_text("password authentication failed"), "password authentication failed");
+    }
+
+    #[test]
+    fn scrub_removes_the_password_wherever_a_parser_quoted_it() {
+        let out = scrub("invalid port near hunter2%2Fxyz and hunter2/xyz", "postgresql://u:hunter2%2Fxyz@h:x/p");
+        assert!(!out.contains("hunter2"), "{out}");
+        let out = scrub("unexpected 'kv secret98'", "host=h password='kv secret98' port=x");
+        assert!(!out.contains("secret98"), "{out}");
     }
 }

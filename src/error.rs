@@ -165,6 +165,19 @@ pub enum Error {
         recovery: String,
     },
 
+    /// A precondition of a later step does not hold, found before anything changed (exit 1).
+    #[error("{0}")]
+    Precondition(String),
+
+    /// Nobody can tell whether the database changed (exit 4): both files are kept.
+    #[error("{what}; the database may or may not have the new password. To recover: {recovery}")]
+    OutcomeUnknown {
+        /// What could not be determined, and why.
+        what: String,
+        /// Exactly what the operator must do.
+        recovery: String,
+    },
+
     /// `check` found error-level problems; the report has already been printed.
     #[error("{count} error-level finding(s)")]
     Findings {
@@ -183,7 +196,7 @@ impl Error {
         match self {
             Error::Usage(_) => ExitCode::Usage,
             Error::Declined | Error::NoTerminal { .. } | Error::Prompt { .. } => ExitCode::Declined,
-            Error::PartiallyApplied { .. } => ExitCode::PartiallyApplied,
+            Error::PartiallyApplied { .. } | Error::OutcomeUnknown { .. } => ExitCode::PartiallyApplied,
             Error::EnvFile(_)
             | Error::Output { .. }
             | Error::Io { .. }
@@ -193,6 +206,7 @@ impl Error {
             | Error::Connect { .. }
             | Error::Database { .. }
             | Error::Findings { .. }
+            | Error::Precondition(_)
             | Error::Interrupted => ExitCode::Failure,
         }
     }

@@ -8,13 +8,15 @@
 //!   each other;
 //! - [`stack`]: what a Supabase stack is (roles, `.env` keys, services), read by every command;
 //! - [`secrets`]: the only place secret values are made;
-//! - [`envfile`]: every `.env` file concern; [`db`] and [`dburl`]: connections and URLs;
+//! - [`envfile`]: every `.env` file concern; [`db`] and [`dburl`]: connections and the one
+//!   connection-string grammar; [`analytics`]: Logflare's table of backends;
 //!   [`jwt`]: reading tokens and keys; [`keyring`]: the states of the signing keys, which
 //!   `rotate-keys` changes and `check` audits; [`strength`]: how guessable a secret's value is;
 //!   [`manual`]: the completion scripts and the man page;
 //! - [`error`]: the one error type, whose variants know their exit code; [`ui`]: the operator
 //!   channel; [`process`]: protections of the process itself (no core dump).
 
+pub mod analytics;
 pub mod check;
 pub mod cli;
 pub mod clock;

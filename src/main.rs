@@ -24,9 +24,7 @@ fn main() -> std::process::ExitCode {
     match run(cli.command, &ui) {
         Ok(code) => code.into(),
         Err(err) => {
-            if !err.is_silent() {
-                ui.error(&err.to_string());
-            }
+            ui.failure(&err);
             err.exit_code().into()
         }
     }

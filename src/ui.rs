@@ -68,6 +68,16 @@ impl Ui {
         eprintln!("{}{line}", self.paint("pmoves-secrets: error: ", "31"));
     }
 
+    /// How a command's failure is told: once, on stderr. Declining is the operator's choice,
+    /// not a failure, so it is said in plain words, not in red; findings were already printed.
+    pub fn failure(&self, err: &Error) {
+        match err {
+            Error::Declined => self.info("You declined at the confirmation; nothing was changed."),
+            err if err.is_silent() => {}
+            err => self.error(&err.to_string()),
+        }
+    }
+
     fn paint(&self, text: &str, ansi: &str) -> String {
         if self.color {
             format!("\x1b[{ansi}m{text}\x1b[0m")
@@ -102,7 +112,6 @@ impl Ui {
     /// again (a live rotation): a stray keypress must never start it. Accepted answers are `yes`
     /// and each of `also_accepted` (the database name, say); anything else declines (exit 3).
     /// Without a terminal on stdin and without `assume_yes`, refuses (exit 3).
-    #[allow(dead_code)] // rotate-passwords and rotate-keys switch to it next
     pub fn confirm_typed(&self, question: &str, also_accepted: &[&str], action: &str, assume_yes: bool) -> Result<()> {
         if assume_yes {
             return Ok(());

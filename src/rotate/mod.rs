@@ -1,19 +1,22 @@
 //! `rotate-passwords`: the live rotation that cannot half-happen (SPEC §2).
 //!
 //! The pipeline reads top to bottom in [`rotate`]:
-//! lock `.env` → resolve a leftover pending file → connect → discover → plan → confirm →
-//! stage → transact → publish → verify → report.
+//! lock `.env` → look at a leftover pending file → refuse early → connect and discover → plan →
+//! confirm → stage → transact → publish → verify, report, restart.
 //!
 //! The invariant that makes it safe: at every instant, `.env` or `<env>.pending` holds a
 //! password the database accepts. The pending file is fsync'd before `BEGIN`; `.env` is
-//! replaced only after `COMMIT`; a run that finds a pending file settles it before anything else.
+//! replaced only after `COMMIT`; a run that finds a pending file settles it before anything else,
+//! and `--dry-run` only says what a real run would do with it.
 
+mod crash;
 mod discover;
 mod plan;
 mod recovery;
 mod report;
 mod restart;
 mod silence;
+mod sql;
 mod transaction;
 pub mod verifier;
 
@@ -21,50 +24,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::db::{self, ConnectOptions, Target};
-use crate::envfile::LockedEnv;
+use crate::envfile::{EnvFile, EnvFileError, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
-use recovery::Holder;
+use crash::CrashPoint;
+use recovery::Leftover;
 use report::{Recovery, Report, Timings};
-use transaction::Failure;
-
-/// The variable that makes the process abort at a step, so tests can crash it on purpose.
-pub const CRASH_VAR: &str = "PMOVES_SECRETS_CRASH_AT";
-
-/// Where a test asked the process to die.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum CrashPoint {
-    /// After the pending file is staged, before `BEGIN`.
-    Staged,
-    /// After `COMMIT`, before the pending file is published.
-    Committed,
-    /// After publishing, before verification.
-    Published,
-}
-
-impl CrashPoint {
-    fn from_env() -> Result<Option<Self>> {
-        match std::env::var(CRASH_VAR).ok().as_deref() {
-            None | Some("") => Ok(None),
-            Some("after-stage") => Ok(Some(CrashPoint::Staged)),
-            Some("after-commit") => Ok(Some(CrashPoint::Committed)),
-            Some("after-publish") => Ok(Some(CrashPoint::Published)),
-            Some(other) => Err(Error::Usage(format!(
-                "{CRASH_VAR}='{other}' is not one of after-stage, after-commit, after-publish"
-            ))),
-        }
-    }
-}
-
-/// Aborts the process (no destructors, no cleanup) when `at` is the requested crash point.
-fn crash_if(requested: Option<CrashPoint>, at: CrashPoint) {
-    if requested == Some(at) {
-        std::process::abort();
-    }
-}
 
 /// What `rotate-passwords` is asked to do, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -109,9 +77,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 
 /// Runs `rotate-passwords` on its own runtime.
 pub fn run(args: &RotateOptions, ui: &Ui) -> Result<ExitCode> {
-    let lock_timeout = args.lock_timeout;
     let crash = CrashPoint::from_env()?;
-    crate::db::runtime()?.block_on(rotate(args, ui, lock_timeout, crash))
+    crate::db::runtime()?.block_on(rotate(args, ui, args.lock_timeout, crash))
 }
 
 fn ms_since(start: Instant) -> f64 {
@@ -121,130 +88,239 @@ fn ms_since(start: Instant) -> f64 {
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let env_lock = lock_env(&args.env_file, ui)?;
-    let env = env_lock.read()?.ok_or_else(|| Error::BadValue {
-        path: args.env_file.clone(),
-        key: POSTGRES_PASSWORD.into(),
-        problem: "the file does not exist; rotate-passwords rewrites the stack's .env, so point --env-file at it"
-            .into(),
-    })?;
-    for key in env.duplicate_keys() {
-        ui.warn(&format!("{key} appears more than once in {}; every occurrence is updated", args.env_file.display()));
+    let env = read_env(&env_lock, ui)?;
+    if !args.dry_run {
+        remove_leftover_temp_files(&env_lock, ui)?;
     }
     let target = db::resolve(&args.connect, Some(&env), ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
     let current_password = env.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
 
-    let mut recovery = None;
-    if let Some(outcome) = settle_pending(&env_lock, &target, current_password.as_ref(), ui).await? {
-        match outcome {
-            Settled::Finished(new_password) => {
-                return finish_recovered(args, ui, &target, &new_password, started).await;
-            }
-            Settled::Discarded => recovery = Some(Recovery::DiscardedUncommittedPending),
-        }
+    // A pending file from an interrupted run is settled first. Finding out what it is changes
+    // nothing; a committed one is published (no confirmation: that only makes .env agree with
+    // the database), an uncommitted one is discarded only after the confirmation.
+    let leftover = recovery::inspect(&env_lock, &target, current_password.as_ref(), ui).await?;
+    if let Some(Leftover::Committed(new_password)) = leftover {
+        return finish_interrupted_rotation(args, ui, &env_lock, &target, &new_password, started).await;
     }
+    let compose = refuse_early_restart(args)?;
 
-    let (discovery, client, work_target) = discover::discover(&target).await?;
     let old_password = current_password.or_else(|| target.password());
+    let (prepared, client, work_target) = plan(args, ui, &target, &env, old_password, lock_timeout, started).await?;
+    let plan_ms = ms_since(started);
+    if args.dry_run {
+        return dry_run(args, ui, &env_lock, &prepared, leftover.is_some(), plan_ms, started);
+    }
+    confirm(args, ui, &prepared)?;
+    let interrupted = interruption();
+    let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
+
+    // Whatever could make publishing fail after COMMIT is found now, before BEGIN: an
+    // immutable .env or directory, an owner or mode the new file could not be given.
+    env_lock.ensure_publishable()?;
+    env_lock.stage(&prepared.new_env)?;
+    ui.detail(&format!("staged {}", env_lock.pending_path().display()));
+    crash::at(crash, CrashPoint::Staged);
+
+    let committed = commit(&client, &work_target, &prepared, lock_timeout, interrupted, &env_lock, ui).await?;
+    crash::at(crash, CrashPoint::Committed);
+
+    publish(&env_lock)?;
+    ui.detail(&format!("published {}", args.env_file.display()));
+    crash::at(crash, CrashPoint::Published);
+
+    let login_roles: Vec<String> = prepared.plan.login_roles.iter().map(|r| (*r).to_owned()).collect();
+    let (verification, verify_ms) = verify(&target, &login_roles, &prepared.new_password).await;
+    let timings = Timings { plan_ms, transaction_ms: committed.transaction_ms, verify_ms, total_ms: ms_since(started) };
+    let report = Report::applied(&prepared.plan, recovery, &committed, verification, timings);
+    report_verify_restart(args, ui, &report, compose.as_ref())
+}
+
+/// `--restart` needs `docker compose`: checked before anything changes (not for `--dry-run`).
+fn refuse_early_restart(args: &RotateOptions) -> Result<Option<restart::ComposeProject>> {
+    let compose = args.restart.then(|| compose_project(args));
+    if let (Some(project), false) = (&compose, args.dry_run) {
+        restart::preflight(project)?;
+    }
+    Ok(compose)
+}
+
+/// Steps 1–3: discover, then the plan with its verifiers and rewritten `.env`.
+async fn plan(
+    args: &RotateOptions,
+    ui: &Ui,
+    target: &Target,
+    env: &EnvFile,
+    old_password: Option<Secret>,
+    lock_timeout: Duration,
+    started: Instant,
+) -> Result<(plan::Prepared, tokio_postgres::Client, Target)> {
+    let (discovery, client, work_target) = discover::discover(target, lock_timeout).await?;
     let prepared = plan::prepare(
         &discovery,
         target.display(),
         args.env_file.clone(),
-        &env,
+        env,
         old_password.as_ref(),
         secrets::random_hex(16),
     )?;
-    let plan_ms = ms_since(started);
     ui.detail(&format!(
-        "discovered in {plan_ms:.1} ms: database {}, password_encryption {}, {} of 12 roles present",
+        "discovered in {:.1} ms: database {}, password_encryption {}, {} role(s) to change",
+        ms_since(started),
         prepared.plan.database,
         prepared.plan.password_encryption.as_str(),
         prepared.plan.roles_to_change.len()
     ));
+    Ok((prepared, client, work_target))
+}
 
-    if args.dry_run {
-        let report = Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started));
-        print_report(&report, args.format)?;
-        return Ok(ExitCode::Success);
+/// `--dry-run`: the plan, and what a real run would do with a pending file; nothing written.
+fn dry_run(
+    args: &RotateOptions,
+    ui: &Ui,
+    env_lock: &LockedEnv,
+    prepared: &plan::Prepared,
+    uncommitted_pending: bool,
+    plan_ms: f64,
+    started: Instant,
+) -> Result<ExitCode> {
+    if uncommitted_pending {
+        ui.info(&format!(
+            "found {} from an interrupted rotation that never committed: a real run would discard it \
+             after the confirmation; this dry run leaves it in place",
+            env_lock.pending_path().display()
+        ));
     }
+    let recovery = uncommitted_pending.then_some(Recovery::WouldDiscardUncommittedPending);
+    print_report(&Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.format)?;
+    Ok(ExitCode::Success)
+}
 
+/// The typed confirmation of a live rotation (`yes` or the database's name, then Enter).
+fn confirm(args: &RotateOptions, ui: &Ui, prepared: &plan::Prepared) -> Result<()> {
     if args.format == ReportFormat::Text || !args.yes {
         ui.info(&prepared.plan.to_text());
     }
-    ui.confirm(
+    ui.confirm_typed(
         "Rotate the password of these roles now?",
+        &[prepared.plan.database.as_str()],
         &format!("rotating the database passwords and rewriting {}", args.env_file.display()),
         args.yes,
-    )?;
-    let interrupted = interruption();
-
-    env_lock.stage(&prepared.new_env)?;
-    ui.detail(&format!("staged {}", env_lock.pending_path().display()));
-    crash_if(crash, CrashPoint::Staged);
-
-    let applied = match transaction::apply(&client, &work_target, &prepared, lock_timeout, interrupted).await {
-        Ok(applied) => applied,
-        Err(Failure::RolledBack(err)) => {
-            discard_after_rollback(&env_lock, ui);
-            return Err(err);
-        }
-        Err(Failure::Ambiguous(reason)) => {
-            ui.warn(&format!(
-                "the connection broke during COMMIT ({reason}); asking the database which password it holds"
-            ));
-            match recovery::which_password(&work_target, &prepared.new_password, old_password.as_ref()).await {
-                // Every statement had succeeded before COMMIT was sent, so the plan happened;
-                // only the window's length is unknown.
-                Holder::Pending => transaction::Applied {
-                    analytics_rows_updated: prepared.plan.analytics_rows.map_or(0, |n| n.unsigned_abs()),
-                    analytics_rows_without_user: 0,
-                    supavisor_reset: prepared.plan.supavisor_owner.is_some(),
-                    transaction_ms: f64::NAN,
-                },
-                Holder::Current => {
-                    discard_after_rollback(&env_lock, ui);
-                    return Err(Error::Database { step: "COMMIT".into(), reason });
-                }
-                Holder::Unknown(why) => return Err(unknown_outcome(&env_lock, &why)),
-            }
-        }
-    };
-    ui.detail(&format!("committed; BEGIN to COMMIT took {:.1} ms", applied.transaction_ms));
-    crash_if(crash, CrashPoint::Committed);
-
-    publish(&env_lock)?;
-    ui.detail(&format!("published {}", args.env_file.display()));
-    crash_if(crash, CrashPoint::Published);
-
-    let verify_started = Instant::now();
-    let verification = db::logins(&target, &prepared.plan.login_roles, &prepared.new_password).await;
-    let verify_ms = ms_since(verify_started);
-
-    let report = Report::applied(
-        &prepared.plan,
-        recovery,
-        &applied,
-        verification,
-        Timings { plan_ms, transaction_ms: applied.transaction_ms, verify_ms, total_ms: ms_since(started) },
-    );
-    print_report(&report, args.format)?;
-    verification_outcome(&report, &args.env_file)?;
-    restart_if_asked(args, ui)
+    )
 }
 
-/// `--restart`: recreate the services holding the password, after a verified rotation.
-fn restart_if_asked(args: &RotateOptions, ui: &Ui) -> Result<ExitCode> {
-    if !args.restart {
+/// After the confirmation: an uncommitted pending file of an interrupted run goes.
+fn discard_uncommitted(env_lock: &LockedEnv, leftover: Option<Leftover>, ui: &Ui) -> Result<Option<Recovery>> {
+    if !matches!(leftover, Some(Leftover::Uncommitted)) {
+        return Ok(None);
+    }
+    env_lock.discard_pending()?;
+    ui.info(&format!(
+        "discarded {} from an interrupted rotation that never committed",
+        env_lock.pending_path().display()
+    ));
+    Ok(Some(Recovery::DiscardedUncommittedPending))
+}
+
+/// Step 5: the transaction; a rollback removes the pending file, an undetermined outcome keeps
+/// both files (exit 4).
+async fn commit(
+    client: &tokio_postgres::Client,
+    work_target: &Target,
+    prepared: &plan::Prepared,
+    lock_timeout: Duration,
+    interrupted: impl std::future::Future<Output = ()>,
+    env_lock: &LockedEnv,
+    ui: &Ui,
+) -> Result<transaction::Applied> {
+    match transaction::apply(client, work_target, prepared, lock_timeout, interrupted).await {
+        Ok(committed) => {
+            match committed.transaction_ms {
+                Some(ms) => ui.detail(&format!("committed; BEGIN to COMMIT took {ms:.1} ms")),
+                None => {
+                    ui.warn("the connection broke during COMMIT; the database holds the new password: it committed")
+                }
+            }
+            Ok(committed)
+        }
+        Err(transaction::Failure::RolledBack(err)) => {
+            discard_after_rollback(env_lock, ui);
+            Err(err)
+        }
+        Err(transaction::Failure::Undetermined(why)) => Err(undetermined(env_lock, &why)),
+    }
+}
+
+/// Finishes a rotation that an interrupted run committed: publish its pending file, then verify,
+/// report and restart like any rotation. `--dry-run` only says so.
+async fn finish_interrupted_rotation(
+    args: &RotateOptions,
+    ui: &Ui,
+    env_lock: &LockedEnv,
+    target: &Target,
+    new_password: &Secret,
+    started: Instant,
+) -> Result<ExitCode> {
+    let pending = env_lock.pending_path();
+    if args.dry_run {
+        ui.info(&format!(
+            "found {} from an interrupted rotation that had committed: a real run would publish it over {} \
+             (no second rotation); this dry run changes nothing",
+            pending.display(),
+            args.env_file.display()
+        ));
+        print_report(&Report::would_finish(&args.env_file, ms_since(started)), args.format)?;
         return Ok(ExitCode::Success);
     }
-    let project = restart::ComposeProject {
+    let compose = args.restart.then(|| compose_project(args));
+    if let Some(project) = &compose {
+        restart::preflight(project)?;
+    }
+    ui.info(&format!(
+        "found {} from an interrupted rotation that had committed: publishing it, no second rotation",
+        pending.display()
+    ));
+    publish(env_lock)?;
+    let admin = target.as_login(target.user(), new_password);
+    let login_roles = discover::login_roles(&admin, new_password).await.unwrap_or_else(|err| {
+        ui.warn(&format!("cannot list the LOGIN roles ({err}); verifying the admin role only"));
+        vec![target.user().to_owned()]
+    });
+    let (verification, verify_ms) = verify(target, &login_roles, new_password).await;
+    let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));
+    report_verify_restart(args, ui, &report, compose.as_ref())
+}
+
+/// Step 7: every LOGIN role logs in with the new password; the results and how long it took.
+async fn verify(target: &Target, roles: &[String], password: &Secret) -> (Vec<db::LoginResult>, f64) {
+    let started = Instant::now();
+    let results = db::logins(target, roles, password).await;
+    (results, ms_since(started))
+}
+
+/// The shared tail of every run that changed the database: print the report, exit 4 when a
+/// role could not log in, then `--restart`.
+fn report_verify_restart(
+    args: &RotateOptions,
+    ui: &Ui,
+    report: &Report,
+    compose: Option<&restart::ComposeProject>,
+) -> Result<ExitCode> {
+    print_report(report, args.format)?;
+    verification_outcome(report, &args.env_file)?;
+    if let Some(project) = compose {
+        let services = restart::restart(project)?;
+        ui.info(&format!("recreated {}", services.join(" ")));
+    }
+    Ok(ExitCode::Success)
+}
+
+fn compose_project(args: &RotateOptions) -> restart::ComposeProject {
+    restart::ComposeProject {
         files: args.compose_file.clone(),
         directory: args.project_directory.clone().unwrap_or_else(|| restart::default_directory(&args.env_file)),
         env_file: args.env_file.clone(),
-    };
-    let services = restart::restart(&project)?;
-    ui.info(&format!("recreated {}", services.join(" ")));
-    Ok(ExitCode::Success)
+    }
 }
 
 /// Takes the `.env` lock, saying so when another run holds it: waiting silently at 2 a.m.
@@ -257,103 +333,54 @@ fn lock_env(path: &Path, ui: &Ui) -> Result<LockedEnv> {
     Ok(LockedEnv::acquire(path)?)
 }
 
-/// What settling a leftover pending file came to.
-enum Settled {
-    /// The interrupted rotation had committed; `.env` now has its password.
-    Finished(Secret),
-    /// It had not; the pending file is gone and the requested rotation goes on.
-    Discarded,
+/// The `.env` under the lock; it must exist (rotation rewrites the stack's own file).
+fn read_env(env_lock: &LockedEnv, ui: &Ui) -> Result<EnvFile> {
+    let path = env_lock.path();
+    let env = env_lock.read()?.ok_or_else(|| Error::BadValue {
+        path: path.to_owned(),
+        key: POSTGRES_PASSWORD.into(),
+        problem: "the file does not exist; rotate-passwords rewrites the stack's .env, so point --env-file at it"
+            .into(),
+    })?;
+    for key in env.duplicate_keys() {
+        ui.warn(&format!("{key} appears more than once in {}; every occurrence is updated", path.display()));
+    }
+    Ok(env)
 }
 
-/// Resolves `<env>.pending` from an interrupted run, before anything else (SPEC §2).
-async fn settle_pending(
-    env_lock: &LockedEnv,
-    target: &Target,
-    current: Option<&Secret>,
-    ui: &Ui,
-) -> Result<Option<Settled>> {
-    let pending_path = env_lock.pending_path();
-    let pending = match env_lock.read_pending() {
-        Ok(Some(pending)) => pending,
-        Ok(None) => return Ok(None),
-        Err(err) => {
-            // Staging completes (fsync) before BEGIN, so a pending file that cannot be read
-            // back was never the basis of a commit.
-            ui.warn(&format!(
-                "{} is unreadable ({err}); it cannot stem from a committed rotation, discarding it",
-                pending_path.display()
-            ));
-            env_lock.discard_pending()?;
-            return Ok(Some(Settled::Discarded));
-        }
-    };
-    let Some(new_password) =
-        pending.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
-    else {
-        ui.warn(&format!("{} has no {POSTGRES_PASSWORD}; discarding it", pending_path.display()));
-        env_lock.discard_pending()?;
-        return Ok(Some(Settled::Discarded));
-    };
-    if current.is_some_and(|c| c == &new_password) {
-        env_lock.discard_pending()?;
-        return Ok(Some(Settled::Discarded));
+/// A temporary file beside `.env` left by a killed run holds every secret: the next real run
+/// removes it (under the `.env` lock, so it belongs to no live writer) and says so.
+fn remove_leftover_temp_files(env_lock: &LockedEnv, ui: &Ui) -> Result<()> {
+    for path in env_lock.remove_leftover_temp_files()? {
+        ui.info(&format!("removed {}, a temporary file left by an interrupted run", path.display()));
     }
-    match recovery::which_password(target, &new_password, current).await {
-        Holder::Pending => {
-            ui.info(&format!(
-                "found {} from an interrupted rotation that had committed: publishing it, no second rotation",
-                pending_path.display()
-            ));
-            publish(env_lock)?;
-            Ok(Some(Settled::Finished(new_password)))
-        }
-        Holder::Current => {
-            ui.info(&format!(
-                "found {} from an interrupted rotation that never committed: discarding it and rotating as asked",
-                pending_path.display()
-            ));
-            env_lock.discard_pending()?;
-            Ok(Some(Settled::Discarded))
-        }
-        Holder::Unknown(why) => Err(unknown_outcome(env_lock, &why)),
-    }
-}
-
-/// Steps 7–8 for a rotation that an earlier, interrupted run committed.
-async fn finish_recovered(
-    args: &RotateOptions,
-    ui: &Ui,
-    target: &Target,
-    new_password: &Secret,
-    started: Instant,
-) -> Result<ExitCode> {
-    let admin = target.as_login(target.user(), new_password);
-    let login_roles = discover::login_roles(&admin).await.unwrap_or_else(|err| {
-        ui.warn(&format!("cannot list the LOGIN roles ({err}); verifying the admin role only"));
-        vec![target.user().to_owned()]
-    });
-    let roles: Vec<&str> = login_roles.iter().map(String::as_str).collect();
-    let verify_started = Instant::now();
-    let verification = db::logins(target, &roles, new_password).await;
-    let verify_ms = ms_since(verify_started);
-    let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));
-    print_report(&report, args.format)?;
-    verification_outcome(&report, &args.env_file)?;
-    restart_if_asked(args, ui)
+    Ok(())
 }
 
 /// Step 6: the pending file becomes `.env`. Failing here leaves the new password in the
 /// pending file, which the next run publishes.
 fn publish(env_lock: &LockedEnv) -> Result<()> {
     env_lock.publish_pending().map_err(|err| Error::PartiallyApplied {
-        what: format!("publishing the new .env failed ({err})"),
+        what: format!("the database committed, but publishing the new .env failed: {}", publish_failure(&err)),
         recovery: format!(
-            "the complete new .env is in {pending}; run this command again to publish it (it detects \
-             the committed rotation), or move it into place yourself: mv {pending} {env}",
+            "the complete new .env is in {pending}; fix the cause, then run this command again to publish it \
+             (it detects the committed rotation), or move it into place yourself: mv {pending} {env}",
             pending = env_lock.pending_path().display(),
             env = env_lock.path().display()
         ),
     })
+}
+
+/// Why publishing failed, without the "nothing was changed" that ends a plain write error:
+/// after COMMIT, that would contradict the database.
+fn publish_failure(err: &EnvFileError) -> String {
+    match err {
+        EnvFileError::Write { path, error } => format!("{} could not be replaced ({error})", path.display()),
+        EnvFileError::Owner { uid, gid, error, .. } => {
+            format!("the new file could not be given the owner uid {uid}, gid {gid} ({error})")
+        }
+        other => other.to_string(),
+    }
 }
 
 fn discard_after_rollback(env_lock: &LockedEnv, ui: &Ui) {
@@ -365,8 +392,9 @@ fn discard_after_rollback(env_lock: &LockedEnv, ui: &Ui) {
     }
 }
 
-fn unknown_outcome(env_lock: &LockedEnv, why: &str) -> Error {
-    Error::PartiallyApplied {
+/// Exit 4 when nobody can tell whether the rotation committed: both files are kept.
+fn undetermined(env_lock: &LockedEnv, why: &str) -> Error {
+    Error::OutcomeUnknown {
         what: format!("it cannot be told whether the rotation committed ({why})"),
         recovery: format!(
             "{pending} holds the new password and {env} the old one; once the database is reachable, run \
@@ -436,5 +464,14 @@ mod tests {
         assert!(parse_duration("0s").is_none());
         assert!(parse_duration("fast").is_none());
         assert!(parse_duration("5h").is_none());
+    }
+
+    #[test]
+    fn a_publish_failure_after_commit_never_says_nothing_changed() {
+        let err = EnvFileError::Write {
+            path: ".env".into(),
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert!(!publish_failure(&err).contains("nothing was changed"));
     }
 }

@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use serde::Serialize;
+use zeroize::Zeroizing;
 
-use super::discover::{Discovery, UrlColumn};
+use super::discover::{Discovery, ReadOnlyRole};
 use super::verifier::{self, Encryption};
+use crate::analytics::UrlColumns;
 use crate::dburl;
 use crate::envfile::{EnvFile, EnvFileError};
 use crate::secrets::Secret;
@@ -17,13 +19,40 @@ use crate::stack::roles::PASSWORDLESS_ROLE;
 use crate::stack::services::HOLDING_DB_PASSWORD;
 use crate::stack::POSTGRES_PASSWORD;
 
+/// Other names under which a stack's `.env` keeps a copy of `POSTGRES_PASSWORD` itself (not
+/// inside a connection string): such a copy follows the rotation when it holds the old password.
+pub const PASSWORD_ALIASES: [&str; 4] = ["SUPABASE_DB_PASSWORD", "DB_PASSWORD", "DATABASE_PASSWORD", "PGPASSWORD"];
+
+/// Why the rotation leaves a role alone (serialised as stable kebab-case strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// The role does not exist in this cluster.
+    Absent,
+    /// `supabase_read_only_user` without a password, as Supabase ships it.
+    NoPasswordByDesign,
+    /// `supabase_read_only_user` with a password other than the stack's: someone chose it.
+    OwnPassword,
+}
+
+impl SkipReason {
+    /// The reason in words, for the plan and the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::Absent => "does not exist, skipped",
+            SkipReason::NoPasswordByDesign => "left alone: it has no password by design",
+            SkipReason::OwnPassword => "left alone: it has a password of its own, not the stack's",
+        }
+    }
+}
+
 /// A role the rotation does not touch, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
     /// The role.
     pub role: &'static str,
-    /// `absent` or `no-password-by-design`.
-    pub reason: &'static str,
+    /// Why.
+    pub reason: SkipReason,
 }
 
 /// What the rotation will do, as shown before the confirmation and in the report.
@@ -60,12 +89,14 @@ pub struct Prepared {
     pub plan: Plan,
     /// The new password.
     pub new_password: Secret,
+    /// The password the `.env` held before (for settling a `COMMIT` whose answer was lost).
+    pub old_password: Option<Secret>,
     /// `(role, verifier)` for every role to change.
     pub verifiers: Vec<(&'static str, Secret)>,
     /// The `.env` as it will be after the rotation.
     pub new_env: EnvFile,
     /// How `_analytics.source_backends` stores its URLs, if present.
-    pub analytics_column: Option<UrlColumn>,
+    pub analytics_columns: Option<UrlColumns>,
     /// The fingerprint discovery saw, re-checked under the advisory lock.
     pub fingerprint: String,
 }
@@ -82,12 +113,33 @@ pub fn prepare(
     old_password: Option<&Secret>,
     new_password: Secret,
 ) -> Result<Prepared, EnvFileError> {
-    let roles_to_change: Vec<&'static str> = discovery.roles.iter().filter(|r| r.exists).map(|r| r.name).collect();
-    let login_roles = discovery.roles.iter().filter(|r| r.exists && r.can_login).map(|r| r.name).collect();
-    let mut skipped: Vec<Skipped> =
-        discovery.roles.iter().filter(|r| !r.exists).map(|r| Skipped { role: r.name, reason: "absent" }).collect();
-    if discovery.passwordless_role_exists {
-        skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: "no-password-by-design" });
+    let mut roles_to_change: Vec<&'static str> = discovery.roles.iter().filter(|r| r.exists).map(|r| r.name).collect();
+    let mut login_roles: Vec<&'static str> =
+        discovery.roles.iter().filter(|r| r.exists && r.can_login).map(|r| r.name).collect();
+    let mut skipped: Vec<Skipped> = discovery
+        .roles
+        .iter()
+        .filter(|r| !r.exists)
+        .map(|r| Skipped { role: r.name, reason: SkipReason::Absent })
+        .collect();
+    // Studio's read-only connection needs the stack's password, so an operator may have given
+    // it to supabase_read_only_user; then it follows the rotation. Otherwise it is left alone.
+    match &discovery.read_only {
+        Some(ReadOnlyRole { verifier: None, .. }) => {
+            skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: SkipReason::NoPasswordByDesign })
+        }
+        Some(ReadOnlyRole { verifier: Some(stored), can_login })
+            if old_password.is_some_and(|old| verifier::matches(stored.expose(), old.expose(), PASSWORDLESS_ROLE)) =>
+        {
+            roles_to_change.push(PASSWORDLESS_ROLE);
+            if *can_login {
+                login_roles.push(PASSWORDLESS_ROLE);
+            }
+        }
+        Some(ReadOnlyRole { verifier: Some(_), .. }) => {
+            skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: SkipReason::OwnPassword })
+        }
+        None => {}
     }
     let verifiers = role_verifiers(&roles_to_change, &new_password, discovery.encryption);
 
@@ -108,9 +160,10 @@ pub fn prepare(
     Ok(Prepared {
         plan,
         new_password,
+        old_password: old_password.cloned(),
         verifiers,
         new_env,
-        analytics_column: discovery.analytics.as_ref().map(|a| a.column),
+        analytics_columns: discovery.analytics.as_ref().map(|a| a.columns),
         fingerprint: discovery.fingerprint.clone(),
     })
 }
@@ -137,8 +190,9 @@ pub fn role_verifiers(
     }
 }
 
-/// The `.env` with `POSTGRES_PASSWORD` and every postgres URL that embedded the old password
-/// updated, and the names of the keys that changed.
+/// The `.env` with every copy of the password updated, and the names of the keys that changed:
+/// `POSTGRES_PASSWORD`, its aliases that hold the old password, and every connection string
+/// (postgres or JDBC URL, key/value string) whose password is the old one.
 pub fn rewrite_env(
     env: &EnvFile,
     old_password: Option<&Secret>,
@@ -148,14 +202,19 @@ pub fn rewrite_env(
     let mut seen = BTreeSet::from([POSTGRES_PASSWORD.to_owned()]);
     if let Some(old) = old_password {
         for (key, value) in env.pairs() {
-            if seen.contains(key) || !dburl::is_postgres_url(value) {
+            if seen.contains(key) {
                 continue;
             }
-            if dburl::password(value).as_deref() == Some(old.expose()) {
-                if let Some(updated) = dburl::with_password(value, new_password.expose()) {
-                    seen.insert(key.to_owned());
-                    changes.push((key.to_owned(), Secret::new(updated)));
-                }
+            let updated = if PASSWORD_ALIASES.contains(&key) {
+                (value == old.expose()).then(|| new_password.expose().to_owned())
+            } else if dburl::password(value).is_some_and(|p| Zeroizing::new(p).as_str() == old.expose()) {
+                dburl::with_password(value, new_password.expose())
+            } else {
+                None
+            };
+            if let Some(updated) = updated {
+                seen.insert(key.to_owned());
+                changes.push((key.to_owned(), Secret::new(updated)));
             }
         }
     }
@@ -181,11 +240,7 @@ impl Plan {
             self.roles_to_change.join(", ")
         ));
         for skipped in &self.skipped {
-            let why = match skipped.reason {
-                "absent" => "does not exist, skipped",
-                _ => "left alone: it has no password by design",
-            };
-            out.push_str(&format!("  {}: {}\n", skipped.role, why));
+            out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.describe()));
         }
         match self.analytics_rows {
             Some(n) => out.push_str(&format!(
@@ -206,5 +261,34 @@ impl Plan {
         ));
         out.push_str(&format!("  restart afterwards: {}\n", self.services_to_restart.join(" ")));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_copy_of_the_old_password_follows_and_nothing_else() {
+        let env = EnvFile::parse(
+            "POSTGRES_PASSWORD=old0\n\
+             SUPABASE_DB_PASSWORD=old0\n\
+             DB_PASSWORD=someone-elses\n\
+             JDBC=jdbc:postgresql://db/p?user=u&password=old0\n\
+             KV='host=db user=u password=old0'\n\
+             URL=postgresql://u:old0@db/p\n\
+             OTHER=postgresql://app:app-pw@db/p\n\
+             NOT_A_CONNECTION=old0\n",
+            None,
+        )
+        .unwrap();
+        let (new_env, keys) =
+            rewrite_env(&env, Some(&Secret::new("old0".into())), &Secret::new("new1".into())).unwrap();
+        assert_eq!(keys, ["POSTGRES_PASSWORD", "SUPABASE_DB_PASSWORD", "JDBC", "KV", "URL"]);
+        assert_eq!(new_env.get("JDBC"), Some("jdbc:postgresql://db/p?user=u&password=new1"));
+        assert_eq!(new_env.get("KV"), Some("host=db user=u password=new1"));
+        assert_eq!(new_env.get("DB_PASSWORD"), Some("someone-elses"));
+        assert_eq!(new_env.get("OTHER"), Some("postgresql://app:app-pw@db/p"));
+        assert_eq!(new_env.get("NOT_A_CONNECTION"), Some("old0"), "an unknown key is not assumed to be a copy");
     }
 }

@@ -1,47 +1,111 @@
-//! Crash recovery: deciding which password the database holds when a pending `.env` exists.
+//! Crash recovery: deciding whether an interrupted rotation committed, when a pending `.env`
+//! exists or the connection broke during `COMMIT`.
 //!
 //! The pending file is written and fsync'd before the transaction starts, so at every instant
 //! either `.env` or `<env>.pending` holds a password the database accepts. Recovery asks the
-//! database which one, and never changes the database itself: it only makes `.env` agree.
+//! database which one, and never changes the database itself: it only tells the caller, who
+//! makes `.env` agree (and, during `--dry-run`, only says what it would do).
 
-use super::discover::stored_verifier;
-use super::transaction::ADVISORY_LOCK_KEY;
-use super::verifier;
+use super::sql;
+use super::{discover, verifier};
 use crate::db::{describe, Target};
+use crate::envfile::{EnvFileError, LockedEnv};
+use crate::error::Result;
 use crate::secrets::Secret;
+use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::POSTGRES_PASSWORD;
+use crate::ui::Ui;
 
-/// Which password the database holds for the admin role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holder {
-    /// The pending (new) password: the rotation committed.
-    Pending,
-    /// The current `.env`'s (old) password: the rotation never committed.
-    Current,
-    /// Neither could be confirmed; the reason says why (unreachable, both rejected).
-    Unknown(String),
+/// What a leftover pending file is.
+#[derive(Debug)]
+pub enum Leftover {
+    /// Its rotation committed: the database holds its password (given here).
+    Committed(Secret),
+    /// Its rotation never committed (or it is unusable): it may be discarded after the
+    /// confirmation.
+    Uncommitted,
 }
 
-fn is_auth_failure(err: &tokio_postgres::Error) -> bool {
-    err.code().is_some_and(|c| crate::db::is_auth_failure_code(c.code()))
+/// What the database says about a rotation whose outcome this run did not see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// The admin role holds the new (pending) password: the rotation committed.
+    Committed,
+    /// The admin role holds the old (current `.env`) password: it never committed.
+    NotCommitted,
+    /// Neither could be confirmed; the reason says why (unreachable, both rejected, a rotation
+    /// still in flight).
+    Undetermined(String),
+}
+
+/// Finds out what a pending file left by an interrupted run is, changing nothing; `None` when
+/// there is no pending file. An outcome nobody can determine is an error (exit 4, both files
+/// kept).
+pub async fn inspect(
+    env_lock: &LockedEnv,
+    target: &Target,
+    current: Option<&Secret>,
+    ui: &Ui,
+) -> Result<Option<Leftover>> {
+    let pending_path = env_lock.pending_path();
+    let pending = match env_lock.read_pending() {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return Ok(None),
+        // Something other than a regular file at the pending name is refused, never followed
+        // nor removed: the operator moves it away (SPEC §2).
+        Err(err @ (EnvFileError::Symlink { .. } | EnvFileError::NotRegular { .. })) => return Err(err.into()),
+        Err(err) => {
+            // Staging completes (fsync) before BEGIN, so a pending file that cannot be read
+            // back was never the basis of a commit.
+            ui.warn(&format!(
+                "{} is unreadable ({err}); it cannot stem from a committed rotation",
+                pending_path.display()
+            ));
+            return Ok(Some(Leftover::Uncommitted));
+        }
+    };
+    let Some(new_password) =
+        pending.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
+    else {
+        ui.warn(&format!("{} has no {POSTGRES_PASSWORD}; it cannot stem from a rotation", pending_path.display()));
+        return Ok(Some(Leftover::Uncommitted));
+    };
+    if current.is_some_and(|c| c == &new_password) {
+        return Ok(Some(Leftover::Uncommitted));
+    }
+    match settle(target, &new_password, current).await {
+        Settlement::Committed => Ok(Some(Leftover::Committed(new_password))),
+        Settlement::NotCommitted => Ok(Some(Leftover::Uncommitted)),
+        Settlement::Undetermined(why) => Err(super::undetermined(env_lock, &why)),
+    }
 }
 
 /// How long recovery waits for a session that still holds the rotation's advisory lock.
-const SETTLE_TIMEOUT_MS: u64 = 30_000;
+const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Waits until no session holds the rotation's advisory lock, so the transaction it guards has
-/// finished one way or the other. A backend whose client vanished during `COMMIT` may still be
-/// committing (or only about to read `COMMIT` from its socket); reading the verifier before it
-/// is done could see the old password and discard a pending file whose password is about to
-/// become the live one.
-async fn wait_for_rotations_to_finish(client: &tokio_postgres::Client) -> Result<(), String> {
-    let sql = format!(
-        "SET lock_timeout = '{SETTLE_TIMEOUT_MS}ms'; SELECT pg_advisory_lock({key}); SELECT pg_advisory_unlock({key}); RESET lock_timeout",
-        key = ADVISORY_LOCK_KEY
-    );
-    client.batch_execute(&sql).await.map_err(|e| {
+/// The databases a rotation's transaction may run in: `_supabase` (current stacks) and the
+/// target's own (older stacks). The advisory lock is per database, so recovery waits in each.
+fn work_databases(target: &Target) -> Vec<Target> {
+    let mut candidates = vec![target.in_database(INTERNALS_DATABASE)];
+    if target.dbname() != INTERNALS_DATABASE {
+        candidates.push(target.clone());
+    }
+    candidates
+}
+
+/// Waits until no session holds the rotation's advisory lock in the database `client` is in,
+/// so the transaction it guards has finished one way or the other. A backend whose client
+/// vanished during `COMMIT` may still be committing (or only about to read `COMMIT` from its
+/// socket); reading the verifier before it is done could see the old password and discard a
+/// pending file whose password is about to become the live one.
+async fn wait_for_rotations_to_finish(
+    client: &tokio_postgres::Client,
+    dbname: &str,
+) -> std::result::Result<(), String> {
+    client.batch_execute(&sql::wait_for_rotation_lock(SETTLE_TIMEOUT)).await.map_err(|e| {
         format!(
-            "another session still holds the rotation lock after {} s ({}); it may be a rotation in progress",
-            SETTLE_TIMEOUT_MS / 1000,
+            "a rotation still holds its lock in database {dbname} after {} s ({}); it may still be committing",
+            SETTLE_TIMEOUT.as_secs(),
             describe(&e)
         )
     })
@@ -49,36 +113,47 @@ async fn wait_for_rotations_to_finish(client: &tokio_postgres::Client) -> Result
 
 /// Finds out whether `pending` or `current` is the admin role's password.
 ///
-/// First waits for any transaction under the rotation lock to end. Then a successful login
-/// decides, unless the stored verifier can be read: then the verifier decides, because a
-/// `trust` line in `pg_hba.conf` accepts any password.
-pub async fn which_password(target: &Target, pending: &Secret, current: Option<&Secret>) -> Holder {
+/// First waits, in every database the rotation's transaction may run in, for any transaction
+/// under the rotation lock to end. Then a successful login decides, unless the stored verifier
+/// can be read: then the verifier decides, because a `trust` line in `pg_hba.conf` accepts any
+/// password.
+pub async fn settle(target: &Target, pending: &Secret, current: Option<&Secret>) -> Settlement {
     let user = target.user().to_owned();
-    let candidates = std::iter::once((pending, Holder::Pending)).chain(current.map(|c| (c, Holder::Current)));
+    let candidates =
+        std::iter::once((pending, Settlement::Committed)).chain(current.map(|c| (c, Settlement::NotCommitted)));
     let mut rejected = 0;
-    for (password, holder) in candidates {
-        match target.as_login(&user, password).connect_raw().await {
-            Ok(client) => {
-                if let Err(why) = wait_for_rotations_to_finish(&client).await {
-                    return Holder::Unknown(why);
-                }
-                return match stored_verifier(&client, &user).await {
-                    Ok(Some(stored)) if verifier::matches(&stored, pending.expose(), &user) => Holder::Pending,
-                    Ok(Some(stored)) if current.is_some_and(|c| verifier::matches(&stored, c.expose(), &user)) => {
-                        Holder::Current
+    for (password, settlement) in candidates {
+        let mut admin = None;
+        for work in work_databases(&target.as_login(&user, password)) {
+            match work.connect_raw().await {
+                Ok(client) => {
+                    if let Err(why) = wait_for_rotations_to_finish(&client, work.dbname()).await {
+                        return Settlement::Undetermined(why);
                     }
-                    Ok(Some(_)) => Holder::Unknown(format!(
-                        "the stored password of {user} is neither the pending nor the current one"
-                    )),
-                    // No verifier to read (not a superuser, or no password set): the login decides.
-                    _ => holder,
-                };
-            }
-            Err(err) if is_auth_failure(&err) => rejected += 1,
-            Err(err) => {
-                return Holder::Unknown(format!("cannot reach {}: {}", target.host_port(), describe(&err)));
+                    admin = Some(client);
+                }
+                Err(err) if err.sqlstate() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {}
+                Err(err) if err.is_auth_failure() => break,
+                Err(err) => {
+                    return Settlement::Undetermined(format!("cannot reach {}: {}", target.host_port(), err.describe()))
+                }
             }
         }
+        let Some(client) = admin else {
+            rejected += 1;
+            continue;
+        };
+        return match discover::stored_verifier(&client, &user).await {
+            Ok(Some(stored)) if verifier::matches(&stored, pending.expose(), &user) => Settlement::Committed,
+            Ok(Some(stored)) if current.is_some_and(|c| verifier::matches(&stored, c.expose(), &user)) => {
+                Settlement::NotCommitted
+            }
+            Ok(Some(_)) => Settlement::Undetermined(format!(
+                "the stored password of {user} is neither the pending nor the current one"
+            )),
+            // No verifier to read (not a superuser, or no password set): the login decides.
+            _ => settlement,
+        };
     }
-    Holder::Unknown(format!("the server rejected all {rejected} candidate password(s) for {user}"))
+    Settlement::Undetermined(format!("the server rejected all {rejected} candidate password(s) for {user}"))
 }

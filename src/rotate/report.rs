@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::plan::Plan;
+use super::plan::{Plan, SkipReason};
 use super::transaction::Applied;
 use crate::db::LoginResult;
 use crate::stack::services::HOLDING_DB_PASSWORD;
@@ -17,6 +17,12 @@ pub enum Recovery {
     FinishedInterruptedRotation,
     /// It had not committed; its pending file was discarded before this rotation.
     DiscardedUncommittedPending,
+    /// `--dry-run`: the interrupted rotation had committed; a real run would publish its
+    /// pending file and stop.
+    WouldFinishInterruptedRotation,
+    /// `--dry-run`: it had not committed; a real run would discard its pending file after the
+    /// confirmation.
+    WouldDiscardUncommittedPending,
 }
 
 /// Milliseconds spent in each phase.
@@ -24,12 +30,27 @@ pub enum Recovery {
 pub struct Timings {
     /// Start to plan ready (lock, connect, discover, hash).
     pub plan_ms: f64,
-    /// `BEGIN` to `COMMIT` (NaN, printed as null, when the commit's outcome had to be recovered).
-    pub transaction_ms: f64,
+    /// `BEGIN` to `COMMIT` (null when the answer to `COMMIT` was lost and the outcome had to be
+    /// asked of the database).
+    pub transaction_ms: Option<f64>,
     /// The login test of every LOGIN role.
     pub verify_ms: f64,
     /// The whole run.
     pub total_ms: f64,
+}
+
+/// What happened to one role (serialised as the stable kebab-case strings scripts match).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Its password changed.
+    Rotated,
+    /// `--dry-run`: its password would change.
+    Planned,
+    /// It does not exist in this cluster.
+    SkippedAbsent,
+    /// It exists and was deliberately not touched (no password, or its own).
+    LeftAlone,
 }
 
 /// One role and what happened to it.
@@ -37,8 +58,8 @@ pub struct Timings {
 pub struct RoleOutcome {
     /// The role.
     pub role: String,
-    /// `rotated`, `planned`, `skipped-absent` or `left-alone`.
-    pub outcome: &'static str,
+    /// What happened.
+    pub outcome: Outcome,
 }
 
 /// The report of one run.
@@ -73,11 +94,14 @@ pub fn restart_command() -> String {
     format!("docker compose up -d --force-recreate {}", HOLDING_DB_PASSWORD.join(" "))
 }
 
-fn role_outcomes(plan: &Plan, done: &'static str) -> Vec<RoleOutcome> {
+fn role_outcomes(plan: &Plan, done: Outcome) -> Vec<RoleOutcome> {
     let changed = plan.roles_to_change.iter().map(|r| RoleOutcome { role: (*r).to_owned(), outcome: done });
     let skipped = plan.skipped.iter().map(|s| RoleOutcome {
         role: s.role.to_owned(),
-        outcome: if s.reason == "absent" { "skipped-absent" } else { "left-alone" },
+        outcome: match s.reason {
+            SkipReason::Absent => Outcome::SkippedAbsent,
+            SkipReason::NoPasswordByDesign | SkipReason::OwnPassword => Outcome::LeftAlone,
+        },
     });
     changed.chain(skipped).collect()
 }
@@ -90,13 +114,13 @@ impl Report {
             recovery,
             env_file: plan.env_file.clone(),
             plan: Some(plan.clone()),
-            roles: role_outcomes(plan, "planned"),
+            roles: role_outcomes(plan, Outcome::Planned),
             analytics_rows_updated: None,
             analytics_rows_without_user: 0,
             supavisor_reset: false,
             verification: Vec::new(),
             restart_command: restart_command(),
-            timings: Timings { plan_ms, transaction_ms: 0.0, verify_ms: 0.0, total_ms },
+            timings: Timings { plan_ms, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms },
         }
     }
 
@@ -113,7 +137,7 @@ impl Report {
             recovery,
             env_file: plan.env_file.clone(),
             plan: Some(plan.clone()),
-            roles: role_outcomes(plan, "rotated"),
+            roles: role_outcomes(plan, Outcome::Rotated),
             analytics_rows_updated: Some(applied.analytics_rows_updated),
             analytics_rows_without_user: applied.analytics_rows_without_user,
             supavisor_reset: applied.supavisor_reset,
@@ -136,11 +160,28 @@ impl Report {
             supavisor_reset: false,
             verification,
             restart_command: restart_command(),
-            timings: Timings { plan_ms: 0.0, transaction_ms: 0.0, verify_ms, total_ms },
+            timings: Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms, total_ms },
         }
     }
 
-    /// The report as pretty JSON (NaN timings become null).
+    /// `--dry-run` with a pending file whose rotation committed: a real run would only publish it.
+    pub fn would_finish(env_file: &Path, total_ms: f64) -> Self {
+        Report {
+            dry_run: true,
+            recovery: Some(Recovery::WouldFinishInterruptedRotation),
+            env_file: env_file.to_owned(),
+            plan: None,
+            roles: Vec::new(),
+            analytics_rows_updated: None,
+            analytics_rows_without_user: 0,
+            supavisor_reset: false,
+            verification: Vec::new(),
+            restart_command: restart_command(),
+            timings: Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms },
+        }
+    }
+
+    /// The report as pretty JSON.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         text.push('\n');
@@ -154,6 +195,18 @@ impl Report {
             if let Some(plan) = &self.plan {
                 out.push_str(&plan.to_text());
             }
+            match self.recovery {
+                Some(Recovery::WouldFinishInterruptedRotation) => out.push_str(&format!(
+                    "A real run would publish the pending file of an interrupted rotation that had committed over {} \
+                     (no second rotation).\n",
+                    self.env_file.display()
+                )),
+                Some(Recovery::WouldDiscardUncommittedPending) => out.push_str(
+                    "A real run would discard the pending file of an interrupted rotation that never committed, \
+                     after the confirmation.\n",
+                ),
+                _ => {}
+            }
             out.push_str("Dry run: nothing was changed.\n");
             return out;
         }
@@ -165,18 +218,21 @@ impl Report {
             Some(Recovery::DiscardedUncommittedPending) => {
                 out.push_str("Discarded the pending file of an interrupted rotation that never committed.\n")
             }
-            None => {}
+            Some(Recovery::WouldFinishInterruptedRotation | Recovery::WouldDiscardUncommittedPending) | None => {}
         }
         if let Some(plan) = &self.plan {
+            let window = match self.timings.transaction_ms {
+                Some(ms) => format!("{ms:.1} ms"),
+                None => "its COMMIT confirmed afterwards".to_owned(),
+            };
             out.push_str(&format!(
-                "Rotated the password of {} role(s) in one transaction ({:.1} ms); {} rewritten: {}.\n",
+                "Rotated the password of {} role(s) in one transaction ({window}); {} rewritten: {}.\n",
                 plan.roles_to_change.len(),
-                self.timings.transaction_ms,
                 self.env_file.display(),
                 plan.env_keys.join(", ")
             ));
             for skipped in &plan.skipped {
-                out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.replace('-', " ")));
+                out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.describe()));
             }
             if let Some(rows) = self.analytics_rows_updated {
                 if plan.analytics_rows.is_some() {

@@ -61,6 +61,27 @@ fn failed(project: &ComposeProject, what: String) -> Error {
     }
 }
 
+/// `--restart`, refused before anything changes: `docker compose` must be there and answer,
+/// or the rotation would commit and only then find it cannot finish (exit 4).
+pub fn preflight(project: &ComposeProject) -> Result<()> {
+    let refused = |why: String| {
+        Error::Precondition(format!(
+            "--restart needs `docker compose`, but {why}; install it or leave out --restart \
+             (then recreate the services by hand afterwards); nothing was changed"
+        ))
+    };
+    let mut version = Command::new("docker");
+    version.current_dir(&project.directory).args(["compose", "version"]);
+    match version.output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(refused(format!("`docker compose version` failed: {}", first_line(&out.stderr)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(refused("docker is not installed or not on PATH".to_owned()))
+        }
+        Err(e) => Err(refused(format!("docker could not be started ({e})"))),
+    }
+}
+
 /// Recreates the services of [`HOLDING_DB_PASSWORD`] that the project defines; returns them.
 pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
     let listed = project.compose().args(["config", "--services"]).output().map_err(|e| {

@@ -49,11 +49,14 @@ pub fn make(password: &str, user: &str, encryption: Encryption) -> String {
 
 /// Whether `stored` (a `pg_authid.rolpassword`) is the verifier of `password` for `user`.
 ///
-/// SCRAM passwords are compared as raw UTF-8 bytes; PostgreSQL applies SASLprep first, which
-/// changes nothing for the ASCII passwords this tool makes.
+/// SCRAM passwords are SASLprep'd first, as the server does when it stores a verifier and as
+/// the client does when it logs in: an operator's old password with a character SASLprep maps
+/// (U+00A0, U+FB01) must still be recognised. A password SASLprep rejects is used as is, as
+/// the server does.
 pub fn matches(stored: &str, password: &str, user: &str) -> bool {
     if let Some(rest) = stored.strip_prefix("SCRAM-SHA-256$") {
-        return scram_matches(rest, password).unwrap_or(false);
+        let prepared = stringprep::saslprep(password).unwrap_or(std::borrow::Cow::Borrowed(password));
+        return scram_matches(rest, &prepared).unwrap_or(false);
     }
     if stored.starts_with("md5") {
         return postgres_protocol::password::md5(password.as_bytes(), user) == stored;
@@ -113,6 +116,14 @@ mod tests {
         assert_eq!(v, postgres_protocol::password::md5(b"pwanon", ""));
         assert!(matches(&v, "pw", "anon"));
         assert!(!matches(&v, "pw", "authenticator"));
+    }
+
+    #[test]
+    fn scram_passwords_are_compared_after_saslprep_like_the_server() {
+        // What the server stores for 'a\u{a0}b\u{fb01}c' is the verifier of 'a bfic'.
+        let stored = make("a b\u{66}\u{69}c", "", Encryption::ScramSha256);
+        assert!(matches(&stored, "a\u{a0}b\u{fb01}c", "anon"));
+        assert!(!matches(&stored, "a b fic", "anon"));
     }
 
     #[test]

@@ -40,3 +40,18 @@ mod ux;
 
 // The frictions of issue 11: completion of options, man, exit codes in help, flag combinations.
 mod ux_frictions;
+
+// The stack directory shared by the rotation tests of issue 10.
+mod rotate_fixture;
+
+// Settling a pending file: where to wait, --dry-run, SASLprep.
+mod rotate_recovery;
+
+// The typed confirmation of a live rotation.
+mod rotate_prompt;
+
+// Bounded phases, refusals before BEGIN, errors without secrets.
+mod rotate_bounds;
+
+// Every copy of the password follows the rotation.
+mod rotate_copies;

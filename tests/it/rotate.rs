@@ -527,7 +527,7 @@ fn answering_no_at_the_prompt_changes_nothing() {
     let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
-    let mut session = rotate_in_pty(&stack, "n");
+    let mut session = rotate_in_pty(&stack, "no\r");
     session.exp_string("declined").expect("says it was declined");
     let status = session.process.wait().expect("exits");
     assert_eq!(status, rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 3));
@@ -538,7 +538,7 @@ fn answering_no_at_the_prompt_changes_nothing() {
 fn answering_yes_at_the_prompt_rotates() {
     let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let old = stack.password();
-    let mut session = rotate_in_pty(&stack, "y");
+    let mut session = rotate_in_pty(&stack, "yes\r");
     session.exp_string("Restart the services").expect("the report follows");
     let status = session.process.wait().expect("exits");
     assert_eq!(status, rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 0));
@@ -600,10 +600,11 @@ fn restart_without_docker_says_how_to_finish_by_hand() {
     let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let empty = stack.dir.path().join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
-    stack.rotate().args(["--yes", "--restart"]).env("PATH", &empty).assert().code(4).stderr(
-        predicate::str::contains("docker is not installed").and(predicate::str::contains("up -d --force-recreate")),
+    // Refused before BEGIN (SPEC §2, refuse-early): exit 1, nothing changed.
+    stack.rotate().args(["--yes", "--restart"]).env("PATH", &empty).assert().code(1).stderr(
+        predicate::str::contains("docker is not installed").and(predicate::str::contains("nothing was changed")),
     );
-    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())), "the rotation itself stands");
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())), "the old password still works");
 }
 
 /// Starts `rotate-passwords --yes` in the background and returns once its session waits on a

@@ -1,0 +1,196 @@
+//! Bounded, honest, refuse-early (issue 10, items 9, 12, 13 and 15): no phase waits for ever,
+//! what could fail after `COMMIT` is checked before `BEGIN`, and no error echoes a password.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use crate::common::{bin, tempdir};
+use crate::rotate_fixture::{block_on, local_cluster, stderr_of, verifiers, wait_bounded, Stack};
+
+/// A peer that accepts TCP connections and never says a word; returns its port.
+fn silent_peer() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// A `.env` pointing at `127.0.0.1:port`.
+fn env_at(port: u16) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    std::fs::write(&env, format!("POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT={port}\nPOSTGRES_PASSWORD=silentpeer0123\n"))
+        .unwrap();
+    (dir, env)
+}
+
+fn process(args: &[&str], env: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(crate::common::bin_path());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .args(args)
+        .arg("--env-file")
+        .arg(env)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+#[test]
+fn a_peer_that_accepts_and_never_answers_does_not_hang_rotation() {
+    let (_dir, env) = env_at(silent_peer());
+    let child = process(&["rotate-passwords", "--yes"], &env).env("PGCONNECT_TIMEOUT", "2").spawn().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(30)).expect("rotate-passwords hung on a silent peer");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("127.0.0.1"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn a_peer_that_accepts_and_never_answers_does_not_hang_check() {
+    let (_dir, env) = env_at(silent_peer());
+    let child = process(&["check", "--db"], &env).env("PGCONNECT_TIMEOUT", "2").spawn().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(30)).expect("check --db hung on a silent peer");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+}
+
+#[test]
+fn a_locked_analytics_table_bounds_discovery_by_the_lock_timeout() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    let holder = block_on(cluster.hold_lock("ALTER TABLE _analytics.source_backends ADD COLUMN held integer"));
+    let child = stack.rotate_process(&["--yes", "--lock-timeout", "1s"]).spawn().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(20)).expect("discovery waited for the lock for ever");
+    drop(holder);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("lock"), "{}", stderr_of(&out));
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+    assert_eq!(verifiers(&cluster), db_before);
+}
+
+#[test]
+fn a_locked_analytics_table_does_not_hang_check() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    let holder = block_on(cluster.hold_lock("ALTER TABLE _analytics.source_backends ADD COLUMN held integer"));
+    let mut cmd = std::process::Command::new(crate::common::bin_path());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["check", "--db", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = wait_bounded(cmd.spawn().unwrap(), Duration::from_secs(30)).expect("check --db waited for ever");
+    drop(holder);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+    assert!(said.contains("analytics-not-checked"), "{said}");
+}
+
+#[test]
+fn restart_without_docker_compose_is_refused_before_anything_changes() {
+    let Some(cluster) = local_cluster() else {
+        return;
+    };
+    let stack = Stack::new(&cluster);
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    let empty = stack.dir.path().join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = stack.rotate().args(["--yes", "--restart"]).env("PATH", &empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("docker"), "{}", stderr_of(&out));
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+    assert_eq!(verifiers(&cluster), db_before, "refused before BEGIN");
+}
+
+/// Connection strings that do not parse, each with the password it must never echo.
+const MALFORMED: [(&str, &str); 4] = [
+    ("postgresql://u:hunter2/xyz@h:notaport/p", "hunter2"),
+    ("host=db.example port=notaport password=kvsecret99", "kvsecret99"),
+    ("host=db.example password='kv secret98' port=notaport", "secret98"),
+    ("postgresql://u@db.example/p?password=qsecret97&port=x", "qsecret97"),
+];
+
+#[test]
+fn malformed_connection_strings_never_echo_their_password() {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    std::fs::write(&env, "POSTGRES_PASSWORD=envpassword0123\n").unwrap();
+    for (url, secret) in MALFORMED {
+        for command in [&["rotate-passwords", "--dry-run"][..], &["check", "--db"][..]] {
+            let out =
+                bin().args(command).arg("--env-file").arg(&env).env("PMOVES_SECRETS_DB_URL", url).output().unwrap();
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr_of(&out));
+            assert!(!out.status.success(), "{command:?} accepted {url}");
+            assert!(!said.contains(secret), "{command:?} echoed the password of a malformed string: {said}");
+            let flag = bin().args(command).arg("--env-file").arg(&env).args(["--db-url", url]).output().unwrap();
+            let said = format!("{}{}", String::from_utf8_lossy(&flag.stdout), stderr_of(&flag));
+            assert!(!said.contains(secret), "{command:?} --db-url echoed the password: {said}");
+        }
+    }
+}
+
+#[test]
+fn crash_points_exist_in_the_test_build() {
+    // The suite runs the dev build, where PMOVES_SECRETS_CRASH_AT is read: a bad value is a
+    // usage error before anything else. A release build never reads it (rotate/crash.rs).
+    let dir = tempdir();
+    let out = bin()
+        .args(["rotate-passwords", "--dry-run", "--env-file"])
+        .arg(dir.path().join(".env"))
+        .env("PMOVES_SECRETS_CRASH_AT", "bogus")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("PMOVES_SECRETS_CRASH_AT"), "{}", stderr_of(&out));
+}
+/// `chattr +i` on `.env`; `None` (with a note) where the filesystem or the user cannot.
+fn make_immutable(path: &std::path::Path, on: bool) -> Option<()> {
+    let flag = if on { "+i" } else { "-i" };
+    let ok = std::process::Command::new("chattr").arg(flag).arg(path).output().is_ok_and(|o| o.status.success());
+    ok.then_some(())
+}
+
+#[test]
+fn an_env_that_cannot_be_replaced_is_refused_before_begin() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    if make_immutable(&stack.env, true).is_none() {
+        crate::common::skipped("chattr +i is not possible here");
+        return;
+    }
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    make_immutable(&stack.env, false);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "refused before BEGIN, not exit 4 after COMMIT: {stderr}");
+    assert!(!(stderr.contains("nothing was changed") && stderr.contains("already has the new password")), "{stderr}");
+    assert_eq!(verifiers(&cluster), db_before, "the database is untouched");
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+}
+
+#[test]
+fn a_real_run_removes_leftover_temporary_files_and_a_dry_run_keeps_them() {
+    let Some(cluster) = local_cluster() else {
+        return;
+    };
+    let stack = Stack::new(&cluster);
+    let leftover = stack.dir.path().join("..env.Ab3xY9.tmp");
+    std::fs::write(&leftover, "POSTGRES_PASSWORD=a-copy-of-every-secret\n").unwrap();
+    let out = stack.rotate().arg("--dry-run").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(leftover.exists(), "--dry-run writes (and removes) nothing");
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(!leftover.exists(), "the next real run removes it");
+    assert!(stderr_of(&out).contains("..env.Ab3xY9.tmp"), "and says so: {}", stderr_of(&out));
+}
