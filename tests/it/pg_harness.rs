@@ -317,7 +317,8 @@ async fn the_activity_watcher_sees_other_sessions_as_a_pg_monitor_member() {
     let pg = Cluster::start(ClusterOptions::default());
     let watcher = pg.watch_activity().await;
     let holder = pg.hold_lock("SELECT 'marker-a11ce'").await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Two polls: the first may have started before the holder's query was sent.
+    watcher.await_polls(2).await;
     drop(holder);
     let monitor =
         pg.psql_in(pg.main_db(), &format!("SELECT rolsuper::text FROM pg_roles WHERE rolname = '{MONITOR_USER}'"));

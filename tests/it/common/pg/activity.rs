@@ -8,7 +8,7 @@
 //! the watcher stops (so an external server keeps nothing of it).
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +25,8 @@ pub const MONITOR_USER: &str = "pmoves_test_monitor";
 /// A running `pg_stat_activity` poller; `stop` ends it and returns what it saw.
 pub struct ActivityWatcher {
     stop: Arc<AtomicBool>,
+    /// Polls answered so far, for tests that must know a poll happened after some moment.
+    polls: Arc<AtomicU64>,
     thread: Option<std::thread::JoinHandle<Result<SeenActivity, String>>>,
     /// Drops the monitoring role, once polling has ended.
     drop_role: Option<Box<dyn FnOnce() + Send + Sync>>,
@@ -79,6 +81,8 @@ impl Cluster {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
         let stop_flag = Arc::clone(&stop);
+        let polls = Arc::new(AtomicU64::new(0));
+        let poll_count = Arc::clone(&polls);
         let thread = std::thread::Builder::new()
             .name("pg-activity-watcher".into())
             .spawn(move || {
@@ -86,7 +90,7 @@ impl Cluster {
                     .enable_all()
                     .build()
                     .map_err(|e| format!("cannot build a runtime: {e}"))?;
-                rt.block_on(poll(config, stop_flag, ready_tx))
+                rt.block_on(poll(config, stop_flag, poll_count, ready_tx))
             })
             .expect("pg harness: cannot spawn the activity watcher thread");
         let (target, harness_password) = (self.psql_target(&self.main_db), self.harness_password.clone());
@@ -98,7 +102,7 @@ impl Cluster {
             }
         });
         match ready_rx.await {
-            Ok(Ok(())) => ActivityWatcher { stop, thread: Some(thread), drop_role: Some(drop_role) },
+            Ok(Ok(())) => ActivityWatcher { stop, polls, thread: Some(thread), drop_role: Some(drop_role) },
             Ok(Err(e)) => {
                 let _ = thread.join();
                 panic!("pg harness: watching pg_stat_activity failed: {}", self.redact(&e))
@@ -115,6 +119,7 @@ impl Cluster {
 async fn poll(
     config: tokio_postgres::Config,
     stop: Arc<AtomicBool>,
+    poll_count: Arc<AtomicU64>,
     ready: tokio::sync::oneshot::Sender<Result<(), String>>,
 ) -> Result<SeenActivity, String> {
     let (client, connection) = match config.connect(tokio_postgres::NoTls).await {
@@ -144,6 +149,7 @@ async fn poll(
                     seen.queries.insert(query);
                 }
             }
+            poll_count.fetch_add(1, Ordering::Release);
             if let Some(ready) = ready.take() {
                 let _ = ready.send(Ok(()));
             }
@@ -160,6 +166,17 @@ async fn poll(
 }
 
 impl ActivityWatcher {
+    /// Waits until `n` more polls have answered (at most 30 s), so whatever was visible when
+    /// this was called has been seen. On a loaded machine a fixed sleep may see no poll at all.
+    pub async fn await_polls(&self, n: u64) {
+        let target = self.polls.load(Ordering::Acquire) + n;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.polls.load(Ordering::Acquire) < target {
+            assert!(std::time::Instant::now() < deadline, "pg harness: the activity watcher stopped polling");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Stops polling; everything seen since `watch_activity` returned. Panics if polling failed.
     pub fn stop(mut self) -> SeenActivity {
         self.stop.store(true, Ordering::Relaxed);
