@@ -243,6 +243,9 @@ struct Change {
 fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     envfile::require_existing(path)?;
     let env = LockedEnv::acquire(path)?;
+    // Refused before the plan is shown and the operator asked: a yes would be wasted, since the
+    // write refuses too (settling the rotation later would undo it).
+    env.refuse_while_pending()?;
     let mut file = env.read_existing()?;
     let plan = plan_changes(&file, path, &args.only, args.asymmetric, is_demo_value)?;
     warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);

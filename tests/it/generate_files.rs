@@ -631,6 +631,32 @@ fn env_file_refuses_while_a_rotation_is_pending() {
     assert_eq!(names.len(), 3, "only .env, .env.lock and .env.pending: {names:?}");
 }
 
+/// The refusal comes before the plan and the question: an operator at a terminal is not asked to
+/// approve a write that would be refused anyway.
+#[test]
+fn env_file_refuses_a_pending_rotation_before_asking() {
+    let dir = tempdir();
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
+    let before = fs::read(&path).expect("read");
+    fs::write(dir.path().join(".env.pending"), &before).expect("write pending");
+    let mut cmd = std::process::Command::new(bin_path());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .args(["generate-keys", "--only", "SECRET_KEY_BASE", "--env-file"])
+        .arg(&path);
+    let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("pty");
+    let shown = session.exp_eof().expect("exits without waiting for an answer");
+    assert!(shown.contains(".env.pending") && shown.contains("rotate-passwords --env-file"), "{shown}");
+    assert!(!shown.contains("with these changes?") && !shown.contains("named in --only"), "no plan, no question: {shown}");
+    match session.process.wait().expect("wait") {
+        rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 1),
+        other => panic!("unexpected end: {other:?}"),
+    }
+    assert_eq!(fs::read(&path).expect("read"), before, "the .env is untouched");
+}
+
 #[test]
 fn env_file_removes_temporary_files_a_killed_run_left() {
     let dir = tempdir();
