@@ -360,8 +360,10 @@ services:
             (".env", "generate-keys --env-file .env"),
         ] {
             let findings = audit(&[&path], &values, Path::new(env)).unwrap();
-            let secrets: Vec<&Finding> =
-                findings.iter().filter(|f| matches!(f.key.as_deref(), Some("JWT_SECRET" | "REALTIME_DB_ENC_KEY"))).collect();
+            let secrets: Vec<&Finding> = findings
+                .iter()
+                .filter(|f| matches!(f.key.as_deref(), Some("JWT_SECRET" | "REALTIME_DB_ENC_KEY")))
+                .collect();
             assert_eq!(secrets.len(), 2, "{findings:?}");
             for finding in secrets {
                 assert!(finding.message.contains(fix), "{env}: {}", finding.message);

@@ -293,7 +293,9 @@ fn read_from(shown: &Path, actual: &Path, follow: bool) -> Result<Option<EnvFile
 /// with its own hint.
 pub fn require_existing(path: &Path) -> Result<(), EnvFileError> {
     match std::fs::metadata(path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Err(EnvFileError::Missing { path: path.to_path_buf() }),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            Err(EnvFileError::Missing { path: path.to_path_buf() })
+        }
         _ => Ok(()),
     }
 }

@@ -12,7 +12,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::common::{
-    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, skipped, tempdir, SECRET_SHAPES,
+    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, skipped, tempdir,
+    SECRET_SHAPES,
 };
 
 /// The tokens signed with `JWT_SECRET`, with their role.
@@ -649,7 +650,10 @@ fn env_file_refuses_a_pending_rotation_before_asking() {
     let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("pty");
     let shown = session.exp_eof().expect("exits without waiting for an answer");
     assert!(shown.contains(".env.pending") && shown.contains("rotate-passwords --env-file"), "{shown}");
-    assert!(!shown.contains("with these changes?") && !shown.contains("named in --only"), "no plan, no question: {shown}");
+    assert!(
+        !shown.contains("with these changes?") && !shown.contains("named in --only"),
+        "no plan, no question: {shown}"
+    );
     match session.process.wait().expect("wait") {
         rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 1),
         other => panic!("unexpected end: {other:?}"),
