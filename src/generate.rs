@@ -241,9 +241,12 @@ struct Change {
 /// in the file, and a typo in the path should not silently produce a new file next to the real
 /// one (`--output` creates files). Nothing to do is success and leaves FILE byte-identical.
 fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
-    require_existing(path)?;
+    envfile::require_existing(path)?;
     let env = LockedEnv::acquire(path)?;
-    let mut file = env.read()?.ok_or_else(|| missing_env_file(path))?;
+    // Refused before the plan is shown and the operator asked: a yes would be wasted, since the
+    // write refuses too (settling the rotation later would undo it).
+    env.refuse_while_pending()?;
+    let mut file = env.read_existing()?;
     let plan = plan_changes(&file, path, &args.only, args.asymmetric, is_demo_value)?;
     warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);
     warn_weak_database_password(&file, path, ui);
@@ -269,27 +272,6 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
         count(plan.len())
     ));
     Ok(())
-}
-
-/// Refuses a FILE that does not exist (or a dangling symlink), with the way to create one.
-fn require_existing(path: &Path) -> Result<()> {
-    match std::fs::metadata(path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(missing_env_file(path)),
-        // Any other problem (permission, a directory) is reported by the reader with its own hint.
-        _ => Ok(()),
-    }
-}
-
-fn missing_env_file(path: &Path) -> Error {
-    Error::Io {
-        action: "update",
-        path: path.to_path_buf(),
-        reason: format!(
-            "it does not exist; --env-file only updates an existing .env: check the path, \
-             or create a new one with `pmoves-secrets generate-keys --output {}`",
-            path.display()
-        ),
-    }
 }
 
 /// Decides which keys get a new value and why, in catalogue order.

@@ -23,7 +23,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 use zeroize::Zeroizing;
 
-use super::values::{expand, Values};
+use super::values::{expand, is_template, remedy_for_template, Values};
 use super::{Code, Finding};
 use crate::envfile::interpolate::{interpolate, referenced_names, Op, Use};
 use crate::error::{Error, Result};
@@ -195,6 +195,15 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
     Ok(out)
 }
 
+/// How to give a catalogue secret the `.env` lacks a value: `generate-keys --env-file`, or for a
+/// template, a new `.env` made from it (the template itself is published, never edited).
+fn fill_secret(env_path: &Path) -> String {
+    if is_template(env_path) {
+        return remedy_for_template(env_path);
+    }
+    format!("fill it with `pmoves-secrets generate-keys --env-file {}`", env_path.display())
+}
+
 /// The findings one resolved reference earns.
 fn judge_use(used: &Use<'_>, env_path: &Path) -> Vec<Finding> {
     let name = used.name;
@@ -202,7 +211,7 @@ fn judge_use(used: &Use<'_>, env_path: &Path) -> Vec<Finding> {
     let mut out = Vec::new();
     if used.unset() {
         let fill = if stack::key(name).is_some() {
-            format!("fill it with `pmoves-secrets generate-keys --env-file {}`", env_path.display())
+            fill_secret(env_path)
         } else {
             format!("set it in {}", env_path.display())
         };
@@ -221,8 +230,8 @@ fn judge_use(used: &Use<'_>, env_path: &Path) -> Vec<Finding> {
                 Some(name),
                 format!(
                     "is not set in the .env, so the compose file's fallback value is used: it is printed in the compose \
-                     file, so anyone with the file has the secret; set it with `pmoves-secrets generate-keys --env-file {}`",
-                    env_path.display()
+                     file, so anyone with the file has the secret; {}",
+                    fill_secret(env_path)
                 ),
             ));
         } else {
@@ -338,6 +347,31 @@ services:
     fn a_set_secret_turns_its_fallback_into_a_warning() {
         let f = audit_text(COMPOSE, &[("REALTIME_DB_ENC_KEY", "0123"), ("JWT_SECRET", "x"), ("SITE_URL", "u")]);
         assert_eq!(summary(&f)[0], ("compose-secret-fallback-dormant", Some("REALTIME_DB_ENC_KEY"), Some(4), "W"));
+    }
+
+    #[test]
+    fn a_templates_hints_make_a_new_env_instead_of_editing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("compose.yml");
+        std::fs::write(&path, COMPOSE).unwrap();
+        let values = Values::from_pairs([("SITE_URL", "u")]);
+        for (env, fix) in [
+            (".env.example", "generate-keys --template .env.example --output .env"),
+            (".env", "generate-keys --env-file .env"),
+        ] {
+            let findings = audit(&[&path], &values, Path::new(env)).unwrap();
+            let secrets: Vec<&Finding> = findings
+                .iter()
+                .filter(|f| matches!(f.key.as_deref(), Some("JWT_SECRET" | "REALTIME_DB_ENC_KEY")))
+                .collect();
+            assert_eq!(secrets.len(), 2, "{findings:?}");
+            for finding in secrets {
+                assert!(finding.message.contains(fix), "{env}: {}", finding.message);
+                if env.ends_with(".example") {
+                    assert!(!finding.message.contains("--env-file"), "{}", finding.message);
+                }
+            }
+        }
     }
 
     #[test]

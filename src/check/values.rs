@@ -57,22 +57,34 @@ pub(super) struct Ctx<'a> {
     pub(super) now: i64,
 }
 
+/// Whether the file at `path` is a template (`.env.example`, `.env.sample`, `.env.template`,
+/// `.env.dist`): its secrets are published with it, so the fix is a new `.env` made from it, never
+/// an edit of the template itself.
+pub(super) fn is_template(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    [".example", ".sample", ".template", ".dist"].iter().any(|suffix| name.ends_with(suffix))
+}
+
+/// What every finding of the template at `path` is fixed by.
+pub(super) fn remedy_for_template(path: &Path) -> String {
+    format!(
+        "this file is a template: make the stack's .env from it with `pmoves-secrets generate-keys --template {} \
+         --output .env` (fresh secrets, mode 0600) and check that file instead",
+        path.display()
+    )
+}
+
 impl Ctx<'_> {
     /// Whether the audited file is a template (`.env.example`, `.env.sample`, `.env.template`,
     /// `.env.dist`): its secrets are published with it, so the fix is a new `.env` made from it,
     /// never an edit of the template itself.
     pub(super) fn is_template(&self) -> bool {
-        let name = self.path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
-        [".example", ".sample", ".template", ".dist"].iter().any(|suffix| name.ends_with(suffix))
+        is_template(self.path)
     }
 
     /// What a template's every finding is fixed by.
     fn remedy_for_template(&self) -> String {
-        format!(
-            "this file is a template: make the stack's .env from it with `pmoves-secrets generate-keys --template {} \
-             --output .env` (fresh secrets, mode 0600) and check that file instead",
-            self.path.display()
-        )
+        remedy_for_template(self.path)
     }
 
     /// How to fill the missing secrets of this file.

@@ -89,6 +89,16 @@ pub enum EnvFileError {
         .path.display()
     )]
     Unreplaceable { path: PathBuf, flag: &'static str, letter: char },
+    /// A command that updates a stack's `.env` was pointed at a file that does not exist (or at a
+    /// dangling symlink): it never creates one, so a typo in the path cannot silently make a new
+    /// file beside the real one.
+    #[error(
+        "{} does not exist; --env-file updates an existing .env and never creates one: check the path, \
+         or make a new .env with `pmoves-secrets generate-keys --output {}`; nothing was changed",
+        .path.display(),
+        .path.display()
+    )]
+    Missing { path: PathBuf },
     /// `set` was given a key that could not be read back.
     #[error("`{key}` is not a valid .env key: {BAD_KEY}")]
     InvalidKey { key: String },

@@ -81,6 +81,12 @@ impl LockedEnv {
         read_from(&self.path, &self.target, true)
     }
 
+    /// Reads and parses the `.env`, which must exist ([`EnvFileError::Missing`] otherwise): the
+    /// read of every command that updates a stack's `.env` and never creates one.
+    pub fn read_existing(&self) -> Result<EnvFile, EnvFileError> {
+        self.read()?.ok_or_else(|| EnvFileError::Missing { path: self.path.clone() })
+    }
+
     /// Atomically replaces the `.env` with `file`, keeping its mode and owner (a new file is 0600).
     ///
     /// This is the path of every writer other than the rotation itself, so it refuses while the

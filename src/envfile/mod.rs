@@ -287,6 +287,19 @@ fn read_from(shown: &Path, actual: &Path, follow: bool) -> Result<Option<EnvFile
     EnvFile::parse(text, Some(shown)).map(Some)
 }
 
+/// Refuses a `.env` that does not exist, or a dangling symlink ([`EnvFileError::Missing`]), before
+/// anything is locked or created beside it: for commands that update a stack's `.env` and never
+/// make one. Any other problem (permission, a directory) is left to the reader, which reports it
+/// with its own hint.
+pub fn require_existing(path: &Path) -> Result<(), EnvFileError> {
+    match std::fs::metadata(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            Err(EnvFileError::Missing { path: path.to_path_buf() })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `<env>.pending` for the `.env` at `path`: beside its symlink-resolved target, where
 /// `rotate-passwords` stages it (the one place this name is derived).
 pub fn pending_path(path: &Path) -> Result<PathBuf, EnvFileError> {

@@ -23,7 +23,7 @@ mod status;
 
 use std::path::{Path, PathBuf};
 
-use crate::envfile::{EnvFile, LockedEnv};
+use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
 use crate::ui::{ReportFormat, Ui};
@@ -91,10 +91,10 @@ pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
 /// The pipeline shared by every phase that changes the file.
 fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let path = opts.env_file.as_path();
-    require_existing(path)?;
+    envfile::require_existing(path)?;
     let env = LockedEnv::acquire(path)?;
     refuse_pending_rotation(&env)?;
-    let mut file = env.read()?.ok_or_else(|| missing_env_file(path))?;
+    let mut file = env.read_existing()?;
     let now = secrets::unix_now();
     let plan = match opts.phase {
         Phase::Stage => stage::plan(&file, path, now)?,
@@ -149,22 +149,6 @@ fn refuse_pending_rotation(env: &LockedEnv) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// Refuses a FILE that does not exist: `rotate-keys` changes a stack's `.env`, it never makes one.
-fn require_existing(path: &Path) -> Result<()> {
-    match std::fs::metadata(path) {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(missing_env_file(path)),
-        _ => Ok(()),
-    }
-}
-
-fn missing_env_file(path: &Path) -> Error {
-    Error::Io {
-        action: "update",
-        path: path.to_path_buf(),
-        reason: "it does not exist; point --env-file at the stack's .env".into(),
-    }
 }
 
 /// A refusal: names the file and key, says why and what to do; nothing was changed.

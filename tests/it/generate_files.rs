@@ -12,7 +12,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::common::{
-    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, tempdir, SECRET_SHAPES,
+    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, skipped, tempdir,
+    SECRET_SHAPES,
 };
 
 /// The tokens signed with `JWT_SECRET`, with their role.
@@ -28,14 +29,33 @@ const ASYMMETRIC: &[&str] = &[
 ];
 
 /// Secrets the fixture template lacks, in catalogue order: they must be appended.
-const LACKING_FROM_FIXTURE: &[&str] = &["REALTIME_DB_ENC_KEY", "MINIO_ROOT_PASSWORD"];
+const LACKING_FROM_FIXTURE: &[&str] = &["REALTIME_DB_ENC_KEY"];
 
 // ------------------------------------------------------------------------------------ helpers
 
-/// The upstream-style `.env.example` of `tests/fixtures`.
-fn fixture() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/supabase.env.example");
-    fs::read_to_string(path).expect("fixture")
+/// Upstream's earlier `.env.example` (`../shared/upstream/env.example.older`, test data: its
+/// secrets are public), with two touches of our own so the round trip also covers a quoted value
+/// and a trailing comment: `DASHBOARD_PASSWORD` double-quoted, a comment after `VAULT_ENC_KEY`.
+/// `None`, after saying the test skipped, outside that layout.
+fn fixture() -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/env.example.older");
+    let Ok(text) = fs::read_to_string(&path) else {
+        skipped(&format!("{} not found (upstream's files live beside the repository)", path.display()));
+        return None;
+    };
+    let touched: String = text
+        .split_inclusive('\n')
+        .map(|line| match key_of(line) {
+            Some("DASHBOARD_PASSWORD") => {
+                let value = must(line, "DASHBOARD_PASSWORD");
+                format!("DASHBOARD_PASSWORD=\"{value}\"\n")
+            }
+            Some("VAULT_ENC_KEY") => format!("{} # exactly 32 characters\n", line.trim_end()),
+            _ => line.to_owned(),
+        })
+        .collect();
+    assert_ne!(touched, text, "the touches apply to upstream's file");
+    Some(touched)
 }
 
 fn is_secret_key(key: &str) -> bool {
@@ -108,10 +128,12 @@ fn fill_template(text: &str, extra: &[&str]) -> String {
 
 /// A stack's `.env`: the fixture template filled in, so comments, sections and non-secret
 /// lines surround real secrets.
-fn complete_env(dir: &Path, extra: &[&str]) -> PathBuf {
+/// `None`, after saying the test skipped, without upstream's files.
+fn complete_env(dir: &Path, extra: &[&str]) -> Option<PathBuf> {
+    let template = fixture()?;
     let path = dir.join(".env");
-    fs::write(&path, fill_template(&fixture(), extra)).expect("write .env");
-    path
+    fs::write(&path, fill_template(&template, extra)).expect("write .env");
+    Some(path)
 }
 
 /// Replaces the whole `KEY=...` line of `key` with `line` (or removes it when `line` is empty).
@@ -180,24 +202,28 @@ fn assert_template_round_trip(template: &str, eol: &str) {
 
 #[test]
 fn a_template_keeps_every_other_line_and_fills_every_secret() {
-    assert_template_round_trip(&fixture(), "\n");
+    let Some(template) = fixture() else { return };
+    assert_template_round_trip(&template, "\n");
 }
 
 #[test]
 fn a_crlf_template_keeps_its_line_endings() {
-    let crlf = fixture().replace('\n', "\r\n");
+    let Some(template) = fixture() else { return };
+    let crlf = template.replace('\n', "\r\n");
     assert_template_round_trip(&crlf, "\r\n");
 }
 
 #[test]
 fn a_template_without_a_final_newline_round_trips() {
-    let text = fixture();
+    let Some(template) = fixture() else { return };
+    let text = template;
     assert_template_round_trip(text.strip_suffix('\n').expect("fixture ends with a newline"), "\n");
 }
 
 #[test]
 fn a_template_gets_only_secrets_not_the_pmoves_defaults() {
-    let out = fill_template(&fixture(), &[]);
+    let Some(template) = fixture() else { return };
+    let out = fill_template(&template, &[]);
     assert_eq!(value(&out, "POSTGRES_HOST").as_deref(), Some("db"), "the template's own value stays");
     assert_eq!(value(&out, "POSTGRES_DB").as_deref(), Some("postgres"));
     assert_eq!(value(&out, "SMTP_PASS").as_deref(), Some("fake_mail_password"), "not a catalogue secret");
@@ -207,7 +233,8 @@ fn a_template_gets_only_secrets_not_the_pmoves_defaults() {
 
 #[test]
 fn a_template_with_asymmetric_gets_the_asymmetric_set_appended() {
-    let out = fill_template(&fixture(), &["--asymmetric"]);
+    let Some(template) = fixture() else { return };
+    let out = fill_template(&template, &["--asymmetric"]);
     let secret = must(&out, "JWT_SECRET");
     let tail: Vec<&str> = out.lines().rev().take(ASYMMETRIC.len()).filter_map(key_of).collect();
     assert_eq!(tail.into_iter().rev().collect::<Vec<_>>(), ASYMMETRIC, "appended at the end, in order");
@@ -218,7 +245,8 @@ fn a_template_with_asymmetric_gets_the_asymmetric_set_appended() {
 
 #[test]
 fn a_template_that_names_an_asymmetric_key_gets_the_whole_set() {
-    let out = fill_template(&format!("{}JWT_KEYS=\n", fixture()), &[]);
+    let Some(template) = fixture() else { return };
+    let out = fill_template(&format!("{}JWT_KEYS=\n", template), &[]);
     for key in ASYMMETRIC {
         assert!(!must(&out, key).is_empty(), "{key} filled");
     }
@@ -226,9 +254,10 @@ fn a_template_that_names_an_asymmetric_key_gets_the_whole_set() {
 
 #[test]
 fn a_template_takes_only_the_env_format() {
+    let Some(template) = fixture() else { return };
     let dir = tempdir();
     let path = dir.path().join("t.env");
-    fs::write(&path, fixture()).expect("write");
+    fs::write(&path, &template).expect("write");
     let output = generate(&["--format", "json", "--template"], &path);
     assert_code(&output, 2);
     assert!(output.stdout.is_empty());
@@ -239,7 +268,7 @@ fn a_template_takes_only_the_env_format() {
 #[test]
 fn env_file_fills_missing_empty_and_demo_keys_and_keeps_the_rest_byte_identical() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let good = fs::read_to_string(&path).expect("read");
     let broken = with_line(&good, "SECRET_KEY_BASE", "");
     let broken = with_line(&broken, "VAULT_ENC_KEY", "VAULT_ENC_KEY=");
@@ -269,7 +298,7 @@ fn env_file_fills_missing_empty_and_demo_keys_and_keeps_the_rest_byte_identical(
 #[test]
 fn only_jwt_secret_remints_both_tokens_with_the_new_secret() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read_to_string(&path).expect("read");
     let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
     assert_code(&output, 0);
@@ -286,11 +315,12 @@ fn only_jwt_secret_remints_both_tokens_with_the_new_secret() {
 
 #[test]
 fn only_anon_key_remints_it_with_the_files_jwt_secret() {
+    let Some(template) = fixture() else { return };
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     // A token signed by another stack's secret, so that re-signing visibly changes it (HS256 is
     // deterministic: the same secret and claims in the same second give the same token).
-    let foreign = must(&fill_template(&fixture(), &[]), "ANON_KEY");
+    let foreign = must(&fill_template(&template, &[]), "ANON_KEY");
     let before = with_line(&fs::read_to_string(&path).expect("read"), "ANON_KEY", &format!("ANON_KEY={foreign}"));
     fs::write(&path, &before).expect("write");
     assert!(!signed_by(&foreign, &must(&before, "JWT_SECRET")));
@@ -306,7 +336,7 @@ fn only_anon_key_remints_it_with_the_files_jwt_secret() {
 #[test]
 fn a_set_postgres_password_is_never_changed_and_the_message_points_at_rotate_passwords() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     for only in ["POSTGRES_PASSWORD", "JWT_SECRET,POSTGRES_PASSWORD"] {
         let output = generate(&["--yes", "--only", only, "--env-file"], &path);
@@ -320,7 +350,7 @@ fn a_set_postgres_password_is_never_changed_and_the_message_points_at_rotate_pas
 #[test]
 fn a_complete_file_needs_nothing_and_is_not_rewritten() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     let inode = fs::metadata(&path).expect("metadata").ino();
     // No --yes and no terminal: nothing to confirm, so this must not be refused either.
@@ -335,7 +365,7 @@ fn a_complete_file_needs_nothing_and_is_not_rewritten() {
 #[test]
 fn asymmetric_fills_the_set_around_the_files_jwt_secret() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read_to_string(&path).expect("read");
     let output = generate(&["--yes", "--asymmetric", "--env-file"], &path);
     assert_code(&output, 0);
@@ -350,7 +380,7 @@ fn asymmetric_fills_the_set_around_the_files_jwt_secret() {
 #[test]
 fn a_file_with_the_asymmetric_set_gets_it_reminted_with_a_new_jwt_secret() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &["--asymmetric"]);
+    let Some(path) = complete_env(dir.path(), &["--asymmetric"]) else { return };
     let before = fs::read_to_string(&path).expect("read");
     let output = generate(&["--yes", "--only", "JWT_SECRET", "--env-file"], &path);
     assert_code(&output, 0);
@@ -370,7 +400,7 @@ fn a_file_with_the_asymmetric_set_gets_it_reminted_with_a_new_jwt_secret() {
 #[test]
 fn duplicated_keys_are_all_updated_and_named_in_a_warning() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let text = fs::read_to_string(&path).expect("read");
     let text = with_line(&text, "VAULT_ENC_KEY", "VAULT_ENC_KEY=your-32-character-encryption-key");
     fs::write(&path, format!("VAULT_ENC_KEY=your-32-character-encryption-key\n{text}")).expect("write");
@@ -388,7 +418,7 @@ fn duplicated_keys_are_all_updated_and_named_in_a_warning() {
 fn the_mode_and_owner_of_the_env_file_are_kept() {
     use std::os::unix::fs::PermissionsExt as _;
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     fs::write(&path, with_line(&fs::read_to_string(&path).expect("read"), "VAULT_ENC_KEY", "VAULT_ENC_KEY="))
         .expect("write");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).expect("chmod");
@@ -414,7 +444,7 @@ fn nix_is_root() -> bool {
 fn a_symlinked_env_file_stays_a_symlink_and_its_target_is_updated() {
     let dir = tempdir();
     fs::create_dir(dir.path().join("real")).expect("mkdir");
-    let target = complete_env(&dir.path().join("real"), &[]);
+    let Some(target) = complete_env(&dir.path().join("real"), &[]) else { return };
     fs::write(&target, with_line(&fs::read_to_string(&target).expect("read"), "SECRET_KEY_BASE", "")).expect("write");
     let link = dir.path().join("stack.env");
     std::os::unix::fs::symlink("real/.env", &link).expect("symlink");
@@ -427,7 +457,7 @@ fn a_symlinked_env_file_stays_a_symlink_and_its_target_is_updated() {
 #[test]
 fn without_a_terminal_or_yes_nothing_is_written() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     let output = generate(&["--only", "JWT_SECRET", "--env-file"], &path);
     assert_code(&output, 3);
@@ -459,7 +489,7 @@ fn answer_in_pty(path: &Path, answer: &str) -> i32 {
 #[test]
 fn answering_no_at_the_prompt_leaves_the_file_untouched() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     assert_eq!(answer_in_pty(&path, "n"), 3);
     assert_eq!(fs::read(&path).expect("read"), before);
@@ -468,7 +498,7 @@ fn answering_no_at_the_prompt_leaves_the_file_untouched() {
 #[test]
 fn answering_yes_at_the_prompt_writes_the_file() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read_to_string(&path).expect("read");
     assert_eq!(answer_in_pty(&path, "y"), 0);
     let after = fs::read_to_string(&path).expect("read");
@@ -480,7 +510,7 @@ fn answering_yes_at_the_prompt_writes_the_file() {
 fn concurrent_runs_on_one_file_never_lose_an_update() {
     const KEYS: [&str; 4] = ["SECRET_KEY_BASE", "VAULT_ENC_KEY", "PG_META_CRYPTO_KEY", "MINIO_ROOT_PASSWORD"];
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     for round in 0..3 {
         let before = fs::read_to_string(&path).expect("read");
         let children: Vec<_> = KEYS
@@ -554,7 +584,7 @@ fn a_malformed_line_is_named_by_number_without_its_text() {
 #[test]
 fn an_unknown_only_key_is_a_usage_error_that_lists_the_valid_keys() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     let output = generate(&["--yes", "--only", "JWT_SECRET,JWT_SECRETT", "--env-file"], &path);
     assert_code(&output, 2);
@@ -587,7 +617,7 @@ fn a_missing_env_file_is_refused_with_a_hint_to_use_output() {
 #[test]
 fn env_file_refuses_while_a_rotation_is_pending() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     let pending = dir.path().join(".env.pending");
     fs::write(&pending, &before).expect("write pending");
@@ -602,10 +632,39 @@ fn env_file_refuses_while_a_rotation_is_pending() {
     assert_eq!(names.len(), 3, "only .env, .env.lock and .env.pending: {names:?}");
 }
 
+/// The refusal comes before the plan and the question: an operator at a terminal is not asked to
+/// approve a write that would be refused anyway.
+#[test]
+fn env_file_refuses_a_pending_rotation_before_asking() {
+    let dir = tempdir();
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
+    let before = fs::read(&path).expect("read");
+    fs::write(dir.path().join(".env.pending"), &before).expect("write pending");
+    let mut cmd = std::process::Command::new(bin_path());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .args(["generate-keys", "--only", "SECRET_KEY_BASE", "--env-file"])
+        .arg(&path);
+    let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("pty");
+    let shown = session.exp_eof().expect("exits without waiting for an answer");
+    assert!(shown.contains(".env.pending") && shown.contains("rotate-passwords --env-file"), "{shown}");
+    assert!(
+        !shown.contains("with these changes?") && !shown.contains("named in --only"),
+        "no plan, no question: {shown}"
+    );
+    match session.process.wait().expect("wait") {
+        rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 1),
+        other => panic!("unexpected end: {other:?}"),
+    }
+    assert_eq!(fs::read(&path).expect("read"), before, "the .env is untouched");
+}
+
 #[test]
 fn env_file_removes_temporary_files_a_killed_run_left() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let leftovers = ["..env.Ab3xY9.tmp", "..env.pending.q1W2e3.tmp"];
     for name in leftovers {
         fs::write(dir.path().join(name), "JWT_SECRET=old-copy\n").expect("write");
@@ -620,7 +679,7 @@ fn env_file_removes_temporary_files_a_killed_run_left() {
 #[test]
 fn env_file_never_follows_a_symlink_at_the_lock_name() {
     let dir = tempdir();
-    let path = complete_env(dir.path(), &[]);
+    let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     let elsewhere = dir.path().join("created-through-the-link");
     std::os::unix::fs::symlink(&elsewhere, dir.path().join(".env.lock")).expect("symlink");

@@ -321,6 +321,21 @@ fn options_that_do_not_apply_to_a_phase_are_usage_errors() {
 }
 
 #[test]
+fn a_missing_env_file_is_refused_without_creating_anything_beside_it() {
+    let dir = tempdir();
+    let path = dir.path().join("typo.env");
+    for phase in ["stage", "promote", "revoke", "opaque"] {
+        let out = bin().args(["rotate-keys", phase, "--yes", "--env-file"]).arg(&path).output().expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{phase}: {}", text(&out.stderr));
+        let message = text(&out.stderr);
+        assert!(message.contains("typo.env") && message.contains("does not exist"), "{message}");
+        assert!(message.contains("generate-keys --output"), "says how to make one: {message}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "no .env, lock or pending file was created: {left:?}");
+}
+
+#[test]
 fn a_pending_password_rotation_blocks_every_phase() {
     let stack = Stack::new();
     let pending = stack.path.with_file_name(".env.pending");
