@@ -93,7 +93,8 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let path = opts.env_file.as_path();
     envfile::require_existing(path)?;
     let env = LockedEnv::acquire(path)?;
-    refuse_pending_rotation(&env)?;
+    // A rotation of the database password in progress owns the file until it is settled.
+    env.refuse_while_pending()?;
     let mut file = env.read_existing()?;
     let now = secrets::unix_now();
     let plan = match opts.phase {
@@ -131,24 +132,6 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
         ui.info(line);
     }
     Ok(ExitCode::Success)
-}
-
-/// A rotation of the database password in progress owns the file until it is settled.
-fn refuse_pending_rotation(env: &LockedEnv) -> Result<()> {
-    let pending = env.pending_path();
-    if std::fs::symlink_metadata(&pending).is_ok() {
-        return Err(Error::Io {
-            action: "update",
-            path: env.path().to_path_buf(),
-            reason: format!(
-                "{} is left from an interrupted rotate-passwords; run `pmoves-secrets rotate-passwords --env-file {}` \
-                 to settle it first (nothing was changed)",
-                pending.display(),
-                env.path().display()
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// A refusal: names the file and key, says why and what to do; nothing was changed.

@@ -19,7 +19,10 @@ fn upstream(test: &str) -> Option<String> {
     match std::fs::read_to_string(&path) {
         Ok(text) => Some(text),
         Err(_) => {
-            eprintln!("SKIPPED {test}: {} not found (upstream's files live beside the repository)", path.display());
+            crate::common::skipped(&format!(
+                "{test}: {} not found (upstream's files live beside the repository)",
+                path.display()
+            ));
             None
         }
     }

@@ -17,7 +17,10 @@ pub fn upstream_compose(test: &str) -> Option<PathBuf> {
     if path.is_file() {
         return Some(path);
     }
-    eprintln!("SKIPPED {test}: {} not found (upstream's files live beside the repository)", path.display());
+    crate::common::skipped(&format!(
+        "{test}: {} not found (upstream's files live beside the repository)",
+        path.display()
+    ));
     None
 }
 
@@ -30,7 +33,7 @@ pub fn compose_bin(test: &str) -> Option<PathBuf> {
     if dir.join("docker-compose").is_file() {
         return Some(dir);
     }
-    eprintln!("SKIPPED {test}: no docker-compose in {} (run scripts/ensure-compose.sh)", dir.display());
+    crate::common::skipped(&format!("{test}: no docker-compose in {} (run scripts/ensure-compose.sh)", dir.display()));
     None
 }
 

@@ -14,7 +14,7 @@ use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 
-use crate::common::pg::{external_mode, Cluster, ClusterOptions};
+use crate::common::pg::{Cluster, ClusterOptions};
 use crate::common::{bin, bin_path, tempdir};
 
 /// A stack directory with a complete asymmetric `.env` (mode 0600).
@@ -543,8 +543,7 @@ fn copy_findings(report: &Value) -> Vec<(String, String)> {
 
 #[test]
 fn check_db_reports_a_stale_and_a_matching_copy_of_the_jwt_secret() {
-    if external_mode() {
-        eprintln!("skipped: changes database settings the external harness cannot restore");
+    if crate::common::skip_on_external_database("changes database settings the external harness cannot restore") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::default());
@@ -583,8 +582,7 @@ fn check_db_reports_a_stale_and_a_matching_copy_of_the_jwt_secret() {
 
 #[test]
 fn check_db_reports_a_copy_set_for_a_role() {
-    if external_mode() {
-        eprintln!("skipped: changes role settings the external harness cannot restore");
+    if crate::common::skip_on_external_database("changes role settings the external harness cannot restore") {
         return;
     }
     let pg = Cluster::start(ClusterOptions::default());

@@ -27,7 +27,7 @@ fn bash_completes_a_subcommands_options() {
         script.display()
     );
     let Ok(out) = Command::new("bash").args(["-c", &probe]).output() else {
-        eprintln!("SKIPPED bash_completes_a_subcommands_options: no bash on this machine");
+        crate::common::skipped("no bash on this machine");
         return;
     };
     let offered = String::from_utf8_lossy(&out.stdout);
