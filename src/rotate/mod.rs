@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::db::{self, ConnectOptions, Target};
-use crate::envfile::{EnvFile, EnvFileError, LockedEnv};
+use crate::envfile::{self, EnvFile, EnvFileError, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::secrets::{self, Secret};
 use crate::stack::POSTGRES_PASSWORD;
@@ -326,6 +326,8 @@ fn compose_project(args: &RotateOptions) -> restart::ComposeProject {
 /// Takes the `.env` lock, saying so when another run holds it: waiting silently at 2 a.m.
 /// looks like a hang.
 fn lock_env(path: &Path, ui: &Ui) -> Result<LockedEnv> {
+    // Nothing is created beside a .env that is not there (a typo in --env-file).
+    envfile::require_existing(path)?;
     if let Some(lock) = LockedEnv::try_acquire(path)? {
         return Ok(lock);
     }

@@ -194,3 +194,18 @@ fn a_real_run_removes_leftover_temporary_files_and_a_dry_run_keeps_them() {
     assert!(!leftover.exists(), "the next real run removes it");
     assert!(stderr_of(&out).contains("..env.Ab3xY9.tmp"), "and says so: {}", stderr_of(&out));
 }
+
+#[test]
+fn a_missing_env_file_is_refused_without_creating_anything_beside_it() {
+    let dir = tempdir();
+    let path = dir.path().join("typo.env");
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let out =
+            bin().args(["rotate-passwords", "--yes", "--env-file"]).arg(&path).args(extra).output().expect("runs");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{message}");
+        assert!(message.contains("typo.env") && message.contains("does not exist"), "{message}");
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "no lock or pending file was created beside a missing .env: {left:?}");
+}
