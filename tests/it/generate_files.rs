@@ -12,8 +12,8 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::common::{
-    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, skipped, tempdir,
-    SECRET_SHAPES,
+    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, pty_exit_code, skipped,
+    spawn_in_pty, tempdir, SECRET_SHAPES,
 };
 
 /// The tokens signed with `JWT_SECRET`, with their role.
@@ -467,23 +467,13 @@ fn without_a_terminal_or_yes_nothing_is_written() {
 
 /// Runs `--env-file PATH --only SECRET_KEY_BASE` in a pty and answers the question.
 fn answer_in_pty(path: &Path, answer: &str) -> i32 {
-    let mut cmd = std::process::Command::new(bin_path());
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("TERM", "dumb")
-        .args(["generate-keys", "--only", "SECRET_KEY_BASE", "--env-file"])
-        .arg(path);
-    let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("pty");
+    let mut session = spawn_in_pty(&["generate-keys", "--only", "SECRET_KEY_BASE"], path);
     session.exp_string("named in --only").expect("the plan is shown");
     session.exp_string("with these changes?").expect("the question is asked");
     session.send(answer).expect("answer");
     session.flush().expect("flush");
     session.exp_eof().expect("exits");
-    match session.process.wait().expect("wait") {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("unexpected end: {other:?}"),
-    }
+    pty_exit_code(&mut session)
 }
 
 #[test]
@@ -640,24 +630,14 @@ fn env_file_refuses_a_pending_rotation_before_asking() {
     let Some(path) = complete_env(dir.path(), &[]) else { return };
     let before = fs::read(&path).expect("read");
     fs::write(dir.path().join(".env.pending"), &before).expect("write pending");
-    let mut cmd = std::process::Command::new(bin_path());
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("TERM", "dumb")
-        .args(["generate-keys", "--only", "SECRET_KEY_BASE", "--env-file"])
-        .arg(&path);
-    let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("pty");
+    let mut session = spawn_in_pty(&["generate-keys", "--only", "SECRET_KEY_BASE"], &path);
     let shown = session.exp_eof().expect("exits without waiting for an answer");
     assert!(shown.contains(".env.pending") && shown.contains("rotate-passwords --env-file"), "{shown}");
     assert!(
         !shown.contains("with these changes?") && !shown.contains("named in --only"),
         "no plan, no question: {shown}"
     );
-    match session.process.wait().expect("wait") {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => assert_eq!(code, 1),
-        other => panic!("unexpected end: {other:?}"),
-    }
+    assert_eq!(pty_exit_code(&mut session), 1);
     assert_eq!(fs::read(&path).expect("read"), before, "the .env is untouched");
 }
 

@@ -507,14 +507,7 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
 
 /// Drives the confirmation prompt through a pseudo-terminal.
 fn rotate_in_pty(stack: &Stack, answer: &str) -> rexpect::session::PtySession {
-    let mut cmd = std::process::Command::new(crate::common::bin_path());
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("TERM", "dumb")
-        .args(["rotate-passwords", "--sslmode", "disable", "--env-file"])
-        .arg(&stack.env);
-    let mut session = rexpect::session::spawn_command(cmd, Some(30_000)).expect("pty");
+    let mut session = crate::common::spawn_in_pty(&["rotate-passwords", "--sslmode", "disable"], &stack.env);
     session.exp_string("roles to change (12)").expect("the plan is shown");
     session.exp_string("Rotate the password of these roles now?").expect("the question is asked");
     session.send(answer).expect("answer");
@@ -529,8 +522,7 @@ fn answering_no_at_the_prompt_changes_nothing() {
     let before = db_state(&cluster);
     let mut session = rotate_in_pty(&stack, "no\r");
     session.exp_string("declined").expect("says it was declined");
-    let status = session.process.wait().expect("exits");
-    assert_eq!(status, rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 3));
+    assert_eq!(crate::common::pty_exit_code(&mut session), 3);
     assert_nothing_changed(&cluster, &stack, &before, &env_before);
 }
 
@@ -540,8 +532,7 @@ fn answering_yes_at_the_prompt_rotates() {
     let old = stack.password();
     let mut session = rotate_in_pty(&stack, "yes\r");
     session.exp_string("Restart the services").expect("the report follows");
-    let status = session.process.wait().expect("exits");
-    assert_eq!(status, rexpect::process::wait::WaitStatus::Exited(session.process.child_pid, 0));
+    assert_eq!(crate::common::pty_exit_code(&mut session), 0);
     assert_ne!(stack.password(), old);
     assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
 }

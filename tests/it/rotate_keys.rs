@@ -15,7 +15,7 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 
 use crate::common::pg::{Cluster, ClusterOptions};
-use crate::common::{bin, bin_path, tempdir};
+use crate::common::{bin, bin_path, pty_exit_code, spawn_in_pty, tempdir};
 
 /// A stack directory with a complete asymmetric `.env` (mode 0600).
 struct Stack {
@@ -468,22 +468,12 @@ fn opaque_re_mints_the_pair_in_upstreams_format_and_names_who_needs_it() {
 
 /// Runs `rotate-keys stage` in a pty, answers `answer` + Enter, returns the exit code.
 fn stage_in_pty(stack: &Stack, answer: &str) -> i32 {
-    let mut cmd = std::process::Command::new(bin_path());
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("TERM", "dumb")
-        .args(["rotate-keys", "stage", "--env-file"])
-        .arg(&stack.path);
-    let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("pty");
+    let mut session = spawn_in_pty(&["rotate-keys", "stage"], &stack.path);
     session.exp_string("standby (verify only)").expect("the plan is shown");
     session.exp_string("type yes").expect("the question is asked");
     session.send_line(answer).expect("answer");
     session.exp_eof().expect("exits");
-    match session.process.wait().expect("wait") {
-        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
-        other => panic!("unexpected end: {other:?}"),
-    }
+    pty_exit_code(&mut session)
 }
 
 #[test]

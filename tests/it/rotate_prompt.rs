@@ -1,30 +1,14 @@
 //! The live rotation's confirmation (issue 10, items 5 and 14): a typed answer and Enter,
 //! never one keypress; declining is exit 3 in plain words and keeps a pending file.
 
-use rexpect::process::wait::WaitStatus;
-
-use crate::common::bin_path;
+use crate::common::{pty_exit_code, spawn_in_pty};
 use crate::rotate_fixture::{block_on, local_cluster, verifiers, Stack};
 
 /// Starts the rotation in a pseudo-terminal and waits for the question.
 fn prompt(stack: &Stack) -> rexpect::session::PtySession {
-    let mut cmd = std::process::Command::new(bin_path());
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .env("TERM", "dumb")
-        .args(["rotate-passwords", "--sslmode", "disable", "--env-file"])
-        .arg(&stack.env);
-    let mut session = rexpect::session::spawn_command(cmd, Some(30_000)).expect("pty");
+    let mut session = spawn_in_pty(&["rotate-passwords", "--sslmode", "disable"], &stack.env);
     session.exp_string("Rotate the password of these roles now?").expect("the question is asked");
     session
-}
-
-fn exit_code(session: &mut rexpect::session::PtySession) -> i32 {
-    match session.process.wait().expect("exits") {
-        WaitStatus::Exited(_, code) => code,
-        other => panic!("did not exit normally: {other:?}"),
-    }
 }
 
 #[test]
@@ -35,7 +19,7 @@ fn a_single_y_and_enter_declines_in_plain_words() {
     let mut session = prompt(&stack);
     session.send_line("y").expect("answer");
     let said = session.exp_eof().expect("exits");
-    assert_eq!(exit_code(&mut session), 3);
+    assert_eq!(pty_exit_code(&mut session), 3);
     assert!(said.contains("nothing was changed"), "{said}");
     assert!(!said.contains("error"), "declining is not an error: {said}");
     assert_eq!(stack.text(), env_before);
@@ -50,7 +34,7 @@ fn a_typed_yes_and_enter_rotates() {
     let mut session = prompt(&stack);
     session.send_line("yes").expect("answer");
     session.exp_string("Restart the services").expect("the report follows");
-    assert_eq!(exit_code(&mut session), 0);
+    assert_eq!(pty_exit_code(&mut session), 0);
     assert_ne!(stack.password(), old);
     assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
 }
@@ -64,7 +48,7 @@ fn declining_keeps_a_pending_file_from_an_interrupted_run() {
     let mut session = prompt(&stack);
     session.send_line("no").expect("answer");
     session.exp_eof().expect("exits");
-    assert_eq!(exit_code(&mut session), 3);
+    assert_eq!(pty_exit_code(&mut session), 3);
     assert_eq!(
         std::fs::read_to_string(stack.pending()).ok().as_deref(),
         Some(pending_before.as_str()),

@@ -26,6 +26,28 @@ pub fn bin_path() -> PathBuf {
     assert_cmd::cargo::cargo_bin("pmoves-secrets")
 }
 
+/// Starts the built binary with `args` and `--env-file env_file` in a pseudo-terminal, as an
+/// operator at a prompt runs it: the environment cleared but for `PATH`, no colour, a dumb terminal.
+pub fn spawn_in_pty(args: &[&str], env_file: &Path) -> rexpect::session::PtySession {
+    let mut cmd = std::process::Command::new(bin_path());
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .args(args)
+        .arg("--env-file")
+        .arg(env_file);
+    rexpect::session::spawn_command(cmd, Some(30_000)).expect("pty")
+}
+
+/// The exit code of a pty session's process, once it ends; panics if a signal ended it.
+pub fn pty_exit_code(session: &mut rexpect::session::PtySession) -> i32 {
+    match session.process.wait().expect("the process ends") {
+        rexpect::process::wait::WaitStatus::Exited(_, code) => code,
+        other => panic!("did not exit normally: {other:?}"),
+    }
+}
+
 /// Reports the running test as skipped, with why, where `cargo test` shows it: straight to the
 /// process's stderr, which the test harness does not capture (`eprintln!` output of a passing
 /// test would be hidden). The test's name is its thread's, as libtest names it.
