@@ -306,12 +306,21 @@ fn report_verify_restart(
     report: &Report,
     compose: Option<&restart::ComposeProject>,
 ) -> Result<ExitCode> {
-    print_report(report, args.format)?;
+    // The database has changed: a report that cannot be written (a closed pipe, a full disk)
+    // must not stop the verification and the restart, nor pass for "nothing changed" (exit 1).
+    let printed = print_report(report, args.format);
     verification_outcome(report, &args.env_file)?;
     if let Some(project) = compose {
         let services = restart::restart(project)?;
         ui.info(&format!("recreated {}", services.join(" ")));
     }
+    printed.map_err(|_| Error::PartiallyApplied {
+        what: "the rotation is complete, but its report could not be written to standard output".into(),
+        recovery: format!(
+            "{env} and the database agree on the new password; `pmoves-secrets check --db --env-file {env}` shows              the state",
+            env = args.env_file.display()
+        ),
+    })?;
     Ok(ExitCode::Success)
 }
 

@@ -151,8 +151,18 @@ pub async fn settle(target: &Target, pending: &Secret, current: Option<&Secret>)
             Ok(Some(_)) => Settlement::Undetermined(format!(
                 "the stored password of {user} is neither the pending nor the current one"
             )),
-            // No verifier to read (not a superuser, or no password set): the login decides.
-            _ => settlement,
+            // No verifier to read (not a superuser, or no password set): a login decides, made
+            // after the wait, since the one above preceded it and a rotation may have committed
+            // in between.
+            Ok(None) => match target.as_login(&user, password).connect_raw().await {
+                Ok(_) => settlement,
+                Err(err) => Settlement::Undetermined(format!(
+                    "{user} could log in with the {} password before waiting for the rotation lock but not after                      ({})",
+                    if settlement == Settlement::Committed { "pending" } else { "current" },
+                    err.describe()
+                )),
+            },
+            Err(err) => Settlement::Undetermined(format!("cannot read the stored password of {user} ({err})")),
         };
     }
     Settlement::Undetermined(format!("the server rejected all {rejected} candidate password(s) for {user}"))

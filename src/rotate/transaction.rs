@@ -152,21 +152,20 @@ pub async fn apply(
             applied.transaction_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
             Ok(applied)
         }
-        // The server answered: it refused the commit, so it rolled back.
-        Err(err) if err.as_db_error().is_some() => Err(Failure::RolledBack(fail("COMMIT", &err))),
+        // No error answering COMMIT proves a rollback: a FATAL can follow a durable commit
+        // record, and a pooler turns a lost upstream into an error response. So every failed
+        // COMMIT is settled by asking the database, as crash recovery would. Every statement had
+        // succeeded before COMMIT was sent: if it landed, `applied` is exactly what happened;
+        // only the window's length is unknown.
         Err(err) => {
             let reason = scrub(&describe(&err), &secrets);
-            // Every statement had succeeded before COMMIT was sent: if it landed, `applied` is
-            // exactly what happened; only the window's length is unknown.
             match settle(session, &prepared.new_password, prepared.old_password.as_ref()).await {
                 Settlement::Committed => Ok(applied),
                 Settlement::NotCommitted => Err(Failure::RolledBack(Error::Database {
                     step: "COMMIT".into(),
-                    reason: format!("the connection broke ({reason}) and the database kept the old password"),
+                    reason: format!("COMMIT failed ({reason}) and the database kept the old password"),
                 })),
-                Settlement::Undetermined(why) => {
-                    Err(Failure::Undetermined(format!("the connection broke during COMMIT ({reason}); {why}")))
-                }
+                Settlement::Undetermined(why) => Err(Failure::Undetermined(format!("COMMIT failed ({reason}); {why}"))),
             }
         }
     }

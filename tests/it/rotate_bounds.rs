@@ -209,3 +209,43 @@ fn a_missing_env_file_is_refused_without_creating_anything_beside_it() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "no lock or pending file was created beside a missing .env: {left:?}");
 }
+
+#[test]
+fn a_commit_the_server_refuses_is_settled_by_asking_the_database() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    // A deferred constraint trigger on the analytics table fires at COMMIT, so the server
+    // answers COMMIT with an error after every statement of the transaction succeeded.
+    cluster.psql_in(
+        cluster.work_db(),
+        "CREATE FUNCTION pg_temp_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+         $$BEGIN RAISE EXCEPTION 'refused at commit'; END$$; \
+         CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER UPDATE ON _analytics.source_backends \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp_refuse();",
+    );
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    let out = stack.rotate().args(["--yes", "-v"]).output().unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("COMMIT failed") && stderr.contains("kept the old password"),
+        "settled by asking: {stderr}"
+    );
+    assert_eq!(verifiers(&cluster), db_before, "rolled back");
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists(), "a pending file the database refused is discarded");
+}
+
+#[test]
+fn a_report_that_cannot_be_written_after_commit_is_exit_4_not_nothing_changed() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    let old = stack.password();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+    let out = stack.rotate_process(&["--yes"]).stdout(full).output().expect("runs");
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "the database changed: {stderr}");
+    assert!(stderr.contains("report could not be written") && !stderr.contains("nothing"), "{stderr}");
+    assert_ne!(stack.password(), old, ".env was published before the report");
+    assert!(block_on(cluster.can_login("supabase_admin", &stack.password())));
+}
