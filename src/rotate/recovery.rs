@@ -10,7 +10,7 @@ use super::sql;
 use super::{discover, verifier};
 use crate::db::{describe, Target};
 use crate::envfile::{EnvFileError, LockedEnv};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::secrets::Secret;
 use crate::stack::internals::INTERNALS_DATABASE;
 use crate::stack::POSTGRES_PASSWORD;
@@ -54,14 +54,15 @@ pub async fn inspect(
         // Something other than a regular file at the pending name is refused, never followed
         // nor removed: the operator moves it away (SPEC §2).
         Err(err @ (EnvFileError::Symlink { .. } | EnvFileError::NotRegular { .. })) => return Err(err.into()),
+        // A staged file was complete and readable when its rotation began; one that cannot be
+        // read now (its mode or owner changed, a disk error) may still hold the live password,
+        // so it is neither discarded nor overwritten: the operator decides.
         Err(err) => {
-            // Staging completes (fsync) before BEGIN, so a pending file that cannot be read
-            // back was never the basis of a commit.
-            ui.warn(&format!(
-                "{} is unreadable ({err}); it cannot stem from a committed rotation",
-                pending_path.display()
-            ));
-            return Ok(Some(Leftover::Uncommitted));
+            return Err(Error::Precondition(format!(
+                "{} is left from an interrupted rotation but cannot be read ({err}); it may hold the password                  the database now has. Make it readable and run again, or remove it only once `pmoves-secrets                  check --db` shows that the database accepts the password in {}; nothing was changed",
+                pending_path.display(),
+                env_lock.path().display()
+            )))
         }
     };
     let Some(new_password) =

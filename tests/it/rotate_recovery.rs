@@ -116,3 +116,19 @@ fn a_symlink_at_the_pending_name_is_refused_and_left_alone() {
     assert_eq!(stack.text(), env_before);
     assert_eq!(verifiers(&cluster), db_before);
 }
+
+#[test]
+fn a_pending_file_that_cannot_be_read_is_kept_and_nothing_changes() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    // Not text: whatever it was, it may hold the live password, so no run may discard it.
+    std::fs::write(stack.pending(), b"POSTGRES_PASSWORD=\xff\xfe\n").unwrap();
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(".env.pending") && stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(std::fs::read(stack.pending()).unwrap(), b"POSTGRES_PASSWORD=\xff\xfe\n", "kept as it was");
+    assert_eq!(stack.text(), env_before);
+    assert_eq!(verifiers(&cluster), db_before);
+}
