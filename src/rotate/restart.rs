@@ -79,42 +79,47 @@ pub fn preflight(project: &ComposeProject) -> Result<()> {
             Err(refused("docker is not installed or not on PATH".to_owned()))
         }
         Err(e) => Err(refused(format!("docker could not be started ({e})"))),
-    }
+    }?;
+    // The project itself is read now too: a wrong --compose-file, a compose file that does not
+    // parse, or a project without the stack's services would otherwise surface after COMMIT.
+    services_to_recreate(project).map(|_| ()).map_err(|why| {
+        Error::Precondition(format!("{why}; fix the project or leave out --restart; nothing was changed"))
+    })
 }
 
-/// Recreates the services of [`HOLDING_DB_PASSWORD`] that the project defines; returns them.
-pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
+/// The services of [`HOLDING_DB_PASSWORD`] that the compose project defines, or why they cannot
+/// be known.
+fn services_to_recreate(project: &ComposeProject) -> std::result::Result<Vec<&'static str>, String> {
     let listed = project.compose().args(["config", "--services"]).output().map_err(|e| {
-        let why = if e.kind() == std::io::ErrorKind::NotFound {
-            "docker is not installed or not on PATH".to_owned()
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "--restart: docker is not installed or not on PATH".to_owned()
         } else {
-            format!("docker could not be started ({e})")
-        };
-        failed(project, format!("--restart: {why}"))
+            format!("--restart: docker could not be started ({e})")
+        }
     })?;
     if !listed.status.success() {
-        return Err(failed(
-            project,
-            format!(
-                "--restart: `docker compose config --services` failed in {}: {}",
-                project.directory.display(),
-                first_line(&listed.stderr)
-            ),
+        return Err(format!(
+            "--restart: `docker compose config --services` failed in {}: {}",
+            project.directory.display(),
+            first_line(&listed.stderr)
         ));
     }
     let defined = String::from_utf8_lossy(&listed.stdout);
     let services: Vec<&'static str> =
         HOLDING_DB_PASSWORD.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
     if services.is_empty() {
-        return Err(failed(
-            project,
-            format!(
-                "--restart: the compose project in {} defines none of the services {}",
-                project.directory.display(),
-                HOLDING_DB_PASSWORD.join(", ")
-            ),
+        return Err(format!(
+            "--restart: the compose project in {} defines none of the services {}",
+            project.directory.display(),
+            HOLDING_DB_PASSWORD.join(", ")
         ));
     }
+    Ok(services)
+}
+
+/// Recreates the services of [`HOLDING_DB_PASSWORD`] that the project defines; returns them.
+pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
+    let services = services_to_recreate(project).map_err(|why| failed(project, why))?;
     let status = project
         .compose()
         .args(["up", "-d", "--force-recreate"])

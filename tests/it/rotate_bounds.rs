@@ -111,6 +111,33 @@ fn restart_without_docker_compose_is_refused_before_anything_changes() {
     assert_eq!(verifiers(&cluster), db_before, "refused before BEGIN");
 }
 
+#[test]
+fn restart_with_a_project_without_the_stacks_services_is_refused_before_anything_changes() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    // A docker whose compose answers, for a project that defines none of the stack's services.
+    let bin_dir = stack.dir.path().join("fake-bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let docker = bin_dir.join("docker");
+    std::fs::write(
+        &docker,
+        "#!/bin/sh\ncase \"$*\" in\n  *'compose version'*) echo 'Docker Compose version v2' ;;\n  \
+         *'config --services'*) printf 'web\\nworker\\n' ;;\n  *) exit 1 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let out = stack.rotate().args(["--yes", "--restart"]).env("PATH", path).output().unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "refused before BEGIN, not exit 4 after COMMIT: {stderr}");
+    assert!(stderr.contains("defines none of the services") && stderr.contains("nothing was changed"), "{stderr}");
+    assert_eq!(stack.text(), env_before);
+    assert!(!stack.pending().exists());
+    assert_eq!(verifiers(&cluster), db_before, "refused before BEGIN");
+}
+
 /// Connection strings that do not parse, each with the password it must never echo.
 const MALFORMED: [(&str, &str); 4] = [
     ("postgresql://u:hunter2/xyz@h:notaport/p", "hunter2"),
