@@ -155,7 +155,16 @@ async fn plan(
     lock_timeout: Duration,
     started: Instant,
 ) -> Result<(plan::Prepared, tokio_postgres::Client, Target)> {
-    let (discovery, client, work_target) = discover::discover(target, lock_timeout).await?;
+    // Discovery's statements are bounded by the server (lock_timeout, statement_timeout); this
+    // bounds a server that stops answering altogether, while the .env lock is held.
+    let discovery_limit = lock_timeout * 4 + Duration::from_secs(40);
+    let (discovery, client, work_target) =
+        tokio::time::timeout(discovery_limit, discover::discover(target, lock_timeout)).await.map_err(|_| {
+            Error::Database {
+                step: "discovery".into(),
+                reason: format!("{} stopped answering for {} s", target.host_port(), discovery_limit.as_secs()),
+            }
+        })??;
     let prepared = plan::prepare(
         &discovery,
         target.display(),

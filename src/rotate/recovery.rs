@@ -119,6 +119,19 @@ async fn wait_for_rotations_to_finish(
 /// can be read: then the verifier decides, because a `trust` line in `pg_hba.conf` accepts any
 /// password.
 pub async fn settle(target: &Target, pending: &Secret, current: Option<&Secret>) -> Settlement {
+    // The server bounds the lock wait; this bounds a server that stops answering altogether.
+    let limit = SETTLE_TIMEOUT + std::time::Duration::from_secs(30);
+    match tokio::time::timeout(limit, settle_with(target, pending, current)).await {
+        Ok(settlement) => settlement,
+        Err(_) => Settlement::Undetermined(format!(
+            "{} stopped answering for {} s while being asked which password it holds",
+            target.host_port(),
+            limit.as_secs()
+        )),
+    }
+}
+
+async fn settle_with(target: &Target, pending: &Secret, current: Option<&Secret>) -> Settlement {
     let user = target.user().to_owned();
     let candidates =
         std::iter::once((pending, Settlement::Committed)).chain(current.map(|c| (c, Settlement::NotCommitted)));

@@ -51,6 +51,17 @@ pub fn scrub(message: &str, secrets: &[&str]) -> String {
         .fold(crate::dburl::redact_in_text(message), |text, secret| text.replace(secret, "<redacted>"))
 }
 
+/// How long the server may stay silent, beyond its own lock waits, before the transaction gives
+/// up (before `COMMIT` is sent).
+const SERVER_SILENCE_LIMIT: Duration = Duration::from_secs(20);
+
+/// How long `COMMIT` may take before the outcome is settled by asking the database. Generous:
+/// a synchronous standby or a slow disk can delay a commit that will land.
+const COMMIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a best-effort `ROLLBACK` may take.
+const ROLLBACK_LIMIT: Duration = Duration::from_secs(5);
+
 /// Runs the transaction. `interrupted` resolving before `COMMIT` is sent rolls everything back.
 ///
 /// A connection lost during `COMMIT` is settled here, at once, as crash recovery would: the
@@ -128,8 +139,20 @@ pub async fn apply(
         Ok((updated, without_user, supavisor_reset))
     };
 
+    // The server bounds every lock wait (lock_timeout); this bounds a server that stops
+    // answering at all (a frozen process whose kernel still acknowledges TCP). Before COMMIT is
+    // sent, giving up is safe: a transaction whose COMMIT never left cannot commit.
+    let answer_deadline = lock_timeout * 4 + SERVER_SILENCE_LIMIT;
     let outcome = tokio::select! {
         outcome = work => outcome,
+        () = tokio::time::sleep(answer_deadline) => Err(Error::Database {
+            step: "the transaction".into(),
+            reason: format!(
+                "the server stopped answering for {} s before COMMIT was sent; the transaction cannot commit and \
+                 is rolled back when its connection closes",
+                answer_deadline.as_secs()
+            ),
+        }),
         () = interrupted => {
             // The statement in flight may be waiting for a lock; cancel it so ROLLBACK runs now.
             session.cancel(&client.cancel_token()).await;
@@ -139,15 +162,22 @@ pub async fn apply(
     let (analytics_rows_updated, analytics_rows_without_user, supavisor_reset) = match outcome {
         Ok(done) => done,
         Err(err) => {
-            // Best effort: if the connection is gone the server rolls back on its own.
-            let _ = client.batch_execute("ROLLBACK").await;
+            // Best effort: if the connection is gone (or the server silent) the server rolls
+            // back on its own when the connection closes.
+            let _ = tokio::time::timeout(ROLLBACK_LIMIT, client.batch_execute("ROLLBACK")).await;
             return Err(Failure::RolledBack(err));
         }
     };
 
     let mut applied =
         Applied { analytics_rows_updated, analytics_rows_without_user, supavisor_reset, transaction_ms: None };
-    match client.batch_execute("COMMIT").await {
+    // A COMMIT the server does not answer within the limit is treated as a lost connection:
+    // the database is asked which password it holds.
+    let commit = match tokio::time::timeout(COMMIT_LIMIT, client.batch_execute("COMMIT")).await {
+        Ok(answer) => answer.map_err(|err| scrub(&describe(&err), &secrets)),
+        Err(_) => Err(format!("no answer to COMMIT within {} s", COMMIT_LIMIT.as_secs())),
+    };
+    match commit {
         Ok(()) => {
             applied.transaction_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
             Ok(applied)
@@ -157,17 +187,14 @@ pub async fn apply(
         // COMMIT is settled by asking the database, as crash recovery would. Every statement had
         // succeeded before COMMIT was sent: if it landed, `applied` is exactly what happened;
         // only the window's length is unknown.
-        Err(err) => {
-            let reason = scrub(&describe(&err), &secrets);
-            match settle(session, &prepared.new_password, prepared.old_password.as_ref()).await {
-                Settlement::Committed => Ok(applied),
-                Settlement::NotCommitted => Err(Failure::RolledBack(Error::Database {
-                    step: "COMMIT".into(),
-                    reason: format!("COMMIT failed ({reason}) and the database kept the old password"),
-                })),
-                Settlement::Undetermined(why) => Err(Failure::Undetermined(format!("COMMIT failed ({reason}); {why}"))),
-            }
-        }
+        Err(reason) => match settle(session, &prepared.new_password, prepared.old_password.as_ref()).await {
+            Settlement::Committed => Ok(applied),
+            Settlement::NotCommitted => Err(Failure::RolledBack(Error::Database {
+                step: "COMMIT".into(),
+                reason: format!("COMMIT failed ({reason}) and the database kept the old password"),
+            })),
+            Settlement::Undetermined(why) => Err(Failure::Undetermined(format!("COMMIT failed ({reason}); {why}"))),
+        },
     }
 }
 

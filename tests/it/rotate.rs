@@ -761,6 +761,9 @@ enum CommitFault {
     CutAfterForwarding,
     /// Cut the connection instead of forwarding it: the server rolls back.
     CutInstead,
+    /// Swallow the batch of `ALTER ROLE`s and keep both connections open without a word: a
+    /// server that stops answering (a frozen process) before `COMMIT` is sent.
+    GoSilentAtAlterRole,
 }
 
 /// A TCP proxy in front of the cluster that breaks the connection at `COMMIT` once.
@@ -786,7 +789,18 @@ fn commit_breaking_proxy(upstream_port: u16, fault: CommitFault) -> u16 {
                         break;
                     }
                     let chunk = &buf[..n];
-                    if chunk.windows(6).any(|w| w == b"COMMIT") && armed.swap(false, Ordering::SeqCst) {
+                    if fault == CommitFault::GoSilentAtAlterRole
+                        && chunk.windows(10).any(|w| w == b"ALTER ROLE")
+                        && armed.swap(false, Ordering::SeqCst)
+                    {
+                        // Hold both sockets open, forwarding nothing, until the test ends.
+                        std::thread::sleep(std::time::Duration::from_secs(600));
+                        break;
+                    }
+                    if fault != CommitFault::GoSilentAtAlterRole
+                        && chunk.windows(6).any(|w| w == b"COMMIT")
+                        && armed.swap(false, Ordering::SeqCst)
+                    {
                         // The client's side goes first, so no answer can reach it.
                         let _ = from_client.shutdown(Shutdown::Both);
                         if fault == CommitFault::CutAfterForwarding {
@@ -846,6 +860,33 @@ fn a_connection_lost_before_commit_arrived_is_settled_at_once_as_rolled_back() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("COMMIT") && stderr.contains("nothing was changed"), "{stderr}");
+    assert_nothing_changed(&cluster, &stack, &before, &env_before);
+}
+
+#[test]
+fn a_server_that_stops_answering_before_commit_is_given_up_on_and_nothing_changes() {
+    let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
+    stack_behind_proxy(&cluster, &stack, CommitFault::GoSilentAtAlterRole);
+    let env_before = stack.text();
+    let before = db_state(&cluster);
+    let child = std::process::Command::new(crate::common::bin_path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["rotate-passwords", "--yes", "--lock-timeout", "100ms", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The limit is 4 × --lock-timeout + 20 s; the bound below leaves room for a loaded machine.
+    let out = crate::rotate_fixture::wait_bounded(child, std::time::Duration::from_secs(90))
+        .expect("the run ends although the server went silent");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped answering") && stderr.contains("nothing was changed"), "{stderr}");
+    assert!(!stack.pending().exists(), "a COMMIT that never left cannot land: the pending file goes");
+    assert_eq!(stack.text(), env_before);
     assert_nothing_changed(&cluster, &stack, &before, &env_before);
 }
 
