@@ -316,10 +316,13 @@ async fn preloaded_pgaudit_and_extra_settings_reach_the_server_and_the_harness_s
 async fn the_activity_watcher_sees_other_sessions_as_a_pg_monitor_member() {
     let pg = Cluster::start(ClusterOptions::default());
     let watcher = pg.watch_activity().await;
-    let holder = pg.hold_lock("SELECT 'marker-a11ce'").await;
-    // Two polls: the first may have started before the holder's query was sent.
+    // The marker must stay the session's last query while the watcher polls (pg_stat_activity
+    // shows an idle session's last query), so the session sends nothing after it.
+    let other = pg.connect("supabase_admin", pg.password(), pg.main_db()).await.expect("connect");
+    other.batch_execute("SELECT 'marker-a11ce'").await.expect("marker query");
+    // Two polls: the first may have started before the marker was sent.
     watcher.await_polls(2).await;
-    drop(holder);
+    drop(other);
     let monitor =
         pg.psql_in(pg.main_db(), &format!("SELECT rolsuper::text FROM pg_roles WHERE rolname = '{MONITOR_USER}'"));
     assert_eq!(monitor, "false", "the watcher is not a superuser");
