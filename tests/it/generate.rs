@@ -59,28 +59,7 @@ fn two_runs_share_no_secret_value() {
     let a = parse_env(&generate(&["--asymmetric"]));
     let b: BTreeSet<String> = parse_env(&generate(&["--asymmetric"])).into_iter().map(|(_, v)| v).collect();
     // Every minted key; the other lines are the stack's non-secret defaults, the same each run.
-    let secrets = [
-        "JWT_SECRET",
-        "ANON_KEY",
-        "SERVICE_ROLE_KEY",
-        "SECRET_KEY_BASE",
-        "VAULT_ENC_KEY",
-        "PG_META_CRYPTO_KEY",
-        "REALTIME_DB_ENC_KEY",
-        "LOGFLARE_PUBLIC_ACCESS_TOKEN",
-        "LOGFLARE_PRIVATE_ACCESS_TOKEN",
-        "S3_PROTOCOL_ACCESS_KEY_ID",
-        "S3_PROTOCOL_ACCESS_KEY_SECRET",
-        "MINIO_ROOT_PASSWORD",
-        "POSTGRES_PASSWORD",
-        "DASHBOARD_PASSWORD",
-        "JWT_KEYS",
-        "JWT_JWKS",
-        "ANON_KEY_ASYMMETRIC",
-        "SERVICE_ROLE_KEY_ASYMMETRIC",
-        "SUPABASE_PUBLISHABLE_KEY",
-        "SUPABASE_SECRET_KEY",
-    ];
+    let secrets: Vec<&str> = crate::common::minted_keys().collect();
     let mut seen = 0;
     for (key, value) in a {
         if secrets.contains(&key.as_str()) {

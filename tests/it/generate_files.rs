@@ -12,21 +12,9 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 use crate::common::{
-    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, mode_of, pty_exit_code, skipped,
-    spawn_in_pty, tempdir, SECRET_SHAPES,
+    assert_secret_shapes, bin, bin_path, env_key_of, env_value, hs256_signed_by, minted_keys, mode_of, pty_exit_code,
+    skipped, spawn_in_pty, tempdir, ASYMMETRIC_KEYS, HS256_TOKENS,
 };
-
-/// The tokens signed with `JWT_SECRET`, with their role.
-const TOKENS: &[(&str, &str)] = &[("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")];
-
-const ASYMMETRIC: &[&str] = &[
-    "JWT_KEYS",
-    "JWT_JWKS",
-    "ANON_KEY_ASYMMETRIC",
-    "SERVICE_ROLE_KEY_ASYMMETRIC",
-    "SUPABASE_PUBLISHABLE_KEY",
-    "SUPABASE_SECRET_KEY",
-];
 
 /// Secrets the fixture template lacks, in catalogue order: they must be appended.
 const LACKING_FROM_FIXTURE: &[&str] = &["REALTIME_DB_ENC_KEY"];
@@ -59,7 +47,7 @@ fn fixture() -> Option<String> {
 }
 
 fn is_secret_key(key: &str) -> bool {
-    SECRET_SHAPES.iter().any(|(k, ..)| *k == key) || TOKENS.iter().any(|(k, _)| *k == key) || ASYMMETRIC.contains(&key)
+    minted_keys().any(|k| k == key)
 }
 
 /// The key of a `KEY=value` line, if it is one.
@@ -93,7 +81,7 @@ fn claims(token: &str) -> Value {
 
 /// Asserts both HS256 tokens are signed by `secret` and carry their role.
 fn assert_tokens_signed_by(text: &str, secret: &str) {
-    for (key, role) in TOKENS {
+    for (key, role) in HS256_TOKENS {
         let token = must(text, key);
         assert!(signed_by(&token, secret), "{key} verifies with the JWT_SECRET");
         assert_eq!(claims(&token)["role"], *role, "{key} role");
@@ -236,8 +224,8 @@ fn a_template_with_asymmetric_gets_the_asymmetric_set_appended() {
     let Some(template) = fixture() else { return };
     let out = fill_template(&template, &["--asymmetric"]);
     let secret = must(&out, "JWT_SECRET");
-    let tail: Vec<&str> = out.lines().rev().take(ASYMMETRIC.len()).filter_map(key_of).collect();
-    assert_eq!(tail.into_iter().rev().collect::<Vec<_>>(), ASYMMETRIC, "appended at the end, in order");
+    let tail: Vec<&str> = out.lines().rev().take(ASYMMETRIC_KEYS.len()).filter_map(key_of).collect();
+    assert_eq!(tail.into_iter().rev().collect::<Vec<_>>(), ASYMMETRIC_KEYS, "appended at the end, in order");
     let keys: Value = serde_json::from_str(&must(&out, "JWT_KEYS")).expect("JWT_KEYS is JSON");
     let oct = keys.as_array().expect("array").iter().find(|k| k["kty"] == "oct").expect("oct key");
     assert_eq!(URL_SAFE_NO_PAD.decode(oct["k"].as_str().expect("k")).expect("b64"), secret.as_bytes());
@@ -247,7 +235,7 @@ fn a_template_with_asymmetric_gets_the_asymmetric_set_appended() {
 fn a_template_that_names_an_asymmetric_key_gets_the_whole_set() {
     let Some(template) = fixture() else { return };
     let out = fill_template(&format!("{}JWT_KEYS=\n", template), &[]);
-    for key in ASYMMETRIC {
+    for key in ASYMMETRIC_KEYS {
         assert!(!must(&out, key).is_empty(), "{key} filled");
     }
 }
@@ -370,7 +358,10 @@ fn asymmetric_fills_the_set_around_the_files_jwt_secret() {
     let output = generate(&["--yes", "--asymmetric", "--env-file"], &path);
     assert_code(&output, 0);
     let after = fs::read_to_string(&path).expect("read");
-    assert_eq!(lines_except(&after, ASYMMETRIC), before.split_inclusive('\n').map(String::from).collect::<Vec<_>>());
+    assert_eq!(
+        lines_except(&after, ASYMMETRIC_KEYS),
+        before.split_inclusive('\n').map(String::from).collect::<Vec<_>>()
+    );
     let keys: Value = serde_json::from_str(&must(&after, "JWT_KEYS")).expect("json");
     let oct = keys.as_array().expect("array").iter().find(|k| k["kty"] == "oct").expect("oct");
     let k = URL_SAFE_NO_PAD.decode(oct["k"].as_str().expect("k")).expect("b64");

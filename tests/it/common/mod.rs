@@ -156,6 +156,28 @@ pub const SECRET_SHAPES: &[(&str, usize, Alphabet)] = &[
     ("DASHBOARD_PASSWORD", 32, Alphabet::Hex),
 ];
 
+/// The API keys signed with `JWT_SECRET`, with their role.
+pub const HS256_TOKENS: &[(&str, &str)] = &[("ANON_KEY", "anon"), ("SERVICE_ROLE_KEY", "service_role")];
+
+/// The keys `--asymmetric` adds, in the order they are written.
+pub const ASYMMETRIC_KEYS: &[&str] = &[
+    "JWT_KEYS",
+    "JWT_JWKS",
+    "ANON_KEY_ASYMMETRIC",
+    "SERVICE_ROLE_KEY_ASYMMETRIC",
+    "SUPABASE_PUBLISHABLE_KEY",
+    "SUPABASE_SECRET_KEY",
+];
+
+/// Every key `generate-keys --asymmetric` mints (the other lines are non-secret defaults).
+pub fn minted_keys() -> impl Iterator<Item = &'static str> {
+    SECRET_SHAPES
+        .iter()
+        .map(|(k, ..)| *k)
+        .chain(HS256_TOKENS.iter().map(|(k, _)| *k))
+        .chain(ASYMMETRIC_KEYS.iter().copied())
+}
+
 /// Asserts that every symmetric secret, as `lookup` finds it, has its exact length and
 /// alphabet, and that `DASHBOARD_PASSWORD` has a letter.
 pub fn assert_secret_shapes(lookup: impl Fn(&str) -> Option<String>) {
