@@ -325,62 +325,99 @@ Examples:
   pmoves-secrets rotate-keys status                    each key's state and the next step
   pmoves-secrets rotate-keys stage                     a new key, verify only; recreate the services
   pmoves-secrets rotate-keys promote                   20+ minutes later: the new key signs
+  pmoves-secrets rotate-keys rollback                  before revoke: the previous key signs again
   pmoves-secrets rotate-keys revoke                    JWT_EXPIRY + 15 minutes later: the old key goes
   pmoves-secrets rotate-keys opaque                    a new SUPABASE_PUBLISHABLE_KEY / SUPABASE_SECRET_KEY";
 
-/// The phases of `rotate-keys`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RotateKeysPhase {
-    /// A new P-256 key joins JWT_KEYS (verify only) and JWT_JWKS.
-    Stage,
-    /// The standby key becomes the signing key; the asymmetric API keys are re-minted.
-    Promote,
-    /// The previous key leaves both sets.
-    Revoke,
-    /// Each key's state, since when, and the earliest next step.
-    Status,
-    /// Re-mint SUPABASE_PUBLISHABLE_KEY and SUPABASE_SECRET_KEY.
-    Opaque,
-}
-
-/// Options of `rotate-keys`.
+/// Options of `rotate-keys`: the phase, each a subcommand with the options it takes.
 #[derive(Debug, Args)]
 pub struct RotateKeysArgs {
-    /// What to do.
-    #[arg(value_enum)]
-    pub phase: RotateKeysPhase,
-
     /// The stack's .env, rewritten in place.
-    #[arg(long, value_name = "FILE", default_value = ".env")]
+    #[arg(long, value_name = "FILE", default_value = ".env", global = true)]
     pub env_file: PathBuf,
 
+    /// What to do.
+    #[command(subcommand)]
+    pub phase: RotateKeysPhase,
+}
+
+/// The phases of `rotate-keys`.
+#[derive(Debug, Subcommand)]
+pub enum RotateKeysPhase {
+    /// A new P-256 key joins JWT_KEYS (verify only) and JWT_JWKS.
+    Stage(ChangeArgs),
+    /// The standby key becomes the signing key; the gateway's asymmetric API keys are re-minted.
+    Promote(WaitingChangeArgs),
+    /// The previous key leaves both sets (cannot be undone).
+    Revoke(WaitingChangeArgs),
+    /// Before revoke: the previous key signs again, the promoted one returns to standby.
+    Rollback(ChangeArgs),
+    /// Each key's state, since when, and the earliest next step.
+    Status(StatusArgs),
+    /// Re-mint SUPABASE_PUBLISHABLE_KEY and SUPABASE_SECRET_KEY.
+    Opaque(ChangeArgs),
+}
+
+/// Options of every phase that changes the file.
+#[derive(Debug, Args)]
+pub struct ChangeArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
 
-    /// promote/revoke: skip the waiting time (20 minutes after stage; JWT_EXPIRY + 15 minutes after promote).
+    /// The stack's compose file (repeatable, like compose's -f): refuse a key set no signer reads,
+    /// and the files --restart uses.
+    #[arg(long, value_name = "FILE", alias = "compose-file")]
+    pub compose: Vec<PathBuf>,
+
+    /// After the write, recreate exactly the services whose input changed (docker compose), and
+    /// count the waits from when they are up.
+    #[arg(long)]
+    pub restart: bool,
+
+    /// Compose project directory, for --restart [default: the .env's directory].
+    #[arg(long, value_name = "DIR", requires = "restart")]
+    pub project_directory: Option<PathBuf>,
+}
+
+/// Options of `promote` and `revoke`, which have a waiting time.
+#[derive(Debug, Args)]
+pub struct WaitingChangeArgs {
+    #[command(flatten)]
+    pub change: ChangeArgs,
+
+    /// Skip the waiting time (promote: 20 minutes after stage; revoke: JWT_EXPIRY + 15 minutes after promote).
     #[arg(long)]
     pub force: bool,
+}
 
-    /// Output format of status.
+/// Options of `status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
 }
 
 impl From<RotateKeysArgs> for RotateKeysOptions {
     fn from(args: RotateKeysArgs) -> Self {
+        let (phase, change) = match args.phase {
+            RotateKeysPhase::Stage(change) => (Phase::Stage, Some(change)),
+            RotateKeysPhase::Promote(w) => (Phase::Promote { force: w.force }, Some(w.change)),
+            RotateKeysPhase::Revoke(w) => (Phase::Revoke { force: w.force }, Some(w.change)),
+            RotateKeysPhase::Rollback(change) => (Phase::Rollback, Some(change)),
+            RotateKeysPhase::Opaque(change) => (Phase::Opaque, Some(change)),
+            RotateKeysPhase::Status(status) => (Phase::Status { format: status.format }, None),
+        };
+        let change =
+            change.unwrap_or(ChangeArgs { yes: false, compose: Vec::new(), restart: false, project_directory: None });
         RotateKeysOptions {
-            phase: match args.phase {
-                RotateKeysPhase::Stage => Phase::Stage,
-                RotateKeysPhase::Promote => Phase::Promote,
-                RotateKeysPhase::Revoke => Phase::Revoke,
-                RotateKeysPhase::Status => Phase::Status,
-                RotateKeysPhase::Opaque => Phase::Opaque,
-            },
+            phase,
             env_file: args.env_file,
-            yes: args.yes,
-            force: args.force,
-            format: args.format,
+            yes: change.yes,
+            compose: change.compose,
+            restart: change.restart,
+            project_directory: change.project_directory,
         }
     }
 }

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, Result};
+use crate::keyring::{self, JWKS_KEY, KEYS_KEY, STATE_KEY};
 use crate::secrets::{self, Existing, Secret};
 use crate::stack::demo::is_demo_value;
 use crate::stack::env as stack_env;
@@ -71,7 +72,10 @@ pub struct Minted {
 impl Minted {
     /// Mints the full set for a fresh stack.
     pub fn fresh(asymmetric: bool) -> Result<Self> {
-        Ok(Minted { secrets: secrets::mint_all(asymmetric, secrets::unix_now())?, asymmetric })
+        let now = secrets::unix_now();
+        let mut secrets = secrets::mint_all(asymmetric, now)?;
+        with_key_state(&mut secrets, now);
+        Ok(Minted { secrets, asymmetric })
     }
 
     /// Every `(key, value)` of the output: secrets, then the stack's non-secret defaults.
@@ -149,7 +153,9 @@ fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<Zeroizing<Str
     let asymmetric = asymmetric || names_asymmetric_keys(&file);
     let lacking: Vec<&str> = keys::catalogue(asymmetric).map(|s| s.key).filter(|k| !file.contains(k)).collect();
     warn_duplicates(&file, path, |key| keys::key(key).is_some_and(|s| asymmetric || !s.asymmetric), ui);
-    let minted = secrets::mint_all(asymmetric, secrets::unix_now())?;
+    let now = secrets::unix_now();
+    let mut minted = secrets::mint_all(asymmetric, now)?;
+    with_key_state(&mut minted, now);
     set_all(&mut file, &minted)?;
     if !lacking.is_empty() {
         ui.info(&format!("{} lacks {}: appended at the end", path.display(), lacking.join(", ")));
@@ -209,6 +215,10 @@ enum Reason {
     Only,
     /// Derived from a key that gets a new value (tokens signed by `JWT_SECRET` or `JWT_KEYS`).
     Dependent(&'static str),
+    /// `JWT_KEYS` kept, only its `oct` key follows the new `JWT_SECRET` (SPEC §7).
+    OctFollows,
+    /// `JWT_JWKS` rebuilt from every key of `JWT_KEYS` (SPEC §7).
+    Rebuilt,
 }
 
 impl fmt::Display for Reason {
@@ -221,6 +231,10 @@ impl fmt::Display for Reason {
             Reason::Weak => f.write_str("too easy to guess"),
             Reason::Only => f.write_str("named in --only"),
             Reason::Dependent(source) => write!(f, "re-minted with the new {source}"),
+            Reason::OctFollows => {
+                f.write_str("its HS256 oct key follows the new JWT_SECRET; every EC key and its state stay")
+            }
+            Reason::Rebuilt => f.write_str("rebuilt from every key of JWT_KEYS (public parts and the oct key)"),
         }
     }
 }
@@ -307,13 +321,60 @@ fn plan_changes(
         return Err(postgres_password_refusal(path));
     }
     let base: BTreeSet<&'static str> = reasons.keys().copied().collect();
+    let keeps_ring = keeps_ring(file, &base);
+    let signed_by_the_ring = keys::with_dependents(&BTreeSet::from([KEYS_KEY]), true);
     for key in keys::with_dependents(&base, asymmetric) {
-        reasons.entry(key).or_insert_with(|| Reason::Dependent(derived_from(key, &base, asymmetric)));
+        if keeps_ring && !base.contains(key) && key_of_the_ring(key).is_none() && signed_by_the_ring.contains(key) {
+            // Signed by the kept EC key, which does not change.
+            continue;
+        }
+        let reason = match key_of_the_ring(key).filter(|_| keeps_ring && !base.contains(key)) {
+            Some(reason) => reason,
+            None => Reason::Dependent(derived_from(key, &base, asymmetric)),
+        };
+        reasons.entry(key).or_insert(reason);
     }
+    if keeps_ring && base.contains(JWKS_KEY) {
+        reasons.insert(JWKS_KEY, Reason::Rebuilt);
+    }
+    refuse_remint_in_rotation(file, path, &base)?;
     Ok(keys::KEYS
         .iter()
         .filter_map(|spec| reasons.get(spec.key).map(|&reason| Change { key: spec.key, reason }))
         .collect())
+}
+
+/// Whether the file's EC keys are kept: `JWT_KEYS` is set and nothing asks for a new one (a new
+/// `JWT_SECRET` changes only its `oct` key, SPEC §7).
+fn keeps_ring(file: &EnvFile, base: &BTreeSet<&'static str>) -> bool {
+    file.get(KEYS_KEY).is_some_and(|v| !v.trim().is_empty()) && !base.contains(KEYS_KEY)
+}
+
+/// How a key of the kept ring changes: `JWT_KEYS` only in its `oct` key, `JWT_JWKS` rebuilt.
+/// `None` for keys outside the two sets.
+fn key_of_the_ring(key: &str) -> Option<Reason> {
+    match key {
+        KEYS_KEY => Some(Reason::OctFollows),
+        JWKS_KEY => Some(Reason::Rebuilt),
+        _ => None,
+    }
+}
+
+/// A new EC ring (a `JWT_KEYS` asked for, or judged missing or weak) is refused while a
+/// rotation is in progress: it would log out every session of the standby and previous keys.
+fn refuse_remint_in_rotation(file: &EnvFile, path: &Path, base: &BTreeSet<&'static str>) -> Result<()> {
+    let Some(keys) = file.get(KEYS_KEY).filter(|v| !v.trim().is_empty()) else { return Ok(()) };
+    if !base.contains(KEYS_KEY) {
+        return Ok(());
+    }
+    match keyring::remint_refusal(keys, file.get(STATE_KEY)) {
+        Some(problem) => Err(Error::BadValue {
+            path: path.to_path_buf(),
+            key: KEYS_KEY.into(),
+            problem: format!("{problem} (nothing was changed)"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Why a current value must be replaced regardless of `--only`, if it must: what `check` calls
@@ -376,15 +437,46 @@ fn postgres_password_refusal(path: &Path) -> Error {
 fn mint_planned(file: &EnvFile, path: &Path, plan: &[Change]) -> Result<Vec<(&'static str, Secret)>> {
     let current = |key: &str| file.get(key).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
     let existing = Existing { jwt_secret: current("JWT_SECRET"), jwt_keys: current("JWT_KEYS") };
-    let wanted: BTreeSet<&str> = plan.iter().map(|change| change.key).collect();
-    secrets::mint(&wanted, &existing, secrets::unix_now()).map_err(|error| match error {
+    let kept_ring = plan.iter().any(|change| matches!(change.reason, Reason::OctFollows | Reason::Rebuilt));
+    let wanted: BTreeSet<&str> =
+        plan.iter().map(|change| change.key).filter(|key| !kept_ring || key_of_the_ring(key).is_none()).collect();
+    let now = secrets::unix_now();
+    let mut minted = secrets::mint(&wanted, &existing, now).map_err(|error| match error {
         Error::Mint { key, reason } => Error::BadValue {
             path: path.to_path_buf(),
             key: key.into(),
             problem: format!("cannot be minted: {reason}; nothing was changed"),
         },
         other => other,
-    })
+    })?;
+    with_key_state(&mut minted, now);
+    if kept_ring {
+        let new_secret = minted.iter().find(|(key, _)| *key == "JWT_SECRET").map(|(_, v)| v.expose().to_owned());
+        let keys = file.get(KEYS_KEY).unwrap_or_default();
+        let sets =
+            keyring::rebuilt_sets(keys, file.get(JWKS_KEY), new_secret.as_deref()).map_err(|e| Error::BadValue {
+                path: path.to_path_buf(),
+                key: e.key.into(),
+                problem: format!(
+                    "{}, so its keys cannot be kept; re-mint the ring with --only JWT_KEYS (this logs everyone \
+                     out); nothing was changed",
+                    e.problem
+                ),
+            })?;
+        let planned = |key: &str| plan.iter().any(|change| change.key == key);
+        minted.extend(sets.into_iter().filter(|(key, _)| planned(key)).map(|(key, value)| (key, Secret::new(value))));
+    }
+    Ok(minted)
+}
+
+/// A freshly minted `JWT_KEYS` comes with its `JWT_KEYS_STATE`: its signer is current since now
+/// (so `rotate-keys status` can say since when).
+fn with_key_state(minted: &mut Vec<(&'static str, Secret)>, now: u64) {
+    let record =
+        minted.iter().find(|(key, _)| *key == KEYS_KEY).and_then(|(_, v)| keyring::initial_record(v.expose(), now));
+    if let Some(record) = record {
+        minted.push((STATE_KEY, Secret::new(record)));
+    }
 }
 
 /// Lists the planned keys and why each changes, on stderr (names only, never values).
@@ -490,6 +582,10 @@ fn render_env(minted: &Minted, asymmetric: bool) -> Result<Zeroizing<String>> {
         out.push_str(spec.comment);
         out.push('\n');
         line(&mut out, spec.key, value);
+    }
+    if let Some((_, record)) = minted.secrets.iter().find(|(key, _)| *key == STATE_KEY) {
+        out.push_str("\n# When each signing key took its state (rotate-keys keeps it; read by no service)\n");
+        line(&mut out, STATE_KEY, record.expose());
     }
     if !asymmetric {
         out.push_str(
@@ -635,8 +731,10 @@ mod tests {
     fn the_asymmetric_set_joins_when_the_file_or_only_names_it() {
         let with_keys = format!("{}JWT_KEYS={SET}\n", complete());
         let planned = plan(&with_keys, &["JWT_SECRET"], false).unwrap();
-        assert!(planned.contains(&("JWT_KEYS", Reason::Dependent("JWT_SECRET"))), "{planned:?}");
-        assert!(planned.contains(&("JWT_JWKS", Reason::Missing)), "{planned:?}");
+        // A set JWT_KEYS is kept: only its oct key follows, and JWT_JWKS is rebuilt from it.
+        assert!(planned.contains(&("JWT_KEYS", Reason::OctFollows)), "{planned:?}");
+        assert!(planned.contains(&("JWT_JWKS", Reason::Rebuilt)), "{planned:?}");
+        assert!(!planned.iter().any(|(key, _)| *key == "ANON_KEY_ASYMMETRIC"), "{planned:?}");
         let asked = plan(&complete(), &["JWT_KEYS"], false).unwrap();
         // Naming a missing key in --only reports it as missing: the more telling reason.
         assert!(asked.contains(&("JWT_KEYS", Reason::Missing)), "{asked:?}");

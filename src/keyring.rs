@@ -1,36 +1,50 @@
 //! The signing keys of the asymmetric set and the state of each (SPEC §7), read from and written
 //! to the `.env` alone.
 //!
-//! `rotate-keys` changes the ring and `check` audits it, so the model lives here, below both.
+//! `rotate-keys` changes the ring, `check` audits it, and every other writer of `JWT_SECRET` or
+//! the key sets (`generate-keys`, `rotate-secrets`) goes through [`rebuilt_sets`] and
+//! [`remint_refusal`], so the model and its rules live here, below all of them.
 //!
 //! # Where the state is recorded, and why there
 //! What the services act on is encoded the way they already read it, in the key sets:
-//! - **current**: the one EC key of `JWT_KEYS` whose `key_ops` contains `sign` (Auth signs with
-//!   it; its configuration check, `JwtKeysDecoder::Validate`, refuses none or several);
+//! - **current**: the one key of `JWT_KEYS` whose `key_ops` contains `sign` (Auth signs with it;
+//!   its configuration check refuses none or several: supabase/auth v2.196.0,
+//!   `internal/conf/jwk.go`, `JwtKeysDecoder::Validate`);
 //! - **standby**: an EC key of `JWT_KEYS` with its private part but `key_ops` `["verify"]`;
-//! - **previous**: an EC key of `JWT_KEYS` reduced to its public part, `key_ops` `["verify"]`
-//!   (it will never sign again, so its private part is dropped at promotion). Auth accepts a
-//!   public JWK there: it parses each entry, takes `PublicKeyOf` it (a public key is its own) and
-//!   verifies by `kid`.
+//! - **previous**: an EC key of `JWT_KEYS` that signed until the last promotion, `key_ops`
+//!   `["verify"]`. It keeps its private part until `revoke`, so `rotate-keys rollback` can make
+//!   it the signer again; a previous key written by older versions is reduced to its public part
+//!   (Auth accepts a public JWK there: `jwk.PublicKeyOf` of a public key is itself).
 //!
-//! Each of them is also in `JWT_JWKS` (public part, `["verify"]`), which is all PostgREST,
-//! Realtime and Storage read. The times ("since when") go in a variable of their own,
-//! [`STATE_KEY`] (`JWT_KEYS_STATE`), that no service reads: extra members inside the JWKs would
-//! also be ignored by today's parsers, but Auth republishes its keys at
-//! `/.well-known/jwks.json`, and a stricter JWK parser in any of four services could reject a
-//! key set for a member it does not know. A variable nobody reads cannot break anybody. If the
-//! record and the key sets ever disagree (a hand edit), the key sets win and the time is
-//! treated as unknown.
+//! A standby and a previous key with their private parts look alike to every service (both
+//! verify only; Auth keys its set by `kid`, so order means nothing to it). Their place tells
+//! them apart: `stage` adds a key after the signer, `promote` makes that later key the signer
+//! (so the demoted one is before it) and `rollback` the earlier one (so the demoted one is after
+//! it): a verify-only key with its private part before the signer is previous, after it
+//! standby. The times ("since when") go in a variable of their own, [`STATE_KEY`]
+//! (`JWT_KEYS_STATE`), that no service reads: extra members inside the JWKs would also be
+//! ignored by today's parsers, but Auth republishes its keys at `/.well-known/jwks.json`, and a
+//! stricter JWK parser in any of four services could reject a set for a member it does not
+//! know. A variable nobody reads cannot break anybody. Where the record and the key sets
+//! disagree (a hand edit), the key sets win and the time is unknown.
+//!
+//! Every key is in `JWT_JWKS` as its public form (`["verify"]`), which is all PostgREST,
+//! Realtime, Storage and Functions read; the `oct` key of `JWT_SECRET` is in both sets.
+//! [`KeyRing::problems`] are the rules a usable ring obeys, one implementation for `check`
+//! (which reports them) and `rotate-keys` (which refuses a ring that breaks any).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::jwt::{parse_jwk_array, parse_jwk_set, Jwk};
 use crate::stack;
 
 /// The variable holding each key's state and since when: compact JSON
-/// `{"<kid>":{"state":"standby","since":<unix seconds>},...}`.
+/// `{"<kid>":{"state":"standby","since":<unix seconds>,"from":"restart"},...}`.
 pub const STATE_KEY: &str = "JWT_KEYS_STATE";
 
 /// Auth's signing keys (private EC JWKs and the `oct` key), a JSON array.
@@ -40,7 +54,9 @@ pub const KEYS_KEY: &str = "JWT_KEYS";
 pub const JWKS_KEY: &str = "JWT_JWKS";
 
 /// The ES256 API keys and their roles (the catalogue's `Es256Jwt` keys): signed by the current
-/// key, re-minted at promotion.
+/// key, re-minted at promotion and rollback. They are the gateway's own (it compares a client's
+/// `apikey` with them byte for byte and translates the opaque keys into them); no client holds
+/// them.
 pub fn api_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
     stack::KEYS.iter().filter_map(|spec| match spec.recipe {
         stack::Recipe::Es256Jwt(role) => Some((spec.key, role)),
@@ -48,9 +64,10 @@ pub fn api_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
     })
 }
 
-/// Minimum time between `stage` and `promote`: verifiers that fetch a JWKS cache it (supabase-js
-/// and most JWT middleware for about ten minutes), so the new key must be known everywhere before
-/// it signs anything.
+/// Minimum time between `stage` and `promote`: verifiers that fetch a JWKS cache it (Auth serves
+/// `/.well-known/jwks.json` with `Cache-Control: public, max-age=600`, supabase/auth v2.196.0
+/// `internal/api/jwks.go`; supabase-js caches it as long), so the new key must be known
+/// everywhere before it signs anything.
 pub const PROMOTE_AFTER_SECS: u64 = 20 * 60;
 
 /// Margin added to `JWT_EXPIRY` before `revoke`: clock skew and sessions refreshed at the last
@@ -86,6 +103,19 @@ impl KeyState {
     }
 }
 
+/// What a recorded time counts from: the services' restart (`--restart` recreated them, so they
+/// run the set from then on) or only the file's write (they run it from whenever they are
+/// recreated, which the tool did not see).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Clock {
+    /// The time the file was written; the services may have started later.
+    #[default]
+    File,
+    /// The time the services were up again after `--restart`.
+    Restart,
+}
+
 /// One entry of [`STATE_KEY`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
@@ -93,19 +123,26 @@ pub struct Recorded {
     pub state: KeyState,
     /// Since when, in seconds since the Unix epoch.
     pub since: u64,
+    /// What `since` counts from (absent in records of older versions: the file).
+    #[serde(default)]
+    pub from: Clock,
 }
 
-/// One EC key of the ring, as the services see it plus its recorded time.
+/// One key of the ring that is not the `oct` key, as the services see it plus its recorded time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RingKey {
     /// The key id (JWT header `kid`).
     pub kid: String,
-    /// The state its place in the key sets gives it.
+    /// The state its place in the key sets (and the record) gives it.
     pub state: KeyState,
     /// Since when it has that state: `None` when not recorded, or recorded for another state.
     pub since: Option<u64>,
+    /// What `since` counts from.
+    pub from: Clock,
     /// Whether `JWT_JWKS` carries the same public key under the same `kid`.
     pub in_jwks: bool,
+    /// Whether `JWT_KEYS` keeps its private part.
+    pub private: bool,
 }
 
 /// Why the ring cannot be read: the variable involved and what is wrong (never a value).
@@ -119,13 +156,52 @@ pub struct RingError {
     pub missing: bool,
 }
 
+/// The ways a readable ring can be broken. `check` reports each under its own finding code;
+/// `rotate-keys` refuses a ring with any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broken {
+    /// A key that is not usable as what it claims to be (wrong curve, not on the curve, a
+    /// private scalar that is no P-256 key).
+    InvalidKey,
+    /// Two keys of one set with the same `kid`: Auth keeps only one of them (it keys its set by
+    /// `kid`), and a phase that acts on one acts on both.
+    DuplicateKid,
+    /// Not exactly one key with `sign` in `key_ops` (Auth refuses to start).
+    SignerCount,
+    /// The signer is not an EC P-256 key with `alg` ES256 (the rotation is of that key; Auth
+    /// signs an unknown `alg` as HS256).
+    SignerNotEs256,
+    /// A private part whose public point is not the one published for the key (in `JWT_KEYS`
+    /// itself or in `JWT_JWKS`).
+    Mismatch,
+    /// A private part in `JWT_JWKS`.
+    JwksPrivatePart,
+    /// A key of `JWT_KEYS` that `JWT_JWKS` lacks: its tokens are rejected by every verifier but
+    /// Auth.
+    JwksMissingKey,
+    /// A key of `JWT_JWKS` that `JWT_KEYS` lacks (a revoked key left behind): its tokens keep
+    /// verifying.
+    JwksUnknownKey,
+}
+
+/// One broken rule: the variable, and the problem in a sentence that names kids, never a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Which rule.
+    pub kind: Broken,
+    /// The `.env` key to repair.
+    pub key: &'static str,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
 /// The asymmetric key sets of one `.env`, with the recorded states.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     /// `JWT_KEYS`, in file order (EC keys and the `oct` key).
-    keys: Vec<Value>,
+    keys: Vec<Jwk>,
     /// The `keys` of `JWT_JWKS`, in file order.
-    jwks: Vec<Value>,
+    jwks: Vec<Jwk>,
     /// Members of `JWT_JWKS` other than `keys`, kept as they were.
     jwks_rest: Map<String, Value>,
     /// `JWT_KEYS_STATE`, by kid.
@@ -134,80 +210,66 @@ pub struct KeyRing {
     pub record_unreadable: bool,
 }
 
-fn kty(jwk: &Value) -> Option<&str> {
-    jwk.get("kty").and_then(Value::as_str)
+/// The `oct` JWK of `jwt_secret`, as upstream writes it: the services use the secret's UTF-8
+/// bytes as the HMAC key.
+pub fn oct_jwk(jwt_secret: &str) -> Jwk {
+    Jwk {
+        kty: Some("oct".into()),
+        alg: Some("HS256".into()),
+        k: Some(URL_SAFE_NO_PAD.encode(jwt_secret.as_bytes())),
+        ..Jwk::default()
+    }
 }
 
-fn kid_of(jwk: &Value) -> Option<&str> {
-    jwk.get("kid").and_then(Value::as_str)
+/// Parses `JWT_KEYS`, naming what is wrong.
+fn parse_keys(text: &str) -> Result<Vec<Jwk>, RingError> {
+    parse_jwk_array(text).ok_or_else(|| RingError {
+        key: KEYS_KEY,
+        problem: "is not a JSON key set (a JSON array of JWKs, as Auth reads it)".into(),
+        missing: false,
+    })
 }
 
-fn is_ec(jwk: &Value) -> bool {
-    kty(jwk) == Some("EC")
+/// The kids in `list` that more than one key carries (a key without `kid` counts as `""`).
+fn duplicate_kids(list: &[Jwk]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut twice = BTreeSet::new();
+    for jwk in list {
+        if !seen.insert(jwk.kid()) {
+            twice.insert(jwk.kid().to_owned());
+        }
+    }
+    twice.into_iter().collect()
 }
 
-/// Whether the JWK's `key_ops` contains `sign`: the key Auth signs with.
-pub fn signs(jwk: &Value) -> bool {
-    jwk.get("key_ops").and_then(Value::as_array).is_some_and(|ops| ops.iter().any(|op| op == "sign"))
-}
-
-/// The state the key sets give an EC key of `JWT_KEYS`.
-fn structural_state(jwk: &Value) -> KeyState {
-    if signs(jwk) {
-        KeyState::Current
-    } else if jwk.get("d").is_some() {
-        KeyState::Standby
+/// A kid for messages: quoted, control characters escaped (kids come from the file).
+fn shown(kid: &str) -> String {
+    if kid.is_empty() {
+        "(no kid)".to_owned()
     } else {
-        KeyState::Previous
+        format!("{kid:?}")
     }
-}
-
-/// The same public key (curve point) in both JWKs.
-fn same_public(a: &Value, b: &Value) -> bool {
-    ["crv", "x", "y"].iter().all(|m| a.get(m).is_some() && a.get(m) == b.get(m))
-}
-
-/// The public form of a JWK: `d` dropped, verify only.
-fn public_form(jwk: &Value) -> Value {
-    let mut public = jwk.clone();
-    if let Some(map) = public.as_object_mut() {
-        map.remove("d");
-        map.insert("key_ops".into(), Value::from(vec!["verify"]));
-    }
-    public
 }
 
 impl KeyRing {
     /// Reads the ring from the values of `JWT_KEYS`, `JWT_JWKS` and `JWT_KEYS_STATE` (empty
     /// counts as absent). Fails when either set is missing or is not a JSON key set.
     pub fn parse(keys: Option<&str>, jwks: Option<&str>, state: Option<&str>) -> Result<Self, RingError> {
-        let keys = keys.filter(|v| !v.trim().is_empty());
-        let jwks = jwks.filter(|v| !v.trim().is_empty());
+        fn present(v: Option<&str>) -> Option<&str> {
+            v.filter(|v| !v.trim().is_empty())
+        }
         let missing = |key: &'static str| RingError {
             key,
             problem: "is missing or empty, so the stack has no asymmetric key set".into(),
             missing: true,
         };
-        let not_a_set = |key: &'static str, expected: &str| RingError {
-            key,
-            problem: format!("is not a JSON key set ({expected})"),
+        let keys = parse_keys(present(keys).ok_or_else(|| missing(KEYS_KEY))?)?;
+        let (jwks, jwks_rest) = parse_jwk_set(present(jwks).ok_or_else(|| missing(JWKS_KEY))?).ok_or(RingError {
+            key: JWKS_KEY,
+            problem: "is not a JSON key set ({\"keys\": [...]})".into(),
             missing: false,
-        };
-        let keys = keys.ok_or_else(|| missing(KEYS_KEY))?;
-        let jwks = jwks.ok_or_else(|| missing(JWKS_KEY))?;
-        let keys = match serde_json::from_str::<Value>(keys) {
-            Ok(Value::Array(list)) if list.iter().all(Value::is_object) => list,
-            _ => return Err(not_a_set(KEYS_KEY, "a JSON array of JWKs")),
-        };
-        let (jwks, jwks_rest) = match serde_json::from_str::<Value>(jwks) {
-            Ok(Value::Object(mut map)) => match map.remove("keys") {
-                Some(Value::Array(list)) if list.iter().all(Value::is_object) => (list, map),
-                _ => return Err(not_a_set(JWKS_KEY, "{\"keys\": [...]}")),
-            },
-            _ => return Err(not_a_set(JWKS_KEY, "{\"keys\": [...]}")),
-        };
-        let state = state.filter(|v| !v.trim().is_empty());
-        let (record, record_unreadable) = match state.map(serde_json::from_str::<BTreeMap<String, Recorded>>) {
+        })?;
+        let (record, record_unreadable) = match present(state).map(serde_json::from_str::<BTreeMap<String, Recorded>>) {
             None => (BTreeMap::new(), false),
             Some(Ok(record)) => (record, false),
             Some(Err(_)) => (BTreeMap::new(), true),
@@ -215,20 +277,38 @@ impl KeyRing {
         Ok(KeyRing { keys, jwks, jwks_rest, record, record_unreadable })
     }
 
-    /// The EC keys of `JWT_KEYS`, in file order, with their states.
+    /// The state the key sets give the key at `index` of `JWT_KEYS`.
+    fn state_of(&self, index: usize, signer: Option<usize>) -> KeyState {
+        let jwk = &self.keys[index];
+        if jwk.signs() {
+            KeyState::Current
+        } else if !jwk.has_private_part() || signer.is_some_and(|at| index < at) {
+            KeyState::Previous
+        } else {
+            KeyState::Standby
+        }
+    }
+
+    /// The keys of `JWT_KEYS` other than the `oct` key, in file order, with their states.
     pub fn ec_keys(&self) -> Vec<RingKey> {
+        let signer = self.keys.iter().position(Jwk::signs);
         self.keys
             .iter()
-            .filter(|jwk| is_ec(jwk))
-            .map(|jwk| {
-                let kid = kid_of(jwk).unwrap_or_default().to_owned();
-                let state = structural_state(jwk);
-                let since = self.record.get(&kid).filter(|r| r.state == state).map(|r| r.since);
-                let in_jwks = self
-                    .jwks
-                    .iter()
-                    .any(|pub_jwk| is_ec(pub_jwk) && kid_of(pub_jwk) == Some(&kid) && same_public(jwk, pub_jwk));
-                RingKey { kid, state, since, in_jwks }
+            .enumerate()
+            .filter(|(_, jwk)| !jwk.is_oct())
+            .map(|(index, jwk)| {
+                let kid = jwk.kid().to_owned();
+                let state = self.state_of(index, signer);
+                let recorded = self.record.get(&kid).filter(|r| r.state == state);
+                let in_jwks = self.jwks.iter().any(|public| public.kid() == kid && same_public(jwk, public));
+                RingKey {
+                    since: recorded.map(|r| r.since),
+                    from: recorded.map(|r| r.from).unwrap_or_default(),
+                    private: jwk.has_private_part(),
+                    kid,
+                    state,
+                    in_jwks,
+                }
             })
             .collect()
     }
@@ -240,18 +320,33 @@ impl KeyRing {
 
     /// How many keys of `JWT_KEYS` (of any type) Auth would sign with.
     pub fn signing_count(&self) -> usize {
-        self.keys.iter().filter(|jwk| signs(jwk)).count()
+        self.keys.iter().filter(|jwk| jwk.signs()).count()
     }
 
-    /// The private JWK of the key `kid` in `JWT_KEYS`.
-    pub fn private_jwk(&self, kid: &str) -> Option<&Value> {
-        self.keys.iter().find(|jwk| is_ec(jwk) && kid_of(jwk) == Some(kid) && jwk.get("d").is_some())
+    /// The private JWK of the EC key `kid` in `JWT_KEYS`.
+    pub fn private_jwk(&self, kid: &str) -> Option<&Jwk> {
+        self.keys.iter().find(|jwk| jwk.is_ec() && jwk.kid() == kid && jwk.d.is_some())
+    }
+
+    /// The keys of `JWT_JWKS`.
+    pub fn jwks(&self) -> &[Jwk] {
+        &self.jwks
+    }
+
+    /// The keys of `JWT_KEYS`.
+    pub fn keys(&self) -> &[Jwk] {
+        &self.keys
+    }
+
+    /// The kids Auth publishes at `/.well-known/jwks.json`: every key of `JWT_KEYS` but the
+    /// `oct` key (supabase/auth v2.196.0, `internal/api/jwks.go`).
+    pub fn published_kids(&self) -> Vec<&str> {
+        self.keys.iter().filter(|jwk| !jwk.is_oct()).map(Jwk::kid).collect()
     }
 
     /// Whether both sets carry an `oct` (HS256) key, through which the legacy API keys verify.
     pub fn oct_in_both(&self) -> bool {
-        let has_oct = |list: &[Value]| list.iter().any(|jwk| kty(jwk) == Some("oct"));
-        has_oct(&self.keys) && has_oct(&self.jwks)
+        self.keys.iter().any(Jwk::is_oct) && self.jwks.iter().any(Jwk::is_oct)
     }
 
     /// Kids recorded in `JWT_KEYS_STATE` that are not in `JWT_KEYS`, or recorded with another
@@ -265,41 +360,191 @@ impl KeyRing {
             .collect()
     }
 
+    /// The rules a usable ring obeys, broken ones first in the order a reader would fix them.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut push = |kind, key, message: String| out.push(Problem { kind, key, message });
+        for (key, list) in [(KEYS_KEY, &self.keys), (JWKS_KEY, &self.jwks)] {
+            let twice = duplicate_kids(list);
+            if !twice.is_empty() {
+                let kids: Vec<String> = twice.iter().map(|k| shown(k)).collect();
+                push(
+                    Broken::DuplicateKid,
+                    key,
+                    format!(
+                        "holds more than one key with kid {}: Auth keeps one key per kid, and a rotation step on \
+                         that kid would act on every one of them",
+                        kids.join(", ")
+                    ),
+                );
+            }
+        }
+        let signers: Vec<&Jwk> = self.keys.iter().filter(|jwk| jwk.signs()).collect();
+        match signers.as_slice() {
+            [signer]
+                if !(signer.is_ec()
+                    && signer.alg.as_deref() == Some("ES256")
+                    && signer.p256_public_key().is_some()) =>
+            {
+                push(
+                    Broken::SignerNotEs256,
+                    KEYS_KEY,
+                    format!(
+                        "signs with key {} ({} {}), but the signing key must be an EC P-256 key with alg ES256",
+                        shown(signer.kid()),
+                        signer.kty.as_deref().unwrap_or("no kty"),
+                        signer.alg.as_deref().unwrap_or("no alg")
+                    ),
+                );
+            }
+            [_] => {}
+            many => push(
+                Broken::SignerCount,
+                KEYS_KEY,
+                format!(
+                    "has {} keys with \"sign\" in key_ops, but Auth signs with exactly one (it refuses to start with \
+                     none or several)",
+                    many.len()
+                ),
+            ),
+        }
+        for jwk in self.keys.iter().filter(|jwk| jwk.is_ec()) {
+            if let Some(problem) = ec_key_problem(jwk) {
+                push(problem.0, KEYS_KEY, problem.1);
+            }
+        }
+        for jwk in self.keys.iter().filter(|jwk| !jwk.is_oct()) {
+            let published: Vec<&Jwk> = self.jwks.iter().filter(|p| p.kid() == jwk.kid()).collect();
+            if published.is_empty() && jwk.has_private_part() {
+                push(
+                    Broken::Mismatch,
+                    JWKS_KEY,
+                    format!(
+                        "has no key with the kid of JWT_KEYS key {}, so the tokens Auth signs with it cannot be \
+                         verified by PostgREST, Realtime, Storage or Functions",
+                        shown(jwk.kid())
+                    ),
+                );
+            } else if published.is_empty() {
+                push(
+                    Broken::JwksMissingKey,
+                    JWKS_KEY,
+                    format!(
+                        "lacks key {} of JWT_KEYS, so PostgREST, Realtime, Storage and Functions reject the tokens it \
+                         signs while Auth accepts them",
+                        shown(jwk.kid())
+                    ),
+                );
+            } else if jwk.is_ec() && !published.iter().any(|p| same_public(jwk, p)) {
+                push(
+                    Broken::Mismatch,
+                    JWKS_KEY,
+                    format!(
+                        "holds key {} with the same kid as JWT_KEYS but another public point, so the other \
+                         services reject the tokens Auth signs with it",
+                        shown(jwk.kid())
+                    ),
+                );
+            }
+        }
+        for jwk in self.jwks.iter().filter(|jwk| !jwk.is_oct()) {
+            if !self.keys.iter().any(|k| k.kid() == jwk.kid()) {
+                push(
+                    Broken::JwksUnknownKey,
+                    JWKS_KEY,
+                    format!(
+                        "holds key {} that JWT_KEYS does not (a revoked key left behind?), so the tokens it signed \
+                         still verify everywhere but Auth",
+                        shown(jwk.kid())
+                    ),
+                );
+            }
+        }
+        if self.jwks.iter().any(Jwk::has_private_part) {
+            push(
+                Broken::JwksPrivatePart,
+                JWKS_KEY,
+                "carries a private key part (\"d\"); it is handed to every service and must hold only public keys \
+                 (and the oct key)"
+                    .into(),
+            );
+        }
+        out
+    }
+
     /// Adds a standby key: its private JWK (`["verify"]`) joins `JWT_KEYS` after the last EC key,
     /// its public JWK joins `JWT_JWKS` likewise, and its time is recorded.
-    pub fn add_standby(&mut self, private: Value, public: Value, now: u64) {
-        let kid = kid_of(&private).unwrap_or_default().to_owned();
+    pub fn add_standby(&mut self, private: Jwk, now: u64, from: Clock) {
+        let kid = private.kid().to_owned();
+        insert_after_last_ec(&mut self.jwks, private.public_form());
         insert_after_last_ec(&mut self.keys, private);
-        insert_after_last_ec(&mut self.jwks, public);
-        self.record.insert(kid, Recorded { state: KeyState::Standby, since: now });
+        self.record.insert(kid, Recorded { state: KeyState::Standby, since: now, from });
     }
 
     /// Makes `kid` (a standby key) the one signing key; every key that signed becomes a previous
-    /// key (verify only, private part dropped). Returns the kids that became previous.
-    pub fn promote(&mut self, kid: &str, now: u64) -> Vec<String> {
+    /// key (verify only, private part kept until `revoke`). Returns the kids that became previous.
+    pub fn promote(&mut self, kid: &str, now: u64, from: Clock) -> Vec<String> {
         let mut demoted = Vec::new();
-        for jwk in self.keys.iter_mut().filter(|jwk| is_ec(jwk)) {
-            let this = kid_of(jwk).unwrap_or_default().to_owned();
+        for jwk in self.keys.iter_mut().filter(|jwk| !jwk.is_oct()) {
+            let this = jwk.kid().to_owned();
             if this == kid {
-                if let Some(map) = jwk.as_object_mut() {
-                    map.insert("key_ops".into(), Value::from(vec!["sign", "verify"]));
-                }
-                self.record.insert(this, Recorded { state: KeyState::Current, since: now });
-            } else if signs(jwk) {
-                *jwk = public_form(jwk);
-                self.record.insert(this.clone(), Recorded { state: KeyState::Previous, since: now });
+                jwk.key_ops = Some(vec!["sign".into(), "verify".into()]);
+                self.record.insert(this, Recorded { state: KeyState::Current, since: now, from });
+            } else if jwk.signs() {
+                jwk.key_ops = Some(vec!["verify".into()]);
+                self.record.insert(this.clone(), Recorded { state: KeyState::Previous, since: now, from });
                 demoted.push(this);
             }
         }
         demoted
     }
 
+    /// Makes `kid` (a previous key with its private part) the signing key again and returns the
+    /// key that signed until now to standby. Returns the kids that went back to standby.
+    pub fn rollback(&mut self, kid: &str, now: u64, from: Clock) -> Vec<String> {
+        let mut back = Vec::new();
+        for jwk in self.keys.iter_mut().filter(|jwk| !jwk.is_oct()) {
+            let this = jwk.kid().to_owned();
+            if this == kid {
+                jwk.key_ops = Some(vec!["sign".into(), "verify".into()]);
+                self.record.insert(this, Recorded { state: KeyState::Current, since: now, from });
+            } else if jwk.signs() {
+                jwk.key_ops = Some(vec!["verify".into()]);
+                self.record.insert(this.clone(), Recorded { state: KeyState::Standby, since: now, from });
+                back.push(this);
+            }
+        }
+        back
+    }
+
     /// Removes the keys `kids` from both sets and from the record.
     pub fn revoke(&mut self, kids: &[String]) {
-        let gone = |jwk: &Value| is_ec(jwk) && kid_of(jwk).is_some_and(|k| kids.iter().any(|r| r == k));
+        let gone = |jwk: &Jwk| !jwk.is_oct() && kids.iter().any(|r| r == jwk.kid());
         self.keys.retain(|jwk| !gone(jwk));
         self.jwks.retain(|jwk| !gone(jwk));
         self.record.retain(|kid, _| !kids.contains(kid));
+    }
+
+    /// A new `JWT_SECRET`: the `oct` key of both sets becomes its key (added where a set has
+    /// none); nothing else changes.
+    pub fn set_jwt_secret(&mut self, jwt_secret: &str) {
+        let fresh = oct_jwk(jwt_secret);
+        for list in [&mut self.keys, &mut self.jwks] {
+            let mut found = false;
+            for jwk in list.iter_mut().filter(|jwk| jwk.is_oct()) {
+                jwk.k.clone_from(&fresh.k);
+                found = true;
+            }
+            if !found {
+                list.push(fresh.clone());
+            }
+        }
+    }
+
+    /// `JWT_JWKS` rebuilt from every key of `JWT_KEYS`: the public form of each, the `oct` key
+    /// as it is. Its members other than `keys` stay.
+    pub fn rebuild_jwks(&mut self) {
+        self.jwks = self.keys.iter().map(|jwk| if jwk.is_oct() { jwk.clone() } else { jwk.public_form() }).collect();
     }
 
     /// Drops record entries of keys that are no longer there or whose state was changed outside
@@ -309,24 +554,130 @@ impl KeyRing {
         self.record.retain(|kid, rec| keys.iter().any(|k| &k.kid == kid && k.state == rec.state));
     }
 
+    /// Marks every time recorded at `at` as counting from the services' restart (after
+    /// `--restart` brought them up) and moves it to `now`.
+    pub fn restarted(&mut self, at: u64, now: u64) {
+        for rec in self.record.values_mut().filter(|r| r.since == at) {
+            rec.since = now;
+            rec.from = Clock::Restart;
+        }
+    }
+
     /// The new values of `JWT_KEYS`, `JWT_JWKS` and `JWT_KEYS_STATE`, as compact JSON.
     pub fn render(&self) -> [(&'static str, String); 3] {
         let mut jwks = self.jwks_rest.clone();
-        jwks.insert("keys".into(), Value::Array(self.jwks.clone()));
+        jwks.insert("keys".into(), Value::Array(self.jwks.iter().map(Jwk::to_value).collect()));
         let record = serde_json::to_value(&self.record).unwrap_or_else(|_| Value::Object(Map::new()));
         [
-            (KEYS_KEY, Value::Array(self.keys.clone()).to_string()),
+            (KEYS_KEY, Value::Array(self.keys.iter().map(Jwk::to_value).collect()).to_string()),
             (JWKS_KEY, Value::Object(jwks).to_string()),
             (STATE_KEY, record.to_string()),
         ]
     }
 }
 
-/// Inserts `jwk` after the last EC key of `list` (before the `oct` key, as upstream lays it out),
-/// or at the start when there is none.
-fn insert_after_last_ec(list: &mut Vec<Value>, jwk: Value) {
-    let at = list.iter().rposition(is_ec).map_or(0, |i| i + 1);
+/// What is wrong with one EC key of `JWT_KEYS` on its own: its curve, its point, its private
+/// scalar and whether that scalar's public point is the one the JWK states.
+fn ec_key_problem(jwk: &Jwk) -> Option<(Broken, String)> {
+    let kid = shown(jwk.kid());
+    let Some(public) = jwk.p256_public_key() else {
+        return Some((
+            Broken::InvalidKey,
+            format!(
+                "holds EC key {kid} whose public point is not on P-256 (wrong crv, or x/y not a point of the curve)"
+            ),
+        ));
+    };
+    // A public-only key (a previous key written by an older version) has nothing more to check.
+    jwk.d.as_ref()?;
+    let Some(secret) = jwk.p256_secret_key() else {
+        return Some((Broken::InvalidKey, format!("holds EC key {kid} whose private part is not a P-256 private key")));
+    };
+    (secret.public_key() != public)
+        .then(|| (Broken::Mismatch, format!("holds EC key {kid} whose private part does not match its public x/y")))
+}
+
+/// The same public key (curve point) in both JWKs.
+fn same_public(a: &Jwk, b: &Jwk) -> bool {
+    if a.is_ec() {
+        a.crv.is_some() && a.x.is_some() && a.y.is_some() && (&a.crv, &a.x, &a.y) == (&b.crv, &b.x, &b.y)
+    } else {
+        a.public_form().other == b.public_form().other && a.kty == b.kty
+    }
+}
+
+/// Inserts `jwk` after the last non-`oct` key of `list` (before the `oct` key, as upstream lays
+/// it out), or at the start when there is none.
+fn insert_after_last_ec(list: &mut Vec<Jwk>, jwk: Jwk) {
+    let at = list.iter().rposition(|k| !k.is_oct()).map_or(0, |i| i + 1);
     list.insert(at, jwk);
+}
+
+/// `JWT_KEYS` and `JWT_JWKS` after a writer other than `rotate-keys` changed `JWT_SECRET` to
+/// `new_jwt_secret` (`Some`) or asked for a new `JWT_JWKS` (`None`): only the `oct` key changes
+/// in both sets, and `JWT_JWKS` is rebuilt from every key of `JWT_KEYS`, so every EC key (current,
+/// standby, previous) and its state survive (SPEC §7). `JWT_KEYS_STATE` needs no change.
+///
+/// `jwks` is the current `JWT_JWKS` (its members other than `keys` are kept; absent or
+/// unreadable, it is simply rebuilt). Fails when `JWT_KEYS` is not a readable key set: the EC
+/// keys in it cannot be kept, and re-minting them is the operator's decision.
+pub fn rebuilt_sets(
+    keys: &str,
+    jwks: Option<&str>,
+    new_jwt_secret: Option<&str>,
+) -> Result<[(&'static str, String); 2], RingError> {
+    let keys = parse_keys(keys)?;
+    let jwks_rest = jwks.and_then(parse_jwk_set).map(|(_, rest)| rest).unwrap_or_default();
+    let mut ring = KeyRing { keys, jwks: Vec::new(), jwks_rest, record: BTreeMap::new(), record_unreadable: false };
+    if let Some(secret) = new_jwt_secret {
+        ring.set_jwt_secret(secret);
+    }
+    ring.rebuild_jwks();
+    let [keys, jwks, _] = ring.render();
+    Ok([keys, jwks])
+}
+
+/// Why the EC keys of `keys` (a `JWT_KEYS` value) may not be replaced by a new ring, if they may
+/// not: a key on standby or previous means a rotation is in progress, and replacing the ring
+/// would log out every session of those keys and leave `JWT_KEYS_STATE` naming keys that no
+/// longer exist. `None` when `keys` holds only a signer (or is unreadable: nothing to keep).
+pub fn remint_refusal(keys: &str, state: Option<&str>) -> Option<String> {
+    let keys = parse_keys(keys).ok()?;
+    let ring = KeyRing::parse_parts(keys, state);
+    let in_rotation: Vec<String> = ring
+        .ec_keys()
+        .into_iter()
+        .filter(|k| k.state != KeyState::Current)
+        .map(|k| format!("{} ({})", shown(&k.kid), k.state.as_str()))
+        .collect();
+    (!in_rotation.is_empty()).then(|| {
+        format!(
+            "holds keys of a rotation in progress ({}): a new ring would log out every session they signed; finish \
+             the rotation with `pmoves-secrets rotate-keys` (promote, then revoke) first",
+            in_rotation.join(", ")
+        )
+    })
+}
+
+/// The `JWT_KEYS_STATE` of a freshly minted `JWT_KEYS`: its signer is current since `now`, a
+/// time of the file (the services run it from their first start). `None` when `keys` has no
+/// signer.
+pub fn initial_record(keys: &str, now: u64) -> Option<String> {
+    let keys = parse_keys(keys).ok()?;
+    let signer = keys.iter().find(|jwk| jwk.signs())?;
+    let record = BTreeMap::from([(
+        signer.kid().to_owned(),
+        Recorded { state: KeyState::Current, since: now, from: Clock::File },
+    )]);
+    serde_json::to_string(&record).ok()
+}
+
+impl KeyRing {
+    /// A ring of `JWT_KEYS` alone (no `JWT_JWKS`), for the rules that only need the keys.
+    fn parse_parts(keys: Vec<Jwk>, state: Option<&str>) -> KeyRing {
+        let record = state.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        KeyRing { keys, jwks: Vec::new(), jwks_rest: Map::new(), record, record_unreadable: false }
+    }
 }
 
 /// `JWT_EXPIRY` in seconds, or the default when unset or not a number.
@@ -344,8 +695,12 @@ pub fn promotable_at(since: u64) -> u64 {
     since.saturating_add(PROMOTE_AFTER_SECS)
 }
 
-/// "12 min", "3 h 5 min", "2 d 4 h": a duration for people.
+/// "40 s", "12 min", "3 h 5 min", "2 d 4 h": a duration for people (minutes rounded up, so a
+/// wait is never shown shorter than it is).
 pub fn human_duration(secs: u64) -> String {
+    if secs < 60 {
+        return format!("{secs} s");
+    }
     let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, (secs % 3600).div_ceil(60));
     match (d, h) {
         (0, 0) => format!("{m} min"),
@@ -360,6 +715,10 @@ mod tests {
     use crate::secrets::EcKey;
     use serde_json::json;
 
+    fn verify_only(ec: &EcKey) -> Jwk {
+        Jwk::from_value(&ec.private_jwk(&["verify"]).unwrap()).unwrap()
+    }
+
     fn fresh_ring() -> (KeyRing, String) {
         let ec = EcKey::generate();
         let oct = json!({"kty":"oct","k":"c2VjcmV0","alg":"HS256"});
@@ -372,7 +731,10 @@ mod tests {
     fn a_fresh_set_has_one_current_key_of_unknown_age() {
         let (ring, kid) = fresh_ring();
         let keys = ring.ec_keys();
-        assert_eq!(keys, [RingKey { kid, state: KeyState::Current, since: None, in_jwks: true }]);
+        assert_eq!(
+            keys,
+            [RingKey { kid, state: KeyState::Current, since: None, from: Clock::File, in_jwks: true, private: true }]
+        );
         assert_eq!(ring.signing_count(), 1);
     }
 
@@ -380,13 +742,14 @@ mod tests {
     fn stage_promote_revoke_move_the_states_and_keep_the_oct_key() {
         let (mut ring, old) = fresh_ring();
         let new = EcKey::generate();
-        ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), 100);
+        ring.add_standby(verify_only(&new), 100, Clock::File);
         assert_eq!(ring.in_state(KeyState::Standby)[0].since, Some(100));
         assert_eq!(ring.signing_count(), 1);
-        assert_eq!(ring.promote(new.kid(), 200), std::slice::from_ref(&old));
+        assert_eq!(ring.promote(new.kid(), 200, Clock::File), std::slice::from_ref(&old));
         let prev = &ring.in_state(KeyState::Previous)[0];
         assert_eq!((prev.kid.as_str(), prev.since, prev.in_jwks), (old.as_str(), Some(200), true));
-        assert!(ring.private_jwk(&old).is_none(), "the previous key loses its private part");
+        assert!(ring.private_jwk(&old).is_some(), "the previous key keeps its private part until revoke");
+        assert!(ring.problems().is_empty(), "{:?}", ring.problems());
         assert_eq!(ring.in_state(KeyState::Current)[0].kid, new.kid());
         assert_eq!(ring.signing_count(), 1);
         ring.revoke(std::slice::from_ref(&old));
@@ -431,6 +794,7 @@ mod tests {
 
     #[test]
     fn times_print_for_people() {
+        assert_eq!(human_duration(5), "5 s");
         assert_eq!(human_duration(60), "1 min");
         assert_eq!(human_duration(61), "2 min");
         assert_eq!(human_duration(3600 + 300), "1 h 5 min");
@@ -439,5 +803,75 @@ mod tests {
         assert_eq!(promotable_at(1000), 1000 + 1200);
         assert_eq!(jwt_expiry_secs(Some(" 7200 ")), 7200);
         assert_eq!(jwt_expiry_secs(Some("1h")), 3600);
+    }
+
+    fn kinds(ring: &KeyRing) -> Vec<Broken> {
+        ring.problems().into_iter().map(|p| p.kind).collect()
+    }
+
+    #[test]
+    fn a_broken_ring_names_each_rule() {
+        let (ring, kid) = fresh_ring();
+        assert!(ring.problems().is_empty(), "{:?}", ring.problems());
+        let [(_, keys), (_, jwks), _] = ring.render();
+        // The same key twice.
+        let list: Vec<Value> = serde_json::from_str(&keys).unwrap();
+        let doubled = Value::Array(vec![list[0].clone(), list[0].clone(), list[1].clone()]).to_string();
+        let ring = KeyRing::parse(Some(&doubled), Some(&jwks), None).unwrap();
+        assert!(kinds(&ring).contains(&Broken::DuplicateKid), "{:?}", kinds(&ring));
+        assert!(kinds(&ring).contains(&Broken::SignerCount));
+        // An RS256 signer.
+        let rs = keys.replace("\"ES256\"", "\"RS256\"");
+        assert_eq!(kinds(&KeyRing::parse(Some(&rs), Some(&jwks), None).unwrap()), [Broken::SignerNotEs256]);
+        // A private part in JWT_JWKS.
+        let leaked = json!({ "keys": list }).to_string();
+        assert_eq!(kinds(&KeyRing::parse(Some(&keys), Some(&leaked), None).unwrap()), [Broken::JwksPrivatePart]);
+        // A key JWT_KEYS no longer has.
+        let other = EcKey::generate();
+        let mut extra: Value = serde_json::from_str(&jwks).unwrap();
+        extra["keys"].as_array_mut().unwrap().push(other.public_jwk().unwrap());
+        let ring = KeyRing::parse(Some(&keys), Some(&extra.to_string()), None).unwrap();
+        assert_eq!(kinds(&ring), [Broken::JwksUnknownKey]);
+        // A private part that is another key's.
+        let mut wrong = list.clone();
+        wrong[0]["d"] = other.private_jwk(&["sign"]).unwrap()["d"].clone();
+        let ring = KeyRing::parse(Some(&Value::Array(wrong).to_string()), Some(&jwks), None).unwrap();
+        assert_eq!(kinds(&ring), [Broken::Mismatch]);
+        assert!(ring.problems()[0].message.contains(&kid));
+    }
+
+    #[test]
+    fn a_new_jwt_secret_changes_only_the_oct_key_and_jwks_is_rebuilt_from_every_key() {
+        let (mut ring, old) = fresh_ring();
+        let new = EcKey::generate();
+        ring.add_standby(verify_only(&new), 1, Clock::File);
+        let [(_, keys), _, (_, state)] = ring.render();
+        assert!(remint_refusal(&keys, Some(&state)).is_some_and(|m| m.contains(new.kid())));
+        let [(_, new_keys), (_, new_jwks)] = rebuilt_sets(&keys, None, Some("another-secret")).unwrap();
+        let ring2 = KeyRing::parse(Some(&new_keys), Some(&new_jwks), Some(&state)).unwrap();
+        assert_eq!(ring2.ec_keys(), ring.ec_keys(), "every EC key and its state stay");
+        assert!(ring2.problems().is_empty(), "{:?}", ring2.problems());
+        let oct = ring2.keys().iter().find(|k| k.is_oct()).unwrap();
+        assert_eq!(oct.oct_bytes().unwrap().as_slice(), b"another-secret");
+        assert!(new_jwks.contains(&old) && new_jwks.contains(new.kid()) && !new_jwks.contains("\"d\""));
+        assert!(remint_refusal(&fresh_ring().0.render()[0].1, None).is_none());
+        assert!(initial_record(&keys, 9).is_some_and(|r| r.contains(&old) && r.contains("current")));
+    }
+
+    #[test]
+    fn rollback_returns_to_the_previous_key_and_standby_is_after_the_signer() {
+        let (mut ring, old) = fresh_ring();
+        let new = EcKey::generate();
+        ring.add_standby(verify_only(&new), 1, Clock::File);
+        ring.promote(new.kid(), 2, Clock::File);
+        // Without the record the places still tell previous from standby.
+        let [(_, keys), (_, jwks), _] = ring.render();
+        let bare = KeyRing::parse(Some(&keys), Some(&jwks), None).unwrap();
+        assert_eq!(bare.in_state(KeyState::Previous)[0].kid, old);
+        assert_eq!(ring.rollback(&old, 3, Clock::Restart), [new.kid().to_owned()]);
+        assert_eq!(ring.in_state(KeyState::Current)[0].kid, old);
+        let standby = &ring.in_state(KeyState::Standby)[0];
+        assert_eq!((standby.kid.as_str(), standby.since, standby.from), (new.kid(), Some(3), Clock::Restart));
+        assert!(ring.problems().is_empty());
     }
 }

@@ -20,6 +20,7 @@ use sha2::{Digest as _, Sha256};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{Error, Result};
+use crate::jwt::Jwk;
 use crate::stack::keys::{self, Recipe};
 
 /// Five years of 365 days, the lifetime upstream gives its API keys.
@@ -199,36 +200,24 @@ impl EcKey {
     /// `key_ops` contains `sign` (the one Auth signs with), else the first private EC JWK (sets
     /// written before key states existed carry no `key_ops`).
     pub fn from_jwt_keys(jwt_keys: &str) -> Result<Self, String> {
-        let keys: Value = serde_json::from_str(jwt_keys).map_err(|_| "is not valid JSON".to_owned())?;
-        let list = keys
-            .as_array()
-            .or_else(|| keys.get("keys").and_then(Value::as_array))
-            .ok_or_else(|| "is not a JSON array of JWKs".to_owned())?;
-        let private_ec = |k: &&Value| k.get("kty").and_then(Value::as_str) == Some("EC") && k.get("d").is_some();
-        let signs = |k: &&Value| {
-            k.get("key_ops").and_then(Value::as_array).is_some_and(|ops| ops.iter().any(|op| op == "sign"))
-        };
+        let list = crate::jwt::parse_jwk_array(jwt_keys).ok_or_else(|| "is not a JSON array of JWKs".to_owned())?;
+        let private_ec = |k: &&Jwk| k.is_ec() && k.d.is_some();
         let ec = list
             .iter()
             .filter(private_ec)
-            .find(signs)
+            .find(|k| k.signs())
             .or_else(|| list.iter().find(private_ec))
             .ok_or_else(|| "has no private EC key (kty EC with d)".to_owned())?;
         Self::from_private_jwk(ec)
     }
 
     /// The EC key of one private JWK (its `kid` and `d`).
-    pub fn from_private_jwk(ec: &Value) -> Result<Self, String> {
-        let kid = ec.get("kid").and_then(Value::as_str).unwrap_or_default().to_owned();
+    pub fn from_private_jwk(ec: &Jwk) -> Result<Self, String> {
         // p256's JWK parser refuses the extra members upstream puts in the key (kid, use,
         // key_ops, alg, ext): the private scalar `d` alone is the key.
-        let d =
-            ec.get("d").and_then(Value::as_str).ok_or_else(|| "has an EC key whose d is not a string".to_owned())?;
-        let scalar =
-            Zeroizing::new(URL_SAFE_NO_PAD.decode(d).map_err(|_| "has an EC key whose d is not base64url".to_owned())?);
-        let secret = p256::SecretKey::from_slice(&scalar)
-            .map_err(|_| "holds an EC key that is not a valid P-256 private key".to_owned())?;
-        Ok(EcKey { secret, kid })
+        let secret =
+            ec.p256_secret_key().ok_or_else(|| "holds an EC key that is not a valid P-256 private key".to_owned())?;
+        Ok(EcKey { secret, kid: ec.kid().to_owned() })
     }
 
     /// The private JWK (with `d`) whose `key_ops` are `ops`: `["sign", "verify"]` for the key Auth

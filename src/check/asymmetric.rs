@@ -1,17 +1,13 @@
 //! The asymmetric key set (`JWT_KEYS`, `JWT_JWKS` and the two ES256 API keys): complete, well
-//! formed, no private part where everyone reads it, both halves of one key pair, and an `oct`
-//! key that keeps the HS256 API keys verifying.
-//!
-//! Every problem here has the one fix, a new `JWT_KEYS` from which the rest is derived, so the
-//! messages all end in [`Ctx::remedy_key_set`].
-
-use serde_json::Value;
-use zeroize::Zeroizing;
+//! formed, a ring that obeys [`KeyRing::problems`] (the rules `rotate-keys` refuses a ring by:
+//! one signer, an EC P-256 signer, no duplicate kid, both halves of every key pair, no private
+//! part in `JWT_JWKS`), and an `oct` key that keeps the HS256 API keys verifying.
 
 use super::jwt::{check_api_key, Verifier};
 use super::values::Ctx;
 use super::{Code, Finding};
-use crate::jwt::{b64url_member, ec_public_jwks, ec_public_key, kty};
+use crate::jwt::{parse_jwk_array, parse_jwk_set, Jwk};
+use crate::keyring::{Broken, KeyRing, Problem, JWKS_KEY, KEYS_KEY, STATE_KEY};
 use crate::stack::keys;
 
 /// Only when the file uses the asymmetric keys at all: then they must be complete and agree.
@@ -30,15 +26,16 @@ pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
             ),
         ));
     }
-    let jwt_keys = v.get("JWT_KEYS").and_then(|text| parse_key_set(ctx, "JWT_KEYS", text, out));
-    let jwks = v.get("JWT_JWKS").and_then(|text| parse_key_set(ctx, "JWT_JWKS", text, out));
-    if let Some(jwks) = &jwks {
-        private_parts(ctx, jwks, out);
+    let jwt_keys = v.get(KEYS_KEY).and_then(|text| readable(ctx, KEYS_KEY, parse_jwk_array(text), out));
+    let jwks = v.get(JWKS_KEY).and_then(|text| readable(ctx, JWKS_KEY, parse_jwk_set(text).map(|(k, _)| k), out));
+    if jwt_keys.is_some() && jwks.is_some() {
+        if let Ok(ring) = KeyRing::parse(v.get(KEYS_KEY), v.get(JWKS_KEY), v.get(STATE_KEY)) {
+            for problem in ring.problems() {
+                out.push(finding_of(ctx, &problem));
+            }
+        }
     }
-    if let (Some(keys), Some(jwks)) = (&jwt_keys, &jwks) {
-        halves_agree(ctx, keys, jwks, out);
-    }
-    for (key, set) in [("JWT_KEYS", &jwt_keys), ("JWT_JWKS", &jwks)] {
+    for (key, set) in [(KEYS_KEY, &jwt_keys), (JWKS_KEY, &jwks)] {
         if let Some(set) = set {
             oct_key(ctx, key, set, out);
         }
@@ -50,87 +47,54 @@ pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     }
 }
 
-/// The JWKs of a key set: a JSON array (`JWT_KEYS`) or `{"keys": [...]}` (`JWT_JWKS`).
-fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -> Option<Vec<Value>> {
-    let parsed: Option<Value> = serde_json::from_str(text).ok();
-    let list = parsed.and_then(|value| match value {
-        Value::Array(list) => Some(list),
-        Value::Object(mut map) => match map.remove("keys") {
-            Some(Value::Array(list)) => Some(list),
-            _ => None,
-        },
-        _ => None,
-    });
-    match list {
-        Some(list) if list.iter().all(Value::is_object) => Some(list),
-        _ => {
-            out.push(Finding::new(
-                Code::KeySetInvalid,
-                Some(key),
-                format!("is not a JSON key set (an array of JWKs, or {{\"keys\": [...]}}); {}", ctx.remedy_key_set()),
-            ));
-            None
-        }
-    }
-}
-
-/// `JWT_JWKS` is handed to every service (and may end up published): a private part there gives
-/// away the signing key.
-fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
-    if jwks.iter().any(|jwk| jwk.get("d").is_some()) {
+/// The keys of a set that parsed, or a finding that it did not.
+fn readable(ctx: &Ctx<'_>, key: &str, parsed: Option<Vec<Jwk>>, out: &mut Vec<Finding>) -> Option<Vec<Jwk>> {
+    if parsed.is_none() {
+        let shape = if key == KEYS_KEY { "a JSON array of JWKs, as Auth reads it" } else { "{\"keys\": [...]}" };
         out.push(Finding::new(
-            Code::JwksPrivatePart,
-            Some("JWT_JWKS"),
-            format!(
-                "carries a private key part (\"d\"); it must hold only public keys (and the oct key); {}",
-                ctx.remedy_key_set()
-            ),
+            Code::KeySetInvalid,
+            Some(key),
+            format!("is not a JSON key set ({shape}); {}", ctx.remedy_key_set()),
         ));
     }
+    parsed
 }
 
-/// Auth signs with the private key of `JWT_KEYS`; every other service verifies with the EC key
-/// of the same `kid` in `JWT_JWKS`. If they are not the two halves of one key pair, no token
-/// Auth issues is accepted anywhere.
-fn halves_agree(ctx: &Ctx<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Finding>) {
-    for private in keys.iter().filter(|jwk| kty(jwk) == Some("EC") && jwk.get("d").is_some()) {
-        let kid = private.get("kid").and_then(Value::as_str);
-        // From `d` alone: the JWK parser of `p256` rejects the members Supabase adds (`kid`,
-        // `key_ops`, `ext`, ...), and the public half is what is being checked anyway.
-        let d = b64url_member(private, "d").map(Zeroizing::new);
-        let is_p256 = private.get("crv").and_then(Value::as_str) == Some("P-256");
-        let Some(secret) = d.filter(|_| is_p256).and_then(|d| p256::SecretKey::from_slice(&d).ok()) else {
-            out.push(Finding::new(
-                Code::KeySetInvalid,
-                Some("JWT_KEYS"),
-                format!("holds an EC key that is not a valid P-256 private key; {}", ctx.remedy_key_set()),
-            ));
-            continue;
-        };
-        let public = secret.public_key();
-        let mut candidates = ec_public_jwks(jwks, kid).peekable();
-        let problem = if candidates.peek().is_none() {
-            Some("has no EC key with the kid of the JWT_KEYS signing key, so tokens signed by Auth cannot be verified")
-        } else if !candidates.any(|jwk| ec_public_key(jwk) == Some(public)) {
-            Some("holds an EC key whose public half is not that of the JWT_KEYS private key with the same kid")
-        } else {
-            None
-        };
-        if let Some(problem) = problem {
-            out.push(Finding::new(
-                Code::AsymmetricMismatch,
-                Some("JWT_JWKS"),
-                format!("{problem}; {}", ctx.remedy_key_set()),
-            ));
-        }
-    }
+/// The finding of one broken ring rule, with the fix that keeps every key it can.
+fn finding_of(ctx: &Ctx<'_>, problem: &Problem) -> Finding {
+    let code = match problem.kind {
+        Broken::InvalidKey => Code::KeySetInvalid,
+        Broken::DuplicateKid => Code::DuplicateKid,
+        Broken::SignerCount => Code::SigningKeyCount,
+        Broken::SignerNotEs256 => Code::SigningKeyNotEs256,
+        Broken::Mismatch => Code::AsymmetricMismatch,
+        Broken::JwksPrivatePart => Code::JwksPrivatePart,
+        Broken::JwksMissingKey => Code::JwksMissingVerifyKey,
+        Broken::JwksUnknownKey => Code::JwksUnknownKey,
+    };
+    let fix = if problem.key == JWKS_KEY && !ctx.is_template() {
+        format!(
+            "rebuild it from every key of JWT_KEYS with `{}` (keeps every key and its state)",
+            ctx.regenerate(JWKS_KEY)
+        )
+    } else if ctx.is_template() {
+        ctx.remedy_key_set()
+    } else {
+        format!(
+            "repair JWT_KEYS by hand (`pmoves-secrets rotate-keys status --env-file {}` shows each key's state), or \
+             {} (this logs everyone out)",
+            ctx.path.display(),
+            ctx.remedy_key_set()
+        )
+    };
+    Finding::new(code, Some(problem.key), format!("{}; {fix}", problem.message))
 }
 
 /// Services that verify with the key set still accept the HS256 API keys only through its `oct`
 /// key, which must therefore be exactly `JWT_SECRET`.
-fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
+fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Jwk], out: &mut Vec<Finding>) {
     let Some(secret) = ctx.values.get("JWT_SECRET") else { return };
-    let octs: Vec<&Value> = set.iter().filter(|jwk| kty(jwk) == Some("oct")).collect();
+    let octs: Vec<&Jwk> = set.iter().filter(|jwk| jwk.is_oct()).collect();
     if octs.is_empty() {
         out.push(Finding::new(
             Code::OctKeyMissing,
@@ -142,8 +106,7 @@ fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
         ));
         return;
     }
-    let matches =
-        |jwk: &&Value| b64url_member(jwk, "k").map(Zeroizing::new).is_some_and(|k| k.as_slice() == secret.as_bytes());
+    let matches = |jwk: &&Jwk| jwk.oct_bytes().is_some_and(|k| k.as_slice() == secret.as_bytes());
     if !octs.iter().any(matches) {
         out.push(Finding::new(
             Code::OctKeyMismatch,

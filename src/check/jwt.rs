@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::values::Ctx;
 use super::{Code, Finding};
-use crate::jwt::{decoding_key_of, ec_public_jwks, Jwt};
+use crate::jwt::{ec_keys_for, Jwk, Jwt};
 use crate::stack::keys;
 
 /// How a token's signature is checked.
@@ -17,7 +17,7 @@ pub(super) enum Verifier<'a> {
     /// HS256 with `JWT_SECRET`; `None` when the file has none (already reported as missing).
     Hs256(Option<&'a str>),
     /// ES256 with the EC keys of `JWT_JWKS`; `None` when it is missing or unreadable.
-    Es256(Option<&'a [Value]>),
+    Es256(Option<&'a [Jwk]>),
 }
 
 /// Claim text from the file is shown only when it is a plain role-like name, so a pasted
@@ -97,7 +97,7 @@ fn signature_problem(jwt: &Jwt<'_>, verifier: &Verifier<'_>) -> Option<String> {
             let keys = (*keys)?;
             let kid = jwt.header.get("kid").and_then(Value::as_str);
             let verified =
-                ec_public_jwks(keys, kid).filter_map(decoding_key_of).any(|key| jwt.verifies(&key, Algorithm::ES256));
+                ec_keys_for(keys, kid).filter_map(Jwk::decoding_key).any(|key| jwt.verifies(&key, Algorithm::ES256));
             (!verified).then(|| "does not verify against any EC key of JWT_JWKS with its kid".to_owned())
         }
     }

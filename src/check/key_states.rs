@@ -1,19 +1,17 @@
-//! The states of the signing keys (SPEC §7): exactly one key Auth signs with, every key of
-//! `JWT_KEYS` verifiable through `JWT_JWKS`, the asymmetric API keys signed by the signing key,
-//! and the two waits an operator can forget (a previous key past its revoke time, a standby key
-//! older than a week). The model is [`crate::keyring`], the one `rotate-keys` writes through.
+//! The states of the signing keys (SPEC §7): the asymmetric API keys signed by the signing key,
+//! the two waits an operator can forget (a previous key past its revoke time, a standby key
+//! older than a week) and a record of states that disagrees with the key sets. The model is
+//! [`crate::keyring`], the one `rotate-keys` writes through.
 //!
-//! Runs only when both sets are readable JSON; [`super::asymmetric`] reports them otherwise, and
-//! also reports a private part in `JWT_JWKS` and a `JWT_KEYS` private key without its public half.
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use serde_json::Value;
+//! Runs only when both sets are readable JSON. The rules of the ring itself (one signer, every
+//! key in `JWT_JWKS`, no duplicate kid, ...) are [`crate::keyring::KeyRing::problems`], which
+//! [`super::asymmetric`] reports.
 
 use super::values::Ctx;
 use super::{Code, Finding};
 use crate::clock;
-use crate::keyring::{self, KeyRing, KeyState, JWKS_KEY, KEYS_KEY, STATE_KEY};
+use crate::jwt::Jwt;
+use crate::keyring::{self, KeyRing, KeyState, RingKey, JWKS_KEY, KEYS_KEY, STATE_KEY};
 
 /// The key-state rules; one call from the audit.
 pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
@@ -23,109 +21,82 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
     if keys.is_empty() {
         return;
     }
-    let status = format!("see `pmoves-secrets rotate-keys status --env-file {}`", ctx.path.display());
-    let signing = ring.signing_count();
-    if signing != 1 {
+    api_keys_signed_by_the_signer(ctx, &ring, &keys, out);
+    forgotten_waits(ctx, &keys, out);
+    record_agrees(ctx, &ring, out);
+}
+
+/// A token whose kid is no key of the ring gets `jwt-bad-signature` from the API-key rules;
+/// here, one signed by a key of the ring that is not (or no longer) the signing key.
+fn api_keys_signed_by_the_signer(ctx: &Ctx<'_>, ring: &KeyRing, keys: &[RingKey], out: &mut Vec<Finding>) {
+    let current = ring.in_state(KeyState::Current);
+    let [current] = current.as_slice() else { return };
+    for (key, _) in keyring::api_keys() {
+        let Some(jwt) = ctx.values.get(key).and_then(Jwt::parse) else { continue };
+        let Some(kid) = jwt.header.get("kid").and_then(serde_json::Value::as_str) else { continue };
+        let Some(signer) = keys.iter().find(|k| k.kid == kid && k.kid != current.kid) else { continue };
         out.push(Finding::new(
-            Code::SigningKeyCount,
-            Some(KEYS_KEY),
+            Code::ApiKeyNotSigningKey,
+            Some(key),
             format!(
-                "has {signing} keys with \"sign\" in key_ops, but Auth signs with exactly one (it refuses to start \
-                 with none or several); give exactly one key [\"sign\",\"verify\"] and the others [\"verify\"]; {status}"
-            ),
-        ));
-    }
-    // A key with its private part is compared with JWT_JWKS by the asymmetric rules already.
-    for key in keys.iter().filter(|k| !k.in_jwks && ring.private_jwk(&k.kid).is_none()) {
-        out.push(Finding::new(
-            Code::JwksMissingVerifyKey,
-            Some(JWKS_KEY),
-            format!(
-                "lacks the public key {} that JWT_KEYS keeps for verification, so PostgREST, Realtime and Storage \
-                 reject the sessions it signed while Auth accepts them; copy it into JWT_JWKS or revoke it with \
-                 `pmoves-secrets rotate-keys revoke`",
-                key.kid
-            ),
-        ));
-    }
-    // A token whose kid is no key of the ring gets `jwt-bad-signature` from the API-key rules;
-    // here, one signed by a key of the ring that is not (or no longer) the signing key.
-    if let [current] = ring.in_state(KeyState::Current).as_slice() {
-        for (key, _) in keyring::api_keys() {
-            let Some(kid) = v.get(key).and_then(header_kid) else { continue };
-            let Some(signer) = keys.iter().find(|k| k.kid == kid && k.kid != current.kid) else { continue };
-            out.push(Finding::new(
-                Code::ApiKeyNotSigningKey,
-                Some(key),
-                format!(
-                    "is signed by the {} key {} rather than by the signing key {}, so it stops working when that key \
-                     is revoked; re-mint it with `{}`",
-                    signer.state.as_str(),
-                    signer.kid,
-                    current.kid,
-                    ctx.regenerate(key)
-                ),
-            ));
-        }
-    }
-    let now = u64::try_from(ctx.now).unwrap_or(0);
-    let expiry = keyring::jwt_expiry_secs(v.get("JWT_EXPIRY"));
-    for key in &keys {
-        match (key.state, key.since) {
-            (KeyState::Previous, Some(since)) if now > keyring::revocable_at(since, expiry) => {
-                out.push(Finding::new(
-                    Code::PreviousKeyOverdue,
-                    Some(KEYS_KEY),
-                    format!(
-                        "still keeps previous key {} for verification, though every session it signed expired by {}; \
-                         once no client uses the API keys it signed, revoke it with `pmoves-secrets rotate-keys \
-                         revoke --env-file {}`",
-                        key.kid,
-                        clock::utc_time(keyring::revocable_at(since, expiry)),
-                        ctx.path.display()
-                    ),
-                ));
-            }
-            (KeyState::Standby, Some(since)) if now > since.saturating_add(keyring::STANDBY_STALE_SECS) => {
-                out.push(Finding::new(
-                    Code::StandbyKeyStale,
-                    Some(KEYS_KEY),
-                    format!(
-                        "has had key {} on standby since {}, over a week: finish the rotation with `pmoves-secrets \
-                         rotate-keys promote --env-file {}`, or remove the key",
-                        key.kid,
-                        clock::utc_time(since),
-                        ctx.path.display()
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
-    let disagreements = ring.record_disagreements();
-    if ring.record_unreadable || !disagreements.is_empty() {
-        let what = if ring.record_unreadable {
-            "is not a readable record of key states".to_owned()
-        } else {
-            format!("records states for keys that JWT_KEYS does not hold in that state ({})", disagreements.join(", "))
-        };
-        out.push(Finding::new(
-            Code::KeyStateRecord,
-            Some(STATE_KEY),
-            format!(
-                "{what}, so rotate-keys treats those keys' times as unknown and asks for --force; the key sets \
-                 themselves decide what the services do; {status}"
+                "is signed by the {} key {:?} rather than by the signing key {:?}, so it stops working when that key \
+                 is revoked; re-mint it with `{}`",
+                signer.state.as_str(),
+                signer.kid,
+                current.kid,
+                ctx.regenerate(key)
             ),
         ));
     }
 }
 
-/// The `kid` of a compact JWT's header.
-fn header_kid(token: &str) -> Option<String> {
-    let header = token.split('.').next()?;
-    let bytes = URL_SAFE_NO_PAD.decode(header.trim_end_matches('=')).ok()?;
-    let header: Value = serde_json::from_slice(&bytes).ok()?;
-    header.get("kid").and_then(Value::as_str).map(str::to_owned)
+/// A previous key kept past its revoke time, a standby key older than a week.
+fn forgotten_waits(ctx: &Ctx<'_>, keys: &[RingKey], out: &mut Vec<Finding>) {
+    let now = u64::try_from(ctx.now).unwrap_or(0);
+    let expiry = keyring::jwt_expiry_secs(ctx.values.get("JWT_EXPIRY"));
+    let path = ctx.path.display();
+    for key in keys {
+        let message = match (key.state, key.since) {
+            (KeyState::Previous, Some(since)) if now > keyring::revocable_at(since, expiry) => format!(
+                "still keeps previous key {:?} for verification, though every session it signed expired by {}; \
+                 revoke it with `pmoves-secrets rotate-keys revoke --env-file {path}`",
+                key.kid,
+                clock::utc_time(keyring::revocable_at(since, expiry)),
+            ),
+            (KeyState::Standby, Some(since)) if now > since.saturating_add(keyring::STANDBY_STALE_SECS) => format!(
+                "has had key {:?} on standby since {}, over a week: finish the rotation with `pmoves-secrets \
+                 rotate-keys promote --env-file {path}`, or remove the key",
+                key.kid,
+                clock::utc_time(since),
+            ),
+            _ => continue,
+        };
+        let code = if key.state == KeyState::Previous { Code::PreviousKeyOverdue } else { Code::StandbyKeyStale };
+        out.push(Finding::new(code, Some(KEYS_KEY), message));
+    }
+}
+
+/// `JWT_KEYS_STATE` readable, and naming only keys in the state it records for them.
+fn record_agrees(ctx: &Ctx<'_>, ring: &KeyRing, out: &mut Vec<Finding>) {
+    let disagreements = ring.record_disagreements();
+    if !ring.record_unreadable && disagreements.is_empty() {
+        return;
+    }
+    let what = if ring.record_unreadable {
+        "is not a readable record of key states".to_owned()
+    } else {
+        let kids: Vec<String> = disagreements.iter().map(|kid| format!("{kid:?}")).collect();
+        format!("records states for keys that JWT_KEYS does not hold in that state ({})", kids.join(", "))
+    };
+    out.push(Finding::new(
+        Code::KeyStateRecord,
+        Some(STATE_KEY),
+        format!(
+            "{what}, so rotate-keys treats those keys' times as unknown and asks for --force; the key sets \
+             themselves decide what the services do; see `pmoves-secrets rotate-keys status --env-file {}`",
+            ctx.path.display()
+        ),
+    ));
 }
 
 #[cfg(test)]
@@ -133,7 +104,9 @@ mod tests {
     use super::*;
     use crate::check::test_support::{audit, codes_for, NOW};
     use crate::secrets::EcKey;
-    use serde_json::json;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
+    use serde_json::{json, Value};
 
     /// A complete asymmetric `.env` whose ring is `ring`, with API keys signed by `signer`.
     fn pairs(ring: &KeyRing, signer: &EcKey, secret: &str) -> Vec<(String, String)> {
@@ -182,10 +155,14 @@ mod tests {
         let (mut ring, old) = fresh(SECRET);
         assert_eq!(state_codes(&run(&pairs(&ring, &old, SECRET))), Vec::<&str>::new());
         let new = EcKey::generate();
-        ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), now - 60);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&new.private_jwk(&["verify"]).unwrap()).unwrap(),
+            now - 60,
+            crate::keyring::Clock::File,
+        );
         let f = run(&pairs(&ring, &old, SECRET));
         assert!(f.is_empty(), "{f:?}");
-        ring.promote(new.kid(), now - 30);
+        ring.promote(new.kid(), now - 30, crate::keyring::Clock::File);
         let f = run(&pairs(&ring, &new, SECRET));
         assert!(f.is_empty(), "{f:?}");
         ring.revoke(&[old.kid().to_owned()]);
@@ -197,7 +174,11 @@ mod tests {
     fn two_signing_keys_are_an_error() {
         let (mut ring, old) = fresh(SECRET);
         let new = EcKey::generate();
-        ring.add_standby(new.private_jwk(&["sign", "verify"]).unwrap(), new.public_jwk().unwrap(), 1);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&new.private_jwk(&["sign", "verify"]).unwrap()).unwrap(),
+            1,
+            crate::keyring::Clock::File,
+        );
         let f = run(&pairs(&ring, &old, SECRET));
         assert_eq!(codes_for(&f, "JWT_KEYS"), ["signing-key-count"]);
         assert_eq!(f[0].severity, super::super::Severity::Error);
@@ -207,9 +188,13 @@ mod tests {
     fn no_signing_key_is_an_error() {
         let (mut ring, old) = fresh(SECRET);
         let stand_in = EcKey::generate();
-        ring.add_standby(stand_in.private_jwk(&["verify"]).unwrap(), stand_in.public_jwk().unwrap(), 1);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&stand_in.private_jwk(&["verify"]).unwrap()).unwrap(),
+            1,
+            crate::keyring::Clock::File,
+        );
         // Promote a kid that does not exist: the current key is demoted, nobody signs.
-        ring.promote("no-such-kid", 1);
+        ring.promote("no-such-kid", 1, crate::keyring::Clock::File);
         let f = run(&pairs(&ring, &old, SECRET));
         assert!(state_codes(&f).contains(&"signing-key-count"), "{f:?}");
     }
@@ -218,8 +203,12 @@ mod tests {
     fn a_previous_key_missing_from_jwks_is_an_error() {
         let (mut ring, old) = fresh(SECRET);
         let new = EcKey::generate();
-        ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), 1);
-        ring.promote(new.kid(), 2);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&new.private_jwk(&["verify"]).unwrap()).unwrap(),
+            1,
+            crate::keyring::Clock::File,
+        );
+        ring.promote(new.kid(), 2, crate::keyring::Clock::File);
         let mut p = pairs(&ring, &new, SECRET);
         // JWT_JWKS with only the new key and the oct key.
         let jwks: Value = serde_json::from_str(&p[1].1).unwrap();
@@ -234,8 +223,12 @@ mod tests {
     fn api_keys_signed_by_another_key_than_the_signer_are_errors() {
         let (mut ring, old) = fresh(SECRET);
         let new = EcKey::generate();
-        ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), 1);
-        ring.promote(new.kid(), 2);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&new.private_jwk(&["verify"]).unwrap()).unwrap(),
+            1,
+            crate::keyring::Clock::File,
+        );
+        ring.promote(new.kid(), 2, crate::keyring::Clock::File);
         // Still the old tokens: they verify (the old key is previous), but revoke would break them.
         let f = run(&pairs(&ring, &old, SECRET));
         assert_eq!(codes_for(&f, "ANON_KEY_ASYMMETRIC"), ["api-key-not-signing-key"], "{f:?}");
@@ -248,8 +241,12 @@ mod tests {
         for (promoted, expected) in [(now - 3600 - 900, vec![]), (now - 3600 - 901, vec!["previous-key-overdue"])] {
             let (mut ring, _) = fresh(SECRET);
             let new = EcKey::generate();
-            ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), 1);
-            ring.promote(new.kid(), promoted);
+            ring.add_standby(
+                crate::jwt::Jwk::from_value(&new.private_jwk(&["verify"]).unwrap()).unwrap(),
+                1,
+                crate::keyring::Clock::File,
+            );
+            ring.promote(new.kid(), promoted, crate::keyring::Clock::File);
             let f = run(&pairs(&ring, &new, SECRET));
             assert_eq!(codes_for(&f, "JWT_KEYS"), expected, "{f:?}");
             assert!(f.iter().all(|f| f.severity == super::super::Severity::Warning));
@@ -261,10 +258,18 @@ mod tests {
         let now = u64::try_from(NOW).unwrap();
         let (mut ring, old) = fresh(SECRET);
         let new = EcKey::generate();
-        ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), now - 7 * 86_400);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&new.private_jwk(&["verify"]).unwrap()).unwrap(),
+            now - 7 * 86_400,
+            crate::keyring::Clock::File,
+        );
         assert!(run(&pairs(&ring, &old, SECRET)).is_empty());
         let (mut ring, old) = fresh(SECRET);
-        ring.add_standby(new.private_jwk(&["verify"]).unwrap(), new.public_jwk().unwrap(), now - 7 * 86_400 - 1);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&new.private_jwk(&["verify"]).unwrap()).unwrap(),
+            now - 7 * 86_400 - 1,
+            crate::keyring::Clock::File,
+        );
         let f = run(&pairs(&ring, &old, SECRET));
         assert_eq!(codes_for(&f, "JWT_KEYS"), ["standby-key-stale"], "{f:?}");
         assert_eq!(f[0].severity, super::super::Severity::Warning);

@@ -153,6 +153,15 @@ pub enum Code {
     ComposeBadInterpolation,
     /// warning (`--compose`): a `.env` key that no compose file given reads.
     UnusedEnvKey,
+    /// error: two keys of `JWT_KEYS` (or of `JWT_JWKS`) with the same `kid`.
+    DuplicateKid,
+    /// error: the signing key of `JWT_KEYS` is not an EC P-256 key with `alg` ES256.
+    SigningKeyNotEs256,
+    /// error: `JWT_JWKS` holds a key `JWT_KEYS` does not (a revoked key left behind).
+    JwksUnknownKey,
+    /// error (`--compose`): the `.env` has an asymmetric key set that the compose files do not
+    /// hand to a service that must read it (upstream ships those lines commented out).
+    ComposeKeySetUnwired,
 }
 
 impl Code {
@@ -201,6 +210,10 @@ impl Code {
         Code::ComposeLiteralSecret,
         Code::ComposeBadInterpolation,
         Code::UnusedEnvKey,
+        Code::DuplicateKid,
+        Code::SigningKeyNotEs256,
+        Code::JwksUnknownKey,
+        Code::ComposeKeySetUnwired,
     ];
 
     /// The severity fixed for this code.
@@ -235,7 +248,11 @@ impl Code {
             | Code::ComposeUnsetSecret
             | Code::ComposeSecretFallback
             | Code::ComposeLiteralSecret
-            | Code::ComposeBadInterpolation => Severity::Error,
+            | Code::ComposeBadInterpolation
+            | Code::DuplicateKid
+            | Code::SigningKeyNotEs256
+            | Code::JwksUnknownKey
+            | Code::ComposeKeySetUnwired => Severity::Error,
             Code::JwtExpiring
             | Code::OctKeyMissing
             | Code::FilePermissions
@@ -298,6 +315,10 @@ impl Code {
             Code::ComposeLiteralSecret => "compose-literal-secret",
             Code::ComposeBadInterpolation => "compose-bad-interpolation",
             Code::UnusedEnvKey => "unused-env-key",
+            Code::DuplicateKid => "duplicate-kid",
+            Code::SigningKeyNotEs256 => "signing-key-not-es256",
+            Code::JwksUnknownKey => "jwks-unknown-key",
+            Code::ComposeKeySetUnwired => "compose-key-set-unwired",
         }
     }
 }
@@ -450,6 +471,10 @@ mod tests {
         ("compose-literal-secret", "error"),
         ("compose-bad-interpolation", "error"),
         ("unused-env-key", "warning"),
+        ("duplicate-kid", "error"),
+        ("signing-key-not-es256", "error"),
+        ("jwks-unknown-key", "error"),
+        ("compose-key-set-unwired", "error"),
     ];
 
     #[test]

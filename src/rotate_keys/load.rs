@@ -1,5 +1,6 @@
 //! Reading the key ring from the `.env`, with the refusals every phase shares: no asymmetric set
-//! (pointer to `generate-keys --asymmetric`), a set that is not JSON, a set Auth would refuse.
+//! (pointer to `generate-keys --asymmetric`), a set that is not JSON, and a ring that breaks any
+//! of `check`'s key-set rules ([`KeyRing::problems`]: one implementation for both).
 
 use std::path::Path;
 
@@ -25,39 +26,27 @@ pub(super) fn ring(file: &EnvFile, path: &Path) -> Result<KeyRing> {
         };
         refused(path, e.key, format!("{}; {fix}", e.problem))
     })?;
-    match ring.signing_count() {
-        1 => {}
-        0 if ring.ec_keys().is_empty() => {
-            return Err(refused(
-                path,
-                KEYS_KEY,
-                format!(
-                    "holds no EC key, so there is no asymmetric key to rotate; create one with \
-                     `pmoves-secrets generate-keys --env-file {} --only JWT_KEYS`",
-                    path.display()
-                ),
-            ))
-        }
-        n => {
-            return Err(refused(
-                path,
-                KEYS_KEY,
-                format!(
-                    "has {n} keys with \"sign\" in key_ops, but Auth needs exactly one; run `pmoves-secrets check \
-                     --env-file {}` and repair the set before rotating",
-                    path.display()
-                ),
-            ))
-        }
-    }
-    if let Some(key) = ring.ec_keys().into_iter().find(|k| !k.in_jwks) {
+    if ring.signing_count() == 0 && ring.ec_keys().is_empty() {
         return Err(refused(
             path,
-            JWKS_KEY,
+            KEYS_KEY,
             format!(
-                "lacks the public half of key {} of JWT_KEYS, so services cannot verify its tokens; run \
-                 `pmoves-secrets check --env-file {}` and repair the set before rotating",
-                key.kid,
+                "holds no EC key, so there is no asymmetric key to rotate; create one with `pmoves-secrets \
+                 generate-keys --env-file {} --only JWT_KEYS`",
+                path.display()
+            ),
+        ));
+    }
+    let problems = ring.problems();
+    if let Some(first) = problems.first() {
+        let all: Vec<String> = problems.iter().map(|p| format!("{} {}", p.key, p.message)).collect();
+        return Err(refused(
+            path,
+            first.key,
+            format!(
+                "is part of a key ring that `check` calls broken, and a rotation step would only carry the damage \
+                 forward: {}; run `pmoves-secrets check --env-file {}` and repair the set before rotating",
+                all.join("; "),
                 path.display()
             ),
         ));

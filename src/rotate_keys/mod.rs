@@ -7,7 +7,8 @@
 //! The key-state model (what state each key is in, and since when) is [`crate::keyring`], shared
 //! with `check`; the phases only decide.
 //!
-//! - [`stage`], [`promote`], [`revoke`]: the three steps of a rotation;
+//! - [`stage`], [`promote`], [`revoke`]: the three steps of a rotation, and [`rollback`], the
+//!   way back from `promote` before `revoke`;
 //! - [`opaque`]: a new `SUPABASE_PUBLISHABLE_KEY` / `SUPABASE_SECRET_KEY` pair;
 //! - [`status`]: each key's state and the earliest next step, as text or JSON;
 //! - [`services`]: which services read which variable, so each phase names what to restart;
@@ -17,6 +18,7 @@ mod load;
 mod opaque;
 mod promote;
 mod revoke;
+mod rollback;
 mod services;
 mod stage;
 mod status;
@@ -25,20 +27,33 @@ use std::path::{Path, PathBuf};
 
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
+use crate::keyring::Clock;
 use crate::secrets::{self, Secret};
 use crate::ui::{ReportFormat, Ui};
 
-/// Which phase to run.
+/// Which phase to run, with the options only that phase takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// A new key joins both sets, verify only.
     Stage,
-    /// The standby key becomes the signing key; the API keys are re-minted.
-    Promote,
-    /// The previous key leaves both sets.
-    Revoke,
+    /// The standby key becomes the signing key; the API keys are re-minted. `force` skips the
+    /// 20-minute wait after `stage`.
+    Promote {
+        /// Skip the waiting time.
+        force: bool,
+    },
+    /// The previous key leaves both sets. `force` skips the `JWT_EXPIRY` + 15 minutes wait.
+    Revoke {
+        /// Skip the waiting time.
+        force: bool,
+    },
+    /// Before `revoke`: the previous key signs again, the promoted one returns to standby.
+    Rollback,
     /// Print each key's state; change nothing.
-    Status,
+    Status {
+        /// Text or JSON, on stdout.
+        format: ReportFormat,
+    },
     /// Re-mint the opaque API key pair.
     Opaque,
 }
@@ -52,10 +67,12 @@ pub struct RotateKeysOptions {
     pub env_file: PathBuf,
     /// Skip the confirmation.
     pub yes: bool,
-    /// Skip the waiting times of `promote` and `revoke`.
-    pub force: bool,
-    /// Output of `status`.
-    pub format: ReportFormat,
+    /// The stack's compose files: a key set no signer reads is refused; `--restart` uses them.
+    pub compose: Vec<PathBuf>,
+    /// Recreate the services whose input changed, and count the waits from then.
+    pub restart: bool,
+    /// Compose project directory for `restart` (default: the `.env`'s directory).
+    pub project_directory: Option<PathBuf>,
 }
 
 /// What a phase will do, decided before anything is shown or asked. `Debug` shows no value
@@ -76,14 +93,8 @@ struct Plan {
 
 /// Runs `rotate-keys`.
 pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
-    if opts.force && !matches!(opts.phase, Phase::Promote | Phase::Revoke) {
-        return Err(Error::Usage("--force only skips the waiting time of promote and revoke".into()));
-    }
-    if opts.format == ReportFormat::Json && opts.phase != Phase::Status {
-        return Err(Error::Usage("--format json is the output of status; the other phases report on stderr".into()));
-    }
     match opts.phase {
-        Phase::Status => status::run(opts),
+        Phase::Status { format } => status::run(&opts.env_file, format),
         _ => apply(opts, ui),
     }
 }
@@ -99,10 +110,11 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let now = secrets::unix_now();
     let plan = match opts.phase {
         Phase::Stage => stage::plan(&file, path, now)?,
-        Phase::Promote => promote::plan(&file, path, now, opts.force)?,
-        Phase::Revoke => revoke::plan(&file, path, now, opts.force)?,
+        Phase::Promote { force } => promote::plan(&file, path, now, force)?,
+        Phase::Revoke { force } => revoke::plan(&file, path, now, force)?,
+        Phase::Rollback => rollback::plan(&file, path, now)?,
         Phase::Opaque => opaque::plan(&file),
-        Phase::Status => return status::run(opts),
+        Phase::Status { format } => return status::run(path, format),
     };
     for key in file.duplicate_keys().into_iter().filter(|k| plan.values.iter().any(|(v, _)| v == k)) {
         ui.warn(&format!("{key} is defined more than once in {}; every occurrence gets the new value", path.display()));
@@ -114,7 +126,10 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     for warning in &plan.warnings {
         ui.warn(warning);
     }
-    let changed: Vec<&str> = plan.values.iter().map(|(k, _)| *k).collect();
+    // Only what really changes: `promote` rewrites JWT_JWKS to the same value, and recreating
+    // its readers would drop every Realtime websocket for nothing.
+    let changed: Vec<&str> =
+        plan.values.iter().filter(|(k, v)| value(&file, k) != Some(v.expose())).map(|(k, _)| *k).collect();
     let restart = services::readers_of(&changed);
     ui.info(&format!("then recreate: {}", restart.join(" ")));
     ui.confirm_typed(&plan.question, &[], &format!("rewriting {}", path.display()), opts.yes)?;
@@ -132,6 +147,20 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
         ui.info(line);
     }
     Ok(ExitCode::Success)
+}
+
+/// What the phases say to clients, instead of any promise about the asymmetric API keys: those
+/// are the gateway's own, compared byte for byte with the values it started with.
+const CLIENTS_KEEP_THEIR_KEYS: &str = "clients keep the keys they hold: the opaque SUPABASE_PUBLISHABLE_KEY / \
+     SUPABASE_SECRET_KEY pair (or the legacy ANON_KEY / SERVICE_ROLE_KEY); ANON_KEY_ASYMMETRIC and \
+     SERVICE_ROLE_KEY_ASYMMETRIC are the gateway's own and go to no client";
+
+/// How a recorded time is to be read, for messages.
+fn clock_note(from: Clock) -> &'static str {
+    match from {
+        Clock::Restart => ", when the services were recreated",
+        Clock::File => ", when the file was written: count from when the services were recreated",
+    }
 }
 
 /// A refusal: names the file and key, says why and what to do; nothing was changed.

@@ -42,8 +42,8 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result
         }
     }
     warnings.push(
-        "tokens signed by the revoked key stop verifying, ANON_KEY_ASYMMETRIC / SERVICE_ROLE_KEY_ASYMMETRIC from \
-         before the last promotion included: every client must already use the new ones"
+        "tokens signed by the revoked key stop verifying in every service recreated with the new JWT_JWKS; this \
+         cannot be undone (no rollback after revoke)"
             .into(),
     );
     let kids: Vec<String> = going.iter().map(|k| k.kid.clone()).collect();
@@ -99,10 +99,18 @@ mod tests {
         let keys = json!([old.private_jwk(&["sign", "verify"]).unwrap(), oct]).to_string();
         let jwks = json!({"keys": [old.public_jwk().unwrap(), oct]}).to_string();
         let mut ring = KeyRing::parse(Some(&keys), Some(&jwks), None).unwrap();
-        ring.add_standby(a.private_jwk(&["verify"]).unwrap(), a.public_jwk().unwrap(), 0);
-        ring.promote(a.kid(), first);
-        ring.add_standby(b.private_jwk(&["verify"]).unwrap(), b.public_jwk().unwrap(), 0);
-        ring.promote(b.kid(), second);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&a.private_jwk(&["verify"]).unwrap()).unwrap(),
+            0,
+            crate::keyring::Clock::File,
+        );
+        ring.promote(a.kid(), first, crate::keyring::Clock::File);
+        ring.add_standby(
+            crate::jwt::Jwk::from_value(&b.private_jwk(&["verify"]).unwrap()).unwrap(),
+            0,
+            crate::keyring::Clock::File,
+        );
+        ring.promote(b.kid(), second, crate::keyring::Clock::File);
         let text: String = ring.render().iter().map(|(k, v)| format!("{k}='{v}'\n")).collect();
         let file = EnvFile::parse(&(text + "JWT_EXPIRY=3600\n"), None).unwrap();
         (file, [old.kid().to_owned(), a.kid().to_owned(), b.kid().to_owned()])

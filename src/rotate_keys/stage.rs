@@ -8,7 +8,8 @@ use super::{load, refused, Plan};
 use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::Result;
-use crate::keyring::{self, KeyState, KEYS_KEY};
+use crate::jwt::Jwk;
+use crate::keyring::{self, Clock, KeyState, KEYS_KEY};
 use crate::secrets::{EcKey, Secret};
 
 pub(super) fn plan(file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
@@ -28,14 +29,14 @@ pub(super) fn plan(file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
     }
     let current = ring.in_state(KeyState::Current);
     let new = EcKey::generate();
-    let private = new.private_jwk(&["verify"])?;
-    let public = new.public_jwk()?;
+    let private = Jwk::from_value(&new.private_jwk(&["verify"])?)
+        .ok_or_else(|| refused(path, KEYS_KEY, "could not take a new key (an unreadable JWK was minted)".into()))?;
     ring.tidy_record();
-    ring.add_standby(private, public, now);
-    let mut lines = vec![format!("key {}: new, standby (verify only) in JWT_KEYS and JWT_JWKS", new.kid())];
-    lines.extend(current.iter().map(|k| format!("key {}: stays current (signing)", k.kid)));
+    ring.add_standby(private, now, Clock::File);
+    let mut lines = vec![format!("key {:?}: new, standby (verify only) in JWT_KEYS and JWT_JWKS", new.kid())];
+    lines.extend(current.iter().map(|k| format!("key {:?}: stays current (signing)", k.kid)));
     lines.extend(
-        ring.in_state(KeyState::Previous).iter().map(|k| format!("key {}: stays previous (verify only)", k.kid)),
+        ring.in_state(KeyState::Previous).iter().map(|k| format!("key {:?}: stays previous (verify only)", k.kid)),
     );
     lines.push("the HS256 oct key of JWT_SECRET stays in both sets".into());
     Ok(Plan {

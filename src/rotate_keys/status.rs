@@ -5,11 +5,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::{load, value, RotateKeysOptions};
+use super::{load, value};
 use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::{Error, ExitCode, Result};
-use crate::keyring::{self, KeyRing, KeyState};
+use crate::keyring::{self, Clock, KeyRing, KeyState};
 use crate::secrets;
 use crate::ui::ReportFormat;
 
@@ -30,6 +30,12 @@ struct KeyStatus {
     state: KeyState,
     since: Option<u64>,
     since_utc: Option<String>,
+    /// What `since` counts from: `restart` (the services were recreated then) or `file` (the
+    /// file was written then; the services run the set from whenever they were recreated).
+    since_counts_from: Clock,
+    /// Whether `JWT_KEYS` keeps the key's private part (a previous key with it can be rolled
+    /// back to).
+    private_part: bool,
 }
 
 #[derive(Serialize)]
@@ -42,10 +48,10 @@ struct NextStep {
     ready: bool,
 }
 
-pub(super) fn run(opts: &RotateKeysOptions) -> Result<ExitCode> {
-    let file = EnvFile::read(&opts.env_file)?;
-    let status = status_of(&file, &opts.env_file, secrets::unix_now())?;
-    let text = match opts.format {
+pub(super) fn run(path: &Path, format: ReportFormat) -> Result<ExitCode> {
+    let file = EnvFile::read(path)?;
+    let status = status_of(&file, path, secrets::unix_now())?;
+    let text = match format {
         ReportFormat::Json => serde_json::to_string_pretty(&status)
             .map(|t| t + "\n")
             .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })?,
@@ -66,6 +72,8 @@ fn status_of(file: &EnvFile, path: &Path, now: u64) -> Result<Status> {
             state: k.state,
             since: k.since,
             since_utc: k.since.map(clock::utc_time),
+            since_counts_from: k.from,
+            private_part: k.private,
         })
         .collect();
     let step = |step, kid: &str, earliest: Option<u64>| NextStep {
@@ -86,7 +94,13 @@ fn status_of(file: &EnvFile, path: &Path, now: u64) -> Result<Status> {
         }
     }
     if !ec.iter().any(|k| k.state == KeyState::Standby) {
-        next.push(NextStep { step: "stage", kid: None, earliest: Some(now), earliest_utc: None, ready: true });
+        next.push(NextStep {
+            step: "stage",
+            kid: None,
+            earliest: Some(now),
+            earliest_utc: Some(clock::utc_time(now)),
+            ready: true,
+        });
     }
     next.sort_by_key(|s| (s.earliest.is_none(), s.earliest));
     Ok(Status {
@@ -110,6 +124,11 @@ fn render_text(status: &Status) -> String {
             ),
             None => "since an unrecorded time".to_owned(),
         };
+        let since = if key.since.is_some() && key.since_counts_from == Clock::File {
+            format!("{since}, as written to the file")
+        } else {
+            since
+        };
         out.push_str(&format!("  {}  {:<8} {since}\n", key.kid, key.state.as_str()));
     }
     out.push_str(if status.legacy_hs256 {
@@ -117,6 +136,12 @@ fn render_text(status: &Status) -> String {
     } else {
         "  legacy HS256 (oct) key of JWT_SECRET: not in both sets (run check)\n"
     });
+    if status.keys.iter().any(|k| k.since.is_some() && k.since_counts_from == Clock::File) {
+        out.push_str(
+            "  times marked \"as written to the file\" count from the write, not from when the services were \
+             recreated: count the waits from the restart (--restart records it)\n",
+        );
+    }
     for step in &status.next {
         let what = match &step.kid {
             Some(kid) => format!("{} {kid}", step.step),

@@ -369,7 +369,8 @@ fn asymmetric_fills_the_set_around_the_files_jwt_secret() {
 }
 
 #[test]
-fn a_file_with_the_asymmetric_set_gets_it_reminted_with_a_new_jwt_secret() {
+fn a_new_jwt_secret_changes_only_the_oct_key_of_the_asymmetric_set() {
+    // SPEC §7: the EC keys (and so the ES256 tokens they signed) survive a new JWT_SECRET.
     let dir = tempdir();
     let Some(path) = complete_env(dir.path(), &["--asymmetric"]) else { return };
     let before = fs::read_to_string(&path).expect("read");
@@ -377,10 +378,17 @@ fn a_file_with_the_asymmetric_set_gets_it_reminted_with_a_new_jwt_secret() {
     assert_code(&output, 0);
     let after = fs::read_to_string(&path).expect("read");
     let secret = must(&after, "JWT_SECRET");
-    for key in ["JWT_KEYS", "JWT_JWKS", "ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC"] {
-        assert_ne!(must(&after, key), must(&before, key), "{key} re-minted");
+    for key in ["JWT_KEYS", "JWT_JWKS"] {
+        assert_ne!(must(&after, key), must(&before, key), "{key}'s oct key follows");
+        let ec = |text: &str| -> Vec<Value> {
+            let set: Value = serde_json::from_str(&must(text, key)).expect("json");
+            let list = set.as_array().or_else(|| set["keys"].as_array()).expect("keys").clone();
+            list.into_iter().filter(|k| k["kty"] == "EC").collect()
+        };
+        assert_eq!(ec(&after), ec(&before), "{key}'s EC keys stay");
     }
-    for key in ["SUPABASE_PUBLISHABLE_KEY", "SUPABASE_SECRET_KEY"] {
+    for key in ["ANON_KEY_ASYMMETRIC", "SERVICE_ROLE_KEY_ASYMMETRIC", "SUPABASE_PUBLISHABLE_KEY", "SUPABASE_SECRET_KEY"]
+    {
         assert_eq!(must(&after, key), must(&before, key), "{key} does not depend on JWT_SECRET");
     }
     let jwks: Value = serde_json::from_str(&must(&after, "JWT_JWKS")).expect("json");

@@ -82,6 +82,15 @@ impl Stack {
         std::fs::write(&self.path, lines.join("\n") + "\n").expect("write");
     }
 
+    /// The one kid `JWT_KEYS_STATE` records in `state`.
+    fn kid_in_state(&self, state: &str) -> String {
+        let record = self.json("JWT_KEYS_STATE");
+        let kids: Vec<&String> =
+            record.as_object().unwrap().iter().filter(|(_, r)| r["state"] == state).map(|(k, _)| k).collect();
+        assert_eq!(kids.len(), 1, "one {state} key: {record}");
+        kids[0].clone()
+    }
+
     /// The kids of `JWT_KEYS` whose key_ops contain "sign".
     fn signers(&self) -> Vec<String> {
         self.json("JWT_KEYS")
@@ -202,9 +211,7 @@ fn a_whole_rotation_keeps_old_sessions_valid_until_revoke_and_not_after() {
     stack.ok(&["stage", "--yes"]);
     stack.assert_invariants("stage");
     assert_eq!(stack.signers(), std::slice::from_ref(&old_kid));
-    let staged: Vec<String> = stack.json("JWT_KEYS_STATE").as_object().unwrap().keys().cloned().collect();
-    assert_eq!(staged.len(), 1, "{staged:?}");
-    let new_kid = staged[0].clone();
+    let new_kid = stack.kid_in_state("standby");
     let staged_session = stack.session_token();
     for token in [&old_session, &old_anon, &staged_session] {
         assert!(stack.verifies(token), "after stage");
@@ -219,7 +226,7 @@ fn a_whole_rotation_keeps_old_sessions_valid_until_revoke_and_not_after() {
     let old_in_keys: Vec<Value> =
         stack.json("JWT_KEYS").as_array().unwrap().iter().filter(|k| k["kid"] == old_kid.as_str()).cloned().collect();
     assert_eq!(old_in_keys.len(), 1);
-    assert!(old_in_keys[0].get("d").is_none(), "the previous key keeps no private part");
+    assert!(old_in_keys[0].get("d").is_some(), "the previous key keeps its private part until revoke");
     assert_eq!(old_in_keys[0]["key_ops"], json!(["verify"]));
     let new_session = stack.session_token();
     let new_anon = stack.value("ANON_KEY_ASYMMETRIC");
@@ -296,8 +303,11 @@ fn no_terminal_without_yes_is_exit_3_and_changes_nothing() {
 fn a_stack_without_the_asymmetric_set_is_pointed_at_generate_keys() {
     let stack = Stack::symmetric();
     let before = stack.bytes();
-    for phase in ["stage", "promote", "revoke", "status"] {
-        let out = stack.run(&[phase, "--yes"]);
+    for args in
+        [&["stage", "--yes"][..], &["promote", "--yes"], &["revoke", "--yes"], &["rollback", "--yes"], &["status"]]
+    {
+        let phase = args[0];
+        let out = stack.run(args);
         assert_eq!(out.status.code(), Some(1), "{phase}: {}", text(&out.stderr));
         let message = text(&out.stderr);
         assert!(message.contains("generate-keys --env-file") && message.contains("--asymmetric"), "{message}");
@@ -396,7 +406,7 @@ fn a_killed_phase_leaves_the_old_file_or_the_new_one() {
         } else {
             new += 1;
             stack.assert_invariants("a killed stage that completed");
-            assert_eq!(stack.json("JWT_KEYS_STATE").as_object().unwrap().len(), 1);
+            assert_eq!(stack.json("JWT_KEYS_STATE").as_object().unwrap().len(), 2, "current and standby recorded");
         }
     }
     eprintln!("killed stage runs (full run {full_run:?}): {old} left the old file, {new} the new one");
@@ -582,4 +592,320 @@ fn check_db_reports_a_copy_set_for_a_role() {
     let found = copy_findings(&report);
     assert_eq!(code, 1, "{report:#}");
     assert!(found[0].1.contains("ALTER ROLE \"authenticator\" RESET"), "{}", found[0].1);
+}
+
+// ------------------------------------------------ issue 15 items 1 and 3, issue 18 items 1, 4, 5, 7
+
+impl Stack {
+    /// Sets `key` to `value` as a hand edit would (every other line kept).
+    fn set(&self, key: &str, value: &str) {
+        let mut file = pmoves_secrets::envfile::EnvFile::read(&self.path).expect("parses");
+        file.set(key, value).expect("set");
+        std::fs::write(&self.path, file.render().as_bytes()).expect("write");
+    }
+
+    /// `JWT_KEYS` as a list of JWKs.
+    fn keys(&self) -> Vec<Value> {
+        self.json("JWT_KEYS").as_array().expect("array").clone()
+    }
+
+    /// A stack in the middle of a rotation: current, standby (promoted once before, so also a
+    /// previous key): returns (previous, current, standby) kids.
+    fn mid_rotation() -> (Stack, [String; 3]) {
+        let stack = Stack::new();
+        let first = stack.signers().remove(0);
+        stack.ok(&["stage", "--yes"]);
+        let second = stack.kid_in_state("standby");
+        stack.ok(&["promote", "--yes", "--force"]);
+        stack.ok(&["stage", "--yes"]);
+        let third = stack.kid_in_state("standby");
+        (stack, [first, second, third])
+    }
+
+    /// Every EC kid of a set, in order.
+    fn ec_kids(&self, key: &str) -> Vec<String> {
+        let set = self.json(key);
+        let list = set.as_array().or_else(|| set["keys"].as_array()).expect("keys").clone();
+        list.iter().filter(|k| k["kty"] == "EC").map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+fn generate_env(stack: &Stack, args: &[&str]) -> Output {
+    bin().arg("generate-keys").args(args).arg("--env-file").arg(&stack.path).output().expect("runs")
+}
+
+#[test]
+fn a_new_jwt_secret_mid_rotation_changes_only_the_oct_key() {
+    let (stack, kids) = Stack::mid_rotation();
+    let before_keys: Vec<Value> = stack.keys().into_iter().filter(|k| k["kty"] == "EC").collect();
+    let state = stack.value("JWT_KEYS_STATE");
+    let anon = stack.value("ANON_KEY_ASYMMETRIC");
+    let out = generate_env(&stack, &["--yes", "--only", "JWT_SECRET"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let after_keys: Vec<Value> = stack.keys().into_iter().filter(|k| k["kty"] == "EC").collect();
+    assert_eq!(after_keys, before_keys, "every EC key of the ring stays, private parts included");
+    assert_eq!(stack.ec_kids("JWT_JWKS"), kids.to_vec(), "JWT_JWKS keeps previous, current and standby");
+    assert_eq!(stack.value("JWT_KEYS_STATE"), state);
+    assert_eq!(stack.value("ANON_KEY_ASYMMETRIC"), anon, "the ES256 keys are not signed by JWT_SECRET");
+    stack.assert_invariants("a new JWT_SECRET");
+    stack.assert_check_passes("a new JWT_SECRET");
+    // And the rotation goes on.
+    stack.ok(&["promote", "--yes", "--force"]);
+    stack.assert_invariants("promote after a new JWT_SECRET");
+}
+
+#[test]
+fn a_weak_jwt_secret_filled_mid_rotation_keeps_the_ring() {
+    let (stack, kids) = Stack::mid_rotation();
+    stack.set("JWT_SECRET", "changeme");
+    let out = generate_env(&stack, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_ne!(stack.value("JWT_SECRET"), "changeme");
+    assert_eq!(stack.ec_kids("JWT_KEYS"), kids.to_vec());
+    assert_eq!(stack.ec_kids("JWT_JWKS"), kids.to_vec());
+    stack.assert_invariants("a weak JWT_SECRET replaced");
+}
+
+#[test]
+fn only_jwt_jwks_is_rebuilt_from_every_key_of_jwt_keys() {
+    let (stack, kids) = Stack::mid_rotation();
+    // A JWT_JWKS that lost the previous and standby keys (as the old tool wrote it).
+    let jwks = stack.json("JWT_JWKS");
+    let kept: Vec<Value> =
+        jwks["keys"].as_array().unwrap().iter().filter(|k| k["kid"] != kids[0].as_str()).cloned().collect();
+    stack.set("JWT_JWKS", &json!({ "keys": kept }).to_string());
+    let out = generate_env(&stack, &["--yes", "--only", "JWT_JWKS"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(stack.ec_kids("JWT_JWKS"), kids.to_vec());
+    stack.assert_invariants("--only JWT_JWKS");
+}
+
+#[test]
+fn a_new_ec_ring_is_refused_while_a_key_is_staged_or_previous() {
+    let (stack, _) = Stack::mid_rotation();
+    let before = stack.bytes();
+    let out = generate_env(&stack, &["--yes", "--only", "JWT_KEYS"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let message = text(&out.stderr);
+    assert!(message.contains("standby") && message.contains("nothing was changed"), "{message}");
+    assert_eq!(stack.bytes(), before);
+    // With only a signer left, a new ring is the operator's call.
+    let fresh = Stack::new();
+    let out = generate_env(&fresh, &["--yes", "--only", "JWT_KEYS"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    fresh.assert_invariants("a new ring");
+}
+
+/// Runs every changing phase on the current file; each must be refused with `says`, the file
+/// byte-identical.
+fn every_phase_refuses(stack: &Stack, says: &str) {
+    let before = stack.bytes();
+    for args in [
+        &["stage", "--yes"][..],
+        &["promote", "--yes", "--force"],
+        &["revoke", "--yes", "--force"],
+        &["rollback", "--yes"],
+    ] {
+        let out = stack.run(args);
+        let message = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {message}");
+        assert!(message.contains(says) && message.contains("nothing was changed"), "{args:?}: {message}");
+        assert_eq!(stack.bytes(), before, "{args:?} changed the file");
+    }
+}
+
+/// `check`'s finding codes for the current file.
+fn check_codes(stack: &Stack) -> Vec<String> {
+    let report: Value = serde_json::from_slice(&stack.check().stdout).expect("json");
+    report["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_ring_with_a_duplicate_kid_is_refused_by_every_phase() {
+    let (stack, [previous, current, _]) = Stack::mid_rotation();
+    // The previous key renamed to the current key's kid, in both sets.
+    let rename = |key: &str| {
+        let text = stack.value(key).replace(&previous, &current);
+        stack.set(key, &text);
+    };
+    rename("JWT_KEYS");
+    rename("JWT_JWKS");
+    every_phase_refuses(&stack, "more than one key with kid");
+    assert!(check_codes(&stack).contains(&"duplicate-kid".to_owned()), "{:?}", check_codes(&stack));
+}
+
+#[test]
+fn a_ring_with_two_signers_is_refused() {
+    let (stack, [_, _, standby]) = Stack::mid_rotation();
+    let keys: Vec<Value> = stack
+        .keys()
+        .into_iter()
+        .map(|mut k| {
+            if k["kid"] == standby.as_str() {
+                k["key_ops"] = json!(["sign", "verify"]);
+            }
+            k
+        })
+        .collect();
+    stack.set("JWT_KEYS", &Value::Array(keys).to_string());
+    every_phase_refuses(&stack, "exactly one");
+    assert!(check_codes(&stack).contains(&"signing-key-count".to_owned()));
+}
+
+#[test]
+fn a_ring_that_signs_with_rs256_is_refused() {
+    let stack = Stack::new();
+    stack.ok(&["stage", "--yes"]);
+    let signer = stack.signers().remove(0);
+    let keys: Vec<Value> = stack
+        .keys()
+        .into_iter()
+        .map(|mut k| {
+            if k["kid"] == signer.as_str() {
+                k["alg"] = json!("RS256");
+            }
+            k
+        })
+        .collect();
+    stack.set("JWT_KEYS", &Value::Array(keys).to_string());
+    every_phase_refuses(&stack, "EC P-256");
+    assert!(check_codes(&stack).contains(&"signing-key-not-es256".to_owned()));
+}
+
+#[test]
+fn a_standby_whose_private_part_is_not_its_public_one_is_refused() {
+    let other = SigningKey::random(&mut rand_core_os());
+    for (what, edit, code) in [
+        ("another d", "d", "asymmetric-mismatch"),
+        ("a wrong curve", "crv", "key-set-invalid"),
+        ("a point off the curve", "y", "key-set-invalid"),
+    ] {
+        let stack = Stack::new();
+        stack.ok(&["stage", "--yes"]);
+        let standby = stack.kid_in_state("standby");
+        let keys: Vec<Value> = stack
+            .keys()
+            .into_iter()
+            .map(|mut k| {
+                if k["kid"] == standby.as_str() {
+                    match edit {
+                        "d" => k["d"] = json!(URL_SAFE_NO_PAD.encode(other.to_bytes())),
+                        "crv" => k["crv"] = json!("P-384"),
+                        _ => k["y"] = json!(URL_SAFE_NO_PAD.encode([7u8; 32])),
+                    }
+                }
+                k
+            })
+            .collect();
+        stack.set("JWT_KEYS", &Value::Array(keys).to_string());
+        let before = stack.bytes();
+        let out = stack.run(&["promote", "--yes", "--force"]);
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(&standby), "{what}: {}", text(&out.stderr));
+        assert_eq!(stack.bytes(), before, "{what}");
+        assert!(check_codes(&stack).contains(&code.to_owned()), "{what}: {:?}", check_codes(&stack));
+    }
+}
+
+/// The OS random generator for test keys.
+fn rand_core_os() -> p256::elliptic_curve::rand_core::OsRng {
+    p256::elliptic_curve::rand_core::OsRng
+}
+
+#[test]
+fn a_private_part_in_jwt_jwks_is_refused() {
+    let stack = Stack::new();
+    let keys = stack.keys();
+    stack.set("JWT_JWKS", &json!({ "keys": keys }).to_string());
+    every_phase_refuses(&stack, "private key part");
+    assert!(check_codes(&stack).contains(&"jwks-private-part".to_owned()));
+}
+
+/// The services a phase says to recreate (its "then recreate:" line).
+fn restart_list(out: &Output) -> Vec<String> {
+    let message = text(&out.stderr);
+    let line = message.lines().find(|l| l.contains("then recreate:")).unwrap_or_else(|| panic!("{message}"));
+    line.split("then recreate:").nth(1).unwrap().split_whitespace().map(str::to_owned).collect()
+}
+
+#[test]
+fn each_phase_lists_exactly_the_services_whose_input_changed() {
+    let stack = Stack::new();
+    let verifiers = ["auth", "functions", "realtime", "rest", "storage"];
+    assert_eq!(restart_list(&stack.ok(&["stage", "--yes"])), verifiers);
+    // promote leaves JWT_JWKS alone: Auth and the gateway only (no Realtime websocket dropped).
+    assert_eq!(restart_list(&stack.ok(&["promote", "--yes", "--force"])), ["auth", "api-gw"]);
+    assert_eq!(restart_list(&stack.ok(&["rollback", "--yes"])), ["auth", "api-gw"]);
+    stack.ok(&["promote", "--yes", "--force"]);
+    assert_eq!(restart_list(&stack.ok(&["revoke", "--yes", "--force"])), verifiers);
+    assert_eq!(restart_list(&stack.ok(&["opaque", "--yes"])), ["api-gw", "functions", "studio"]);
+}
+
+#[test]
+fn no_phase_tells_a_client_to_use_an_asymmetric_api_key() {
+    // The gateway compares an apikey byte for byte with the asymmetric keys it started with:
+    // an old one is rejected at once, so nothing may promise it keeps working, and clients hold
+    // the opaque pair (or the legacy HS256 keys).
+    let stack = Stack::new();
+    let mut said = String::new();
+    for args in [
+        &["stage", "--yes"][..],
+        &["promote", "--yes", "--force"],
+        &["rollback", "--yes"],
+        &["promote", "--yes", "--force"],
+        &["revoke", "--yes", "--force"],
+    ] {
+        said.push_str(&text(&stack.ok(args).stderr));
+    }
+    let lower = said.to_lowercase();
+    for promise in ["keep working until", "give every client", "clients holding the old"] {
+        assert!(!lower.contains(promise), "{promise:?} in: {said}");
+    }
+    assert!(said.contains("SUPABASE_PUBLISHABLE_KEY") && said.contains("gateway's own"), "{said}");
+}
+
+#[test]
+fn rollback_after_promote_signs_with_the_previous_key_again_and_is_refused_after_revoke() {
+    let stack = Stack::new();
+    let old = stack.signers().remove(0);
+    let old_session = stack.session_token();
+    stack.ok(&["stage", "--yes"]);
+    let new = stack.kid_in_state("standby");
+    stack.ok(&["promote", "--yes", "--force"]);
+    let new_session = stack.session_token();
+    stack.ok(&["rollback", "--yes"]);
+    stack.assert_invariants("rollback");
+    assert_eq!(stack.signers(), std::slice::from_ref(&old), "the previous key signs again");
+    assert_eq!(stack.kid_in_state("standby"), new, "the promoted key returns to standby");
+    assert_eq!(header_kid(&stack.value("ANON_KEY_ASYMMETRIC")), old);
+    let restored_session = stack.session_token();
+    assert_eq!(header_kid(&restored_session), old);
+    for token in [&old_session, &new_session, &restored_session, &stack.value("SERVICE_ROLE_KEY_ASYMMETRIC")] {
+        assert!(stack.verifies(token), "after rollback");
+    }
+    stack.assert_check_passes("rollback");
+    // Promote again, revoke: no way back.
+    stack.ok(&["promote", "--yes", "--force"]);
+    stack.ok(&["revoke", "--yes", "--force"]);
+    let before = stack.bytes();
+    let out = stack.run(&["rollback", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("revoke cannot be undone"), "{}", text(&out.stderr));
+    assert_eq!(stack.bytes(), before);
+    stack.assert_check_passes("revoke after rollback");
+}
+
+#[test]
+fn generated_keys_record_the_current_key_and_status_shows_seconds_and_utc() {
+    let stack = Stack::new();
+    let out = stack.ok(&["status", "--format", "json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(report["keys"][0]["since"].is_u64(), "generate-keys records the current key: {report:#}");
+    for step in report["next"].as_array().unwrap() {
+        assert_eq!(step["earliest"].is_null(), step["earliest_utc"].is_null(), "{report:#}");
+    }
+    stack.ok(&["stage", "--yes"]);
+    let shown = text(&stack.ok(&["status"]).stdout);
+    assert!(!shown.contains("unrecorded") && !shown.contains("(1 min ago)"), "{shown}");
+    assert!(shown.contains(" s ago)"), "{shown}");
 }

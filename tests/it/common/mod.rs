@@ -167,6 +167,8 @@ pub const ASYMMETRIC_KEYS: &[&str] = &[
     "SERVICE_ROLE_KEY_ASYMMETRIC",
     "SUPABASE_PUBLISHABLE_KEY",
     "SUPABASE_SECRET_KEY",
+    // Not a secret: when the signing key became current (rotate-keys reads it).
+    "JWT_KEYS_STATE",
 ];
 
 /// Every key `generate-keys --asymmetric` mints (the other lines are non-secret defaults).
