@@ -4,14 +4,14 @@
 //! part in `JWT_JWKS`), and an `oct` key that keeps the HS256 API keys verifying.
 
 use super::jwt::{check_api_key, Verifier};
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::jwt::{parse_jwk_array, parse_jwk_set, Jwk};
 use crate::keyring::{Broken, KeyRing, Problem, JWKS_KEY, KEYS_KEY, STATE_KEY};
 use crate::stack::keys;
 
 /// Only when the file uses the asymmetric keys at all: then they must be complete and agree.
-pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn asymmetric_keys(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let v = ctx.values;
     if !keys::asymmetric_core().any(|k| v.get(k).is_some()) {
         return;
@@ -48,7 +48,7 @@ pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The keys of a set that parsed, or a finding that it did not.
-fn readable(ctx: &Ctx<'_>, key: &str, parsed: Option<Vec<Jwk>>, out: &mut Vec<Finding>) -> Option<Vec<Jwk>> {
+fn readable(ctx: &AuditedFile<'_>, key: &str, parsed: Option<Vec<Jwk>>, out: &mut Vec<Finding>) -> Option<Vec<Jwk>> {
     if parsed.is_none() {
         let shape = if key == KEYS_KEY { "a JSON array of JWKs, as Auth reads it" } else { "{\"keys\": [...]}" };
         out.push(Finding::new(
@@ -61,7 +61,7 @@ fn readable(ctx: &Ctx<'_>, key: &str, parsed: Option<Vec<Jwk>>, out: &mut Vec<Fi
 }
 
 /// The finding of one broken ring rule, with the fix that keeps every key it can.
-fn finding_of(ctx: &Ctx<'_>, problem: &Problem) -> Finding {
+fn finding_of(ctx: &AuditedFile<'_>, problem: &Problem) -> Finding {
     let code = match problem.kind {
         Broken::InvalidKey => Code::KeySetInvalid,
         Broken::DuplicateKid => Code::DuplicateKid,
@@ -92,7 +92,7 @@ fn finding_of(ctx: &Ctx<'_>, problem: &Problem) -> Finding {
 
 /// Services that verify with the key set still accept the HS256 API keys only through its `oct`
 /// key, which must therefore be exactly `JWT_SECRET`.
-fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Jwk], out: &mut Vec<Finding>) {
+fn oct_key(ctx: &AuditedFile<'_>, key: &str, set: &[Jwk], out: &mut Vec<Finding>) {
     let Some(secret) = ctx.values.get("JWT_SECRET") else { return };
     let octs: Vec<&Jwk> = set.iter().filter(|jwk| jwk.is_oct()).collect();
     if octs.is_empty() {

@@ -7,14 +7,14 @@
 //! key in `JWT_JWKS`, no duplicate kid, ...) are [`crate::keyring::KeyRing::problems`], which
 //! [`super::asymmetric`] reports.
 
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::clock;
 use crate::jwt::Jwt;
 use crate::keyring::{self, KeyRing, KeyState, RingKey, JWKS_KEY, KEYS_KEY, STATE_KEY};
 
 /// The key-state rules; one call from the audit.
-pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn key_states(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let v = ctx.values;
     let Ok(ring) = KeyRing::parse(v.get(KEYS_KEY), v.get(JWKS_KEY), v.get(STATE_KEY)) else { return };
     let keys = ring.ec_keys();
@@ -28,7 +28,7 @@ pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 /// A token whose kid is no key of the ring gets `jwt-bad-signature` from the API-key rules;
 /// here, one signed by a key of the ring that is not (or no longer) the signing key.
-fn api_keys_signed_by_the_signer(ctx: &Ctx<'_>, ring: &KeyRing, keys: &[RingKey], out: &mut Vec<Finding>) {
+fn api_keys_signed_by_the_signer(ctx: &AuditedFile<'_>, ring: &KeyRing, keys: &[RingKey], out: &mut Vec<Finding>) {
     let current = ring.in_state(KeyState::Current);
     let [current] = current.as_slice() else { return };
     for (key, _) in keyring::api_keys() {
@@ -51,7 +51,7 @@ fn api_keys_signed_by_the_signer(ctx: &Ctx<'_>, ring: &KeyRing, keys: &[RingKey]
 }
 
 /// A previous key kept past its revoke time, a standby key older than a week.
-fn forgotten_waits(ctx: &Ctx<'_>, keys: &[RingKey], out: &mut Vec<Finding>) {
+fn forgotten_waits(ctx: &AuditedFile<'_>, keys: &[RingKey], out: &mut Vec<Finding>) {
     let now = u64::try_from(ctx.now).unwrap_or(0);
     let expiry = keyring::jwt_expiry_secs(ctx.values.get("JWT_EXPIRY"));
     let path = ctx.path.display();
@@ -77,7 +77,7 @@ fn forgotten_waits(ctx: &Ctx<'_>, keys: &[RingKey], out: &mut Vec<Finding>) {
 }
 
 /// `JWT_KEYS_STATE` readable, and naming only keys in the state it records for them.
-fn record_agrees(ctx: &Ctx<'_>, ring: &KeyRing, out: &mut Vec<Finding>) {
+fn record_agrees(ctx: &AuditedFile<'_>, ring: &KeyRing, out: &mut Vec<Finding>) {
     let disagreements = ring.record_disagreements();
     if !ring.record_unreadable && disagreements.is_empty() {
         return;
@@ -130,6 +130,7 @@ mod tests {
         let ours = [
             Code::SigningKeyCount,
             Code::JwksMissingVerifyKey,
+            Code::AsymmetricMismatch,
             Code::ApiKeyNotSigningKey,
             Code::PreviousKeyOverdue,
             Code::StandbyKeyStale,
@@ -215,7 +216,8 @@ mod tests {
         let kept: Vec<&Value> = jwks["keys"].as_array().unwrap().iter().filter(|k| k["kid"] != old.kid()).collect();
         p[1].1 = json!({ "keys": kept }).to_string();
         let f = run(&p);
-        assert_eq!(codes_for(&f, "JWT_JWKS"), ["jwks-missing-verify-key"], "{f:?}");
+        // The previous key keeps its private part: its public half is missing from JWT_JWKS.
+        assert_eq!(codes_for(&f, "JWT_JWKS"), ["asymmetric-mismatch"], "{f:?}");
         assert!(f[0].message.contains(old.kid()));
     }
 

@@ -12,7 +12,7 @@ use super::{load, refused, Plan};
 use crate::envfile::EnvFile;
 use crate::error::Result;
 use crate::keyring::{Clock, KeyRing, KeyState, RingKey, KEYS_KEY};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 
 pub(super) fn plan(file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
     let mut ring = load::ring(file, path)?;
