@@ -336,11 +336,7 @@ fn report_verify_restart(
 }
 
 fn compose_project(args: &RotateOptions) -> restart::ComposeProject {
-    restart::ComposeProject {
-        files: args.compose_file.clone(),
-        directory: args.project_directory.clone().unwrap_or_else(|| restart::default_directory(&args.env_file)),
-        env_file: args.env_file.clone(),
-    }
+    restart::ComposeProject::new(&args.env_file, &args.compose_file, args.project_directory.as_deref())
 }
 
 /// The `.env` under the lock; it must exist (rotation rewrites the stack's own file).
