@@ -7,25 +7,30 @@
 //! logs. The file rules are plain functions over the parsed values (unit-tested without a file);
 //! only `--db` builds a runtime and talks to a server.
 //!
-//! [`run`] and `audit_values` read as the outline; each rule family has its own module, all
-//! reading the file through `values`: `shapes` (each value on its own), `demo` (published
-//! values), `jwt` and `asymmetric` (the API keys and the key set), `copies` (values that must
-//! repeat another), `file` (the file itself), `database` and `analytics` (`--db`), and `report`
-//! (what is printed). What a stack's keys and roles are comes from [`crate::stack`].
+//! [`run`] and `audit_values` read as the outline. Each rule family has its own module, all
+//! reading the file through `values` (the effective values and the `AuditedFile` every rule
+//! gets): `per_value` (each value on its own: present, long enough, URL-safe), `demo` (published
+//! values and placeholders), `weak` (the strength estimate), `jwt` (the HS256 API keys),
+//! `asymmetric` and `key_states` (the key sets and where a signing-key rotation stands),
+//! `env_copies` (values of the `.env` that must repeat another), `file` (the file itself),
+//! `compose` (`--compose`: what the compose files read), `database`, `analytics` and
+//! `db_jwt_secret_copy` (`--db`: logins, Logflare's copy of the password, the JWT secret kept in
+//! the database), and `report` (what is printed). `code` is the table of finding codes. What a
+//! stack's keys and roles are comes from [`crate::stack`].
 
 mod analytics;
 mod asymmetric;
 mod code;
 mod compose;
-mod copies;
 mod database;
+mod db_jwt_secret_copy;
 mod demo;
+mod env_copies;
 mod file;
 mod jwt;
-mod jwt_secret_copy;
 mod key_states;
+mod per_value;
 mod report;
-mod shapes;
 #[cfg(test)]
 mod test_support;
 mod values;
@@ -43,7 +48,7 @@ use crate::ui::{ReportFormat, Ui};
 
 pub use code::Code;
 use report::Report;
-use values::{Ctx, Values};
+use values::{AuditedFile, Values};
 
 /// What `check` is asked to do, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -109,19 +114,19 @@ impl Finding {
 
 /// Runs every rule that needs only the values.
 fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
-    let ctx = Ctx { values, path, now };
+    let ctx = AuditedFile { values, path, now };
     let mut out = Vec::new();
-    shapes::missing_secrets(&ctx, &mut out);
+    per_value::missing_secrets(&ctx, &mut out);
     demo::demo_values(&ctx, &mut out);
     weak::weak_values(&ctx, &mut out);
-    shapes::lengths(&ctx, &mut out);
-    shapes::postgres_password_in_urls(&ctx, &mut out);
-    shapes::dashboard_password(&ctx, &mut out);
+    per_value::lengths(&ctx, &mut out);
+    per_value::postgres_password_in_urls(&ctx, &mut out);
+    per_value::dashboard_password(&ctx, &mut out);
     jwt::hs256_api_keys(&ctx, &mut out);
     asymmetric::asymmetric_keys(&ctx, &mut out);
     key_states::key_states(&ctx, &mut out);
-    copies::supabase_aliases(&ctx, &mut out);
-    copies::url_passwords(&ctx, &mut out);
+    env_copies::supabase_aliases(&ctx, &mut out);
+    env_copies::url_passwords(&ctx, &mut out);
     out
 }
 
