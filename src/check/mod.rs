@@ -153,6 +153,9 @@ pub enum Code {
     ComposeBadInterpolation,
     /// warning (`--compose`): a `.env` key that no compose file given reads.
     UnusedEnvKey,
+    /// error: a `.env` value compose cannot interpolate (`${` unclosed, a bad name), so compose
+    /// refuses the whole file; or one whose references expand beyond any sensible size.
+    EnvBadInterpolation,
 }
 
 impl Code {
@@ -201,6 +204,7 @@ impl Code {
         Code::ComposeLiteralSecret,
         Code::ComposeBadInterpolation,
         Code::UnusedEnvKey,
+        Code::EnvBadInterpolation,
     ];
 
     /// The severity fixed for this code.
@@ -235,7 +239,8 @@ impl Code {
             | Code::ComposeUnsetSecret
             | Code::ComposeSecretFallback
             | Code::ComposeLiteralSecret
-            | Code::ComposeBadInterpolation => Severity::Error,
+            | Code::ComposeBadInterpolation
+            | Code::EnvBadInterpolation => Severity::Error,
             Code::JwtExpiring
             | Code::OctKeyMissing
             | Code::FilePermissions
@@ -298,6 +303,7 @@ impl Code {
             Code::ComposeLiteralSecret => "compose-literal-secret",
             Code::ComposeBadInterpolation => "compose-bad-interpolation",
             Code::UnusedEnvKey => "unused-env-key",
+            Code::EnvBadInterpolation => "env-bad-interpolation",
         }
     }
 }
@@ -349,9 +355,15 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding of `code`, with the severity the code carries.
+    /// A finding of `code`, with the severity the code carries. Control characters in the key
+    /// and message (text from the files: a `kid`, a compose file's names) are escaped.
     fn new(code: Code, key: Option<&str>, message: String) -> Self {
-        Finding { severity: code.severity(), code, key: key.map(str::to_owned), file: None, line: None, message }
+        let key = key.map(|key| crate::ui::printable(key).into_owned());
+        let message = match crate::ui::printable(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        Finding { severity: code.severity(), code, key, file: None, line: None, message }
     }
 }
 
@@ -370,6 +382,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
     key_states::key_states(&ctx, &mut out);
     copies::supabase_aliases(&ctx, &mut out);
     copies::url_passwords(&ctx, &mut out);
+    values::interpolation_problems(&ctx, &mut out);
     out
 }
 
@@ -377,7 +390,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
 /// with (as the silent `Error::Findings`, the report having said everything).
 pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     let env = EnvFile::read(&args.env_file)?;
-    let values = Values::from_pairs(env.pairs());
+    let values = Values::from_env(&env);
     let mut findings = audit_values(&values, &args.env_file, secrets::unix_now().try_into().unwrap_or(i64::MAX));
     findings.extend(file::file_permissions(&args.env_file)?);
     findings.extend(file::pending_rotation(&args.env_file));
@@ -385,8 +398,9 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     if args.db {
         findings.extend(database::audit_database(args, &env, &values, ui)?);
     }
+    let lines = env.key_lines();
     for finding in &mut findings {
-        finding.line = finding.key.as_deref().and_then(|key| env.line_of(key));
+        finding.line = finding.key.as_deref().and_then(|key| lines.get(key).copied());
     }
     if !args.compose.is_empty() {
         findings.extend(compose::audit(&args.compose, &values, &args.env_file)?);
@@ -450,6 +464,7 @@ mod tests {
         ("compose-literal-secret", "error"),
         ("compose-bad-interpolation", "error"),
         ("unused-env-key", "warning"),
+        ("env-bad-interpolation", "error"),
     ];
 
     #[test]
