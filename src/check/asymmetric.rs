@@ -3,7 +3,7 @@
 //! key that keeps the HS256 API keys verifying.
 //!
 //! Every problem here has the one fix, a new `JWT_KEYS` from which the rest is derived, so the
-//! messages all end in [`Ctx::remedy_key_set`].
+//! messages all end in [`AuditedFile::remedy_key_set`].
 
 use std::collections::HashSet;
 
@@ -12,13 +12,13 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::jwt::{check_api_key, Verifier};
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::jwt::{b64url_member, ec_public_jwks, kty};
 use crate::stack::keys;
 
 /// Only when the file uses the asymmetric keys at all: then they must be complete and agree.
-pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn asymmetric_keys(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let v = ctx.values;
     if !keys::asymmetric_core().any(|k| v.get(k).is_some()) {
         return;
@@ -54,7 +54,7 @@ pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The JWKs of a key set: a JSON array (`JWT_KEYS`) or `{"keys": [...]}` (`JWT_JWKS`).
-fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -> Option<Vec<Value>> {
+fn parse_key_set(ctx: &AuditedFile<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -> Option<Vec<Value>> {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
     let list = parsed.and_then(|value| match value {
         Value::Array(list) => Some(list),
@@ -79,7 +79,7 @@ fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -
 
 /// `JWT_JWKS` is handed to every service (and may end up published): a private part there gives
 /// away the signing key.
-fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
+fn private_parts(ctx: &AuditedFile<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
     if jwks.iter().any(|jwk| jwk.get("d").is_some()) {
         out.push(Finding::new(
             Code::JwksPrivatePart,
@@ -98,7 +98,7 @@ fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
 ///
 /// `JWT_JWKS` is indexed once (by kid, and by public point), so a ring of many keys costs one
 /// pass over each set, not a scan of `JWT_JWKS` per private key.
-fn halves_agree(ctx: &Ctx<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Finding>) {
+fn halves_agree(ctx: &AuditedFile<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Finding>) {
     let published = PublishedKeys::index(jwks);
     for private in keys.iter().filter(|jwk| kty(jwk) == Some("EC") && jwk.get("d").is_some()) {
         let kid = private.get("kid").and_then(Value::as_str);
@@ -175,7 +175,7 @@ impl<'v> PublishedKeys<'v> {
 
 /// Services that verify with the key set still accept the HS256 API keys only through its `oct`
 /// key, which must therefore be exactly `JWT_SECRET`.
-fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
+fn oct_key(ctx: &AuditedFile<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
     let Some(secret) = ctx.values.get("JWT_SECRET") else { return };
     let octs: Vec<&Value> = set.iter().filter(|jwk| kty(jwk) == Some("oct")).collect();
     if octs.is_empty() {
