@@ -130,6 +130,8 @@ impl Jwk {
 
     /// The key id, or `""` when the key has none.
     pub fn kid(&self) -> &str {
+        #[cfg(test)]
+        KIDS_READ.with(|count| count.set(count.get() + 1));
         self.kid.as_deref().unwrap_or_default()
     }
 
@@ -189,6 +191,13 @@ impl Jwk {
         let (x, y) = (self.x.as_deref()?, self.y.as_deref()?);
         DecodingKey::from_ec_components(x.trim_end_matches('='), y.trim_end_matches('=')).ok()
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many JWKs had their `kid` read on this thread: the work of matching keys by kid, which
+    /// the key ring's tests bound (linear, never a scan per key).
+    pub(crate) static KIDS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// The EC keys of `jwks` that a token with `kid` may be verified with.

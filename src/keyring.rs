@@ -33,7 +33,7 @@
 //! [`KeyRing::problems`] are the rules a usable ring obeys, one implementation for `check`
 //! (which reports them) and `rotate-keys` (which refuses a ring that breaks any).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -81,7 +81,7 @@ pub const STANDBY_STALE_SECS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_JWT_EXPIRY_SECS: u64 = 3600;
 
 /// The lifecycle of one signing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Known to every verifier, not signing yet.
@@ -291,6 +291,7 @@ impl KeyRing {
 
     /// The keys of `JWT_KEYS` other than the `oct` key, in file order, with their states.
     pub fn ec_keys(&self) -> Vec<RingKey> {
+        let published = self.jwks_by_kid();
         let signer = self.keys.iter().position(Jwk::signs);
         self.keys
             .iter()
@@ -300,7 +301,7 @@ impl KeyRing {
                 let kid = jwk.kid().to_owned();
                 let state = self.state_of(index, signer);
                 let recorded = self.record.get(&kid).filter(|r| r.state == state);
-                let in_jwks = self.jwks.iter().any(|public| public.kid() == kid && same_public(jwk, public));
+                let in_jwks = published.get(kid.as_str()).is_some_and(|list| list.iter().any(|p| same_public(jwk, p)));
                 RingKey {
                     since: recorded.map(|r| r.since),
                     from: recorded.map(|r| r.from).unwrap_or_default(),
@@ -311,6 +312,20 @@ impl KeyRing {
                 }
             })
             .collect()
+    }
+
+    /// The keys of `JWT_JWKS` by kid, read once: every lookup by kid stays linear in the ring.
+    fn jwks_by_kid(&self) -> HashMap<&str, Vec<&Jwk>> {
+        let mut by_kid: HashMap<&str, Vec<&Jwk>> = HashMap::new();
+        for jwk in &self.jwks {
+            by_kid.entry(jwk.kid()).or_default().push(jwk);
+        }
+        by_kid
+    }
+
+    /// The `(kid, state)` of every key, for the record's checks.
+    fn kid_states(keys: &[RingKey]) -> HashSet<(&str, KeyState)> {
+        keys.iter().map(|k| (k.kid.as_str(), k.state)).collect()
     }
 
     /// The keys in `state`.
@@ -353,9 +368,10 @@ impl KeyRing {
     /// state than the key sets give them.
     pub fn record_disagreements(&self) -> Vec<String> {
         let keys = self.ec_keys();
+        let held = Self::kid_states(&keys);
         self.record
             .iter()
-            .filter(|(kid, rec)| !keys.iter().any(|k| &k.kid == *kid && k.state == rec.state))
+            .filter(|(kid, rec)| !held.contains(&(kid.as_str(), rec.state)))
             .map(|(kid, _)| kid.clone())
             .collect()
     }
@@ -413,8 +429,9 @@ impl KeyRing {
                 push(problem.0, KEYS_KEY, problem.1);
             }
         }
+        let by_kid = self.jwks_by_kid();
         for jwk in self.keys.iter().filter(|jwk| !jwk.is_oct()) {
-            let published: Vec<&Jwk> = self.jwks.iter().filter(|p| p.kid() == jwk.kid()).collect();
+            let published: &[&Jwk] = by_kid.get(jwk.kid()).map_or(&[], Vec::as_slice);
             if published.is_empty() && jwk.has_private_part() {
                 push(
                     Broken::Mismatch,
@@ -447,8 +464,9 @@ impl KeyRing {
                 );
             }
         }
+        let held: HashSet<&str> = self.keys.iter().map(Jwk::kid).collect();
         for jwk in self.jwks.iter().filter(|jwk| !jwk.is_oct()) {
-            if !self.keys.iter().any(|k| k.kid() == jwk.kid()) {
+            if !held.contains(jwk.kid()) {
                 push(
                     Broken::JwksUnknownKey,
                     JWKS_KEY,
@@ -519,10 +537,11 @@ impl KeyRing {
 
     /// Removes the keys `kids` from both sets and from the record.
     pub fn revoke(&mut self, kids: &[String]) {
-        let gone = |jwk: &Jwk| !jwk.is_oct() && kids.iter().any(|r| r == jwk.kid());
+        let kids: HashSet<&str> = kids.iter().map(String::as_str).collect();
+        let gone = |jwk: &Jwk| !jwk.is_oct() && kids.contains(jwk.kid());
         self.keys.retain(|jwk| !gone(jwk));
         self.jwks.retain(|jwk| !gone(jwk));
-        self.record.retain(|kid, _| !kids.contains(kid));
+        self.record.retain(|kid, _| !kids.contains(kid.as_str()));
     }
 
     /// A new `JWT_SECRET`: the `oct` key of both sets becomes its key (added where a set has
@@ -551,7 +570,8 @@ impl KeyRing {
     /// `rotate-keys` (their times no longer mean anything).
     pub fn tidy_record(&mut self) {
         let keys = self.ec_keys();
-        self.record.retain(|kid, rec| keys.iter().any(|k| &k.kid == kid && k.state == rec.state));
+        let held = Self::kid_states(&keys);
+        self.record.retain(|kid, rec| held.contains(&(kid.as_str(), rec.state)));
     }
 
     /// Marks every time recorded at `at` as counting from the services' restart (after
@@ -873,5 +893,49 @@ mod tests {
         let standby = &ring.in_state(KeyState::Standby)[0];
         assert_eq!((standby.kid.as_str(), standby.since, standby.from), (new.kid(), Some(3), Clock::Restart));
         assert!(ring.problems().is_empty());
+    }
+
+    /// A ring of `n` keys as `rotate-keys` leaves it after many rotations (one current, the rest
+    /// previous), built from one key pair's parts under `n` kids: only the sizes matter.
+    fn large_ring(n: usize) -> KeyRing {
+        let ec = EcKey::generate();
+        let public = ec.public_jwk().unwrap();
+        let (mut keys, mut jwks, mut record) = (Vec::new(), Vec::new(), serde_json::Map::new());
+        for i in 0..n {
+            let mut jwk = public.clone();
+            jwk["kid"] = Value::from(format!("k{i}"));
+            jwks.push(jwk.clone());
+            if i + 1 == n {
+                jwk = ec.private_jwk(&["sign", "verify"]).unwrap();
+                jwk["kid"] = Value::from(format!("k{i}"));
+            }
+            keys.push(jwk);
+            let state = if i + 1 == n { "current" } else { "previous" };
+            record.insert(format!("k{i}"), json!({"state": state, "since": i}));
+        }
+        let oct = json!({"kty":"oct","k":"c2VjcmV0","alg":"HS256"});
+        keys.push(oct.clone());
+        jwks.push(oct);
+        let (keys, jwks) = (Value::from(keys).to_string(), json!({ "keys": jwks }).to_string());
+        KeyRing::parse(Some(&keys), Some(&jwks), Some(&Value::from(record).to_string())).unwrap()
+    }
+
+    #[test]
+    fn reading_a_large_ring_reads_each_kid_a_bounded_number_of_times() {
+        let n = 2_000;
+        let ring = large_ring(n);
+        crate::jwt::KIDS_READ.with(|c| c.set(0));
+        let keys = ring.ec_keys();
+        assert_eq!(keys.len(), n);
+        assert!(keys.iter().all(|k| k.in_jwks && k.since.is_some()), "{:?}", &keys[..2]);
+        assert!(ring.record_disagreements().is_empty());
+        let read = crate::jwt::KIDS_READ.with(std::cell::Cell::get);
+        // Two readings (the keys, then the record's check), each reading every kid of both sets
+        // once: a scan of JWT_JWKS per key would read n² kids.
+        assert!(read <= 2 * 2 * (n + 1), "{read} kids read for a ring of {n} keys (and the oct key)");
+        crate::jwt::KIDS_READ.with(|c| c.set(0));
+        assert_eq!(ring.problems(), []);
+        let read = crate::jwt::KIDS_READ.with(std::cell::Cell::get);
+        assert!(read <= 8 * n, "problems: {read} kids read for a ring of {n} keys");
     }
 }

@@ -128,6 +128,9 @@ finding_codes! {
     ComposeBadInterpolation = "compose-bad-interpolation", Error;
     /// warning (`--compose`): a `.env` key that no compose file given reads.
     UnusedEnvKey = "unused-env-key", Warning;
+    /// error: a `.env` value compose cannot interpolate (`${` unclosed, a bad name), so compose
+    /// refuses the whole file; or one whose references expand beyond any sensible size.
+    EnvBadInterpolation = "env-bad-interpolation", Error;
     /// error: two keys of `JWT_KEYS` (or of `JWT_JWKS`) with the same `kid`.
     DuplicateKid = "duplicate-kid", Error;
     /// error: the signing key of `JWT_KEYS` is not an EC P-256 key with `alg` ES256.
