@@ -64,6 +64,13 @@ pub fn api_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
     })
 }
 
+/// The services that must read each key set, from the catalogue: `JWT_KEYS` by Auth (the signer),
+/// `JWT_JWKS` by every verifier.
+pub fn set_readers() -> [(&'static str, &'static [&'static str]); 2] {
+    let readers = |key: &str| stack::key(key).map_or(&[][..], |spec| spec.read_by);
+    [(KEYS_KEY, readers(KEYS_KEY)), (JWKS_KEY, readers(JWKS_KEY))]
+}
+
 /// Minimum time between `stage` and `promote`: verifiers that fetch a JWKS cache it (Auth serves
 /// `/.well-known/jwks.json` with `Cache-Control: public, max-age=600`, supabase/auth v2.196.0
 /// `internal/api/jwks.go`; supabase-js caches it as long), so the new key must be known
@@ -574,15 +581,6 @@ impl KeyRing {
         self.record.retain(|kid, rec| held.contains(&(kid.as_str(), rec.state)));
     }
 
-    /// Marks every time recorded at `at` as counting from the services' restart (after
-    /// `--restart` brought them up) and moves it to `now`.
-    pub fn restarted(&mut self, at: u64, now: u64) {
-        for rec in self.record.values_mut().filter(|r| r.since == at) {
-            rec.since = now;
-            rec.from = Clock::Restart;
-        }
-    }
-
     /// The new values of `JWT_KEYS`, `JWT_JWKS` and `JWT_KEYS_STATE`, as compact JSON.
     pub fn render(&self) -> [(&'static str, String); 3] {
         let mut jwks = self.jwks_rest.clone();
@@ -698,6 +696,18 @@ impl KeyRing {
         let record = state.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
         KeyRing { keys, jwks: Vec::new(), jwks_rest: Map::new(), record, record_unreadable: false }
     }
+}
+
+/// `JWT_KEYS_STATE` after `--restart` brought the services up at `up`: every time recorded at
+/// `written_at` (the phase's write) now counts from the restart. `None` when `state` is not a
+/// readable record.
+pub fn restarted_record(state: &str, written_at: u64, up: u64) -> Option<String> {
+    let mut record: BTreeMap<String, Recorded> = serde_json::from_str(state).ok()?;
+    for rec in record.values_mut().filter(|r| r.since == written_at) {
+        rec.since = up;
+        rec.from = Clock::Restart;
+    }
+    serde_json::to_string(&record).ok()
 }
 
 /// `JWT_EXPIRY` in seconds, or the default when unset or not a number.

@@ -12,7 +12,9 @@
 //! - what several commands share: [`analytics`] (Logflare's table of backends, which holds a
 //!   copy of the password), [`discovery`] (which of the stack's roles a live database lets log
 //!   in), [`keyring`] (the states of the signing keys, which `rotate-keys` changes and `check`
-//!   audits) and [`strength`] (how guessable a secret's value is);
+//!   audits), [`compose_file`] (a compose file as compose reads it, and which services get the
+//!   key sets), [`restart`] (`--restart`: recreating compose services in a clean environment) and
+//!   [`strength`] (how guessable a secret's value is);
 //! - [`stack`]: what a Supabase stack is (roles, keys and how each is made, services, settings),
 //!   facts only;
 //! - [`secrets`]: the only place secret values are made; [`db`]: a pure connector (resolution
@@ -31,6 +33,7 @@ pub mod analytics;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod compose_file;
 pub mod db;
 pub mod dburl;
 pub mod discovery;
@@ -41,6 +44,7 @@ pub mod jwt;
 pub mod keyring;
 pub mod manual;
 pub mod process;
+pub mod restart;
 pub mod rotate;
 pub mod rotate_keys;
 pub mod secret;

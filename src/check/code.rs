@@ -137,6 +137,9 @@ finding_codes! {
     SigningKeyNotEs256 = "signing-key-not-es256", Error;
     /// error: `JWT_JWKS` holds a key `JWT_KEYS` does not (a revoked key left behind).
     JwksUnknownKey = "jwks-unknown-key", Error;
+    /// error (`--compose`): an asymmetric key set in the `.env` that the compose files do not hand
+    /// to a service that must read it (upstream ships those lines commented out).
+    ComposeKeySetUnwired = "compose-key-set-unwired", Error;
 }
 
 impl std::fmt::Display for Code {

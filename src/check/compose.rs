@@ -17,116 +17,23 @@
 //! name variables, files and lines, never a value.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::Marker;
 use zeroize::Zeroizing;
 
 use super::values::{is_template, remedy_for_template, Values};
 use super::{Code, Finding};
+use crate::compose_file::key_set_wiring;
+use crate::compose_file::{scalars, Scalar};
 use crate::envfile::interpolate::{referenced_names, uses_of, Op, Use};
-use crate::envfile::{self, EnvFileError};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::keyring::{self, KEYS_KEY, STATE_KEY};
 use crate::{dburl, stack, strength};
 
 /// The longest expansion of one compose value that is not reported: compose builds it in
 /// memory, so a value whose references repeat a large one many times is a problem to name. The
 /// audit only counts the length, it builds nothing.
 const EXPANSION_LIMIT: usize = 1 << 24;
-
-/// One scalar value of a compose file, with where it sits.
-struct Scalar {
-    /// The mapping keys leading to it (sequence items add nothing).
-    path: Vec<String>,
-    /// The text, as YAML decoded it (before interpolation).
-    text: String,
-    /// 1-based line.
-    line: usize,
-}
-
-/// Collects the value scalars of a YAML stream with their key paths.
-#[derive(Default)]
-struct Collector {
-    /// Open containers: for a mapping, the key being read (`None` while a key is expected).
-    stack: Vec<Container>,
-    scalars: Vec<Scalar>,
-}
-
-enum Container {
-    Mapping { key: Option<String> },
-    Sequence,
-}
-
-impl Collector {
-    fn path(&self) -> Vec<String> {
-        self.stack
-            .iter()
-            .filter_map(|c| match c {
-                Container::Mapping { key } => key.clone(),
-                Container::Sequence => None,
-            })
-            .collect()
-    }
-
-    /// A node (scalar or container) is complete: the enclosing mapping expects a key again.
-    fn value_done(&mut self) {
-        if let Some(Container::Mapping { key }) = self.stack.last_mut() {
-            *key = None;
-        }
-    }
-
-    /// Whether the next node is a mapping key.
-    fn expecting_key(&self) -> bool {
-        matches!(self.stack.last(), Some(Container::Mapping { key: None }))
-    }
-}
-
-impl MarkedEventReceiver for Collector {
-    fn on_event(&mut self, event: Event, mark: Marker) {
-        match event {
-            Event::Scalar(text, ..) => {
-                if self.expecting_key() {
-                    if let Some(Container::Mapping { key }) = self.stack.last_mut() {
-                        *key = Some(text);
-                    }
-                } else {
-                    self.scalars.push(Scalar { path: self.path(), text, line: mark.line() });
-                    self.value_done();
-                }
-            }
-            Event::MappingStart(..) => self.stack.push(Container::Mapping { key: None }),
-            Event::SequenceStart(..) => self.stack.push(Container::Sequence),
-            Event::MappingEnd | Event::SequenceEnd => {
-                self.stack.pop();
-                self.value_done();
-            }
-            // An alias repeats an anchored node whose scalars were read where it was defined.
-            Event::Alias(_) => self.value_done(),
-            _ => {}
-        }
-    }
-}
-
-/// The value scalars of a compose file, or why it cannot be read. Only a regular file is read
-/// (the `.env`'s own check, in `envfile`): a FIFO or a device is refused before it is opened for
-/// reading, so it can neither block nor fill the memory.
-fn scalars(path: &Path) -> Result<Vec<Scalar>> {
-    let io = |reason: String| Error::Io { action: "read the compose file", path: path.to_path_buf(), reason };
-    let text = envfile::read_regular_text(path).map_err(|error| match error {
-        EnvFileError::IsDirectory { .. } | EnvFileError::NotAFile { .. } => {
-            io("it is not a regular file (a directory, pipe, socket or device); pass the path of a compose file".into())
-        }
-        EnvFileError::NotUtf8 { line, .. } => io(format!("line {line} is not UTF-8")),
-        EnvFileError::Read { error, .. } => io(error.to_string()),
-        other => io(other.to_string()),
-    })?;
-    let mut collector = Collector::default();
-    Parser::new_from_str(&text)
-        .load(&mut collector, true)
-        .map_err(|e| io(format!("it is not valid YAML ({e}); check it with `docker compose config`")))?;
-    Ok(collector.scalars)
-}
 
 /// Whether `name` holds a secret: a key `generate-keys` mints, one with a strength minimum, or a
 /// name that says so.
@@ -196,8 +103,12 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
             }
         }
     }
+    let unwired = key_sets_unwired(files, values)?;
+    let reported_unwired: BTreeSet<&str> = unwired.iter().filter_map(|f| f.key.as_deref()).collect();
     for (key, _) in values.iter() {
-        if !read.contains(key) && !key.starts_with("COMPOSE_") {
+        // JWT_KEYS_STATE is read by no service, by design (keyring).
+        let by_design = key == STATE_KEY || reported_unwired.contains(key);
+        if !read.contains(key) && !key.starts_with("COMPOSE_") && !by_design {
             out.push(Finding::new(
                 Code::UnusedEnvKey,
                 Some(key),
@@ -206,6 +117,38 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
                     .to_owned(),
             ));
         }
+    }
+    out.extend(unwired);
+    Ok(out)
+}
+
+/// An asymmetric set in the `.env` that the compose files do not hand to a service that must
+/// read it: the signer (Auth, `JWT_KEYS`) or a verifier (`JWT_JWKS`). Upstream ships those lines
+/// commented out, so the finding names the line to enable.
+fn key_sets_unwired(files: &[impl AsRef<Path>], values: &Values) -> Result<Vec<Finding>> {
+    if values.get(KEYS_KEY).is_none_or(|v| v.trim().is_empty()) {
+        return Ok(Vec::new());
+    }
+    let files: Vec<PathBuf> = files.iter().map(|f| f.as_ref().to_path_buf()).collect();
+    let mut out = Vec::new();
+    for gap in key_set_wiring(&files, &keyring::set_readers())? {
+        let role = if gap.key == KEYS_KEY {
+            "Auth signs with nothing else, so rotate-keys would rotate a set no signer reads"
+        } else {
+            "it keeps verifying with the legacy secret only and rejects the tokens Auth signs with the set"
+        };
+        let enable = match &gap.enable {
+            Some(line) => format!("enable the line `{}` (remove the `#`)", crate::ui::printable(line)),
+            None => format!("hand it `${{{}}}` in its environment", gap.key),
+        };
+        let mut finding = Finding::new(
+            Code::ComposeKeySetUnwired,
+            Some(gap.key),
+            format!("is not handed to service {} by the compose files: {role}; {enable}", gap.service),
+        );
+        finding.file = Some(crate::ui::printable(&gap.file.display().to_string()).into_owned());
+        finding.line = Some(gap.line);
+        out.push(finding);
     }
     Ok(out)
 }

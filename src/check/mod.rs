@@ -221,6 +221,7 @@ mod tests {
         ("duplicate-kid", "error"),
         ("signing-key-not-es256", "error"),
         ("jwks-unknown-key", "error"),
+        ("compose-key-set-unwired", "error"),
     ];
 
     #[test]

@@ -14,7 +14,6 @@ mod discover;
 mod plan;
 mod recovery;
 mod report;
-mod restart;
 mod silence;
 mod sql;
 mod transaction;
@@ -26,9 +25,11 @@ use std::time::{Duration, Instant};
 use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::{EnvFile, EnvFileError, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
+use crate::restart;
 use crate::secret::Secret;
 use crate::secrets;
 use crate::stack::connection::connection_settings;
+use crate::stack::services::HOLDING_DB_PASSWORD;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
@@ -151,7 +152,7 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
 fn refuse_early_restart(args: &RotateOptions) -> Result<Option<restart::ComposeProject>> {
     let compose = args.restart.then(|| compose_project(args));
     if let (Some(project), false) = (&compose, args.dry_run) {
-        restart::preflight(project)?;
+        restart::preflight(project, HOLDING_DB_PASSWORD)?;
     }
     Ok(compose)
 }
@@ -294,7 +295,7 @@ async fn finish_interrupted_rotation(
     }
     let compose = args.restart.then(|| compose_project(args));
     if let Some(project) = &compose {
-        restart::preflight(project)?;
+        restart::preflight(project, HOLDING_DB_PASSWORD)?;
     }
     ui.info(&format!(
         "found {} from an interrupted rotation that had committed: publishing it, no second rotation",
@@ -331,7 +332,12 @@ fn report_verify_restart(
     let printed = print_report(report, args.format);
     verification_outcome(report, &args.env_file)?;
     if let Some(project) = compose {
-        let services = restart::restart(project)?;
+        let services = restart::restart(
+            project,
+            HOLDING_DB_PASSWORD,
+            "the rotation itself succeeded and was verified",
+            restart::Until::Started,
+        )?;
         ui.info(&format!("recreated {}", services.join(" ")));
     }
     printed.map_err(|_| Error::PartiallyApplied {

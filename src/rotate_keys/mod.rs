@@ -12,7 +12,12 @@
 //! - [`opaque`]: a new `SUPABASE_PUBLISHABLE_KEY` / `SUPABASE_SECRET_KEY` pair;
 //! - [`status`]: each key's state and the earliest next step, as text or JSON;
 //! - [`services`]: which services read which variable, so each phase names what to restart;
-//! - [`load`]: reading the ring from the file, with the refusals every phase shares.
+//! - [`load`]: reading the ring from the file, with the refusals every phase shares;
+//! - [`wiring`]: with `--compose`, a key set no signer reads is refused.
+//!
+//! With `--restart` a phase recreates exactly the services whose input changed (through
+//! [`crate::restart`], pre-flighted before the question, in an environment without the `.env`'s
+//! keys) and records its times once they run; without it the record holds the file's time.
 
 mod load;
 mod opaque;
@@ -22,12 +27,14 @@ mod rollback;
 mod services;
 mod stage;
 mod status;
+mod wiring;
 
 use std::path::{Path, PathBuf};
 
 use crate::envfile::{EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
-use crate::keyring::Clock;
+use crate::keyring::{self, Clock, STATE_KEY};
+use crate::restart::{self, ComposeProject};
 use crate::secret::Secret;
 use crate::secrets;
 use crate::ui::{ReportFormat, Ui};
@@ -110,14 +117,55 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     env.refuse_while_pending()?;
     let mut file = env.read_existing()?;
     let now = secrets::unix_now();
-    let plan = match opts.phase {
-        Phase::Stage => stage::plan(&file, path, now)?,
-        Phase::Promote { force } => promote::plan(&file, path, now, force)?,
-        Phase::Revoke { force } => revoke::plan(&file, path, now, force)?,
-        Phase::Rollback => rollback::plan(&file, path, now)?,
-        Phase::Opaque => opaque::plan(&file),
-        Phase::Status { format } => return status::run(path, format),
-    };
+    let plan = plan_phase(opts.phase, &file, path, now)?;
+    if !opts.compose.is_empty() && opts.phase != Phase::Opaque {
+        wiring::refuse_a_set_no_signer_reads(&opts.compose, path, ui)?;
+    }
+    // Only what really changes: `promote` rewrites JWT_JWKS to the same value, and recreating
+    // its readers would drop every Realtime websocket for nothing.
+    let changed: Vec<&str> =
+        plan.values.iter().filter(|(k, v)| value(&file, k) != Some(v.expose())).map(|(k, _)| *k).collect();
+    let services = services::readers_of(&changed);
+    let project = opts.restart.then(|| ComposeProject::new(path, &opts.compose, opts.project_directory.as_deref()));
+    if let Some(project) = &project {
+        restart::preflight(project, &services)?;
+    }
+    show_plan(&plan, &file, path, &services, ui);
+    ui.confirm_typed(&plan.question, &[], &format!("rewriting {}", path.display()), opts.yes)?;
+    for (key, value) in &plan.values {
+        file.set(key, value.expose())?;
+    }
+    env.write(&file)?;
+    ui.info(&format!("updated {} ({}; mode and owner kept)", path.display(), changed.join(", ")));
+    match &project {
+        Some(project) => restart_and_record(project, &env, &mut file, &services, now, ui)?,
+        None => ui.info(&format!(
+            "recreate the services that read them: docker compose --env-file {} up -d --force-recreate {}; the \
+             waits count from that restart (the record holds the file's time: `rotate-keys status` reminds you)",
+            path.display(),
+            services.join(" ")
+        )),
+    }
+    for line in &plan.afterwards {
+        ui.info(line);
+    }
+    Ok(ExitCode::Success)
+}
+
+/// The phase's plan (its refusals included), before anything is shown.
+fn plan_phase(phase: Phase, file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
+    match phase {
+        Phase::Stage => stage::plan(file, path, now),
+        Phase::Promote { force } => promote::plan(file, path, now, force),
+        Phase::Revoke { force } => revoke::plan(file, path, now, force),
+        Phase::Rollback => rollback::plan(file, path, now),
+        Phase::Opaque => Ok(opaque::plan(file)),
+        Phase::Status { .. } => Err(Error::Usage("status changes nothing".into())),
+    }
+}
+
+/// What changes and who must act, on stderr (names and key ids, never a value).
+fn show_plan(plan: &Plan, file: &EnvFile, path: &Path, services: &[&str], ui: &Ui) {
     for key in file.duplicate_keys().into_iter().filter(|k| plan.values.iter().any(|(v, _)| v == k)) {
         ui.warn(&format!("{key} is defined more than once in {}; every occurrence gets the new value", path.display()));
     }
@@ -128,27 +176,32 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     for warning in &plan.warnings {
         ui.warn(warning);
     }
-    // Only what really changes: `promote` rewrites JWT_JWKS to the same value, and recreating
-    // its readers would drop every Realtime websocket for nothing.
-    let changed: Vec<&str> =
-        plan.values.iter().filter(|(k, v)| value(&file, k) != Some(v.expose())).map(|(k, _)| *k).collect();
-    let restart = services::readers_of(&changed);
-    ui.info(&format!("then recreate: {}", restart.join(" ")));
-    ui.confirm_typed(&plan.question, &[], &format!("rewriting {}", path.display()), opts.yes)?;
-    for (key, value) in &plan.values {
-        file.set(key, value.expose())?;
+    ui.info(&format!("then recreate: {}", services.join(" ")));
+}
+
+/// `--restart`: recreates exactly `services` and waits until they run, then records the phase's
+/// times as counting from now (the services run the new set from here on).
+fn restart_and_record(
+    project: &ComposeProject,
+    env: &LockedEnv,
+    file: &mut EnvFile,
+    services: &[&'static str],
+    written_at: u64,
+    ui: &Ui,
+) -> Result<()> {
+    let done = format!("{} was rewritten", project.env_file.display());
+    let recreated = restart::restart(project, services, &done, restart::Until::Running)?;
+    let up = secrets::unix_now();
+    if let Some(record) = value(file, STATE_KEY).and_then(|r| keyring::restarted_record(r, written_at, up)) {
+        file.set(STATE_KEY, &record)?;
+        env.write(file)?;
     }
-    env.write(&file)?;
-    ui.info(&format!("updated {} ({}; mode and owner kept)", path.display(), changed.join(", ")));
     ui.info(&format!(
-        "recreate the services that read them: docker compose --env-file {} up -d --force-recreate {}",
-        path.display(),
-        restart.join(" ")
+        "recreated {} (running at {}); the waits count from then",
+        recreated.join(" "),
+        crate::clock::utc_time(up)
     ));
-    for line in &plan.afterwards {
-        ui.info(line);
-    }
-    Ok(ExitCode::Success)
+    Ok(())
 }
 
 /// What the phases say to clients, instead of any promise about the asymmetric API keys: those

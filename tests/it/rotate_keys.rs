@@ -909,3 +909,224 @@ fn generated_keys_record_the_current_key_and_status_shows_seconds_and_utc() {
     assert!(!shown.contains("unrecorded") && !shown.contains("(1 min ago)"), "{shown}");
     assert!(shown.contains(" s ago)"), "{shown}");
 }
+
+// ------------------------------------------------------------- issue 18 items 2 and 3: compose
+
+/// Upstream's stock compose file, or `None` (said on stderr) outside the shared layout.
+fn stock_compose() -> Option<PathBuf> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream/docker-compose.yml");
+    if path.is_file() {
+        Some(path)
+    } else {
+        crate::common::skipped("upstream's docker-compose.yml is not in ../shared/upstream");
+        None
+    }
+}
+
+/// The stock compose file with every commented-out key-set line enabled, beside the stack.
+fn enabled_compose(stack: &Stack, stock: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(stock).unwrap();
+    let enabled: String = text
+        .lines()
+        .map(|l| {
+            let t = l.trim_start();
+            let indent = &l[..l.len() - t.len()];
+            // `#GOTRUE_JWT_KEYS: ${JWT_KEYS:-[]}`, not the prose comments around it.
+            match t.strip_prefix('#') {
+                Some(rest)
+                    if rest.starts_with(|c: char| c.is_ascii_uppercase())
+                        && (rest.contains("${JWT_KEYS") || rest.contains("${JWT_JWKS")) =>
+                {
+                    format!("{indent}{rest}")
+                }
+                _ => l.to_owned(),
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    let path = stack.path.with_file_name("docker-compose.yml");
+    std::fs::write(&path, enabled).unwrap();
+    path
+}
+
+/// The 1-based line of `needle` in `file`.
+fn line_of(file: &std::path::Path, needle: &str) -> usize {
+    std::fs::read_to_string(file).unwrap().lines().position(|l| l.contains(needle)).expect("the line") + 1
+}
+
+#[test]
+fn check_compose_names_the_commented_out_key_set_lines_of_upstreams_file() {
+    let Some(stock) = stock_compose() else { return };
+    let stack = Stack::new();
+    let report = |compose: &std::path::Path| -> Value {
+        let out = bin()
+            .arg("check")
+            .arg("--env-file")
+            .arg(&stack.path)
+            .arg("--compose")
+            .arg(compose)
+            .args(["--format", "json"])
+            .output()
+            .expect("runs");
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let found = report(&stock);
+    let wiring: Vec<(String, String, u64)> = found["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "compose-key-set-unwired")
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap().to_owned(),
+                f["message"].as_str().unwrap().to_owned(),
+                f["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let auth = wiring.iter().find(|(k, ..)| k == "JWT_KEYS").unwrap_or_else(|| panic!("{found:#}"));
+    assert_eq!(auth.2 as usize, line_of(&stock, "#GOTRUE_JWT_KEYS: ${JWT_KEYS"), "{auth:?}");
+    assert!(auth.1.contains("auth") && auth.1.contains("GOTRUE_JWT_KEYS: ${JWT_KEYS:-[]}"), "{auth:?}");
+    let verifiers: Vec<u64> = wiring.iter().filter(|(k, ..)| k == "JWT_JWKS").map(|w| w.2).collect();
+    assert_eq!(verifiers.len(), 3, "realtime, storage, functions: {wiring:?}");
+    for f in found["findings"].as_array().unwrap() {
+        assert!(
+            !(f["code"] == "unused-env-key" && matches!(f["key"].as_str(), Some("JWT_KEYS" | "JWT_KEYS_STATE"))),
+            "{f}"
+        );
+        assert!(
+            f["file"].is_null()
+                || f["code"] != "compose-key-set-unwired"
+                || f["file"].as_str().unwrap().ends_with("docker-compose.yml")
+        );
+    }
+    let enabled = enabled_compose(&stack, &stock);
+    let found = report(&enabled);
+    let codes: Vec<&str> = found["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    assert!(!codes.contains(&"compose-key-set-unwired"), "{found:#}");
+}
+
+#[test]
+fn rotate_keys_refuses_a_set_no_signer_reads() {
+    let Some(stock) = stock_compose() else { return };
+    let stack = Stack::new();
+    let before = stack.bytes();
+    let compose = stock.to_str().unwrap();
+    let out = stack.run(&["stage", "--yes", "--compose", compose]);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("no signer") && message.contains("GOTRUE_JWT_KEYS") && message.contains("nothing was changed"),
+        "{message}"
+    );
+    assert_eq!(stack.bytes(), before);
+    let enabled = enabled_compose(&stack, &stock);
+    stack.ok(&["stage", "--yes", "--compose", enabled.to_str().unwrap()]);
+}
+
+/// A fake `docker` in `dir/fakebin` that records each call (arguments and environment) in
+/// `dir/docker.log`, defines every service of the stack, and writes the time `up` returned to
+/// `dir/up_at`. Returns the `PATH` to use.
+fn fake_docker(dir: &std::path::Path) -> (String, PathBuf) {
+    let bin_dir = dir.join("fakebin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let log = dir.join("docker.log");
+    let script = format!(
+        "#!/bin/sh\n\
+         {{ printf 'CALL %s\\n' \"$*\"; env | sed 's/^/ENV /'; }} >> '{log}'\n\
+         case \"$*\" in\n\
+           *'config --services'*) printf 'db\\nauth\\nrest\\nrealtime\\nstorage\\nfunctions\\napi-gw\\nstudio\\n' ;;\n\
+           *' up '*) sleep 1; date +%s > '{up}' ;;\n\
+         esac\n\
+         exit 0\n",
+        log = log.display(),
+        up = dir.join("up_at").display()
+    );
+    let docker = bin_dir.join("docker");
+    std::fs::write(&docker, script).unwrap();
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()), log)
+}
+
+/// The `up` call of the log: its services (after `--force-recreate` / `--wait`) and environment.
+fn up_call(log: &std::path::Path) -> (Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let start = text.find("CALL compose").and_then(|_| text.rfind("\nCALL ").map(|i| i + 1)).unwrap();
+    let block = &text[start..];
+    let args = block.lines().next().unwrap();
+    assert!(args.contains(" up ") && args.contains("--force-recreate") && args.contains("--wait"), "{args}");
+    let services: Vec<String> = args.rsplit("--wait").next().unwrap().split_whitespace().map(str::to_owned).collect();
+    let env: Vec<String> = block.lines().skip(1).filter_map(|l| l.strip_prefix("ENV ")).map(str::to_owned).collect();
+    (services, env)
+}
+
+#[test]
+fn restart_recreates_exactly_the_phases_services_and_records_the_time_after_them() {
+    let stack = Stack::new();
+    let dir = stack.path.parent().unwrap().to_path_buf();
+    let (path, log) = fake_docker(&dir);
+    let expect = |args: &[&str], services: &[&str]| {
+        let out = bin()
+            .arg("rotate-keys")
+            .args(args)
+            .args(["--yes", "--restart", "--env-file"])
+            .arg(&stack.path)
+            .env("PATH", &path)
+            // An operator who exported the .env: compose would let these override --env-file.
+            .env("JWT_SECRET", "exported-old-secret")
+            .env("JWT_KEYS", "[]")
+            .env("PGPASSWORD", "x")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        let (recreated, env) = up_call(&log);
+        assert_eq!(recreated, services, "{args:?}");
+        for var in ["JWT_SECRET=", "JWT_KEYS=", "PGPASSWORD="] {
+            assert!(!env.iter().any(|e| e.starts_with(var)), "{args:?}: {var} reached compose");
+        }
+        let up_at: u64 = std::fs::read_to_string(dir.join("up_at")).unwrap().trim().parse().unwrap();
+        std::fs::remove_file(&log).unwrap();
+        up_at
+    };
+    let up = expect(&["stage"], &["auth", "functions", "realtime", "rest", "storage"]);
+    let standby = stack.kid_in_state("standby");
+    let record = stack.json("JWT_KEYS_STATE");
+    assert!(record[&standby]["since"].as_u64().unwrap() >= up, "the time is taken after the services are up: {record}");
+    assert_eq!(record[&standby]["from"], "restart");
+    let report: Value = serde_json::from_slice(&stack.ok(&["status", "--format", "json"]).stdout).unwrap();
+    let shown = report["keys"].as_array().unwrap().iter().find(|k| k["kid"] == standby.as_str()).cloned().unwrap();
+    assert_eq!(shown["since_counts_from"], "restart", "{report:#}");
+    expect(&["promote", "--force"], &["auth", "api-gw"]);
+    expect(&["rollback"], &["auth", "api-gw"]);
+    expect(&["promote", "--force"], &["auth", "api-gw"]);
+    expect(&["revoke", "--force"], &["auth", "functions", "realtime", "rest", "storage"]);
+    expect(&["opaque"], &["api-gw", "functions", "studio"]);
+}
+
+#[test]
+fn without_restart_the_record_says_the_time_is_the_files_and_status_reminds() {
+    let stack = Stack::new();
+    stack.ok(&["stage", "--yes"]);
+    let standby = stack.kid_in_state("standby");
+    assert_eq!(stack.json("JWT_KEYS_STATE")[&standby]["from"], "file");
+    let shown = text(&stack.ok(&["status"]).stdout);
+    assert!(shown.contains("as written to the file") && shown.contains("count the waits from the restart"), "{shown}");
+    let report: Value = serde_json::from_slice(&stack.ok(&["status", "--format", "json"]).stdout).unwrap();
+    let keys = report["keys"].as_array().unwrap();
+    assert!(keys.iter().all(|k| k["since_counts_from"] == "file"), "{report:#}");
+}
+
+#[test]
+fn restart_without_docker_is_refused_before_anything_changes() {
+    let stack = Stack::new();
+    let before = stack.bytes();
+    let out = bin()
+        .args(["rotate-keys", "stage", "--yes", "--restart", "--env-file"])
+        .arg(&stack.path)
+        .env("PATH", "/nonexistent")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("docker") && text(&out.stderr).contains("nothing was changed"));
+    assert_eq!(stack.bytes(), before);
+}

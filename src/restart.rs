@@ -1,6 +1,8 @@
-//! `--restart`: recreate the services that hold the password, the step upstream leaves to the
-//! reader. Runs only after a verified rotation; the database and `.env` already agree, so a
-//! failure here is exit 4 with the exact command to run by hand.
+//! `--restart`: recreate the services that read what a command changed, the step upstream leaves
+//! to the reader. Shared by `rotate-passwords` (the services holding the password, after a
+//! verified rotation) and `rotate-keys` (exactly the services whose input a phase changed).
+//! Checked before anything changes ([`preflight`]); run after the change, when the change itself
+//! already stands, so a failure here is exit 4 with the exact command to run by hand.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,7 +10,6 @@ use std::process::Command;
 use crate::db::DB_URL_VAR;
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
-use crate::stack::services::HOLDING_DB_PASSWORD;
 
 /// Where the stack's compose project is.
 #[derive(Debug, Clone)]
@@ -89,19 +90,17 @@ fn default_directory(env_file: &Path) -> PathBuf {
     }
 }
 
-fn failed(project: &ComposeProject, what: String) -> Error {
+/// A failed restart after the change: `done` says what already stands.
+fn failed(project: &ComposeProject, wanted: &[&str], done: &str, what: String) -> Error {
     Error::PartiallyApplied {
         what,
-        recovery: format!(
-            "the rotation itself succeeded and was verified; recreate the services by hand: {}",
-            project.manual_command(HOLDING_DB_PASSWORD)
-        ),
+        recovery: format!("{done}; recreate the services by hand: {}", project.manual_command(wanted)),
     }
 }
 
 /// `--restart`, refused before anything changes: `docker compose` must be there and answer,
 /// or the rotation would commit and only then find it cannot finish (exit 4).
-pub fn preflight(project: &ComposeProject) -> Result<()> {
+pub fn preflight(project: &ComposeProject, wanted: &[&'static str]) -> Result<()> {
     let refused = |why: String| {
         Error::Precondition(format!(
             "--restart needs `docker compose`, but {why}; install it or leave out --restart \
@@ -118,14 +117,16 @@ pub fn preflight(project: &ComposeProject) -> Result<()> {
     }?;
     // The project itself is read now too: a wrong --compose-file, a compose file that does not
     // parse, or a project without the stack's services would otherwise surface after COMMIT.
-    services_to_recreate(project).map(|_| ()).map_err(|why| {
+    services_to_recreate(project, wanted).map(|_| ()).map_err(|why| {
         Error::Precondition(format!("{why}; fix the project or leave out --restart; nothing was changed"))
     })
 }
 
-/// The services of [`HOLDING_DB_PASSWORD`] that the compose project defines, or why they cannot
-/// be known.
-fn services_to_recreate(project: &ComposeProject) -> std::result::Result<Vec<&'static str>, String> {
+/// The services of `wanted` that the compose project defines, or why they cannot be known.
+fn services_to_recreate(
+    project: &ComposeProject,
+    wanted: &[&'static str],
+) -> std::result::Result<Vec<&'static str>, String> {
     let listed = project.compose().args(["config", "--services"]).output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             "--restart: docker is not installed or not on PATH".to_owned()
@@ -142,28 +143,47 @@ fn services_to_recreate(project: &ComposeProject) -> std::result::Result<Vec<&'s
     }
     let defined = String::from_utf8_lossy(&listed.stdout);
     let services: Vec<&'static str> =
-        HOLDING_DB_PASSWORD.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
+        wanted.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
     if services.is_empty() {
         return Err(format!(
             "--restart: the compose project in {} defines none of the services {}",
             project.directory.display(),
-            HOLDING_DB_PASSWORD.join(", ")
+            wanted.join(", ")
         ));
     }
     Ok(services)
 }
 
-/// Recreates the services of [`HOLDING_DB_PASSWORD`] that the project defines; returns them.
-pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
-    let services = services_to_recreate(project).map_err(|why| failed(project, why))?;
-    let status = project
-        .compose()
-        .args(["up", "-d", "--force-recreate"])
+/// How [`restart`] recreates the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// `up -d`: the containers are started.
+    Started,
+    /// `up -d --wait`: compose returns once they run (healthy, where they have a healthcheck),
+    /// so whatever is timed from the return counts from services that run the new input.
+    Running,
+}
+
+/// Recreates the services of `wanted` that the project defines; returns them. `done` says what
+/// already stands, for the message of a failure (exit 4).
+pub fn restart(
+    project: &ComposeProject,
+    wanted: &[&'static str],
+    done: &str,
+    until: Until,
+) -> Result<Vec<&'static str>> {
+    let services = services_to_recreate(project, wanted).map_err(|why| failed(project, wanted, done, why))?;
+    let mut up = project.compose();
+    up.args(["up", "-d", "--force-recreate"]);
+    if until == Until::Running {
+        up.arg("--wait");
+    }
+    let status = up
         .args(&services)
         .status()
-        .map_err(|e| failed(project, format!("--restart: docker could not be started ({e})")))?;
+        .map_err(|e| failed(project, wanted, done, format!("--restart: docker could not be started ({e})")))?;
     if !status.success() {
-        return Err(failed(project, format!("--restart: `docker compose up` exited with {status}")));
+        return Err(failed(project, wanted, done, format!("--restart: `docker compose up` exited with {status}")));
     }
     Ok(services)
 }
