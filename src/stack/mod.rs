@@ -10,7 +10,9 @@
 //! - [`demo`]: the values upstream published, which no real stack may run on;
 //! - [`services`]: the compose services and what each holds;
 //! - [`internals`]: the database that holds the stack's internal schemas, and the analytics
-//!   table whose URLs carry the database password.
+//!   table whose URLs carry the database password;
+//! - [`server`]: the stack's own database server under all its names, and which connection
+//!   strings are the stack's copies of its password.
 //!
 //! Facts only: nothing here makes a secret (that is `secrets`) or talks to a server beyond the
 //! one query that asks which of the stack's roles can log in.
@@ -20,6 +22,7 @@ pub mod env;
 pub mod internals;
 pub mod keys;
 pub mod roles;
+pub mod server;
 pub mod services;
 
 pub use keys::{key, with_dependents, KeySpec, LengthRule, Recipe, KEYS, POSTGRES_PASSWORD};

@@ -55,3 +55,7 @@ mod rotate_bounds;
 
 // Every copy of the password follows the rotation.
 mod rotate_copies;
+
+// The database side of issue 15: DDL audit, whose connection strings follow, a pooler,
+// per-role verifier kinds, settling with any credentials, the rotation lock, roles that cannot log in.
+mod rotate_db;
