@@ -14,7 +14,7 @@ use super::verifier::Encryption;
 use crate::analytics::{self, UrlColumns};
 use crate::db::{describe, Target};
 use crate::error::{Error, Result};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::internals::INTERNALS_DATABASE;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 

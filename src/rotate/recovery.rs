@@ -14,7 +14,7 @@ use super::verifier;
 use crate::db::{describe, Target, DEFAULT_USER};
 use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::roles::{is_rotated_role, rotated_role_names, PASSWORDLESS_ROLE};
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;

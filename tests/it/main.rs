@@ -56,6 +56,13 @@ mod rotate_bounds;
 // Every copy of the password follows the rotation.
 mod rotate_copies;
 
+// The .env lock of every writer: bounded waits that name the holder, lock files of root runs.
+mod env_lock;
+
+// The file side of a rotation: --restart's environment and paths, publishing onto the current
+// .env, a single-file bind mount.
+mod rotate_files;
+
 // The database side of issue 15: DDL audit, whose connection strings follow, a pooler,
 // per-role verifier kinds, settling with any credentials, the rotation lock, roles that cannot log in.
 mod rotate_db;
