@@ -109,32 +109,7 @@ impl Internals {
 /// `_analytics.source_backends` must not hold the run, and the `.env` lock, for ever) and a
 /// `statement_timeout`.
 pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discovery, Client, Target)> {
-    // `_supabase` first: on current stacks that is the only login this needs (each login is a
-    // SCRAM handshake, a few milliseconds of hashing on both sides).
-    let supabase_target = target.in_database(INTERNALS_DATABASE);
-    let in_supabase = match supabase_target.connect_if_exists().await? {
-        Some(client) => {
-            let found = internals(&client, lock_timeout).await?;
-            if found.holds_internals() || target.dbname() == INTERNALS_DATABASE {
-                Some((client, supabase_target, found))
-            } else {
-                // Not the work database: its session goes back as it came (a pooler hands
-                // its server session to the next client with the timeouts set above).
-                let _ = client.batch_execute("RESET ALL").await;
-                None
-            }
-        }
-        None => None,
-    };
-    let (client, work_target, internals) = match in_supabase {
-        Some(work) => work,
-        None => {
-            let main = target.connect().await?;
-            let found = internals(&main, lock_timeout).await?;
-            (main, target.clone(), found)
-        }
-    };
-
+    let (client, work_target, internals) = work_session(target, lock_timeout).await?;
     if !internals.superuser {
         return Err(Error::Connect {
             target: target.host_port(),
@@ -166,12 +141,32 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
     let (rows, fingerprint, analytics, encryption) =
         tokio::join!(roles_query, fingerprint(&client), analytics_query, encryption_query);
     let rows = rows.map_err(|e| db_error("discovery", &e))?;
-    let setting: String = encryption.map_err(|e| db_error("discovery", &e))?.get(0);
-    let encryption = Encryption::from_setting(&setting).ok_or_else(|| Error::Database {
+    let encryption = configured_encryption(&encryption.map_err(|e| db_error("discovery", &e))?)?;
+    let (fingerprint, analytics) = (fingerprint?, analytics?);
+    let (roles, read_only) = role_states(&rows);
+    let discovery = Discovery {
+        work_db: work_target.dbname().to_owned(),
+        encryption,
+        roles,
+        read_only,
+        analytics,
+        supavisor_owner: internals.supavisor_owner,
+        fingerprint,
+    };
+    Ok((discovery, client, work_target))
+}
+
+/// The server's configured `password_encryption`, from its row.
+fn configured_encryption(row: &tokio_postgres::Row) -> Result<Encryption> {
+    let setting: String = row.get(0);
+    Encryption::from_setting(&setting).ok_or_else(|| Error::Database {
         step: "discovery".into(),
         reason: format!("password_encryption is '{setting}', expected scram-sha-256 or md5"),
-    })?;
-    let (fingerprint, analytics) = (fingerprint?, analytics?);
+    })
+}
+
+/// The twelve roles and the read-only one, from the rows of `sql::ROLES`.
+fn role_states(rows: &[tokio_postgres::Row]) -> (Vec<RoleState>, Option<ReadOnlyRole>) {
     let row_of = |name: &str| rows.iter().find(|r| r.get::<_, String>(0) == name);
     let kind_of =
         |row: &tokio_postgres::Row| row.get::<_, Option<String>>(3).and_then(|k| Encryption::from_setting(&k));
@@ -187,21 +182,42 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
             None => RoleState { name, exists: false, can_login: false, verifier_kind: None, cannot_log_in: None },
         })
         .collect();
+    let read_only = row_of(PASSWORDLESS_ROLE).map(|r| ReadOnlyRole {
+        can_login: r.get(1),
+        cannot_log_in: r.get(4),
+        verifier: r.get::<_, Option<String>>(2).map(Secret::new),
+    });
+    (roles, read_only)
+}
 
-    let discovery = Discovery {
-        work_db: work_target.dbname().to_owned(),
-        encryption,
-        roles,
-        read_only: row_of(PASSWORDLESS_ROLE).map(|r| ReadOnlyRole {
-            can_login: r.get(1),
-            cannot_log_in: r.get(4),
-            verifier: r.get::<_, Option<String>>(2).map(Secret::new),
-        }),
-        analytics,
-        supavisor_owner: internals.supavisor_owner,
-        fingerprint,
+/// The session in the work database (`_supabase`, else the main one) and what it holds.
+async fn work_session(target: &Target, lock_timeout: Duration) -> Result<(Client, Target, Internals)> {
+    // `_supabase` first: on current stacks that is the only login this needs (each login is a
+    // SCRAM handshake, a few milliseconds of hashing on both sides).
+    let supabase_target = target.in_database(INTERNALS_DATABASE);
+    let in_supabase = match supabase_target.connect_if_exists().await? {
+        Some(client) => {
+            let found = internals(&client, lock_timeout).await?;
+            if found.holds_internals() || target.dbname() == INTERNALS_DATABASE {
+                Some((client, supabase_target, found))
+            } else {
+                // Not the work database: its session goes back as it came (a pooler hands
+                // its server session to the next client with the timeouts set above).
+                let _ = client.batch_execute("RESET ALL").await;
+                None
+            }
+        }
+        None => None,
     };
-    Ok((discovery, client, work_target))
+    let (client, work_target, internals) = match in_supabase {
+        Some(work) => work,
+        None => {
+            let main = target.connect().await?;
+            let found = internals(&main, lock_timeout).await?;
+            (main, target.clone(), found)
+        }
+    };
+    Ok((client, work_target, internals))
 }
 
 /// The fingerprint of the rotated roles' stored verifiers.

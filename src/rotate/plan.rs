@@ -177,40 +177,7 @@ pub struct Inputs<'a> {
 /// alone. So are the analytics backends.
 pub fn prepare(discovery: &Discovery, inputs: Inputs<'_>, new_password: Secret) -> Result<Prepared, EnvFileError> {
     let old_password = inputs.old_password;
-    let mut roles: Vec<(&'static str, Encryption)> = discovery
-        .roles
-        .iter()
-        .filter(|r| r.exists)
-        .map(|r| (r.name, r.verifier_kind.unwrap_or(discovery.encryption)))
-        .collect();
-    let mut can_log_in: Vec<(&'static str, Option<String>)> =
-        discovery.roles.iter().filter(|r| r.exists && r.can_login).map(|r| (r.name, r.cannot_log_in.clone())).collect();
-    let mut skipped: Vec<Skipped> = discovery
-        .roles
-        .iter()
-        .filter(|r| !r.exists)
-        .map(|r| Skipped { role: r.name, reason: SkipReason::Absent })
-        .collect();
-    // Studio's read-only connection needs the stack's password, so an operator may have given
-    // it to supabase_read_only_user; then it follows the rotation. Otherwise it is left alone.
-    match &discovery.read_only {
-        Some(ReadOnlyRole { verifier: None, .. }) => {
-            skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: SkipReason::NoPasswordByDesign })
-        }
-        Some(ReadOnlyRole { verifier: Some(stored), can_login, cannot_log_in })
-            if old_password.is_some_and(|old| verifier::matches(stored.expose(), old.expose(), PASSWORDLESS_ROLE)) =>
-        {
-            let kind = if stored.expose().starts_with("md5") { Encryption::Md5 } else { Encryption::ScramSha256 };
-            roles.push((PASSWORDLESS_ROLE, kind));
-            if *can_login {
-                can_log_in.push((PASSWORDLESS_ROLE, cannot_log_in.clone()));
-            }
-        }
-        Some(ReadOnlyRole { verifier: Some(_), .. }) => {
-            skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: SkipReason::OwnPassword })
-        }
-        None => {}
-    }
+    let RolePlan { roles, can_log_in, skipped } = role_plan(discovery, old_password);
     let verifiers = role_verifiers(&roles, &new_password);
     let roles_to_change: Vec<&'static str> = roles.iter().map(|(role, _)| *role).collect();
     let md5_roles = roles.iter().filter(|(_, kind)| *kind == Encryption::Md5).map(|(role, _)| *role).collect();
@@ -250,6 +217,49 @@ pub fn prepare(discovery: &Discovery, inputs: Inputs<'_>, new_password: Secret) 
         fingerprint: discovery.fingerprint.clone(),
         own_server: inputs.own_server,
     })
+}
+
+/// The roles to change with the verifier kind each gets, the LOGIN ones among them (with why
+/// one cannot log in now), and the roles left alone.
+struct RolePlan {
+    roles: Vec<(&'static str, Encryption)>,
+    can_log_in: Vec<(&'static str, Option<String>)>,
+    skipped: Vec<Skipped>,
+}
+
+fn role_plan(discovery: &Discovery, old_password: Option<&Secret>) -> RolePlan {
+    let existing = discovery.roles.iter().filter(|r| r.exists);
+    let mut plan = RolePlan {
+        roles: existing.clone().map(|r| (r.name, r.verifier_kind.unwrap_or(discovery.encryption))).collect(),
+        can_log_in: existing.filter(|r| r.can_login).map(|r| (r.name, r.cannot_log_in.clone())).collect(),
+        skipped: discovery
+            .roles
+            .iter()
+            .filter(|r| !r.exists)
+            .map(|r| Skipped { role: r.name, reason: SkipReason::Absent })
+            .collect(),
+    };
+    // Studio's read-only connection needs the stack's password, so an operator may have given
+    // it to supabase_read_only_user; then it follows the rotation. Otherwise it is left alone.
+    match &discovery.read_only {
+        Some(ReadOnlyRole { verifier: None, .. }) => {
+            plan.skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: SkipReason::NoPasswordByDesign })
+        }
+        Some(ReadOnlyRole { verifier: Some(stored), can_login, cannot_log_in })
+            if old_password.is_some_and(|old| verifier::matches(stored.expose(), old.expose(), PASSWORDLESS_ROLE)) =>
+        {
+            let kind = if stored.expose().starts_with("md5") { Encryption::Md5 } else { Encryption::ScramSha256 };
+            plan.roles.push((PASSWORDLESS_ROLE, kind));
+            if *can_login {
+                plan.can_log_in.push((PASSWORDLESS_ROLE, cannot_log_in.clone()));
+            }
+        }
+        Some(ReadOnlyRole { verifier: Some(_), .. }) => {
+            plan.skipped.push(Skipped { role: PASSWORDLESS_ROLE, reason: SkipReason::OwnPassword })
+        }
+        None => {}
+    }
+    plan
 }
 
 /// How many analytics backends follow, and the ones left alone (by the same rule as the
