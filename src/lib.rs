@@ -10,6 +10,8 @@
 //! - [`secrets`]: the only place secret values are made;
 //! - [`envfile`]: every `.env` file concern; [`db`] and [`dburl`]: connections and the one
 //!   connection-string grammar; [`analytics`]: Logflare's table of backends;
+//!   [`service_copies`]: the copies of secrets the services keep in the database, found and read;
+//!   [`crypto`]: Supavisor's and Realtime's encryption of those copies;
 //!   [`jwt`]: reading tokens and keys; [`keyring`]: the states of the signing keys, which
 //!   `rotate-keys` changes and `check` audits; [`strength`]: how guessable a secret's value is;
 //!   [`manual`]: the completion scripts and the man page;
@@ -20,6 +22,7 @@ pub mod analytics;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod crypto;
 pub mod db;
 pub mod dburl;
 pub mod envfile;
@@ -32,6 +35,7 @@ pub mod process;
 pub mod rotate;
 pub mod rotate_keys;
 pub mod secrets;
+pub mod service_copies;
 pub mod stack;
 pub mod strength;
 pub mod ui;

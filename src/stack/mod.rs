@@ -10,11 +10,14 @@
 //! - [`demo`]: the values upstream published, which no real stack may run on;
 //! - [`services`]: the compose services and what each holds;
 //! - [`internals`]: the database that holds the stack's internal schemas, and the analytics
-//!   table whose URLs carry the database password.
+//!   table whose URLs carry the database password;
+//! - [`copies`]: every copy of a secret the services keep outside `.env` (tables, columns, how
+//!   each is stored and whether its service rewrites it at start), with their sources.
 //!
 //! Facts only: nothing here makes a secret (that is `secrets`) or talks to a server beyond the
 //! one query that asks which of the stack's roles can log in.
 
+pub mod copies;
 pub mod demo;
 pub mod env;
 pub mod internals;
