@@ -43,6 +43,7 @@ pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values
     let runtime = crate::db::runtime()?;
     let mut findings = runtime.block_on(audit_live(target.clone(), password, ui));
     findings.extend(runtime.block_on(super::jwt_secret_copy::audit(&target, values.get("JWT_SECRET"), &findings, ui)));
+    findings.extend(runtime.block_on(super::service_copies::audit(&target, values, &findings, ui)));
     Ok(findings)
 }
 

@@ -10,7 +10,8 @@
 //! [`run`] and `audit_values` read as the outline; each rule family has its own module, all
 //! reading the file through `values`: `shapes` (each value on its own), `demo` (published
 //! values), `jwt` and `asymmetric` (the API keys and the key set), `copies` (values that must
-//! repeat another), `file` (the file itself), `database` and `analytics` (`--db`), and `report`
+//! repeat another), `file` (the file itself), `database`, `analytics`, `jwt_secret_copy` and `service_copies`
+//! (`--db`), and `report`
 //! (what is printed). What a stack's keys and roles are comes from [`crate::stack`].
 
 mod analytics;
@@ -24,6 +25,7 @@ mod jwt;
 mod jwt_secret_copy;
 mod key_states;
 mod report;
+mod service_copies;
 mod shapes;
 #[cfg(test)]
 mod test_support;
@@ -137,6 +139,25 @@ pub enum Code {
     /// `JWT_SECRET`; a warning when it matches (any role can read it). The one code whose
     /// severity depends on the finding (SPEC §4); [`Code::severity`] gives the error.
     DbJwtSecretCopy,
+    /// error (`--db`): Supavisor's stored pooler credentials do not decrypt under `VAULT_ENC_KEY`,
+    /// or hold a password other than `POSTGRES_PASSWORD`.
+    DbSupavisorCredentials,
+    /// error (`--db`): a Realtime tenant's JWT secret does not decrypt under
+    /// `REALTIME_DB_ENC_KEY` or is not `JWT_SECRET`; a warning for the tenant Realtime re-seeds at
+    /// its next start. [`Code::severity`] gives the error.
+    DbRealtimeJwtSecret,
+    /// error (`--db`): a Realtime tenant's encrypted connection settings do not decrypt under
+    /// `REALTIME_DB_ENC_KEY`, or its password is not `POSTGRES_PASSWORD`; a warning for the
+    /// tenant Realtime re-seeds. [`Code::severity`] gives the error.
+    DbRealtimeDbSettings,
+    /// error (`--db`): Logflare's user keeps an `api_key` other than `LOGFLARE_PUBLIC_ACCESS_TOKEN`.
+    DbLogflareApiKey,
+    /// warning (`--db`): a live Logflare access token made from an earlier `LOGFLARE_*_ACCESS_TOKEN`
+    /// (Logflare replaces it at its next start).
+    DbLogflareAccessToken,
+    /// warning (`--db`): a copy in the database could not be read or is in a format no `.env` key
+    /// decrypts, so it was not compared.
+    DbCopyNotChecked,
     /// error (`--compose`): a secret a compose file reads, or a `${VAR:?…}`, is not set.
     ComposeUnsetSecret,
     /// warning (`--compose`): a non-secret variable a compose file reads is not set (compose
@@ -194,6 +215,12 @@ impl Code {
         Code::StandbyKeyStale,
         Code::KeyStateRecord,
         Code::DbJwtSecretCopy,
+        Code::DbSupavisorCredentials,
+        Code::DbRealtimeJwtSecret,
+        Code::DbRealtimeDbSettings,
+        Code::DbLogflareApiKey,
+        Code::DbLogflareAccessToken,
+        Code::DbCopyNotChecked,
         Code::ComposeUnsetSecret,
         Code::ComposeUnsetVariable,
         Code::ComposeSecretFallback,
@@ -232,6 +259,10 @@ impl Code {
             | Code::JwksMissingVerifyKey
             | Code::ApiKeyNotSigningKey
             | Code::DbJwtSecretCopy
+            | Code::DbSupavisorCredentials
+            | Code::DbRealtimeJwtSecret
+            | Code::DbRealtimeDbSettings
+            | Code::DbLogflareApiKey
             | Code::ComposeUnsetSecret
             | Code::ComposeSecretFallback
             | Code::ComposeLiteralSecret
@@ -246,6 +277,8 @@ impl Code {
             | Code::PreviousKeyOverdue
             | Code::StandbyKeyStale
             | Code::KeyStateRecord
+            | Code::DbLogflareAccessToken
+            | Code::DbCopyNotChecked
             | Code::ComposeUnsetVariable
             | Code::ComposeSecretFallbackDormant
             | Code::UnusedEnvKey => Severity::Warning,
@@ -291,6 +324,12 @@ impl Code {
             Code::StandbyKeyStale => "standby-key-stale",
             Code::KeyStateRecord => "key-state-record",
             Code::DbJwtSecretCopy => "db-jwt-secret-copy",
+            Code::DbSupavisorCredentials => "db-supavisor-credentials",
+            Code::DbRealtimeJwtSecret => "db-realtime-jwt-secret",
+            Code::DbRealtimeDbSettings => "db-realtime-db-settings",
+            Code::DbLogflareApiKey => "db-logflare-api-key",
+            Code::DbLogflareAccessToken => "db-logflare-access-token",
+            Code::DbCopyNotChecked => "db-copy-not-checked",
             Code::ComposeUnsetSecret => "compose-unset-secret",
             Code::ComposeUnsetVariable => "compose-unset-variable",
             Code::ComposeSecretFallback => "compose-secret-fallback",
@@ -443,6 +482,12 @@ mod tests {
         ("standby-key-stale", "warning"),
         ("key-state-record", "warning"),
         ("db-jwt-secret-copy", "error"),
+        ("db-supavisor-credentials", "error"),
+        ("db-realtime-jwt-secret", "error"),
+        ("db-realtime-db-settings", "error"),
+        ("db-logflare-api-key", "error"),
+        ("db-logflare-access-token", "warning"),
+        ("db-copy-not-checked", "warning"),
         ("compose-unset-secret", "error"),
         ("compose-unset-variable", "warning"),
         ("compose-secret-fallback", "error"),

@@ -55,3 +55,6 @@ mod rotate_bounds;
 
 // Every copy of the password follows the rotation.
 mod rotate_copies;
+
+// check --db compares every copy the services keep in the database (issue 17).
+mod check_copies;
