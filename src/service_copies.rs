@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::db::{self, Target};
 use crate::secrets::Secret;
-use crate::stack::copies::{Copy, Database, LOGFLARE_TOKENS, REALTIME_CDC_EXTENSION};
+use crate::stack::copies::{Copy, CopyId, Database, LOGFLARE_TOKENS, REALTIME_CDC_EXTENSION, REALTIME_SEEDED_TENANT};
 use crate::stack::internals::internals_candidates;
 
 /// A session on the database that holds a table: the caller's own, or one opened for it.
@@ -289,4 +289,78 @@ pub async fn logflare_tokens(
             .collect()
     })
     .await
+}
+
+/// How many rows of `copy` hold a value that changing the `.env` alone would leave stale: every
+/// row but those the service rewrites at its next start. `None` for a copy that never traps (its
+/// service always rewrites it).
+fn trap_count_sql(copy: &Copy) -> Option<&'static str> {
+    Some(match copy.id {
+        CopyId::SupavisorPoolerPassword => "SELECT count(*) FROM _supavisor.users",
+        CopyId::RealtimeTenantJwtSecret => {
+            "SELECT count(*) FROM _realtime.tenants WHERE jwt_secret IS NOT NULL AND external_id IS DISTINCT FROM $1"
+        }
+        CopyId::RealtimeDbPassword | CopyId::RealtimeDbConnection => {
+            "SELECT count(*) FROM _realtime.extensions WHERE type = 'postgres_cdc_rls' \
+             AND tenant_external_id IS DISTINCT FROM $1"
+        }
+        CopyId::LogflareUserApiKey => {
+            "SELECT count(*) FROM _analytics.users WHERE provider = 'default' AND provider_uid = 'default'"
+        }
+        CopyId::LogflareAccessToken => return None,
+        CopyId::JwtSecretSetting => {
+            "SELECT count(*) FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
+             WHERE cfg LIKE 'app.settings.jwt\\_secret=%'"
+        }
+    })
+}
+
+/// Why [`held`] could not look.
+pub struct NotLooked {
+    /// Whether a server answered (a refused login, a failed query) rather than nobody.
+    pub answered: bool,
+    /// Why, for the operator.
+    pub reason: String,
+}
+
+/// The copies among `copies` that the server holds and that changing the `.env` alone would
+/// leave stale, each as `(copy, database)`. Looks only: one bounded connection per database.
+pub async fn held(
+    target: &Target,
+    copies: &[&'static Copy],
+    lock_timeout: Duration,
+) -> Result<Vec<(&'static Copy, String)>, NotLooked> {
+    let main =
+        target.connect_raw().await.map_err(|e| NotLooked { answered: e.sqlstate().is_some(), reason: e.describe() })?;
+    held_on(target, &main, copies, lock_timeout).await.map_err(|reason| NotLooked { answered: true, reason })
+}
+
+async fn held_on(
+    target: &Target,
+    main: &Client,
+    copies: &[&'static Copy],
+    lock_timeout: Duration,
+) -> Result<Vec<(&'static Copy, String)>, String> {
+    db::bound_session(main, lock_timeout).await.map_err(|e| db::describe(&e))?;
+    let mut out = Vec::new();
+    for &copy in copies {
+        let Some(sql) = trap_count_sql(copy) else { continue };
+        let location = if copy.database == Database::Cluster {
+            Some(Location { dbname: target.dbname().to_owned(), session: Session::Borrowed(main) })
+        } else {
+            locate(target, main, copy, lock_timeout).await.map_err(|(db, reason)| format!("{db}: {reason}"))?
+        };
+        let Some(location) = location else { continue };
+        let client = location.client();
+        let row = if sql.contains("$1") {
+            client.query_one(sql, &[&REALTIME_SEEDED_TENANT]).await
+        } else {
+            client.query_one(sql, &[]).await
+        };
+        let count: i64 = row.and_then(|row| row.try_get(0)).map_err(|e| db::describe(&e))?;
+        if count > 0 {
+            out.push((copy, location.dbname));
+        }
+    }
+    Ok(out)
 }

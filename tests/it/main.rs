@@ -58,3 +58,6 @@ mod rotate_copies;
 
 // check --db compares every copy the services keep in the database (issue 17).
 mod check_copies;
+
+// generate-keys --env-file never leaves a copy in the database stale (issue 17).
+mod generate_copies;
