@@ -16,12 +16,14 @@ use zeroize::Zeroizing;
 use crate::db::{self, ConnectOptions};
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, Result};
-use crate::secrets::{self, Existing, Secret};
+use crate::secret::Secret;
+use crate::secrets::{self, Existing};
 use crate::service_copies;
+use crate::stack::connection::connection_settings;
 use crate::stack::copies::{self, Copy};
 use crate::stack::demo::is_demo_value;
-use crate::stack::env as stack_env;
 use crate::stack::keys::{self, POSTGRES_PASSWORD};
+use crate::stack::settings;
 use crate::strength::{self, Weakness};
 use crate::ui::Ui;
 
@@ -61,6 +63,8 @@ pub struct GenerateOptions {
     pub force: bool,
     /// Do not ask before changing a file.
     pub yes: bool,
+    /// With `env_file`: how long to wait while another run holds its lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// A minted set: secrets in catalogue order, then the standard variables.
@@ -74,12 +78,12 @@ pub struct Minted {
 impl Minted {
     /// Mints the full set for a fresh stack.
     pub fn fresh(asymmetric: bool) -> Result<Self> {
-        Ok(Minted { secrets: secrets::mint_all(asymmetric, secrets::unix_now())?, asymmetric })
+        Ok(Minted { secrets: mint_all(asymmetric)?, asymmetric })
     }
 
     /// Every `(key, value)` of the output: secrets, then the stack's non-secret defaults.
     fn all(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(stack_env::defaults())
+        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(settings::defaults())
     }
 }
 
@@ -152,7 +156,7 @@ fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<Zeroizing<Str
     let asymmetric = asymmetric || names_asymmetric_keys(&file);
     let lacking: Vec<&str> = keys::catalogue(asymmetric).map(|s| s.key).filter(|k| !file.contains(k)).collect();
     warn_duplicates(&file, path, |key| keys::key(key).is_some_and(|s| asymmetric || !s.asymmetric), ui);
-    let minted = secrets::mint_all(asymmetric, secrets::unix_now())?;
+    let minted = mint_all(asymmetric)?;
     set_all(&mut file, &minted)?;
     if !lacking.is_empty() {
         ui.info(&format!("{} lacks {}: appended at the end", path.display(), lacking.join(", ")));
@@ -244,8 +248,7 @@ struct Change {
 /// in the file, and a typo in the path should not silently produce a new file next to the real
 /// one (`--output` creates files). Nothing to do is success and leaves FILE byte-identical.
 fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
-    envfile::require_existing(path)?;
-    let env = LockedEnv::acquire(path)?;
+    let env = LockedEnv::acquire_existing(path, args.lock_wait, |waiting| ui.info(waiting))?;
     // Refused before the plan is shown and the operator asked: a yes would be wasted, since the
     // write refuses too (settling the rotation later would undo it).
     env.refuse_while_pending()?;
@@ -374,6 +377,12 @@ fn postgres_password_refusal(path: &Path) -> Error {
     }
 }
 
+/// Mints the complete set for a fresh stack, in catalogue order.
+pub fn mint_all(asymmetric: bool) -> Result<Vec<(&'static str, Secret)>> {
+    let recipes = keys::catalogue(asymmetric).map(|spec| (spec.key, spec.recipe));
+    secrets::mint(recipes, &secrets::Existing::default(), secrets::unix_now())
+}
+
 /// Mints the planned keys. Tokens re-minted without a new `JWT_SECRET` (or `JWT_KEYS`) are
 /// signed with the file's own, so they stay valid for the services already running with it.
 /// Runs before the question, so a key that cannot be minted fails before anyone is asked.
@@ -381,7 +390,8 @@ fn mint_planned(file: &EnvFile, path: &Path, plan: &[Change]) -> Result<Vec<(&'s
     let current = |key: &str| file.get(key).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
     let existing = Existing { jwt_secret: current("JWT_SECRET"), jwt_keys: current("JWT_KEYS") };
     let wanted: BTreeSet<&str> = plan.iter().map(|change| change.key).collect();
-    secrets::mint(&wanted, &existing, secrets::unix_now()).map_err(|error| match error {
+    let recipes = keys::KEYS.iter().filter(|spec| wanted.contains(spec.key)).map(|spec| (spec.key, spec.recipe));
+    secrets::mint(recipes, &existing, secrets::unix_now()).map_err(|error| match error {
         Error::Mint { key, reason } => Error::BadValue {
             path: path.to_path_buf(),
             key: key.into(),
@@ -513,8 +523,10 @@ fn look_for_copies(file: &EnvFile, wanted: &[&'static Copy], ui: &Ui) -> Option<
         ui.detail("no POSTGRES_PASSWORD in the file, so no stack has started from it: the database was not looked at");
         return None;
     }
-    let target =
-        db::resolve(&ConnectOptions::default(), Some(file), ui).ok()?.with_connect_timeout(LOOK_CONNECT_TIMEOUT);
+    let target = db::resolve(&ConnectOptions::default(), &connection_settings(file))
+        .ok()?
+        .target
+        .with_connect_timeout(LOOK_CONNECT_TIMEOUT);
     let runtime = db::runtime().ok()?;
     match runtime.block_on(service_copies::held(&target, wanted, LOOK_LOCK_TIMEOUT)) {
         Ok(held) => Some(held),
@@ -604,7 +616,7 @@ fn render_env(minted: &Minted, asymmetric: bool) -> Result<Zeroizing<String>> {
          # `pmoves-secrets rotate-passwords`, never by editing POSTGRES_PASSWORD here.\n\n\
          ############\n# Secrets\n############\n",
         env!("CARGO_PKG_VERSION"),
-        stack_env::UPSTREAM_RELEASE
+        settings::UPSTREAM_RELEASE
     ));
     for spec in keys::catalogue(asymmetric) {
         let value = minted.secrets.iter().find(|(key, _)| *key == spec.key).map_or("", |(_, v)| v.expose());
@@ -622,7 +634,7 @@ fn render_env(minted: &Minted, asymmetric: bool) -> Result<Zeroizing<String>> {
             line(&mut out, spec.key, "");
         }
     }
-    for section in stack_env::SECTIONS.iter().chain(std::iter::once(&stack_env::PMOVES_SECTION)) {
+    for section in settings::SECTIONS.iter().chain(std::iter::once(&settings::PMOVES_SECTION)) {
         out.push_str(&format!("\n############\n# {}\n############\n\n", section.title));
         for setting in section.settings {
             if let Some(comment) = setting.comment {

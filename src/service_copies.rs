@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 use zeroize::Zeroizing;
 
 use crate::db::{self, Target};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::copies::{Copy, CopyId, Database, LOGFLARE_TOKENS, REALTIME_CDC_EXTENSION, REALTIME_SEEDED_TENANT};
 use crate::stack::internals::internals_candidates;
 

@@ -41,7 +41,8 @@
 //! - `atomic`: the one routine that replaces a file durably (temporary file, mode and owner,
 //!   fsync, rename, directory fsync), and opening the names beside a `.env` safely (no symlink,
 //!   no FIFO);
-//! - `lock`: [`LockedEnv`], the writers' lock and a rotation's pending file;
+//! - `lock`: [`LockedEnv`], the writers' lock (every wait bounded) and a rotation's pending file;
+//! - `holder`: who holds that lock, as `/proc` tells;
 //! - `error`: [`EnvFileError`], messages that say what to do and never hold a secret.
 
 #![forbid(unsafe_code)]
@@ -49,6 +50,7 @@
 mod atomic;
 mod entry;
 mod error;
+mod holder;
 pub mod interpolate;
 mod lock;
 mod parse;
@@ -148,6 +150,13 @@ impl EnvFile {
         let &i = self.index.get(key)?.last()?;
         let entry = &self.entries[i];
         entry.pair.as_ref().map(|pair| pair.value(&entry.raw))
+    }
+
+    /// The value of `key` with one meaning everywhere: an empty value is unset, as compose and
+    /// the services read it (`KEY=` sets nothing). Only the rewriter needs [`EnvFile::get`]'s
+    /// distinction between absent and empty.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.get(key).filter(|value| !value.is_empty())
     }
 
     /// Whether `key` is set (possibly to an empty value).

@@ -24,9 +24,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::db::{self, ConnectOptions, Target};
-use crate::envfile::{self, EnvFile, EnvFileError, LockedEnv};
+use crate::envfile::{EnvFile, EnvFileError, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
-use crate::secrets::{self, Secret};
+use crate::secret::Secret;
+use crate::secrets;
+use crate::stack::connection::connection_settings;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
@@ -43,6 +45,8 @@ pub struct RotateOptions {
     pub connect: ConnectOptions,
     /// How long to wait for a lock before giving up and rolling back.
     pub lock_timeout: Duration,
+    /// How long to wait while another run holds the `.env`'s lock.
+    pub lock_wait: Duration,
     /// Print the plan and change nothing.
     pub dry_run: bool,
     /// Do not ask for confirmation.
@@ -85,16 +89,23 @@ fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
+/// The database to rotate, from the command line, the `.env` and the environment.
+fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Target> {
+    let resolved = db::resolve(&args.connect, &connection_settings(env))?;
+    resolved.warnings.iter().for_each(|warning| ui.warn(warning));
+    Ok(resolved.target)
+}
+
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
-    let env_lock = lock_env(&args.env_file, ui)?;
+    let env_lock = LockedEnv::acquire_existing(&args.env_file, args.lock_wait, |waiting| ui.info(waiting))?;
     let env = read_env(&env_lock, ui)?;
     if !args.dry_run {
         remove_leftover_temp_files(&env_lock, ui)?;
     }
-    let target = db::resolve(&args.connect, Some(&env), ui)?;
+    let target = resolve_target(args, &env, ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
-    let current_password = env.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
+    let current_password = env.value(POSTGRES_PASSWORD).map(|v| Secret::new(v.to_owned()));
 
     // A pending file from an interrupted run is settled first. Finding out what it is changes
     // nothing; a committed one is published (no confirmation: that only makes .env agree with
@@ -334,23 +345,7 @@ fn report_verify_restart(
 }
 
 fn compose_project(args: &RotateOptions) -> restart::ComposeProject {
-    restart::ComposeProject {
-        files: args.compose_file.clone(),
-        directory: args.project_directory.clone().unwrap_or_else(|| restart::default_directory(&args.env_file)),
-        env_file: args.env_file.clone(),
-    }
-}
-
-/// Takes the `.env` lock, saying so when another run holds it: waiting silently at 2 a.m.
-/// looks like a hang.
-fn lock_env(path: &Path, ui: &Ui) -> Result<LockedEnv> {
-    // Nothing is created beside a .env that is not there (a typo in --env-file).
-    envfile::require_existing(path)?;
-    if let Some(lock) = LockedEnv::try_acquire(path)? {
-        return Ok(lock);
-    }
-    ui.info(&format!("waiting for another pmoves-secrets run that holds the lock on {}…", path.display()));
-    Ok(LockedEnv::acquire(path)?)
+    restart::ComposeProject::new(&args.env_file, &args.compose_file, args.project_directory.as_deref())
 }
 
 /// The `.env` under the lock; it must exist (rotation rewrites the stack's own file).

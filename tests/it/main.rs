@@ -56,6 +56,13 @@ mod rotate_bounds;
 // Every copy of the password follows the rotation.
 mod rotate_copies;
 
+// The .env lock of every writer: bounded waits that name the holder, lock files of root runs.
+mod env_lock;
+
+// The file side of a rotation: --restart's environment and paths, publishing onto the current
+// .env, a single-file bind mount.
+mod rotate_files;
+
 // check --db compares every copy the services keep in the database (issue 17).
 mod check_copies;
 
