@@ -78,7 +78,7 @@ impl Audit<'_> {
                 None
             }
             Found::Unreadable { dbname, reason } => {
-                self.out.push(not_checked(copy, &format!("in database {dbname} could not be read ({reason})")));
+                self.out.push(not_checked(copy, &format!(" in database {dbname}: it could not be read ({reason})")));
                 None
             }
             Found::Rows { dbname, rows } => Some((dbname, rows)),
@@ -118,7 +118,7 @@ impl Audit<'_> {
                         copy.when_stale
                     ),
                 )),
-                Err(err) => self.out.push(not_checked(copy, &format!("{what}: {err}"))),
+                Err(err) => self.out.push(not_checked(copy, &format!(" ({what}): {err}"))),
                 Ok(plain) => {
                     if let Some(password) = self.values.get(POSTGRES_PASSWORD) {
                         if !crypto::same_secret(&plain, password) {
@@ -219,14 +219,14 @@ impl Audit<'_> {
         if crypto::realtime::is_gcm(stored) {
             self.out.push(not_checked(
                 copy,
-                &format!("{what}: it is AES-256-GCM under Realtime's DB_ENC_KEY_GCM, which the .env does not hold"),
+                &format!(" ({what}): it is AES-256-GCM under Realtime's DB_ENC_KEY_GCM, which the .env does not hold"),
             ));
             return None;
         }
         match crypto::realtime::decrypt(key.as_bytes(), stored) {
             Err(CipherError::WrongKey) => Some(Stale::Undecryptable),
             Err(err) => {
-                self.out.push(not_checked(copy, &format!("{what}: {err}")));
+                self.out.push(not_checked(copy, &format!(" ({what}): {err}")));
                 None
             }
             Ok(plain) => match expected {
@@ -321,7 +321,7 @@ fn realtime_finding(copy: &Copy, tenant: &str, key: &str, problem: &str) -> Find
 
 fn not_checked(copy: &Copy, why: &str) -> Finding {
     let key = copy.storage.key().or_else(|| copy.holds.first().copied());
-    Finding::new(Code::DbCopyNotChecked, key, format!("was not compared with {}: {why}", copy.place()))
+    Finding::new(Code::DbCopyNotChecked, key, format!("was not compared with its copy {}{why}", copy.place()))
 }
 
 /// A name read from the database, without control characters, for the terminal.
