@@ -19,6 +19,7 @@ use crate::secrets::{self, Existing, Secret};
 use crate::stack::demo::is_demo_value;
 use crate::stack::env as stack_env;
 use crate::stack::keys::{self, POSTGRES_PASSWORD};
+use crate::stack::notice;
 use crate::strength::{self, Weakness};
 use crate::ui::Ui;
 
@@ -259,11 +260,7 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     }
     let minted = mint_planned(&file, path, &plan)?;
     show_plan(path, &plan, ui);
-    ui.confirm(
-        &format!("Update {} with these changes?", path.display()),
-        &format!("updating {}", path.display()),
-        args.yes,
-    )?;
+    confirm_plan(path, &plan, args.yes, ui)?;
     set_all(&mut file, &minted)?;
     env.write(&file)?;
     ui.info(&format!(
@@ -414,6 +411,29 @@ fn show_plan(path: &Path, plan: &[Change], ui: &Ui) {
              database already runs, answer no and use `pmoves-secrets rotate-passwords`",
         );
     }
+}
+
+/// Asks before writing. Replacing a value the services may already run with, where users
+/// notice (sessions end, clients are refused), names each consequence and takes a typed `yes`;
+/// filling what nothing holds yet takes `y` and Enter.
+fn confirm_plan(path: &Path, plan: &[Change], yes: bool, ui: &Ui) -> Result<()> {
+    let question = format!("Update {} with these changes?", path.display());
+    let action = format!("updating {}", path.display());
+    let noticed: Vec<(&str, &str)> = plan
+        .iter()
+        .filter(|change| matches!(change.reason, Reason::Demo | Reason::Placeholder | Reason::Weak | Reason::Only))
+        .filter_map(|change| notice::what_users_notice(change.key).map(|text| (change.key, text)))
+        .collect();
+    if noticed.is_empty() {
+        return ui.confirm(&question, &action, yes);
+    }
+    if !yes {
+        ui.prompt_context("If the stack already runs with the current values:");
+        for (key, text) in &noticed {
+            ui.prompt_context(&format!("  a new {key}: {text}"));
+        }
+    }
+    ui.confirm_typed(&question, &[], &action, yes)
 }
 
 /// "1 secret", "3 secrets".

@@ -14,7 +14,8 @@
 //!   `rotate-keys` changes and `check` audits; [`strength`]: how guessable a secret's value is;
 //!   [`manual`]: the completion scripts and the man page;
 //! - [`error`]: the one error type, whose variants know their exit code; [`ui`]: the operator
-//!   channel; [`process`]: protections of the process itself (no core dump).
+//!   channel; [`interrupt`]: Ctrl-C and SIGTERM during prompts and waits; [`process`]: protections
+//!   of the process itself (no core dump).
 
 pub mod analytics;
 pub mod check;
@@ -25,6 +26,7 @@ pub mod dburl;
 pub mod envfile;
 pub mod error;
 pub mod generate;
+pub mod interrupt;
 pub mod jwt;
 pub mod keyring;
 pub mod manual;

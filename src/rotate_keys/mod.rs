@@ -82,8 +82,9 @@ pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     if opts.format == ReportFormat::Json && opts.phase != Phase::Status {
         return Err(Error::Usage("--format json is the output of status; the other phases report on stderr".into()));
     }
+    envfile::require_existing(&opts.env_file)?;
     match opts.phase {
-        Phase::Status => status::run(opts),
+        Phase::Status => status::run(opts, ui),
         _ => apply(opts, ui),
     }
 }
@@ -102,7 +103,7 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
         Phase::Promote => promote::plan(&file, path, now, opts.force)?,
         Phase::Revoke => revoke::plan(&file, path, now, opts.force)?,
         Phase::Opaque => opaque::plan(&file),
-        Phase::Status => return status::run(opts),
+        Phase::Status => return status::run(opts, ui),
     };
     for key in file.duplicate_keys().into_iter().filter(|k| plan.values.iter().any(|(v, _)| v == k)) {
         ui.warn(&format!("{key} is defined more than once in {}; every occurrence gets the new value", path.display()));
