@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::db::{self, Target};
 use crate::dburl;
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::internals::internals_candidates;
 
 /// Where a backend's connection URL may be kept: the `url` key of `config` and/or a `url`

@@ -2,10 +2,14 @@
 //!
 //! Resolution order (SPEC §2), per component (user, password, host, port, database, TLS):
 //! 1. `--db-url`, or else the `PMOVES_SECRETS_DB_URL` variable;
-//! 2. the stack's `.env` (`POSTGRES_PASSWORD`, `POSTGRES_HOST`, `POSTGRES_PORT`, `POSTGRES_DB`);
+//! 2. the stack's `.env` (`POSTGRES_PASSWORD`, `POSTGRES_HOST`, `POSTGRES_PORT`, `POSTGRES_DB`),
+//!    handed over as plain values ([`StackSettings`]: which keys hold them is the stack's business);
 //! 3. the standard libpq variables (`PGUSER`, `PGPASSWORD`, `PGHOST`, `PGPORT`, `PGDATABASE`,
 //!    `PGSSLMODE`);
 //! 4. the defaults: `supabase_admin` on `localhost:5432`, database `postgres`, `sslmode=prefer`.
+//!
+//! A pure connector: it reads no file and talks to no operator; what the operator should hear
+//! comes back as [`Resolved::warnings`].
 //!
 //! The password never travels through `Debug`: `tokio_postgres::Config` redacts it, and the
 //! display name of a target is `user@host:port/db` only.
@@ -19,11 +23,8 @@ use tokio_postgres::config::{Host, SslMode as PgSslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 
-use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
-use crate::secrets::Secret;
-use crate::stack::POSTGRES_PASSWORD;
-use crate::ui::Ui;
+use crate::secret::Secret;
 
 /// TLS modes, as libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +74,31 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// What the stack's `.env` says about the connection, each value `None` when unset or empty.
+/// No `Debug`: it holds the password.
+#[derive(Clone, Copy, Default)]
+pub struct StackSettings<'a> {
+    /// The password every Supabase role shares.
+    pub password: Option<&'a str>,
+    /// The database host.
+    pub host: Option<&'a str>,
+    /// The database port, as written.
+    pub port: Option<&'a str>,
+    /// The database name.
+    pub dbname: Option<&'a str>,
+}
+
+/// A resolved target, and what the operator should be told about how it was resolved.
+#[derive(Debug)]
+pub struct Resolved {
+    /// Where and as whom to connect.
+    pub target: Target,
+    /// Warnings for the operator (a password in `argv`), for the caller to show.
+    pub warnings: Vec<String>,
+}
+
 /// Resolves the connection target as documented at the top of this module.
-pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<Target> {
+pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resolved> {
     let (url, from_flag) = match (&args.db_url, env_var(DB_URL_VAR)) {
         (Some(url), _) => (Some(url.clone()), true),
         (None, from_env) => (from_env, false),
@@ -91,28 +115,29 @@ pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<
         })?,
         None => Config::new(),
     };
+    let mut warnings = Vec::new();
     if from_flag && config.get_password().is_some() {
-        ui.warn(&format!(
+        warnings.push(format!(
             "--db-url carries a password, which other users can read with `ps`; \
              prefer POSTGRES_PASSWORD in the .env or the {DB_URL_VAR} variable"
         ));
     }
-    let from_env = |key: &str| env.and_then(|e| e.get(key)).filter(|v| !v.is_empty()).map(str::to_owned);
+    let from_env = |value: Option<&str>| value.map(str::to_owned);
 
     if config.get_user().is_none() {
         config.user(env_var("PGUSER").as_deref().unwrap_or(DEFAULT_USER));
     }
     if config.get_password().is_none() {
-        if let Some(password) = from_env(POSTGRES_PASSWORD).or_else(|| env_var("PGPASSWORD")) {
+        if let Some(password) = from_env(stack.password).or_else(|| env_var("PGPASSWORD")) {
             config.password(password);
         }
     }
     if config.get_hosts().is_empty() {
-        let host = from_env("POSTGRES_HOST").or_else(|| env_var("PGHOST")).unwrap_or_else(|| "localhost".into());
+        let host = from_env(stack.host).or_else(|| env_var("PGHOST")).unwrap_or_else(|| "localhost".into());
         config.host(&host);
     }
     if config.get_ports().is_empty() {
-        let port_text = from_env("POSTGRES_PORT").or_else(|| env_var("PGPORT"));
+        let port_text = from_env(stack.port).or_else(|| env_var("PGPORT"));
         let port = match port_text {
             Some(text) => text.parse::<u16>().map_err(|_| {
                 Error::Usage(format!("the port '{text}' (POSTGRES_PORT or PGPORT) is not a number from 1 to 65535"))
@@ -122,7 +147,7 @@ pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<
         config.port(port);
     }
     if config.get_dbname().is_none() {
-        config.dbname(from_env("POSTGRES_DB").or_else(|| env_var("PGDATABASE")).as_deref().unwrap_or("postgres"));
+        config.dbname(from_env(stack.dbname).or_else(|| env_var("PGDATABASE")).as_deref().unwrap_or("postgres"));
     }
     let url_sets_sslmode = url.as_deref().is_some_and(|u| u.contains("sslmode"));
     let sslmode = match (args.sslmode, url_sets_sslmode, env_var("PGSSLMODE")) {
@@ -145,7 +170,7 @@ pub fn resolve(args: &ConnectOptions, env: Option<&EnvFile>, ui: &Ui) -> Result<
         });
     }
     config.application_name("pmoves-secrets");
-    Ok(Target { config, tls: tls_connector()? })
+    Ok(Resolved { target: Target { config, tls: tls_connector()? }, warnings })
 }
 
 /// `PGCONNECT_TIMEOUT` as libpq reads it: whole seconds (libpq treats values below 2 as 2).

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+// `envfile` is a self-contained library with its own error type (no crate imports); this enum
+// wraps it, so `error` sits above `envfile` in the layers.
 use crate::envfile::EnvFileError;
 
 /// Process exit codes, exactly as SPEC §5 fixes them.

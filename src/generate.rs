@@ -15,11 +15,12 @@ use zeroize::Zeroizing;
 
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, Result};
-use crate::secrets::{self, Existing, Secret};
+use crate::secret::Secret;
+use crate::secrets::{self, Existing};
 use crate::stack::demo::is_demo_value;
-use crate::stack::env as stack_env;
 use crate::stack::keys::{self, POSTGRES_PASSWORD};
 use crate::stack::notice;
+use crate::stack::settings;
 use crate::strength::{self, Weakness};
 use crate::ui::Ui;
 
@@ -72,12 +73,12 @@ pub struct Minted {
 impl Minted {
     /// Mints the full set for a fresh stack.
     pub fn fresh(asymmetric: bool) -> Result<Self> {
-        Ok(Minted { secrets: secrets::mint_all(asymmetric, secrets::unix_now())?, asymmetric })
+        Ok(Minted { secrets: mint_all(asymmetric)?, asymmetric })
     }
 
     /// Every `(key, value)` of the output: secrets, then the stack's non-secret defaults.
     fn all(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(stack_env::defaults())
+        self.secrets.iter().map(|(k, v)| (*k, v.expose())).chain(settings::defaults())
     }
 }
 
@@ -150,7 +151,7 @@ fn fill_template(path: &Path, asymmetric: bool, ui: &Ui) -> Result<Zeroizing<Str
     let asymmetric = asymmetric || names_asymmetric_keys(&file);
     let lacking: Vec<&str> = keys::catalogue(asymmetric).map(|s| s.key).filter(|k| !file.contains(k)).collect();
     warn_duplicates(&file, path, |key| keys::key(key).is_some_and(|s| asymmetric || !s.asymmetric), ui);
-    let minted = secrets::mint_all(asymmetric, secrets::unix_now())?;
+    let minted = mint_all(asymmetric)?;
     set_all(&mut file, &minted)?;
     if !lacking.is_empty() {
         ui.info(&format!("{} lacks {}: appended at the end", path.display(), lacking.join(", ")));
@@ -367,6 +368,12 @@ fn postgres_password_refusal(path: &Path) -> Error {
     }
 }
 
+/// Mints the complete set for a fresh stack, in catalogue order.
+pub fn mint_all(asymmetric: bool) -> Result<Vec<(&'static str, Secret)>> {
+    let recipes = keys::catalogue(asymmetric).map(|spec| (spec.key, spec.recipe));
+    secrets::mint(recipes, &secrets::Existing::default(), secrets::unix_now())
+}
+
 /// Mints the planned keys. Tokens re-minted without a new `JWT_SECRET` (or `JWT_KEYS`) are
 /// signed with the file's own, so they stay valid for the services already running with it.
 /// Runs before the question, so a key that cannot be minted fails before anyone is asked.
@@ -374,7 +381,8 @@ fn mint_planned(file: &EnvFile, path: &Path, plan: &[Change]) -> Result<Vec<(&'s
     let current = |key: &str| file.get(key).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
     let existing = Existing { jwt_secret: current("JWT_SECRET"), jwt_keys: current("JWT_KEYS") };
     let wanted: BTreeSet<&str> = plan.iter().map(|change| change.key).collect();
-    secrets::mint(&wanted, &existing, secrets::unix_now()).map_err(|error| match error {
+    let recipes = keys::KEYS.iter().filter(|spec| wanted.contains(spec.key)).map(|spec| (spec.key, spec.recipe));
+    secrets::mint(recipes, &existing, secrets::unix_now()).map_err(|error| match error {
         Error::Mint { key, reason } => Error::BadValue {
             path: path.to_path_buf(),
             key: key.into(),
@@ -502,7 +510,7 @@ fn render_env(minted: &Minted, asymmetric: bool) -> Result<Zeroizing<String>> {
          # `pmoves-secrets rotate-passwords`, never by editing POSTGRES_PASSWORD here.\n\n\
          ############\n# Secrets\n############\n",
         env!("CARGO_PKG_VERSION"),
-        stack_env::UPSTREAM_RELEASE
+        settings::UPSTREAM_RELEASE
     ));
     for spec in keys::catalogue(asymmetric) {
         let value = minted.secrets.iter().find(|(key, _)| *key == spec.key).map_or("", |(_, v)| v.expose());
@@ -520,7 +528,7 @@ fn render_env(minted: &Minted, asymmetric: bool) -> Result<Zeroizing<String>> {
             line(&mut out, spec.key, "");
         }
     }
-    for section in stack_env::SECTIONS.iter().chain(std::iter::once(&stack_env::PMOVES_SECTION)) {
+    for section in settings::SECTIONS.iter().chain(std::iter::once(&settings::PMOVES_SECTION)) {
         out.push_str(&format!("\n############\n# {}\n############\n\n", section.title));
         for setting in section.settings {
             if let Some(comment) = setting.comment {

@@ -5,7 +5,6 @@
 //! whose memory is wiped on drop. *Which* values a stack needs, and the recipe of each, is the
 //! key catalogue of [`crate::stack::keys`]; this module only knows how to make them.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -20,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::error::{Error, Result};
-use crate::stack::keys::{self, Recipe};
+use crate::secret::Secret;
 
 /// Five years of 365 days, the lifetime upstream gives its API keys.
 pub const JWT_LIFETIME_SECS: u64 = 5 * 365 * 24 * 3600;
@@ -28,28 +27,34 @@ pub const JWT_LIFETIME_SECS: u64 = 5 * 365 * 24 * 3600;
 /// Upstream's project reference for self-hosted stacks; part of the opaque keys' checksum.
 const SELF_HOSTED_PROJECT_REF: &str = "supabase-self-hosted";
 
-/// A secret value: redacted in `Debug`, no `Display`, zeroed when dropped.
-///
-/// Reading it takes an explicit [`Secret::expose`], so every place a value leaves the program
-/// (stdout, a file, a database statement) is visible in the code.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Zeroizing<String>);
-
-impl Secret {
-    /// Wraps a value that is already secret (read from a `.env`, for instance).
-    pub fn new(value: String) -> Self {
-        Secret(Zeroizing::new(value))
-    }
-
-    /// The plain value. Call only where the value must leave the process.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
+/// How a value is made; the catalogue of `stack::keys` says which key gets which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recipe {
+    /// `n` random bytes as lowercase hex (`2n` characters).
+    Hex(usize),
+    /// `n` random bytes as standard, padded base64.
+    Base64(usize),
+    /// 16 random bytes as hex with at least one letter (Kong rejects digits-only passwords).
+    DashboardPassword,
+    /// HS256 JWT for the given role, signed with `JWT_SECRET`.
+    Hs256Jwt(&'static str),
+    /// ES256 JWT for the given role, signed with the EC key of `JWT_KEYS`.
+    Es256Jwt(&'static str),
+    /// JSON array: private EC JWK plus the `oct` JWK of `JWT_SECRET`.
+    JwtKeys,
+    /// `{"keys":[...]}` with the public EC JWK and the `oct` JWK.
+    JwtJwks,
+    /// Opaque API key with the given prefix and upstream's checksum suffix.
+    Opaque(&'static str),
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+impl Recipe {
+    /// The role an API key made by this recipe stands for (`anon`, `service_role`).
+    pub fn api_key_role(self) -> Option<&'static str> {
+        match self {
+            Recipe::Hs256Jwt(role) | Recipe::Es256Jwt(role) => Some(role),
+            _ => None,
+        }
     }
 }
 
@@ -341,19 +346,22 @@ pub struct Existing {
 ///
 /// Returns `(key, value)` pairs in catalogue order. Fails with the key and the reason when a
 /// derived value needs material that neither `wanted` nor `existing` provides.
-pub fn mint(wanted: &BTreeSet<&str>, existing: &Existing, iat: u64) -> Result<Vec<(&'static str, Secret)>> {
+pub fn mint(
+    wanted: impl IntoIterator<Item = (&'static str, Recipe)>,
+    existing: &Existing,
+    iat: u64,
+) -> Result<Vec<(&'static str, Secret)>> {
     let mut jwt_secret = existing.jwt_secret.clone();
     let mut ec_key: Option<EcKey> = None;
-    let mut out = Vec::with_capacity(wanted.len());
-    for spec in keys::KEYS.iter().filter(|s| wanted.contains(s.key)) {
-        let key = spec.key;
+    let mut out = Vec::new();
+    for (key, recipe) in wanted {
         let need_jwt_secret = || {
             jwt_secret.clone().ok_or(Error::Mint {
                 key,
                 reason: "JWT_SECRET is missing or empty; generate it too (--only JWT_SECRET)".into(),
             })
         };
-        let value = match spec.recipe {
+        let value = match recipe {
             Recipe::Hex(n) => random_hex(n),
             Recipe::Base64(n) => random_base64(n),
             Recipe::DashboardPassword => dashboard_password(),
@@ -393,21 +401,9 @@ fn ensure_ec<'a>(slot: &'a mut Option<EcKey>, existing: &Existing, key: &'static
     slot.as_ref().ok_or(Error::Mint { key, reason: "no EC key".into() })
 }
 
-/// Mints the complete set for a fresh stack.
-pub fn mint_all(asymmetric: bool, iat: u64) -> Result<Vec<(&'static str, Secret)>> {
-    let wanted: BTreeSet<&str> = keys::catalogue(asymmetric).map(|s| s.key).collect();
-    mint(&wanted, &Existing::default(), iat)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_debug_is_redacted() {
-        let s = Secret::new("hunter2-very-secret".into());
-        assert_eq!(format!("{s:?}"), "Secret(<redacted>)");
-    }
 
     #[test]
     fn dashboard_password_from_all_zero_bytes_still_has_a_letter() {
@@ -431,27 +427,8 @@ mod tests {
     }
 
     #[test]
-    fn recipe_lengths_match_spec() {
-        // The exact length a generated value has, when the recipe fixes one.
-        let exact_len = |recipe: Recipe| match recipe {
-            Recipe::Hex(n) => Some(2 * n),
-            Recipe::Base64(n) => Some(n.div_ceil(3) * 4),
-            Recipe::DashboardPassword => Some(32),
-            _ => None,
-        };
-        let len = |k: &str| keys::key(k).and_then(|s| exact_len(s.recipe));
-        assert_eq!(len("JWT_SECRET"), Some(40));
-        assert_eq!(len("SECRET_KEY_BASE"), Some(64));
-        assert_eq!(len("VAULT_ENC_KEY"), Some(32));
-        assert_eq!(len("PG_META_CRYPTO_KEY"), Some(32));
-        assert_eq!(len("REALTIME_DB_ENC_KEY"), Some(16));
-        assert_eq!(len("S3_PROTOCOL_ACCESS_KEY_SECRET"), Some(64));
-        assert_eq!(len("POSTGRES_PASSWORD"), Some(32));
-    }
-
-    #[test]
     fn minting_a_token_without_a_secret_names_the_missing_key() {
-        let err = mint(&BTreeSet::from(["ANON_KEY"]), &Existing::default(), 0).unwrap_err();
+        let err = mint([("ANON_KEY", Recipe::Hs256Jwt("anon"))], &Existing::default(), 0).unwrap_err();
         assert!(err.to_string().contains("JWT_SECRET"), "{err}");
     }
 
@@ -460,7 +437,7 @@ mod tests {
         let ec = EcKey::generate();
         let secret = random_base64(30);
         let existing = Existing { jwt_secret: Some(secret.clone()), jwt_keys: Some(jwt_keys(&ec, &secret).unwrap()) };
-        let minted = mint(&BTreeSet::from(["ANON_KEY_ASYMMETRIC"]), &existing, 1).unwrap();
+        let minted = mint([("ANON_KEY_ASYMMETRIC", Recipe::Es256Jwt("anon"))], &existing, 1).unwrap();
         let token = minted[0].1.expose();
         let header: Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();

@@ -11,7 +11,7 @@ use super::{Code, Finding};
 use crate::analytics;
 use crate::db::{self, Target};
 use crate::dburl;
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;
 

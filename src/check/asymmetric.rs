@@ -3,19 +3,19 @@
 //! key that keeps the HS256 API keys verifying.
 //!
 //! Every problem here has the one fix, a new `JWT_KEYS` from which the rest is derived, so the
-//! messages all end in [`Ctx::remedy_key_set`].
+//! messages all end in [`AuditedFile::remedy_key_set`].
 
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::jwt::{check_api_key, Verifier};
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::jwt::{b64url_member, ec_public_jwks, ec_public_key, kty};
 use crate::stack::keys;
 
 /// Only when the file uses the asymmetric keys at all: then they must be complete and agree.
-pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn asymmetric_keys(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let v = ctx.values;
     if !keys::asymmetric_core().any(|k| v.get(k).is_some()) {
         return;
@@ -51,7 +51,7 @@ pub(super) fn asymmetric_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// The JWKs of a key set: a JSON array (`JWT_KEYS`) or `{"keys": [...]}` (`JWT_JWKS`).
-fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -> Option<Vec<Value>> {
+fn parse_key_set(ctx: &AuditedFile<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -> Option<Vec<Value>> {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
     let list = parsed.and_then(|value| match value {
         Value::Array(list) => Some(list),
@@ -76,7 +76,7 @@ fn parse_key_set(ctx: &Ctx<'_>, key: &str, text: &str, out: &mut Vec<Finding>) -
 
 /// `JWT_JWKS` is handed to every service (and may end up published): a private part there gives
 /// away the signing key.
-fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
+fn private_parts(ctx: &AuditedFile<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
     if jwks.iter().any(|jwk| jwk.get("d").is_some()) {
         out.push(Finding::new(
             Code::JwksPrivatePart,
@@ -92,7 +92,7 @@ fn private_parts(ctx: &Ctx<'_>, jwks: &[Value], out: &mut Vec<Finding>) {
 /// Auth signs with the private key of `JWT_KEYS`; every other service verifies with the EC key
 /// of the same `kid` in `JWT_JWKS`. If they are not the two halves of one key pair, no token
 /// Auth issues is accepted anywhere.
-fn halves_agree(ctx: &Ctx<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Finding>) {
+fn halves_agree(ctx: &AuditedFile<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Finding>) {
     for private in keys.iter().filter(|jwk| kty(jwk) == Some("EC") && jwk.get("d").is_some()) {
         let kid = private.get("kid").and_then(Value::as_str);
         // From `d` alone: the JWK parser of `p256` rejects the members Supabase adds (`kid`,
@@ -128,7 +128,7 @@ fn halves_agree(ctx: &Ctx<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Fin
 
 /// Services that verify with the key set still accept the HS256 API keys only through its `oct`
 /// key, which must therefore be exactly `JWT_SECRET`.
-fn oct_key(ctx: &Ctx<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
+fn oct_key(ctx: &AuditedFile<'_>, key: &str, set: &[Value], out: &mut Vec<Finding>) {
     let Some(secret) = ctx.values.get("JWT_SECRET") else { return };
     let octs: Vec<&Value> = set.iter().filter(|jwk| kty(jwk) == Some("oct")).collect();
     if octs.is_empty() {

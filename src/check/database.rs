@@ -11,7 +11,8 @@ use super::{CheckOptions, Code, Finding};
 use crate::db::{self, Target};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
-use crate::secrets::Secret;
+use crate::secret::Secret;
+use crate::stack::connection::connection_settings;
 use crate::stack::{roles, POSTGRES_PASSWORD};
 use crate::ui::Ui;
 
@@ -38,11 +39,18 @@ pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values
             "is missing or empty, so --db had no password to log in with and checked nothing".to_owned(),
         )]);
     };
-    let target = db::resolve(&args.connect, Some(env), ui)?;
+    let resolved = db::resolve(&args.connect, &connection_settings(env))?;
+    resolved.warnings.iter().for_each(|warning| ui.warn(warning));
+    let target = resolved.target;
     ui.detail(&format!("checking the database at {}", target.display()));
     let runtime = crate::db::runtime()?;
     let mut findings = runtime.block_on(audit_live(target.clone(), password, ui));
-    findings.extend(runtime.block_on(super::jwt_secret_copy::audit(&target, values.get("JWT_SECRET"), &findings, ui)));
+    findings.extend(runtime.block_on(super::db_jwt_secret_copy::audit(
+        &target,
+        values.get("JWT_SECRET"),
+        &findings,
+        ui,
+    )));
     Ok(findings)
 }
 
@@ -109,7 +117,7 @@ fn no_supabase_roles(target: &Target) -> Finding {
 
 /// The Supabase roles with `rolcanlogin`, by name.
 async fn login_roles(admin: &tokio_postgres::Client) -> std::result::Result<Vec<String>, String> {
-    roles::login_role_names(admin).await.map_err(|e| db::describe(&e))
+    crate::discovery::login_role_names(admin).await.map_err(|e| db::describe(&e))
 }
 
 /// Logs in as every role with `POSTGRES_PASSWORD`, all at once (each login is a network round

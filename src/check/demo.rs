@@ -4,13 +4,13 @@
 //! A stack running on a published value is open to anyone who has read upstream's
 //! `.env.example`. Messages say where a value was published, never the value.
 
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::stack::demo::demo_origin;
 
 /// Every key of the file is checked, not only the catalogue: a demo token copied into
 /// `SUPABASE_ANON_KEY` or a frontend variable is just as public.
-pub(super) fn demo_values(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn demo_values(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     for (key, value) in ctx.values.iter() {
         if let Some(origin) = demo_origin(value) {
             out.push(Finding::new(

@@ -7,7 +7,7 @@
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::jwt::{decoding_key_of, ec_public_jwks, Jwt};
 use crate::stack::keys;
@@ -41,7 +41,7 @@ fn printable_alg(alg: Option<&str>) -> &str {
 }
 
 /// The HS256 API keys services verify with `JWT_SECRET`.
-pub(super) fn hs256_api_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn hs256_api_keys(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let secret = ctx.values.get("JWT_SECRET");
     for (key, role) in keys::api_keys(false) {
         if let Some(token) = ctx.values.get(key) {
@@ -52,7 +52,7 @@ pub(super) fn hs256_api_keys(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 /// The checks every Supabase API key gets: shape, signature, role, expiry.
 pub(super) fn check_api_key(
-    ctx: &Ctx<'_>,
+    ctx: &AuditedFile<'_>,
     key: &str,
     token: &str,
     role: &str,
@@ -103,7 +103,7 @@ fn signature_problem(jwt: &Jwt<'_>, verifier: &Verifier<'_>) -> Option<String> {
     }
 }
 
-fn check_role(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, role: &str, out: &mut Vec<Finding>) {
+fn check_role(ctx: &AuditedFile<'_>, key: &str, jwt: &Jwt<'_>, role: &str, out: &mut Vec<Finding>) {
     let actual = jwt.claims.get("role").and_then(Value::as_str);
     if actual == Some(role) {
         return;
@@ -120,7 +120,7 @@ fn check_role(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, role: &str, out: &mut Vec
 const EXPIRY_WARNING_SECS: i64 = 30 * 24 * 3600;
 
 /// Tokens without `exp` never expire for the services, so they pass.
-fn check_expiry(ctx: &Ctx<'_>, key: &str, jwt: &Jwt<'_>, out: &mut Vec<Finding>) {
+fn check_expiry(ctx: &AuditedFile<'_>, key: &str, jwt: &Jwt<'_>, out: &mut Vec<Finding>) {
     let Some(exp) = jwt.claims.get("exp").and_then(Value::as_f64) else { return };
     // `as` saturates: an absurd exp becomes i64::MAX/MIN instead of wrapping.
     let exp = exp as i64;

@@ -10,13 +10,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::clock;
 use crate::keyring::{self, KeyRing, KeyState, JWKS_KEY, KEYS_KEY, STATE_KEY};
 
 /// The key-state rules; one call from the audit.
-pub(super) fn key_states(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn key_states(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let v = ctx.values;
     let Ok(ring) = KeyRing::parse(v.get(KEYS_KEY), v.get(JWKS_KEY), v.get(STATE_KEY)) else { return };
     let keys = ring.ec_keys();

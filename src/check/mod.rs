@@ -7,24 +7,30 @@
 //! logs. The file rules are plain functions over the parsed values (unit-tested without a file);
 //! only `--db` builds a runtime and talks to a server.
 //!
-//! [`run`] and `audit_values` read as the outline; each rule family has its own module, all
-//! reading the file through `values`: `shapes` (each value on its own), `demo` (published
-//! values), `jwt` and `asymmetric` (the API keys and the key set), `copies` (values that must
-//! repeat another), `file` (the file itself), `database` and `analytics` (`--db`), and `report`
-//! (what is printed). What a stack's keys and roles are comes from [`crate::stack`].
+//! [`run`] and `audit_values` read as the outline. Each rule family has its own module, all
+//! reading the file through `values` (the effective values and the `AuditedFile` every rule
+//! gets): `per_value` (each value on its own: present, long enough, URL-safe), `demo` (published
+//! values and placeholders), `weak` (the strength estimate), `jwt` (the HS256 API keys),
+//! `asymmetric` and `key_states` (the key sets and where a signing-key rotation stands),
+//! `env_copies` (values of the `.env` that must repeat another), `file` (the file itself),
+//! `compose` (`--compose`: what the compose files read), `database`, `analytics` and
+//! `db_jwt_secret_copy` (`--db`: logins, Logflare's copy of the password, the JWT secret kept in
+//! the database), and `report` (what is printed). `code` is the table of finding codes. What a
+//! stack's keys and roles are comes from [`crate::stack`].
 
 mod analytics;
 mod asymmetric;
+mod code;
 mod compose;
-mod copies;
 mod database;
+mod db_jwt_secret_copy;
 mod demo;
+mod env_copies;
 mod file;
 mod jwt;
-mod jwt_secret_copy;
 mod key_states;
+mod per_value;
 mod report;
-mod shapes;
 #[cfg(test)]
 mod test_support;
 mod values;
@@ -40,8 +46,9 @@ use crate::error::{Error, ExitCode, Result};
 use crate::secrets;
 use crate::ui::{ReportFormat, Ui};
 
+pub use code::Code;
 use report::Report;
-use values::{Ctx, Values};
+use values::{AuditedFile, Values};
 
 /// What `check` is asked to do, resolved from the command line.
 #[derive(Debug, Clone)]
@@ -56,256 +63,6 @@ pub struct CheckOptions {
     pub format: ReportFormat,
     /// Compose files to read as well (`--compose`, repeatable).
     pub compose: Vec<PathBuf>,
-}
-
-/// The stable finding codes. CI pipelines match on their kebab-case names (`missing-secret`,
-/// ...), so a code never changes name or meaning; each knows its severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Code {
-    /// error: a required secret is absent or empty.
-    MissingSecret,
-    /// error: a value published in upstream's `.env.example` (or the Supabase CLI's demo set).
-    DemoValue,
-    /// error: a placeholder of upstream's `.env.example` that stands for a secret (`your16charkey123`, …).
-    PlaceholderValue,
-    /// error: a secret a strength estimator finds too easy to guess for its key.
-    WeakSecret,
-    /// error: a key a service reads with a fixed or minimum length.
-    WrongLength,
-    /// error: a JWT that is not three base64url JSON parts.
-    JwtUnparsable,
-    /// error: a JWT not signed by the key the services verify it with.
-    JwtBadSignature,
-    /// error: an API key whose `role` claim is not the one its variable stands for.
-    JwtWrongRole,
-    /// error: an API key past its `exp`.
-    JwtExpired,
-    /// warning: an API key that expires within 30 days.
-    JwtExpiring,
-    /// error: `POSTGRES_PASSWORD` has characters that break `postgres://` URLs.
-    UrlBreakingPassword,
-    /// error: a digits-only `DASHBOARD_PASSWORD`, which Kong's basic-auth rejects.
-    DigitsOnlyDashboardPassword,
-    /// error: `JWT_KEYS` or `JWT_JWKS` is not a JSON key set (or holds an unusable EC key).
-    KeySetInvalid,
-    /// error: the public key in `JWT_JWKS` is not the public half of the `JWT_KEYS` signing key.
-    AsymmetricMismatch,
-    /// error: `JWT_JWKS` carries a private key part (`d`).
-    JwksPrivatePart,
-    /// error: the `oct` key of `JWT_KEYS` / `JWT_JWKS` is not `JWT_SECRET`.
-    OctKeyMismatch,
-    /// warning: `JWT_KEYS` / `JWT_JWKS` has no `oct` key, so HS256 API keys stop verifying.
-    OctKeyMissing,
-    /// error: a `SUPABASE_`-prefixed copy of a standard variable holds another value.
-    SupabaseAliasMismatch,
-    /// error: a connection URL in the file whose password is not `POSTGRES_PASSWORD`.
-    UrlPasswordMismatch,
-    /// warning: the `.env` can be read or written by group or others.
-    FilePermissions,
-    /// warning: `<env>.pending` is left over from an interrupted rotation.
-    PendingRotation,
-    /// warning: a temporary copy of the `.env` left by a killed write (it holds the secrets).
-    LeftoverTempFile,
-    /// error (`--db`): nothing to log in with, so no login could be tested.
-    DbNotChecked,
-    /// error (`--db`): the server cannot be reached.
-    DbUnreachable,
-    /// error (`--db`): the server answered but refused the connection for another reason.
-    DbConnectFailed,
-    /// error (`--db`): a role does not accept `POSTGRES_PASSWORD`.
-    DbLoginFailed,
-    /// warning (`--db`): none of the Supabase roles can log in there.
-    DbNoSupabaseRoles,
-    /// error (`--db`): Logflare's postgres backend URL has another password.
-    AnalyticsPasswordMismatch,
-    /// warning (`--db`): the analytics backends could not be read.
-    AnalyticsNotChecked,
-    /// error: `JWT_KEYS` has no key, or more than one, with `sign` in `key_ops`.
-    SigningKeyCount,
-    /// error: a verify-only key of `JWT_KEYS` is not in `JWT_JWKS`.
-    JwksMissingVerifyKey,
-    /// error: an asymmetric API key whose `kid` is not the signing key's.
-    ApiKeyNotSigningKey,
-    /// warning: a previous key kept past `JWT_EXPIRY` + 15 minutes after its promotion.
-    PreviousKeyOverdue,
-    /// warning: a key on standby for more than a week.
-    StandbyKeyStale,
-    /// warning: `JWT_KEYS_STATE` is unreadable or disagrees with the key sets.
-    KeyStateRecord,
-    /// error (`--db`): `app.settings.jwt_secret` is set in the database and differs from
-    /// `JWT_SECRET`; a warning when it matches (any role can read it). The one code whose
-    /// severity depends on the finding (SPEC §4); [`Code::severity`] gives the error.
-    DbJwtSecretCopy,
-    /// error (`--compose`): a secret a compose file reads, or a `${VAR:?…}`, is not set.
-    ComposeUnsetSecret,
-    /// warning (`--compose`): a non-secret variable a compose file reads is not set (compose
-    /// replaces it with an empty value).
-    ComposeUnsetVariable,
-    /// error (`--compose`): `${SECRET:-value}` hands a secret the value printed in the compose
-    /// file, because the `.env` does not set it.
-    ComposeSecretFallback,
-    /// warning (`--compose`): such a fallback, dormant while the `.env` sets the secret.
-    ComposeSecretFallbackDormant,
-    /// error (`--compose`): a secret written into the compose file itself.
-    ComposeLiteralSecret,
-    /// error (`--compose`): a value compose cannot interpolate (`${` unclosed, a bad name).
-    ComposeBadInterpolation,
-    /// warning (`--compose`): a `.env` key that no compose file given reads.
-    UnusedEnvKey,
-}
-
-impl Code {
-    /// Every code, in the order they are documented.
-    pub const ALL: &'static [Code] = &[
-        Code::MissingSecret,
-        Code::DemoValue,
-        Code::PlaceholderValue,
-        Code::WeakSecret,
-        Code::WrongLength,
-        Code::JwtUnparsable,
-        Code::JwtBadSignature,
-        Code::JwtWrongRole,
-        Code::JwtExpired,
-        Code::JwtExpiring,
-        Code::UrlBreakingPassword,
-        Code::DigitsOnlyDashboardPassword,
-        Code::KeySetInvalid,
-        Code::AsymmetricMismatch,
-        Code::JwksPrivatePart,
-        Code::OctKeyMismatch,
-        Code::OctKeyMissing,
-        Code::SupabaseAliasMismatch,
-        Code::UrlPasswordMismatch,
-        Code::FilePermissions,
-        Code::PendingRotation,
-        Code::LeftoverTempFile,
-        Code::DbNotChecked,
-        Code::DbUnreachable,
-        Code::DbConnectFailed,
-        Code::DbLoginFailed,
-        Code::DbNoSupabaseRoles,
-        Code::AnalyticsPasswordMismatch,
-        Code::AnalyticsNotChecked,
-        Code::SigningKeyCount,
-        Code::JwksMissingVerifyKey,
-        Code::ApiKeyNotSigningKey,
-        Code::PreviousKeyOverdue,
-        Code::StandbyKeyStale,
-        Code::KeyStateRecord,
-        Code::DbJwtSecretCopy,
-        Code::ComposeUnsetSecret,
-        Code::ComposeUnsetVariable,
-        Code::ComposeSecretFallback,
-        Code::ComposeSecretFallbackDormant,
-        Code::ComposeLiteralSecret,
-        Code::ComposeBadInterpolation,
-        Code::UnusedEnvKey,
-    ];
-
-    /// The severity fixed for this code.
-    pub fn severity(self) -> Severity {
-        match self {
-            Code::MissingSecret
-            | Code::DemoValue
-            | Code::PlaceholderValue
-            | Code::WeakSecret
-            | Code::WrongLength
-            | Code::JwtUnparsable
-            | Code::JwtBadSignature
-            | Code::JwtWrongRole
-            | Code::JwtExpired
-            | Code::UrlBreakingPassword
-            | Code::DigitsOnlyDashboardPassword
-            | Code::KeySetInvalid
-            | Code::AsymmetricMismatch
-            | Code::JwksPrivatePart
-            | Code::OctKeyMismatch
-            | Code::SupabaseAliasMismatch
-            | Code::UrlPasswordMismatch
-            | Code::DbNotChecked
-            | Code::DbUnreachable
-            | Code::DbConnectFailed
-            | Code::DbLoginFailed
-            | Code::AnalyticsPasswordMismatch
-            | Code::SigningKeyCount
-            | Code::JwksMissingVerifyKey
-            | Code::ApiKeyNotSigningKey
-            | Code::DbJwtSecretCopy
-            | Code::ComposeUnsetSecret
-            | Code::ComposeSecretFallback
-            | Code::ComposeLiteralSecret
-            | Code::ComposeBadInterpolation => Severity::Error,
-            Code::JwtExpiring
-            | Code::OctKeyMissing
-            | Code::FilePermissions
-            | Code::PendingRotation
-            | Code::LeftoverTempFile
-            | Code::DbNoSupabaseRoles
-            | Code::AnalyticsNotChecked
-            | Code::PreviousKeyOverdue
-            | Code::StandbyKeyStale
-            | Code::KeyStateRecord
-            | Code::ComposeUnsetVariable
-            | Code::ComposeSecretFallbackDormant
-            | Code::UnusedEnvKey => Severity::Warning,
-        }
-    }
-
-    /// The stable name CI matches on.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::MissingSecret => "missing-secret",
-            Code::DemoValue => "demo-value",
-            Code::PlaceholderValue => "placeholder-value",
-            Code::WeakSecret => "weak-secret",
-            Code::WrongLength => "wrong-length",
-            Code::JwtUnparsable => "jwt-unparsable",
-            Code::JwtBadSignature => "jwt-bad-signature",
-            Code::JwtWrongRole => "jwt-wrong-role",
-            Code::JwtExpired => "jwt-expired",
-            Code::JwtExpiring => "jwt-expiring",
-            Code::UrlBreakingPassword => "url-breaking-password",
-            Code::DigitsOnlyDashboardPassword => "digits-only-dashboard-password",
-            Code::KeySetInvalid => "key-set-invalid",
-            Code::AsymmetricMismatch => "asymmetric-mismatch",
-            Code::JwksPrivatePart => "jwks-private-part",
-            Code::OctKeyMismatch => "oct-key-mismatch",
-            Code::OctKeyMissing => "oct-key-missing",
-            Code::SupabaseAliasMismatch => "supabase-alias-mismatch",
-            Code::UrlPasswordMismatch => "url-password-mismatch",
-            Code::FilePermissions => "file-permissions",
-            Code::PendingRotation => "pending-rotation",
-            Code::LeftoverTempFile => "leftover-temp-file",
-            Code::DbNotChecked => "db-not-checked",
-            Code::DbUnreachable => "db-unreachable",
-            Code::DbConnectFailed => "db-connect-failed",
-            Code::DbLoginFailed => "db-login-failed",
-            Code::DbNoSupabaseRoles => "db-no-supabase-roles",
-            Code::AnalyticsPasswordMismatch => "analytics-password-mismatch",
-            Code::AnalyticsNotChecked => "analytics-not-checked",
-            Code::SigningKeyCount => "signing-key-count",
-            Code::JwksMissingVerifyKey => "jwks-missing-verify-key",
-            Code::ApiKeyNotSigningKey => "api-key-not-signing-key",
-            Code::PreviousKeyOverdue => "previous-key-overdue",
-            Code::StandbyKeyStale => "standby-key-stale",
-            Code::KeyStateRecord => "key-state-record",
-            Code::DbJwtSecretCopy => "db-jwt-secret-copy",
-            Code::ComposeUnsetSecret => "compose-unset-secret",
-            Code::ComposeUnsetVariable => "compose-unset-variable",
-            Code::ComposeSecretFallback => "compose-secret-fallback",
-            Code::ComposeSecretFallbackDormant => "compose-secret-fallback-dormant",
-            Code::ComposeLiteralSecret => "compose-literal-secret",
-            Code::ComposeBadInterpolation => "compose-bad-interpolation",
-            Code::UnusedEnvKey => "unused-env-key",
-        }
-    }
-}
-
-impl std::fmt::Display for Code {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// How bad a finding is (SPEC §4): `error` breaks a service or is publicly known, `warning` is
@@ -357,19 +114,19 @@ impl Finding {
 
 /// Runs every rule that needs only the values.
 fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
-    let ctx = Ctx { values, path, now };
+    let ctx = AuditedFile { values, path, now };
     let mut out = Vec::new();
-    shapes::missing_secrets(&ctx, &mut out);
+    per_value::missing_secrets(&ctx, &mut out);
     demo::demo_values(&ctx, &mut out);
     weak::weak_values(&ctx, &mut out);
-    shapes::lengths(&ctx, &mut out);
-    shapes::postgres_password_in_urls(&ctx, &mut out);
-    shapes::dashboard_password(&ctx, &mut out);
+    per_value::lengths(&ctx, &mut out);
+    per_value::postgres_password_in_urls(&ctx, &mut out);
+    per_value::dashboard_password(&ctx, &mut out);
     jwt::hs256_api_keys(&ctx, &mut out);
     asymmetric::asymmetric_keys(&ctx, &mut out);
     key_states::key_states(&ctx, &mut out);
-    copies::supabase_aliases(&ctx, &mut out);
-    copies::url_passwords(&ctx, &mut out);
+    env_copies::supabase_aliases(&ctx, &mut out);
+    env_copies::url_passwords(&ctx, &mut out);
     out
 }
 

@@ -1,4 +1,4 @@
-//! The `.env` as the rules see it: the effective value of each key, the [`Ctx`] every rule gets
+//! The `.env` as the rules see it: the effective value of each key, the [`AuditedFile`] every rule gets
 //! (with the remedies its messages end in), and compose-style `${VAR}` expansion.
 //!
 //! Kept apart from the rules so that each of them reads values the one way docker compose does
@@ -9,7 +9,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::envfile::interpolate::interpolate;
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::{self, POSTGRES_PASSWORD};
 
 /// The `.env` as the audit sees it: for each key the value docker compose would use (the last
@@ -51,7 +51,7 @@ impl Values {
 }
 
 /// What every file rule needs: the values, the file (for the commands in messages) and the time.
-pub(super) struct Ctx<'a> {
+pub(super) struct AuditedFile<'a> {
     pub(super) values: &'a Values,
     pub(super) path: &'a Path,
     pub(super) now: i64,
@@ -74,7 +74,7 @@ pub(super) fn remedy_for_template(path: &Path) -> String {
     )
 }
 
-impl Ctx<'_> {
+impl AuditedFile<'_> {
     /// Whether the audited file is a template (`.env.example`, `.env.sample`, `.env.template`,
     /// `.env.dist`): its secrets are published with it, so the fix is a new `.env` made from it,
     /// never an edit of the template itself.
@@ -198,13 +198,13 @@ mod tests {
     fn a_templates_remedy_never_edits_the_template() {
         let values = Values::from_pairs([("A", "1")]);
         for name in [".env.example", "env.example", "prod.env.template"] {
-            let ctx = Ctx { values: &values, path: Path::new(name), now: 0 };
+            let ctx = AuditedFile { values: &values, path: Path::new(name), now: 0 };
             for hint in [ctx.remedy("JWT_SECRET"), ctx.remedy("POSTGRES_PASSWORD"), ctx.fill(), ctx.remedy_key_set()] {
                 assert!(hint.contains(&format!("--template {name} --output .env")), "{hint}");
                 assert!(!hint.contains("--env-file"), "{hint}");
             }
         }
-        let ctx = Ctx { values: &values, path: Path::new(".env"), now: 0 };
+        let ctx = AuditedFile { values: &values, path: Path::new(".env"), now: 0 };
         assert!(ctx.fill().contains("--env-file .env"));
     }
 
@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn remedies_name_the_command_and_what_it_remints() {
         let values = Values::from_pairs(Vec::<(String, String)>::new());
-        let ctx = Ctx { values: &values, path: Path::new("prod.env"), now: 0 };
+        let ctx = AuditedFile { values: &values, path: Path::new("prod.env"), now: 0 };
         let jwt = ctx.remedy("JWT_SECRET");
         assert!(jwt.contains("--env-file prod.env --only JWT_SECRET"), "{jwt}");
         assert!(jwt.ends_with("(which re-mints ANON_KEY and SERVICE_ROLE_KEY too)"), "{jwt}");

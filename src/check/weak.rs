@@ -4,14 +4,14 @@
 //!
 //! Messages name the key and the minimum, never the value nor its estimate.
 
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::stack::demo::is_demo_value;
 use crate::strength::{self, Weakness};
 
 /// Every key is judged: a placeholder is public wherever it was copied, and the estimator runs on
 /// the keys the strength table names. A demo value is the demo rule's finding alone.
-pub(super) fn weak_values(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn weak_values(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     for (key, value) in ctx.values.iter() {
         if is_demo_value(value) {
             continue;

@@ -149,6 +149,13 @@ impl EnvFile {
         entry.pair.as_ref().map(|pair| pair.value(&entry.raw))
     }
 
+    /// The value of `key` with one meaning everywhere: an empty value is unset, as compose and
+    /// the services read it (`KEY=` sets nothing). Only the rewriter needs [`EnvFile::get`]'s
+    /// distinction between absent and empty.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.get(key).filter(|value| !value.is_empty())
+    }
+
     /// Whether `key` is set (possibly to an empty value).
     pub fn contains(&self, key: &str) -> bool {
         self.index.contains_key(key)

@@ -14,7 +14,7 @@ use super::verifier::Encryption;
 use crate::analytics::{self, UrlColumns};
 use crate::db::{describe, Target};
 use crate::error::{Error, Result};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::internals::INTERNALS_DATABASE;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
@@ -206,7 +206,7 @@ pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<Strin
 pub async fn login_roles(admin: &Target, password: &Secret) -> Result<Vec<String>> {
     let client = admin.connect().await?;
     let step = |e: tokio_postgres::Error| db_error("listing LOGIN roles", &e);
-    let mut roles = crate::stack::roles::login_role_names(&client).await.map_err(step)?;
+    let mut roles = crate::discovery::login_role_names(&client).await.map_err(step)?;
     let read_only = client
         .query_opt(sql::LOGIN_VERIFIER, &[&PASSWORDLESS_ROLE])
         .await

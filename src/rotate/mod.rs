@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::{self, EnvFile, EnvFileError, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
-use crate::secrets::{self, Secret};
+use crate::secret::Secret;
+use crate::secrets;
+use crate::stack::connection::connection_settings;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
@@ -85,6 +87,13 @@ fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
+/// The database to rotate, from the command line, the `.env` and the environment.
+fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Target> {
+    let resolved = db::resolve(&args.connect, &connection_settings(env))?;
+    resolved.warnings.iter().for_each(|warning| ui.warn(warning));
+    Ok(resolved.target)
+}
+
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let env_lock = lock_env(&args.env_file, ui)?;
@@ -92,9 +101,9 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     if !args.dry_run {
         remove_leftover_temp_files(&env_lock, ui)?;
     }
-    let target = db::resolve(&args.connect, Some(&env), ui)?;
+    let target = resolve_target(args, &env, ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
-    let current_password = env.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
+    let current_password = env.value(POSTGRES_PASSWORD).map(|v| Secret::new(v.to_owned()));
 
     // A pending file from an interrupted run is settled first. Finding out what it is changes
     // nothing; a committed one is published (no confirmation: that only makes .env agree with

@@ -14,7 +14,7 @@ use super::verifier::{self, Encryption};
 use crate::analytics::UrlColumns;
 use crate::dburl;
 use crate::envfile::{EnvFile, EnvFileError};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::roles::PASSWORDLESS_ROLE;
 use crate::stack::services::HOLDING_DB_PASSWORD;
 use crate::stack::POSTGRES_PASSWORD;

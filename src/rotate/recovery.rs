@@ -11,7 +11,7 @@ use super::{discover, verifier};
 use crate::db::{describe, Target};
 use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 use crate::stack::internals::INTERNALS_DATABASE;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;

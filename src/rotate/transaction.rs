@@ -17,7 +17,7 @@ use super::sql::{self, ADVISORY_LOCK_KEY};
 use crate::analytics;
 use crate::db::{describe, Target};
 use crate::error::Error;
-use crate::secrets::Secret;
+use crate::secret::Secret;
 
 /// What the committed transaction did.
 #[derive(Debug, Clone, Copy)]

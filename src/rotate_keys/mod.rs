@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
-use crate::secrets::{self, Secret};
+use crate::secret::Secret;
+use crate::secrets;
 use crate::ui::{ReportFormat, Ui};
 
 /// Which phase to run.

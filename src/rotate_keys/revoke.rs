@@ -9,7 +9,7 @@ use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::Result;
 use crate::keyring::{self, KeyState, RingKey, KEYS_KEY};
-use crate::secrets::Secret;
+use crate::secret::Secret;
 
 pub(super) fn plan(file: &EnvFile, path: &Path, now: u64, force: bool) -> Result<Plan> {
     let mut ring = load::ring(file, path)?;

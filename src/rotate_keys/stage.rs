@@ -9,7 +9,8 @@ use crate::clock;
 use crate::envfile::EnvFile;
 use crate::error::Result;
 use crate::keyring::{self, KeyState, KEYS_KEY};
-use crate::secrets::{EcKey, Secret};
+use crate::secret::Secret;
+use crate::secrets::EcKey;
 
 pub(super) fn plan(file: &EnvFile, path: &Path, now: u64) -> Result<Plan> {
     let mut ring = load::ring(file, path)?;

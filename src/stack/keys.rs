@@ -7,39 +7,10 @@
 
 use std::collections::BTreeSet;
 
+pub use crate::secrets::Recipe;
+
 /// The key of the password every Supabase role shares; the one name it has in the code.
 pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
-
-/// How a key's value is made (the minting itself is in `secrets`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recipe {
-    /// `n` random bytes as lowercase hex (`2n` characters).
-    Hex(usize),
-    /// `n` random bytes as standard, padded base64.
-    Base64(usize),
-    /// 16 random bytes as hex with at least one letter (Kong rejects digits-only passwords).
-    DashboardPassword,
-    /// HS256 JWT for the given role, signed with `JWT_SECRET`.
-    Hs256Jwt(&'static str),
-    /// ES256 JWT for the given role, signed with the EC key of `JWT_KEYS`.
-    Es256Jwt(&'static str),
-    /// JSON array: private EC JWK plus the `oct` JWK of `JWT_SECRET`.
-    JwtKeys,
-    /// `{"keys":[...]}` with the public EC JWK and the `oct` JWK.
-    JwtJwks,
-    /// Opaque API key with the given prefix and upstream's checksum suffix.
-    Opaque(&'static str),
-}
-
-impl Recipe {
-    /// The role an API key made by this recipe stands for (`anon`, `service_role`).
-    pub fn api_key_role(self) -> Option<&'static str> {
-        match self {
-            Recipe::Hs256Jwt(role) | Recipe::Es256Jwt(role) => Some(role),
-            _ => None,
-        }
-    }
-}
 
 /// A length the consuming service insists on, and what happens otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,6 +306,25 @@ pub fn with_dependents(keys: &BTreeSet<&'static str>, asymmetric: bool) -> BTree
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recipe_lengths_match_spec() {
+        // The exact length a generated value has, when the recipe fixes one.
+        let exact_len = |recipe: Recipe| match recipe {
+            Recipe::Hex(n) => Some(2 * n),
+            Recipe::Base64(n) => Some(n.div_ceil(3) * 4),
+            Recipe::DashboardPassword => Some(32),
+            _ => None,
+        };
+        let len = |k: &str| key(k).and_then(|s| exact_len(s.recipe));
+        assert_eq!(len("JWT_SECRET"), Some(40));
+        assert_eq!(len("SECRET_KEY_BASE"), Some(64));
+        assert_eq!(len("VAULT_ENC_KEY"), Some(32));
+        assert_eq!(len("PG_META_CRYPTO_KEY"), Some(32));
+        assert_eq!(len("REALTIME_DB_ENC_KEY"), Some(16));
+        assert_eq!(len("S3_PROTOCOL_ACCESS_KEY_SECRET"), Some(64));
+        assert_eq!(len("POSTGRES_PASSWORD"), Some(32));
+    }
 
     #[test]
     fn keys_are_unique_and_listed_after_what_they_derive_from() {

@@ -11,17 +11,21 @@
 //! - [`notice`]: what users of a running stack notice when a secret changes;
 //! - [`services`]: the compose services and what each holds;
 //! - [`internals`]: the database that holds the stack's internal schemas, and the analytics
-//!   table whose URLs carry the database password.
+//!   table whose URLs carry the database password;
+//! - [`settings`]: the non-secret variables of a stack's `.env` with upstream's defaults, and
+//!   the third-party secrets the operator brings;
+//! - [`connection`]: the `.env` keys that say where the database is and with what password.
 //!
-//! Facts only: nothing here makes a secret (that is `secrets`) or talks to a server beyond the
-//! one query that asks which of the stack's roles can log in.
+//! Facts only: nothing here makes a secret (that is `secrets`) or talks to a server (that is
+//! `discovery`, `analytics` and the commands).
 
+pub mod connection;
 pub mod demo;
-pub mod env;
 pub mod internals;
 pub mod keys;
 pub mod notice;
 pub mod roles;
 pub mod services;
+pub mod settings;
 
 pub use keys::{key, with_dependents, KeySpec, LengthRule, Recipe, KEYS, POSTGRES_PASSWORD};

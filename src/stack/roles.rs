@@ -1,9 +1,8 @@
 //! The database roles of a Supabase stack (SPEC §2).
 //!
 //! All of them share the one `POSTGRES_PASSWORD`, so a rotation changes them together and
-//! `check --db` logs in as each that can log in.
-
-use tokio_postgres::Client;
+//! `check --db` logs in as each that can log in. Facts only: asking a server which of them
+//! exist is [`crate::discovery`]'s.
 
 /// A role that holds the stack's database password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,15 +52,6 @@ pub fn is_rotated_role(name: &str) -> bool {
 /// server's own list cannot be read.
 pub fn login_by_default() -> impl Iterator<Item = &'static str> {
     ROTATED_ROLES.iter().filter(|role| role.login_by_default).map(|role| role.name)
-}
-
-/// The rotated roles that exist on the server behind `client` and have LOGIN, by name.
-pub async fn login_role_names(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
-    let names: Vec<&str> = rotated_role_names().collect();
-    let rows = client
-        .query("SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname = ANY($1) ORDER BY rolname", &[&names])
-        .await?;
-    rows.iter().map(|r| r.try_get(0)).collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use zeroize::Zeroizing;
 
 use super::jwt::printable_claim;
-use super::values::{expand, Ctx};
+use super::values::{expand, AuditedFile};
 use super::{Code, Finding};
 use crate::dburl;
 use crate::stack::keys::standard_for;
@@ -15,7 +15,7 @@ use crate::stack::roles::is_rotated_role;
 use crate::stack::POSTGRES_PASSWORD;
 
 /// A stale copy is worse than none: the service reading it fails while the file looks right.
-pub(super) fn supabase_aliases(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn supabase_aliases(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     for (alias, value) in ctx.values.iter() {
         let Some(standard) = standard_for(alias) else { continue };
         let Some(expected) = ctx.values.get(standard) else { continue };
@@ -43,7 +43,7 @@ fn is_supabase_role_url(url: &str) -> bool {
 
 /// Every Supabase service URL must carry the one shared password; a URL left with an old one fails at
 /// the next restart, long after the change that caused it.
-pub(super) fn url_passwords(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn url_passwords(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let Some(expected) = ctx.values.get(POSTGRES_PASSWORD) else { return };
     for (key, value) in ctx.values.iter() {
         if !dburl::is_postgres_url(value) {

@@ -1,15 +1,15 @@
 //! Rules on each value by itself: required secrets present, lengths the services insist on, a
 //! `POSTGRES_PASSWORD` that survives being pasted into a URL, a `DASHBOARD_PASSWORD` Kong accepts.
 //!
-//! None of them needs another key's value, so each is one loop or one `if` over [`Ctx`].
+//! None of them needs another key's value, so each is one loop or one `if` over [`AuditedFile`].
 
-use super::values::Ctx;
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::stack::{self, keys, LengthRule, POSTGRES_PASSWORD};
 
 /// Every secret of the (non-asymmetric) catalogue must be set: each is read by a service that
 /// fails, or falls back to something insecure, without it.
-pub(super) fn missing_secrets(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn missing_secrets(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     for spec in keys::catalogue(false) {
         if ctx.values.get(spec.key).is_none() {
             out.push(Finding::new(
@@ -23,7 +23,7 @@ pub(super) fn missing_secrets(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 
 /// The length is of the value's bytes, as the services read it; it says nothing useful about
 /// the value itself, so it may be printed.
-pub(super) fn lengths(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn lengths(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     for spec in stack::KEYS {
         let (Some(rule), Some(value)) = (spec.length, ctx.values.get(spec.key)) else { continue };
         let key = spec.key;
@@ -48,7 +48,7 @@ fn breaks_urls(c: char) -> bool {
 }
 
 /// Which characters are present is not said: even that narrows the password down.
-pub(super) fn postgres_password_in_urls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn postgres_password_in_urls(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let Some(password) = ctx.values.get(POSTGRES_PASSWORD) else { return };
     if password.chars().any(breaks_urls) {
         out.push(Finding::new(
@@ -65,7 +65,7 @@ pub(super) fn postgres_password_in_urls(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
 }
 
 /// Kong's basic-auth plugin rejects a digits-only password, which locks Studio.
-pub(super) fn dashboard_password(ctx: &Ctx<'_>, out: &mut Vec<Finding>) {
+pub(super) fn dashboard_password(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     let Some(password) = ctx.values.get("DASHBOARD_PASSWORD") else { return };
     if password.bytes().all(|b| b.is_ascii_digit()) {
         out.push(Finding::new(
