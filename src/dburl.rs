@@ -272,10 +272,9 @@ pub fn query_param(text: &str, name: &str) -> Option<String> {
     let query = text.split_once('?')?.1;
     let query = query.split('#').next().unwrap_or(query);
     query
-        .split('&')
+        .rsplit('&')
         .filter_map(|pair| pair.split_once('='))
-        .filter(|(key, _)| *key == name)
-        .last()
+        .find(|(key, _)| *key == name)
         .map(|(_, value)| percent_decode_str(value).decode_utf8_lossy().into_owned())
 }
 
