@@ -243,7 +243,10 @@ struct Change {
 /// in the file, and a typo in the path should not silently produce a new file next to the real
 /// one (`--output` creates files). Nothing to do is success and leaves FILE byte-identical.
 fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
-    envfile::require_existing(path)?;
+    envfile::require_existing(path).map_err(|error| match error {
+        envfile::EnvFileError::Missing { path } => envfile::EnvFileError::MissingBeforeFirstStart { path },
+        other => other,
+    })?;
     let env = LockedEnv::acquire(path)?;
     // Refused before the plan is shown and the operator asked: a yes would be wasted, since the
     // write refuses too (settling the rotation later would undo it).

@@ -326,7 +326,7 @@ mod tests {
         fs::remove_dir_all(gone.path()).expect("rm");
         let error = env.write(&file).expect_err("no directory");
         assert!(matches!(error, EnvFileError::Write { .. }), "{error:?}");
-        assert!(error.to_string().contains("check that its directory exists"), "{error}");
+        assert!(error.to_string().contains("its directory does not exist"), "{error}");
 
         // A path whose parent is a regular file cannot be locked or written.
         let error = LockedEnv::acquire(&path.join("x.env")).expect_err("parent is a file");

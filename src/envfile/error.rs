@@ -101,6 +101,17 @@ pub enum EnvFileError {
         LookedIn(.path)
     )]
     Missing { path: PathBuf },
+    /// As [`EnvFileError::Missing`], for `generate-keys --env-file`, the one command that may
+    /// also serve a stack that has not started: that case gets its own pointer.
+    #[error(
+        "{} does not exist ({}); run pmoves-secrets from the stack's directory, where its .env is, or pass \
+         --env-file with the path of the stack's .env (only a stack that has not started yet gets a new \
+         one, from `pmoves-secrets generate-keys --output {}`); nothing was changed",
+        .path.display(),
+        LookedIn(.path),
+        .path.display()
+    )]
+    MissingBeforeFirstStart { path: PathBuf },
     /// A file to read (a template, the `.env` to audit) does not exist.
     #[error("{} does not exist ({}); check the path", .path.display(), LookedIn(.path))]
     NotFound { path: PathBuf },

@@ -16,7 +16,6 @@ pub fn what_users_notice(key: &str) -> Option<&'static str> {
              refused; `pmoves-secrets rotate-keys` changes the signing key without that"
         }
         "SUPABASE_PUBLISHABLE_KEY" | "SUPABASE_SECRET_KEY" => "clients holding the old opaque API key are refused",
-        "SECRET_KEY_BASE" => "Realtime and Supavisor sessions signed with the old value end (websockets reconnect)",
         "VAULT_ENC_KEY" => {
             "Supavisor can no longer decrypt the pooler credentials it stored and restarts in a loop until its \
              _supavisor schema is reset"
