@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::envfile::{self, EnvFile, LockedEnv};
+use crate::envfile::{self, EnvFile};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::secrets::{self, Existing};
@@ -60,6 +60,8 @@ pub struct GenerateOptions {
     pub force: bool,
     /// Do not ask before changing a file.
     pub yes: bool,
+    /// With `env_file`: how long to wait while another run holds its lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// A minted set: secrets in catalogue order, then the standard variables.
@@ -247,7 +249,7 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
         envfile::EnvFileError::Missing { path } => envfile::EnvFileError::MissingBeforeFirstStart { path },
         other => other,
     })?;
-    let env = LockedEnv::acquire(path)?;
+    let env = ui.lock_env(path, args.lock_wait)?;
     // Refused before the plan is shown and the operator asked: a yes would be wasted, since the
     // write refuses too (settling the rotation later would undo it).
     env.refuse_while_pending()?;

@@ -6,6 +6,7 @@
 
 use std::io::{IsTerminal as _, Write as _};
 
+use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
 
 /// Report formats of `rotate-passwords` and `check`.
@@ -54,6 +55,19 @@ impl Ui {
             return Ok(());
         }
         write_stdout(text)
+    }
+
+    /// Takes the lock of the `.env` at `path`, as every writer does (it must exist): waits at
+    /// most `limit` while another process holds it, saying so and naming the holder; Ctrl-C or
+    /// SIGTERM during that wait ends it with [`Error::Interrupted`] (nothing was read yet).
+    pub fn lock_env(&self, path: &std::path::Path, limit: std::time::Duration) -> Result<LockedEnv> {
+        let _shield = crate::interrupt::shield();
+        LockedEnv::acquire_existing(path, limit, |waiting| self.info(waiting), crate::interrupt::requested).map_err(
+            |error| match error {
+                EnvFileError::Interrupted { .. } => Error::Interrupted,
+                other => other.into(),
+            },
+        )
     }
 
     /// A plain line of progress.

@@ -41,7 +41,8 @@
 //! - `atomic`: the one routine that replaces a file durably (temporary file, mode and owner,
 //!   fsync, rename, directory fsync), and opening the names beside a `.env` safely (no symlink,
 //!   no FIFO);
-//! - `lock`: [`LockedEnv`], the writers' lock and a rotation's pending file;
+//! - `lock`: [`LockedEnv`], the writers' lock (every wait bounded) and a rotation's pending file;
+//! - `holder`: who holds that lock, as `/proc` tells;
 //! - `error`: [`EnvFileError`], messages that say what to do and never hold a secret.
 
 #![forbid(unsafe_code)]
@@ -49,6 +50,7 @@
 mod atomic;
 mod entry;
 mod error;
+mod holder;
 pub mod interpolate;
 mod lock;
 mod parse;

@@ -23,7 +23,7 @@ mod status;
 
 use std::path::{Path, PathBuf};
 
-use crate::envfile::{self, EnvFile, LockedEnv};
+use crate::envfile::{self, EnvFile};
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::Secret;
 use crate::secrets;
@@ -57,6 +57,8 @@ pub struct RotateKeysOptions {
     pub force: bool,
     /// Output of `status`.
     pub format: ReportFormat,
+    /// How long to wait while another run holds the `.env`'s lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// What a phase will do, decided before anything is shown or asked. `Debug` shows no value
@@ -93,8 +95,7 @@ pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
 /// The pipeline shared by every phase that changes the file.
 fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let path = opts.env_file.as_path();
-    envfile::require_existing(path)?;
-    let env = LockedEnv::acquire(path)?;
+    let env = ui.lock_env(path, opts.lock_wait)?;
     // A rotation of the database password in progress owns the file until it is settled.
     env.refuse_while_pending()?;
     let mut file = env.read_existing()?;

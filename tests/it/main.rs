@@ -67,3 +67,10 @@ mod quiet;
 
 // What rotate-passwords says around its confirmation (issue 19).
 mod rotate_messages;
+
+// The .env lock of every writer: bounded waits that name the holder, lock files of root runs.
+mod env_lock;
+
+// The file side of a rotation: --restart's environment and paths, publishing onto the current
+// .env, a single-file bind mount.
+mod rotate_files;

@@ -201,3 +201,33 @@ fn sigterm_at_the_typed_prompt_is_an_interrupt_too() {
     assert!(said.contains("Interrupted; nothing was changed."), "{said:?}");
     assert_eq!(env.bytes(), before);
 }
+
+// ------------------------------------------------------------------------------ lock waits
+
+#[test]
+fn ctrl_c_while_waiting_for_the_env_lock_is_one_sentence_and_exit_130() {
+    for args in [
+        &["generate-keys", "--yes", "--only", "SECRET_KEY_BASE"][..],
+        &["rotate-keys", "stage", "--yes"],
+        &["rotate-passwords", "--yes", "--sslmode", "disable"],
+    ] {
+        let env = EnvDir::new(true, |text| text);
+        let before = env.bytes();
+        // Held by this process: an open file description of the lock file with its flock.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(env.path.with_file_name(".env.lock"))
+            .unwrap();
+        lock.lock().unwrap();
+        let mut session = start(args, &env.path, "to release the lock on");
+        session.send_control('c').unwrap();
+        let (said, code) = finish(session);
+        assert_eq!(code, INTERRUPTED, "{args:?}: {said}");
+        assert!(said.contains("\nInterrupted; nothing was changed."), "{args:?}: {said:?}");
+        assert_eq!(said.matches("nothing was changed").count(), 1, "{said}");
+        assert_eq!(env.bytes(), before);
+        drop(lock);
+    }
+}
