@@ -29,6 +29,9 @@ pub(super) enum Placement {
     Private,
     /// Refuse when anything is there, even a dangling symlink; the new file is 0600 and ours.
     NoClobber,
+    /// Replace it; the new file is 0600 and belongs to `uid:gid` (a pending file that a run as
+    /// root stages beside another user's `.env` is that user's, like the `.env`).
+    PrivateOwnedBy(u32, u32),
 }
 
 /// Replaces `target` with `contents`: a temporary file beside it is written, given its mode and
@@ -94,6 +97,15 @@ fn install(
                 error,
             })?;
             meta.mode() & 0o7777
+        }
+        (Placement::PrivateOwnedBy(uid, gid), _) => {
+            set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner {
+                path: shown.to_path_buf(),
+                uid,
+                gid,
+                error,
+            })?;
+            PRIVATE_MODE
         }
         _ => PRIVATE_MODE,
     };

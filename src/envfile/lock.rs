@@ -7,6 +7,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -143,7 +144,10 @@ impl LockedEnv {
         self.read()?.ok_or_else(|| EnvFileError::Missing { path: self.path.clone() })
     }
 
-    /// Atomically replaces the `.env` with `file`, keeping its mode and owner (a new file is 0600).
+    /// Replaces the `.env` with `file`: atomically, keeping its mode and owner (a new file is
+    /// 0600), or in place when the `.env` is a mount point of its own (see
+    /// [`LockedEnv::publish_pending`]: the complete contents wait in the pending file until the
+    /// in-place write is on disk).
     ///
     /// This is the path of every writer other than the rotation itself, so it refuses while the
     /// pending file of an interrupted rotation exists: settling that rotation later would publish
@@ -151,17 +155,42 @@ impl LockedEnv {
     pub fn write(&self, file: &EnvFile) -> Result<(), EnvFileError> {
         self.refuse_while_pending()?;
         self.remove_leftover_temp_files()?;
-        replace_file(&self.target, &self.path, file.render().as_bytes(), Placement::KeepModeAndOwner)
+        self.install(&file.render())
     }
 
     /// Fails with [`EnvFileError::PendingRotation`] when anything is at the pending name.
+    ///
+    /// A pending file that only holds an in-place write interrupted half-way (any writer's, see
+    /// [`LockedEnv::finish_interrupted_write`]) is no rotation: it is finished first, and the
+    /// caller goes on with the `.env` as that write decided it.
     pub fn refuse_while_pending(&self) -> Result<(), EnvFileError> {
+        if self.finish_interrupted_write()? {
+            return Ok(());
+        }
         let pending = self.pending_path();
         match fs::symlink_metadata(&pending) {
             Ok(_) => Err(EnvFileError::PendingRotation { path: self.path.clone(), pending }),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(EnvFileError::Read { path: pending, error }),
         }
+    }
+
+    /// Finishes an in-place write that a killed run left half-done: when the pending file holds
+    /// the complete contents it was writing (a `whole` record), they are written again and the
+    /// pending file removed. True when it did; false (nothing done) for no pending file, or one
+    /// of a rotation. Their contents were decided under the lock by the run that died, so no
+    /// question is asked; a symlink or anything but a regular file there is left alone.
+    pub fn finish_interrupted_write(&self) -> Result<bool, EnvFileError> {
+        let pending = self.pending_path();
+        match fs::symlink_metadata(&pending) {
+            Ok(meta) if meta.is_file() => {}
+            _ => return Ok(false),
+        }
+        if !matches!(pending::split(&read_text(&pending)?).0, Record::Whole) {
+            return Ok(false);
+        }
+        self.publish_pending()?;
+        Ok(true)
     }
 
     /// `<env>.pending`, beside the resolved `.env`.
@@ -177,7 +206,16 @@ impl LockedEnv {
     pub fn stage(&self, base: &EnvFile, staged: &EnvFile) -> Result<(), EnvFileError> {
         self.remove_leftover_temp_files()?;
         let pending = self.pending_path();
-        replace_file(&pending, &pending, pending::render_staged(base, staged).as_bytes(), Placement::Private)
+        replace_file(&pending, &pending, pending::render_staged(base, staged).as_bytes(), self.pending_placement())
+    }
+
+    /// Mode 0600, and, for a run as root, the `.env`'s owner: a root-owned pending file would
+    /// lock the `.env`'s owner out of settling an interrupted rotation (it could not read it).
+    fn pending_placement(&self) -> Placement {
+        match fs::metadata(&self.target) {
+            Ok(meta) if rustix::process::geteuid().is_root() => Placement::PrivateOwnedBy(meta.uid(), meta.gid()),
+            _ => Placement::Private,
+        }
     }
 
     /// Reads and parses the pending file; `None` when there is none. A symlink or anything
@@ -246,8 +284,9 @@ impl LockedEnv {
     /// exactly `contents` (marked as such), then the `.env` is overwritten and fsync'd.
     fn write_in_place(&self, contents: &str) -> Result<(), EnvFileError> {
         let pending = self.pending_path();
-        replace_file(&pending, &pending, pending::render_whole(contents).as_bytes(), Placement::Private)?;
-        overwrite_in_place(&self.target, &self.path, contents.as_bytes())
+        replace_file(&pending, &pending, pending::render_whole(contents).as_bytes(), self.pending_placement())?;
+        overwrite_in_place(&self.target, &self.path, contents.as_bytes())?;
+        self.discard_pending()
     }
 
     /// How a new `.env` will be put in place: renamed over it, or written into it when it is a
@@ -473,6 +512,10 @@ mod tests {
         file.set("POSTGRES_PASSWORD", "new").expect("set");
         env.stage(&current(&env), &file).expect("stage");
         assert_eq!(mode_of(&env.pending_path()), 0o600);
+        if is_root() {
+            let meta = fs::metadata(env.pending_path()).expect("metadata");
+            assert_eq!((meta.uid(), meta.gid()), (1234, 5678), "a root run stages for the .env's owner");
+        }
         let pending = env.read_pending().expect("read").expect("staged");
         assert_eq!(pending.get("POSTGRES_PASSWORD"), Some("new"));
         env.discard_pending().expect("discard");
@@ -503,6 +546,23 @@ mod tests {
         env.publish_pending().expect("publish");
         assert_eq!(fs::read_to_string(&path).expect("read"), whole);
         assert!(env.read_pending().expect("read").is_none());
+    }
+
+    #[test]
+    fn every_writer_finishes_an_interrupted_in_place_write_before_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\nB='torn").expect("write");
+        fs::write(dir.path().join(".env.pending"), &*super::pending::render_whole("A=1\nB=2\n")).expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        env.refuse_while_pending().expect("an interrupted write is no rotation");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "A=1\nB=2\n");
+        assert!(!env.finish_interrupted_write().expect("nothing left"));
+        // A rotation's pending file is not touched: the writer is refused.
+        env.stage(&current(&env), &parse("A=9\nB=2\n")).expect("stage");
+        assert!(!env.finish_interrupted_write().expect("a rotation"));
+        assert!(matches!(env.refuse_while_pending(), Err(EnvFileError::PendingRotation { .. })));
+        assert_eq!(fs::read_to_string(&path).expect("read"), "A=1\nB=2\n");
     }
 
     #[test]

@@ -99,6 +99,12 @@ fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Ta
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let env_lock = LockedEnv::acquire_existing(&args.env_file, args.lock_wait, |waiting| ui.info(waiting))?;
+    if !args.dry_run && env_lock.finish_interrupted_write()? {
+        ui.info(&format!(
+            "finished writing {}, which an interrupted run had begun to write in place",
+            args.env_file.display()
+        ));
+    }
     let env = read_env(&env_lock, ui)?;
     if !args.dry_run {
         remove_leftover_temp_files(&env_lock, ui)?;

@@ -263,3 +263,29 @@ fn an_interrupted_rotation_of_a_bind_mounted_env_is_finished_in_place() {
     assert_eq!(std::fs::read_to_string(outside.path().join("real.env")).unwrap(), stack.text());
     assert!(!stack.pending().exists());
 }
+
+#[test]
+fn every_other_writer_writes_a_bind_mounted_env_in_place_too() {
+    let outside = crate::common::tempdir();
+    let stack_dir = crate::common::tempdir();
+    let real = outside.path().join("real.env");
+    std::fs::write(&real, "# mine\nSITE_URL=http://localhost:3000\n").unwrap();
+    let env = stack_dir.path().join(".env");
+    std::fs::write(&env, "").unwrap();
+    let Some(_mount) = BindMount::new(&real, &env) else { return };
+    let mut before = std::fs::read_to_string(&real).unwrap();
+    for args in [
+        &["generate-keys", "--asymmetric", "--yes", "--env-file"][..],
+        &["rotate-keys", "stage", "--yes", "--env-file"],
+    ] {
+        let out = crate::common::bin().args(args).arg(&env).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+        let after = std::fs::read_to_string(&real).unwrap();
+        assert_ne!(after, before, "{args:?} wrote the mounted file itself");
+        before = after;
+    }
+    let text = before;
+    assert!(text.starts_with("# mine\nSITE_URL=http://localhost:3000\n"), "{text}");
+    assert!(text.contains("JWT_SECRET=") && text.contains("JWT_KEYS="), "the mounted file itself was written");
+    assert!(!stack_dir.path().join(".env.pending").exists());
+}
