@@ -35,6 +35,9 @@ mod generate_compose;
 // check --compose: upstream's compose file and the findings with file and line.
 mod check_compose;
 
+// check against hostile inputs: FIFOs, nested and self-repeating references, control characters.
+mod check_bounds;
+
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;
 
