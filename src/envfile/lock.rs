@@ -177,7 +177,8 @@ impl LockedEnv {
 
     /// Finishes an in-place write that a killed run left half-done: when the pending file holds
     /// the complete contents it was writing (a `whole` record), they are written again and the
-    /// pending file removed. True when it did; false (nothing done) for no pending file, or one
+    /// pending file removed. True when it did; false (nothing done) for no pending file, one that
+    /// cannot be read, or one
     /// of a rotation. Their contents were decided under the lock by the run that died, so no
     /// question is asked; a symlink or anything but a regular file there is left alone.
     pub fn finish_interrupted_write(&self) -> Result<bool, EnvFileError> {
@@ -186,7 +187,12 @@ impl LockedEnv {
             Ok(meta) if meta.is_file() => {}
             _ => return Ok(false),
         }
-        if !matches!(pending::split(&read_text(&pending)?).0, Record::Whole) {
+        // One that cannot be read is left to the caller's own handling of a pending file, which
+        // reports it (a rotation's recovery, or the refusal of every other writer).
+        let Ok(text) = read_text(&pending) else {
+            return Ok(false);
+        };
+        if !matches!(pending::split(&text).0, Record::Whole) {
             return Ok(false);
         }
         self.publish_pending()?;
