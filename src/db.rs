@@ -236,6 +236,13 @@ impl Target {
         Target { config, tls: self.tls.clone() }
     }
 
+    /// The same target with at most `limit` to connect (a look that must not hold a command up).
+    pub fn with_connect_timeout(&self, limit: Duration) -> Target {
+        let mut config = self.config.clone();
+        config.connect_timeout(limit);
+        Target { config, tls: self.tls.clone() }
+    }
+
     /// The same server and role, another database.
     pub fn in_database(&self, dbname: &str) -> Target {
         let mut config = self.config.clone();
