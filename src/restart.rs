@@ -94,7 +94,11 @@ fn default_directory(env_file: &Path) -> PathBuf {
 fn failed(project: &ComposeProject, wanted: &[&str], done: &str, what: String) -> Error {
     Error::PartiallyApplied {
         what,
-        recovery: format!("{done}; recreate the services by hand: {}", project.manual_command(wanted)),
+        recovery: format!(
+            "{done}; recreate the services by hand, from a shell that has not exported the .env's variables \
+             (compose prefers them to --env-file): {}",
+            project.manual_command(wanted)
+        ),
     }
 }
 

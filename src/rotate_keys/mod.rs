@@ -31,7 +31,7 @@ mod wiring;
 
 use std::path::{Path, PathBuf};
 
-use crate::envfile::{EnvFile, LockedEnv};
+use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::keyring::{self, Clock, STATE_KEY};
 use crate::restart::{self, ComposeProject};
@@ -103,8 +103,9 @@ struct Plan {
 
 /// Runs `rotate-keys`.
 pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
+    envfile::require_existing(&opts.env_file)?;
     match opts.phase {
-        Phase::Status { format } => status::run(&opts.env_file, format),
+        Phase::Status { format } => status::run(&opts.env_file, format, ui),
         _ => apply(opts, ui),
     }
 }
@@ -112,7 +113,7 @@ pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
 /// The pipeline shared by every phase that changes the file.
 fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let path = opts.env_file.as_path();
-    let env = LockedEnv::acquire_existing(path, opts.lock_wait, |waiting| ui.info(waiting))?;
+    let env = ui.lock_env(path, opts.lock_wait)?;
     // A rotation of the database password in progress owns the file until it is settled.
     env.refuse_while_pending()?;
     let mut file = env.read_existing()?;

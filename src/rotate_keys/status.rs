@@ -11,7 +11,7 @@ use crate::envfile::EnvFile;
 use crate::error::{Error, ExitCode, Result};
 use crate::keyring::{self, Clock, KeyRing, KeyState};
 use crate::secrets;
-use crate::ui::ReportFormat;
+use crate::ui::{ReportFormat, Ui};
 
 #[derive(Serialize)]
 struct Status {
@@ -48,7 +48,7 @@ struct NextStep {
     ready: bool,
 }
 
-pub(super) fn run(path: &Path, format: ReportFormat) -> Result<ExitCode> {
+pub(super) fn run(path: &Path, format: ReportFormat, ui: &Ui) -> Result<ExitCode> {
     let file = EnvFile::read(path)?;
     let status = status_of(&file, path, secrets::unix_now())?;
     let text = match format {
@@ -57,7 +57,7 @@ pub(super) fn run(path: &Path, format: ReportFormat) -> Result<ExitCode> {
             .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })?,
         ReportFormat::Text => render_text(&status),
     };
-    crate::ui::write_stdout(&text)?;
+    ui.report(format, &text)?;
     Ok(ExitCode::Success)
 }
 
