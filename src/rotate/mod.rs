@@ -335,7 +335,8 @@ fn report_verify_restart(
     printed.map_err(|_| Error::PartiallyApplied {
         what: "the rotation is complete, but its report could not be written to standard output".into(),
         recovery: format!(
-            "{env} and the database agree on the new password; `pmoves-secrets check --db --env-file {env}` shows              the state",
+            "{env} and the database agree on the new password; `pmoves-secrets check --db --env-file {env}` shows \
+             the state",
             env = args.env_file.display()
         ),
     })?;

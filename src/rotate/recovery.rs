@@ -59,7 +59,9 @@ pub async fn inspect(
         // so it is neither discarded nor overwritten: the operator decides.
         Err(err) => {
             return Err(Error::Precondition(format!(
-                "{} is left from an interrupted rotation but cannot be read ({err}); it may hold the password                  the database now has. Make it readable and run again, or remove it only once `pmoves-secrets                  check --db` shows that the database accepts the password in {}; nothing was changed",
+                "{} is left from an interrupted rotation but cannot be read ({err}); it may hold the password \
+                 the database now has. Make it readable and run again, or remove it only once `pmoves-secrets \
+                 check --db` shows that the database accepts the password in {}; nothing was changed",
                 pending_path.display(),
                 env_lock.path().display()
             )))
@@ -171,7 +173,8 @@ async fn settle_with(target: &Target, pending: &Secret, current: Option<&Secret>
             Ok(None) => match target.as_login(&user, password).connect_raw().await {
                 Ok(_) => settlement,
                 Err(err) => Settlement::Undetermined(format!(
-                    "{user} could log in with the {} password before waiting for the rotation lock but not after                      ({})",
+                    "{user} could log in with the {} password before waiting for the rotation lock but not after \
+                     ({})",
                     if settlement == Settlement::Committed { "pending" } else { "current" },
                     err.describe()
                 )),
