@@ -15,7 +15,7 @@ use crate::analytics::{self, UrlColumns};
 use crate::db::{describe, Target};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::internals::internals_candidates;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
 /// `supabase_read_only_user`, as found.
@@ -107,26 +107,24 @@ impl Internals {
 /// `statement_timeout`.
 pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discovery, Client, Target)> {
     // `_supabase` first: on current stacks that is the only login this needs (each login is a
-    // SCRAM handshake, a few milliseconds of hashing on both sides).
-    let supabase_target = target.in_database(INTERNALS_DATABASE);
-    let in_supabase = match supabase_target.connect_if_exists().await? {
-        Some(client) => {
-            let found = internals(&client, lock_timeout).await?;
-            (found.holds_internals() || target.dbname() == INTERNALS_DATABASE).then_some((
-                client,
-                supabase_target,
-                found,
-            ))
+    // SCRAM handshake, a few milliseconds of hashing on both sides). The last candidate (the
+    // main database) is used whatever it holds, and must exist.
+    let mut candidates = internals_candidates(target.dbname()).peekable();
+    let mut chosen = None;
+    while let Some(dbname) = candidates.next() {
+        let last = candidates.peek().is_none();
+        let candidate = target.in_database(dbname);
+        let client = if last { Some(candidate.connect().await?) } else { candidate.connect_if_exists().await? };
+        let Some(client) = client else { continue };
+        let found = internals(&client, lock_timeout).await?;
+        if last || found.holds_internals() {
+            chosen = Some((client, candidate, found));
+            break;
         }
-        None => None,
-    };
-    let (client, work_target, internals) = match in_supabase {
-        Some(work) => work,
-        None => {
-            let main = target.connect().await?;
-            let found = internals(&main, lock_timeout).await?;
-            (main, target.clone(), found)
-        }
+    }
+    // internals_candidates always yields at least one database, and the last one is chosen.
+    let Some((client, work_target, internals)) = chosen else {
+        return Err(Error::Database { step: "discovery".into(), reason: "no database to look in".into() });
     };
 
     if !internals.superuser {

@@ -12,7 +12,7 @@ use crate::db::{describe, Target};
 use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::internals::internals_candidates;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::Ui;
 
@@ -67,9 +67,7 @@ pub async fn inspect(
             )))
         }
     };
-    let Some(new_password) =
-        pending.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
-    else {
+    let Some(new_password) = pending.value(POSTGRES_PASSWORD).map(|v| Secret::new(v.to_owned())) else {
         ui.warn(&format!("{} has no {POSTGRES_PASSWORD}; it cannot stem from a rotation", pending_path.display()));
         return Ok(Some(Leftover::Uncommitted));
     };
@@ -89,11 +87,7 @@ const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The databases a rotation's transaction may run in: `_supabase` (current stacks) and the
 /// target's own (older stacks). The advisory lock is per database, so recovery waits in each.
 fn work_databases(target: &Target) -> Vec<Target> {
-    let mut candidates = vec![target.in_database(INTERNALS_DATABASE)];
-    if target.dbname() != INTERNALS_DATABASE {
-        candidates.push(target.clone());
-    }
-    candidates
+    internals_candidates(target.dbname()).map(|dbname| target.in_database(dbname)).collect()
 }
 
 /// Waits until no session holds the rotation's advisory lock in the database `client` is in,

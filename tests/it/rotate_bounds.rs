@@ -1,4 +1,4 @@
-//! Bounded, honest, refuse-early (issue 10, items 9, 12, 13 and 15): no phase waits for ever,
+//! Bounded, honest, refuse-early: no phase waits for ever,
 //! what could fail after `COMMIT` is checked before `BEGIN`, and no error echoes a password.
 
 use std::net::TcpListener;

@@ -1,4 +1,4 @@
-//! The live rotation's confirmation (issue 10, items 5 and 14): a typed answer and Enter,
+//! The live rotation's confirmation: a typed answer and Enter,
 //! never one keypress; declining is exit 3 in plain words and keeps a pending file.
 
 use crate::common::{pty_exit_code, spawn_in_pty};
