@@ -23,8 +23,8 @@ use crate::stack::settings;
 use crate::strength::{self, Weakness};
 use crate::ui::Ui;
 
-/// Output formats of `generate-keys`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output formats of `generate-keys` (each variant's doc is its `--help` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SecretsFormat {
     /// KEY=value lines, a complete commented .env.
     Env,

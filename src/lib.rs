@@ -22,8 +22,9 @@
 //!   `envfile`'s own error, hence above it);
 //! - leaves that import nothing of the crate: [`secret`] (the redacting wrapper every value
 //!   travels in), [`envfile`] (every `.env` file concern), [`dburl`] (the one connection-string
-//!   grammar), [`jwt`] (reading tokens and keys), [`clock`] (UTC rendering) and [`process`]
-//!   (protections of the process itself: no core dump).
+//!   grammar), [`jwt`] (reading tokens and keys), [`clock`] (UTC rendering), [`limits`] (the
+//!   time limits, which tests can shorten) and [`process`] (protections of the process itself:
+//!   no core dump).
 
 #![forbid(unsafe_code)]
 
@@ -39,6 +40,7 @@ pub mod error;
 pub mod generate;
 pub mod jwt;
 pub mod keyring;
+pub mod limits;
 pub mod manual;
 pub mod process;
 pub mod rotate;

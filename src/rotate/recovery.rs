@@ -11,6 +11,7 @@ use super::{discover, verifier};
 use crate::db::{describe, Target};
 use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
+use crate::limits::Limit;
 use crate::secret::Secret;
 use crate::stack::internals::internals_candidates;
 use crate::stack::POSTGRES_PASSWORD;
@@ -82,7 +83,10 @@ pub async fn inspect(
 }
 
 /// How long recovery waits for a session that still holds the rotation's advisory lock.
-const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const SETTLE_TIMEOUT: Limit = Limit::new("settle", std::time::Duration::from_secs(30));
+
+/// How much longer than [`SETTLE_TIMEOUT`] the server may take to answer at all.
+const SETTLE_SILENCE_LIMIT: Limit = Limit::new("settle-silence", std::time::Duration::from_secs(30));
 
 /// The databases a rotation's transaction may run in: `_supabase` (current stacks) and the
 /// target's own (older stacks). The advisory lock is per database, so recovery waits in each.
@@ -99,10 +103,10 @@ async fn wait_for_rotations_to_finish(
     client: &tokio_postgres::Client,
     dbname: &str,
 ) -> std::result::Result<(), String> {
-    client.batch_execute(&sql::wait_for_rotation_lock(SETTLE_TIMEOUT)).await.map_err(|e| {
+    client.batch_execute(&sql::wait_for_rotation_lock(SETTLE_TIMEOUT.get())).await.map_err(|e| {
         format!(
             "a rotation still holds its lock in database {dbname} after {} s ({}); it may still be committing",
-            SETTLE_TIMEOUT.as_secs(),
+            SETTLE_TIMEOUT.get().as_secs(),
             describe(&e)
         )
     })
@@ -116,7 +120,7 @@ async fn wait_for_rotations_to_finish(
 /// password.
 pub async fn settle(target: &Target, pending: &Secret, current: Option<&Secret>) -> Settlement {
     // The server bounds the lock wait; this bounds a server that stops answering altogether.
-    let limit = SETTLE_TIMEOUT + std::time::Duration::from_secs(30);
+    let limit = SETTLE_TIMEOUT.get() + SETTLE_SILENCE_LIMIT.get();
     match tokio::time::timeout(limit, settle_with(target, pending, current)).await {
         Ok(settlement) => settlement,
         Err(_) => Settlement::Undetermined(format!(
@@ -131,8 +135,12 @@ async fn settle_with(target: &Target, pending: &Secret, current: Option<&Secret>
     let user = target.user().to_owned();
     let candidates =
         std::iter::once((pending, Settlement::Committed)).chain(current.map(|c| (c, Settlement::NotCommitted)));
+    // Two rounds: a COMMIT still in flight may land between the two logins of the first round
+    // (the pending password refused just before it, the current one just after). The password
+    // changes at most once, so the second round sees it settled.
+    let rounds = candidates.clone().chain(candidates);
     let mut rejected = 0;
-    for (password, settlement) in candidates {
+    for (password, settlement) in rounds {
         let mut admin = None;
         for work in work_databases(&target.as_login(&user, password)) {
             match work.connect_raw().await {
@@ -176,5 +184,7 @@ async fn settle_with(target: &Target, pending: &Secret, current: Option<&Secret>
             Err(err) => Settlement::Undetermined(format!("cannot read the stored password of {user} ({err})")),
         };
     }
-    Settlement::Undetermined(format!("the server rejected all {rejected} candidate password(s) for {user}"))
+    Settlement::Undetermined(format!(
+        "the server rejected every candidate password for {user} ({rejected} logins over two rounds)"
+    ))
 }

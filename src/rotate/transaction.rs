@@ -17,6 +17,7 @@ use super::sql::{self, ADVISORY_LOCK_KEY};
 use crate::analytics;
 use crate::db::{describe, Target};
 use crate::error::Error;
+use crate::limits::Limit;
 use crate::secret::Secret;
 
 /// What the committed transaction did.
@@ -53,14 +54,14 @@ pub fn scrub(message: &str, secrets: &[&str]) -> String {
 
 /// How long the server may stay silent, beyond its own lock waits, before the transaction gives
 /// up (before `COMMIT` is sent).
-const SERVER_SILENCE_LIMIT: Duration = Duration::from_secs(20);
+const SERVER_SILENCE_LIMIT: Limit = Limit::new("server-silence", Duration::from_secs(20));
 
 /// How long `COMMIT` may take before the outcome is settled by asking the database. Generous:
 /// a synchronous standby or a slow disk can delay a commit that will land.
-const COMMIT_LIMIT: Duration = Duration::from_secs(60);
+const COMMIT_LIMIT: Limit = Limit::new("commit", Duration::from_secs(60));
 
 /// How long a best-effort `ROLLBACK` may take.
-const ROLLBACK_LIMIT: Duration = Duration::from_secs(5);
+const ROLLBACK_LIMIT: Limit = Limit::new("rollback", Duration::from_secs(5));
 
 /// Runs the transaction. `interrupted` resolving before `COMMIT` is sent rolls everything back.
 ///
@@ -142,7 +143,7 @@ pub async fn apply(
     // The server bounds every lock wait (lock_timeout); this bounds a server that stops
     // answering at all (a frozen process whose kernel still acknowledges TCP). Before COMMIT is
     // sent, giving up is safe: a transaction whose COMMIT never left cannot commit.
-    let answer_deadline = lock_timeout * 4 + SERVER_SILENCE_LIMIT;
+    let answer_deadline = lock_timeout * 4 + SERVER_SILENCE_LIMIT.get();
     let outcome = tokio::select! {
         outcome = work => outcome,
         () = tokio::time::sleep(answer_deadline) => Err(Error::Database {
@@ -164,7 +165,7 @@ pub async fn apply(
         Err(err) => {
             // Best effort: if the connection is gone (or the server silent) the server rolls
             // back on its own when the connection closes.
-            let _ = tokio::time::timeout(ROLLBACK_LIMIT, client.batch_execute("ROLLBACK")).await;
+            let _ = tokio::time::timeout(ROLLBACK_LIMIT.get(), client.batch_execute("ROLLBACK")).await;
             return Err(Failure::RolledBack(err));
         }
     };
@@ -173,9 +174,9 @@ pub async fn apply(
         Applied { analytics_rows_updated, analytics_rows_without_user, supavisor_reset, transaction_ms: None };
     // A COMMIT the server does not answer within the limit is treated as a lost connection:
     // the database is asked which password it holds.
-    let commit = match tokio::time::timeout(COMMIT_LIMIT, client.batch_execute("COMMIT")).await {
+    let commit = match tokio::time::timeout(COMMIT_LIMIT.get(), client.batch_execute("COMMIT")).await {
         Ok(answer) => answer.map_err(|err| scrub(&describe(&err), &secrets)),
-        Err(_) => Err(format!("no answer to COMMIT within {} s", COMMIT_LIMIT.as_secs())),
+        Err(_) => Err(format!("no answer to COMMIT within {} s", COMMIT_LIMIT.get().as_secs())),
     };
     match commit {
         Ok(()) => {
