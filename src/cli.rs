@@ -151,6 +151,15 @@ fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| "not a duration between 1ms and 1h, such as 5s or 500ms".to_owned())
 }
 
+/// `--lock-wait`: like `--lock-timeout`, or `0` (give up at once when another run holds the lock).
+fn parse_lock_wait(text: &str) -> Result<Duration, String> {
+    if matches!(text.trim(), "0" | "0s" | "0ms" | "0m") {
+        return Ok(Duration::ZERO);
+    }
+    crate::rotate::parse_duration(text)
+        .ok_or_else(|| "not a duration between 0 and 1h, such as 30s, 500ms or 0".to_owned())
+}
+
 /// `--name`: an RFC 1123 subdomain, as Kubernetes requires of object names.
 fn parse_k8s_name(text: &str) -> Result<String, String> {
     crate::generate::k8s_name_problem(text, 253, true).map_or(Ok(text.to_owned()), Err)
@@ -203,6 +212,10 @@ pub struct GenerateArgs {
     /// Do not ask before changing a file.
     #[arg(short = 'y', long)]
     pub yes: bool,
+
+    /// With --env-file: how long to wait while another run holds the file's lock (e.g. 30s; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait, requires = "env_file")]
+    pub lock_wait: Duration,
 }
 
 /// How to reach the database. The password is best kept in the .env or in
@@ -231,6 +244,10 @@ pub struct RotateArgs {
     /// How long to wait for a table lock before giving up and rolling back (e.g. 5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
+
+    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
+    pub lock_wait: Duration,
 
     /// Print the plan and change nothing.
     #[arg(long)]
@@ -326,6 +343,10 @@ pub struct RotateKeysArgs {
     /// Output format of status.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+
+    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
+    pub lock_wait: Duration,
 }
 
 impl From<RotateKeysArgs> for RotateKeysOptions {
@@ -342,6 +363,7 @@ impl From<RotateKeysArgs> for RotateKeysOptions {
             yes: args.yes,
             force: args.force,
             format: args.format,
+            lock_wait: args.lock_wait,
         }
     }
 }
@@ -365,6 +387,7 @@ impl From<GenerateArgs> for GenerateOptions {
             only: args.only.iter().map(|spec| spec.key).collect(),
             force: args.force,
             yes: args.yes,
+            lock_wait: args.lock_wait,
         }
     }
 }
@@ -375,6 +398,7 @@ impl From<RotateArgs> for RotateOptions {
             env_file: args.env_file,
             connect: args.connect.into(),
             lock_timeout: args.lock_timeout,
+            lock_wait: args.lock_wait,
             dry_run: args.dry_run,
             yes: args.yes,
             format: args.format,
@@ -456,6 +480,30 @@ mod tests {
         assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
         let text = err.to_string();
         assert!(text.contains("nope") && text.contains("SERVICE_ROLE_KEY"), "{text}");
+    }
+
+    #[test]
+    fn every_writer_waits_30_s_for_the_env_lock_unless_told() {
+        for args in [
+            &["p", "rotate-passwords"][..],
+            &["p", "rotate-keys", "stage"],
+            &["p", "generate-keys", "--env-file", ".env"],
+        ] {
+            let waits = |extra: &[&str]| {
+                let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("parses");
+                match cli.command {
+                    Command::RotatePasswords(a) => a.lock_wait,
+                    Command::RotateKeys(a) => a.lock_wait,
+                    Command::GenerateKeys(a) => a.lock_wait,
+                    _ => unreachable!("a writer"),
+                }
+            };
+            assert_eq!(waits(&[]), Duration::from_secs(30), "{args:?}");
+            assert_eq!(waits(&["--lock-wait", "0"]), Duration::ZERO, "{args:?}");
+            assert_eq!(waits(&["--lock-wait", "2m"]), Duration::from_secs(120), "{args:?}");
+            assert!(Cli::try_parse_from(args.iter().chain(&["--lock-wait", "forever"])).is_err(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["p", "generate-keys", "--lock-wait", "1s"]).is_err(), "only with --env-file");
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct GenerateOptions {
     pub force: bool,
     /// Do not ask before changing a file.
     pub yes: bool,
+    /// With `env_file`: how long to wait while another run holds its lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// A minted set: secrets in catalogue order, then the standard variables.
@@ -242,8 +244,7 @@ struct Change {
 /// in the file, and a typo in the path should not silently produce a new file next to the real
 /// one (`--output` creates files). Nothing to do is success and leaves FILE byte-identical.
 fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
-    envfile::require_existing(path)?;
-    let env = LockedEnv::acquire(path)?;
+    let env = LockedEnv::acquire_existing(path, args.lock_wait, |waiting| ui.info(waiting))?;
     // Refused before the plan is shown and the operator asked: a yes would be wasted, since the
     // write refuses too (settling the rotation later would undo it).
     env.refuse_while_pending()?;

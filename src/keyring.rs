@@ -22,7 +22,7 @@
 //! record and the key sets ever disagree (a hand edit), the key sets win and the time is
 //! treated as unknown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -64,7 +64,7 @@ pub const STANDBY_STALE_SECS: u64 = 7 * 24 * 3600;
 pub const DEFAULT_JWT_EXPIRY_SECS: u64 = 3600;
 
 /// The lifecycle of one signing key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyState {
     /// Known to every verifier, not signing yet.
@@ -139,6 +139,8 @@ fn kty(jwk: &Value) -> Option<&str> {
 }
 
 fn kid_of(jwk: &Value) -> Option<&str> {
+    #[cfg(test)]
+    tests::KIDS_READ.with(|count| count.set(count.get() + 1));
     jwk.get("kid").and_then(Value::as_str)
 }
 
@@ -216,7 +218,16 @@ impl KeyRing {
     }
 
     /// The EC keys of `JWT_KEYS`, in file order, with their states.
+    ///
+    /// Linear in the size of the ring: `JWT_JWKS` is indexed by `kid` once, so each key is
+    /// compared only with the public keys of its own `kid`.
     pub fn ec_keys(&self) -> Vec<RingKey> {
+        let mut public_by_kid: HashMap<&str, Vec<&Value>> = HashMap::new();
+        for jwk in self.jwks.iter().filter(|jwk| is_ec(jwk)) {
+            if let Some(kid) = kid_of(jwk) {
+                public_by_kid.entry(kid).or_default().push(jwk);
+            }
+        }
         self.keys
             .iter()
             .filter(|jwk| is_ec(jwk))
@@ -224,13 +235,17 @@ impl KeyRing {
                 let kid = kid_of(jwk).unwrap_or_default().to_owned();
                 let state = structural_state(jwk);
                 let since = self.record.get(&kid).filter(|r| r.state == state).map(|r| r.since);
-                let in_jwks = self
-                    .jwks
-                    .iter()
-                    .any(|pub_jwk| is_ec(pub_jwk) && kid_of(pub_jwk) == Some(&kid) && same_public(jwk, pub_jwk));
+                let in_jwks = public_by_kid
+                    .get(kid.as_str())
+                    .is_some_and(|candidates| candidates.iter().any(|pub_jwk| same_public(jwk, pub_jwk)));
                 RingKey { kid, state, since, in_jwks }
             })
             .collect()
+    }
+
+    /// The `(kid, state)` of every EC key, for the record's checks.
+    fn kid_states(keys: &[RingKey]) -> HashSet<(&str, KeyState)> {
+        keys.iter().map(|k| (k.kid.as_str(), k.state)).collect()
     }
 
     /// The keys in `state`.
@@ -241,6 +256,11 @@ impl KeyRing {
     /// How many keys of `JWT_KEYS` (of any type) Auth would sign with.
     pub fn signing_count(&self) -> usize {
         self.keys.iter().filter(|jwk| signs(jwk)).count()
+    }
+
+    /// The kids of the EC keys of `JWT_KEYS` that carry their private part.
+    pub fn private_kids(&self) -> HashSet<&str> {
+        self.keys.iter().filter(|jwk| is_ec(jwk) && jwk.get("d").is_some()).filter_map(kid_of).collect()
     }
 
     /// The private JWK of the key `kid` in `JWT_KEYS`.
@@ -258,9 +278,10 @@ impl KeyRing {
     /// state than the key sets give them.
     pub fn record_disagreements(&self) -> Vec<String> {
         let keys = self.ec_keys();
+        let held = Self::kid_states(&keys);
         self.record
             .iter()
-            .filter(|(kid, rec)| !keys.iter().any(|k| &k.kid == *kid && k.state == rec.state))
+            .filter(|(kid, rec)| !held.contains(&(kid.as_str(), rec.state)))
             .map(|(kid, _)| kid.clone())
             .collect()
     }
@@ -306,7 +327,8 @@ impl KeyRing {
     /// `rotate-keys` (their times no longer mean anything).
     pub fn tidy_record(&mut self) {
         let keys = self.ec_keys();
-        self.record.retain(|kid, rec| keys.iter().any(|k| &k.kid == kid && k.state == rec.state));
+        let held = Self::kid_states(&keys);
+        self.record.retain(|kid, rec| held.contains(&(kid.as_str(), rec.state)));
     }
 
     /// The new values of `JWT_KEYS`, `JWT_JWKS` and `JWT_KEYS_STATE`, as compact JSON.
@@ -359,6 +381,53 @@ mod tests {
     use super::*;
     use crate::secrets::EcKey;
     use serde_json::json;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How many JWKs had their `kid` read on this thread: the work of matching keys by kid.
+        pub(super) static KIDS_READ: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// A ring of `n` EC keys as `rotate-keys` leaves it after many rotations (one current, the
+    /// rest previous), built from one key pair's parts under `n` kids: only the sizes matter.
+    fn large_ring(n: usize) -> KeyRing {
+        let ec = EcKey::generate();
+        let public = ec.public_jwk().unwrap();
+        let mut keys = Vec::with_capacity(n + 1);
+        let mut jwks = Vec::with_capacity(n + 1);
+        let mut record = serde_json::Map::new();
+        for i in 0..n {
+            let mut jwk = public.clone();
+            jwk["kid"] = Value::from(format!("k{i}"));
+            jwks.push(jwk.clone());
+            if i == 0 {
+                jwk = ec.private_jwk(&["sign", "verify"]).unwrap();
+                jwk["kid"] = Value::from("k0");
+            }
+            keys.push(jwk);
+            record.insert(format!("k{i}"), json!({"state": if i == 0 { "current" } else { "previous" }, "since": i}));
+        }
+        let oct = json!({"kty":"oct","k":"c2VjcmV0","alg":"HS256"});
+        keys.push(oct.clone());
+        jwks.push(oct);
+        let (keys, jwks) = (Value::from(keys).to_string(), json!({ "keys": jwks }).to_string());
+        KeyRing::parse(Some(&keys), Some(&jwks), Some(&Value::from(record).to_string())).unwrap()
+    }
+
+    #[test]
+    fn reading_a_large_ring_reads_each_kid_a_bounded_number_of_times() {
+        let n = 2_000;
+        let ring = large_ring(n);
+        KIDS_READ.with(|c| c.set(0));
+        let keys = ring.ec_keys();
+        assert_eq!(keys.len(), n);
+        assert!(keys.iter().all(|k| k.in_jwks && k.since.is_some()));
+        assert!(ring.record_disagreements().is_empty());
+        let read = KIDS_READ.with(Cell::get);
+        // Two readings (the keys, then the record's check), each reading every kid of both sets
+        // once: a scan of JWT_JWKS per key would read n² kids.
+        assert!(read <= 2 * 2 * n, "{read} kids read for a ring of {n} keys");
+    }
 
     fn fresh_ring() -> (KeyRing, String) {
         let ec = EcKey::generate();

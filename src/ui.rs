@@ -154,9 +154,34 @@ pub fn write_stdout(text: &str) -> Result<()> {
         .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })
 }
 
+/// `text` with every control character (line breaks and ANSI escapes included) written as its
+/// Rust escape (`\u{1b}`): for text read from a file (a `kid`, a compose file's names, a path
+/// found on disk) on its way to the terminal, where it could otherwise move the cursor, retitle
+/// the window or hide what follows. Borrowed unchanged in the usual case.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_typed_consent;
+    use super::{is_typed_consent, printable};
+
+    #[test]
+    fn control_characters_are_written_as_escapes() {
+        assert_eq!(printable("plain kid-1 ünïcode"), "plain kid-1 ünïcode");
+        assert_eq!(printable("a\u{1b}[2Jb\nc\u{7}\u{9b}"), "a\\u{1b}[2Jb\\u{a}c\\u{7}\\u{9b}");
+    }
 
     #[test]
     fn only_a_typed_yes_or_an_accepted_word_consents() {

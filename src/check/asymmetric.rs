@@ -5,13 +5,16 @@
 //! Every problem here has the one fix, a new `JWT_KEYS` from which the rest is derived, so the
 //! messages all end in [`AuditedFile::remedy_key_set`].
 
+use std::collections::HashSet;
+
+use p256::elliptic_curve::sec1::ToEncodedPoint as _;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::jwt::{check_api_key, Verifier};
 use super::values::AuditedFile;
 use super::{Code, Finding};
-use crate::jwt::{b64url_member, ec_public_jwks, ec_public_key, kty};
+use crate::jwt::{b64url_member, ec_public_jwks, kty};
 use crate::stack::keys;
 
 /// Only when the file uses the asymmetric keys at all: then they must be complete and agree.
@@ -92,7 +95,11 @@ fn private_parts(ctx: &AuditedFile<'_>, jwks: &[Value], out: &mut Vec<Finding>) 
 /// Auth signs with the private key of `JWT_KEYS`; every other service verifies with the EC key
 /// of the same `kid` in `JWT_JWKS`. If they are not the two halves of one key pair, no token
 /// Auth issues is accepted anywhere.
+///
+/// `JWT_JWKS` is indexed once (by kid, and by public point), so a ring of many keys costs one
+/// pass over each set, not a scan of `JWT_JWKS` per private key.
 fn halves_agree(ctx: &AuditedFile<'_>, keys: &[Value], jwks: &[Value], out: &mut Vec<Finding>) {
+    let published = PublishedKeys::index(jwks);
     for private in keys.iter().filter(|jwk| kty(jwk) == Some("EC") && jwk.get("d").is_some()) {
         let kid = private.get("kid").and_then(Value::as_str);
         // From `d` alone: the JWK parser of `p256` rejects the members Supabase adds (`kid`,
@@ -107,11 +114,10 @@ fn halves_agree(ctx: &AuditedFile<'_>, keys: &[Value], jwks: &[Value], out: &mut
             ));
             continue;
         };
-        let public = secret.public_key();
-        let mut candidates = ec_public_jwks(jwks, kid).peekable();
-        let problem = if candidates.peek().is_none() {
+        let point = secret.public_key().to_encoded_point(false);
+        let problem = if !published.has_kid(kid) {
             Some("has no EC key with the kid of the JWT_KEYS signing key, so tokens signed by Auth cannot be verified")
-        } else if !candidates.any(|jwk| ec_public_key(jwk) == Some(public)) {
+        } else if !published.has(kid, point.as_bytes()) {
             Some("holds an EC key whose public half is not that of the JWT_KEYS private key with the same kid")
         } else {
             None
@@ -123,6 +129,47 @@ fn halves_agree(ctx: &AuditedFile<'_>, keys: &[Value], jwks: &[Value], out: &mut
                 format!("{problem}; {}", ctx.remedy_key_set()),
             ));
         }
+    }
+}
+
+/// The EC keys of `JWT_JWKS` as sets: which kids it has, and which public points (uncompressed
+/// SEC1 bytes, `04 || x || y`) under which kid. A key without a `kid` may be verified with any EC
+/// key, as [`crate::jwt::ec_public_jwks`] selects them.
+struct PublishedKeys<'v> {
+    any_ec: bool,
+    kids: HashSet<&'v str>,
+    points: HashSet<(Option<&'v str>, Vec<u8>)>,
+}
+
+impl<'v> PublishedKeys<'v> {
+    fn index(jwks: &'v [Value]) -> Self {
+        let mut index = PublishedKeys { any_ec: false, kids: HashSet::new(), points: HashSet::new() };
+        for jwk in ec_public_jwks(jwks, None) {
+            index.any_ec = true;
+            let kid = jwk.get("kid").and_then(Value::as_str);
+            index.kids.extend(kid);
+            if let (Some(x), Some(y)) = (b64url_member(jwk, "x"), b64url_member(jwk, "y")) {
+                let sec1: Vec<u8> = [&[0x04][..], &x, &y].concat();
+                index.points.insert((None, sec1.clone()));
+                if kid.is_some() {
+                    index.points.insert((kid, sec1));
+                }
+            }
+        }
+        index
+    }
+
+    /// Whether a token with `kid` has any EC key to be verified with.
+    fn has_kid(&self, kid: Option<&str>) -> bool {
+        match kid {
+            Some(kid) => self.kids.contains(kid),
+            None => self.any_ec,
+        }
+    }
+
+    /// Whether the point `sec1` is published under `kid` (anywhere, for no kid).
+    fn has(&self, kid: Option<&str>, sec1: &[u8]) -> bool {
+        self.points.contains(&(kid, sec1.to_vec()))
     }
 }
 

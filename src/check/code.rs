@@ -128,6 +128,9 @@ finding_codes! {
     ComposeBadInterpolation = "compose-bad-interpolation", Error;
     /// warning (`--compose`): a `.env` key that no compose file given reads.
     UnusedEnvKey = "unused-env-key", Warning;
+    /// error: a `.env` value compose cannot interpolate (`${` unclosed, a bad name), so compose
+    /// refuses the whole file; or one whose references expand beyond any sensible size.
+    EnvBadInterpolation = "env-bad-interpolation", Error;
 }
 
 impl std::fmt::Display for Code {

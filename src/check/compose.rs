@@ -23,11 +23,17 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 use zeroize::Zeroizing;
 
-use super::values::{expand, is_template, remedy_for_template, Values};
+use super::values::{is_template, remedy_for_template, Values};
 use super::{Code, Finding};
-use crate::envfile::interpolate::{interpolate, referenced_names, Op, Use};
+use crate::envfile::interpolate::{referenced_names, uses_of, Op, Use};
+use crate::envfile::{self, EnvFileError};
 use crate::error::{Error, Result};
 use crate::{dburl, stack, strength};
+
+/// The longest expansion of one compose value that is not reported: compose builds it in
+/// memory, so a value whose references repeat a large one many times is a problem to name. The
+/// audit only counts the length, it builds nothing.
+const EXPANSION_LIMIT: usize = 1 << 24;
 
 /// One scalar value of a compose file, with where it sits.
 struct Scalar {
@@ -102,10 +108,19 @@ impl MarkedEventReceiver for Collector {
     }
 }
 
-/// The value scalars of a compose file, or why it cannot be read.
+/// The value scalars of a compose file, or why it cannot be read. Only a regular file is read
+/// (the `.env`'s own check, in `envfile`): a FIFO or a device is refused before it is opened for
+/// reading, so it can neither block nor fill the memory.
 fn scalars(path: &Path) -> Result<Vec<Scalar>> {
     let io = |reason: String| Error::Io { action: "read the compose file", path: path.to_path_buf(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| io(e.to_string()))?;
+    let text = envfile::read_regular_text(path).map_err(|error| match error {
+        EnvFileError::IsDirectory { .. } | EnvFileError::NotAFile { .. } => {
+            io("it is not a regular file (a directory, pipe, socket or device); pass the path of a compose file".into())
+        }
+        EnvFileError::NotUtf8 { line, .. } => io(format!("line {line} is not UTF-8")),
+        EnvFileError::Read { error, .. } => io(error.to_string()),
+        other => io(other.to_string()),
+    })?;
     let mut collector = Collector::default();
     Parser::new_from_str(&text)
         .load(&mut collector, true)
@@ -141,12 +156,12 @@ fn is_empty_key_set(word: &str) -> bool {
 
 /// Audits every compose file against the `.env`'s values.
 pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path) -> Result<Vec<Finding>> {
-    let lookup = |name: &str| values.get_set(name).map(|v| expand(v, values));
+    let lookup = |name: &str| values.as_compose_reads(name);
     let mut out = Vec::new();
     let mut read: BTreeSet<String> = BTreeSet::new();
     for file in files {
         let file = file.as_ref();
-        let shown = file.display().to_string();
+        let shown = crate::ui::printable(&file.display().to_string()).into_owned();
         let at = |mut finding: Finding, line: usize| {
             finding.file = Some(shown.clone());
             finding.line = Some(line);
@@ -154,7 +169,7 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
         };
         let mut reported: BTreeSet<(&'static str, String)> = BTreeSet::new();
         for scalar in scalars(file)? {
-            let (_, uses) = match interpolate(&scalar.text, &lookup) {
+            let uses = match uses_of(&scalar.text, &lookup, EXPANSION_LIMIT) {
                 Ok(done) => done,
                 Err(error) => {
                     out.push(at(

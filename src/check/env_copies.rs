@@ -7,7 +7,7 @@
 use zeroize::Zeroizing;
 
 use super::jwt::printable_claim;
-use super::values::{expand, AuditedFile};
+use super::values::AuditedFile;
 use super::{Code, Finding};
 use crate::dburl;
 use crate::stack::keys::standard_for;
@@ -19,7 +19,7 @@ pub(super) fn supabase_aliases(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
     for (alias, value) in ctx.values.iter() {
         let Some(standard) = standard_for(alias) else { continue };
         let Some(expected) = ctx.values.get(standard) else { continue };
-        if value != expected && expand(value, ctx.values).as_str() != expected {
+        if value != expected && ctx.values.as_compose_reads(alias) != Some(expected) {
             out.push(Finding::new(
                 Code::SupabaseAliasMismatch,
                 Some(alias),
@@ -53,7 +53,7 @@ pub(super) fn url_passwords(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
             continue;
         }
         let Some(password) = dburl::password(value).map(Zeroizing::new) else { continue };
-        let expanded = dburl::password(&expand(value, ctx.values)).map(Zeroizing::new);
+        let expanded = ctx.values.as_compose_reads(key).and_then(dburl::password).map(Zeroizing::new);
         if password.as_str() != expected && expanded.as_deref().map(String::as_str) != Some(expected) {
             let user = dburl::user(value).map(|u| printable_claim(&u)).unwrap_or_else(|| "its user".to_owned());
             out.push(Finding::new(

@@ -36,7 +36,8 @@ pub(super) fn key_states(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
         ));
     }
     // A key with its private part is compared with JWT_JWKS by the asymmetric rules already.
-    for key in keys.iter().filter(|k| !k.in_jwks && ring.private_jwk(&k.kid).is_none()) {
+    let private = ring.private_kids();
+    for key in keys.iter().filter(|k| !k.in_jwks && !private.contains(k.kid.as_str())) {
         out.push(Finding::new(
             Code::JwksMissingVerifyKey,
             Some(JWKS_KEY),

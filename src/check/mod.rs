@@ -107,8 +107,16 @@ pub struct Finding {
 
 impl Finding {
     /// A finding of `code`, with the severity the code carries.
+    ///
+    /// Control characters in the key and message (text from the files: a `kid`, a compose
+    /// file's names, a path found on disk) are escaped.
     fn new(code: Code, key: Option<&str>, message: String) -> Self {
-        Finding { severity: code.severity(), code, key: key.map(str::to_owned), file: None, line: None, message }
+        let key = key.map(|key| crate::ui::printable(key).into_owned());
+        let message = match crate::ui::printable(&message) {
+            std::borrow::Cow::Borrowed(_) => message,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        Finding { severity: code.severity(), code, key, file: None, line: None, message }
     }
 }
 
@@ -127,6 +135,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
     key_states::key_states(&ctx, &mut out);
     env_copies::supabase_aliases(&ctx, &mut out);
     env_copies::url_passwords(&ctx, &mut out);
+    values::interpolation_problems(&ctx, &mut out);
     out
 }
 
@@ -134,7 +143,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
 /// with (as the silent `Error::Findings`, the report having said everything).
 pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     let env = EnvFile::read(&args.env_file)?;
-    let values = Values::from_pairs(env.pairs());
+    let values = Values::from_env(&env);
     let mut findings = audit_values(&values, &args.env_file, secrets::unix_now().try_into().unwrap_or(i64::MAX));
     findings.extend(file::file_permissions(&args.env_file)?);
     findings.extend(file::pending_rotation(&args.env_file));
@@ -142,8 +151,9 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     if args.db {
         findings.extend(database::audit_database(args, &env, &values, ui)?);
     }
+    let lines = env.key_lines();
     for finding in &mut findings {
-        finding.line = finding.key.as_deref().and_then(|key| env.line_of(key));
+        finding.line = finding.key.as_deref().and_then(|key| lines.get(key).copied());
     }
     if !args.compose.is_empty() {
         findings.extend(compose::audit(&args.compose, &values, &args.env_file)?);
@@ -207,6 +217,7 @@ mod tests {
         ("compose-literal-secret", "error"),
         ("compose-bad-interpolation", "error"),
         ("unused-env-key", "warning"),
+        ("env-bad-interpolation", "error"),
     ];
 
     #[test]

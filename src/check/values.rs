@@ -4,49 +4,181 @@
 //! Kept apart from the rules so that each of them reads values the one way docker compose does
 //! (the last occurrence wins, empty counts as unset), and names the same fix for the same key.
 
+use std::collections::HashMap;
 use std::path::Path;
 
-use zeroize::Zeroizing;
-
-use crate::envfile::interpolate::interpolate;
+use super::{Code, Finding};
+use crate::envfile::interpolate::{interpolate, InterpolateError};
+use crate::envfile::EnvFile;
 use crate::secret::Secret;
 use crate::stack::{self, POSTGRES_PASSWORD};
 
+/// The least the `.env`'s expansions may take in all, whatever the file's size.
+const EXPANSION_BUDGET_FLOOR: usize = 1 << 20;
+/// How many times the file's size its expansions may take in all, beyond the floor.
+const EXPANSION_BUDGET_FACTOR: usize = 4;
+
 /// The `.env` as the audit sees it: for each key the value docker compose would use (the last
 /// occurrence), in the order keys first appear. Values stay wrapped in [`Secret`].
+///
+/// Compose expands `${VAR}` in the `.env` as it reads it, line by line, with the values of the
+/// lines above (a value that refers to a later key, or to itself, gets the earlier value or
+/// nothing). So does this: each value is expanded once, in file order, from the expansions
+/// before it, which is linear in the file; the expansions together may take
+/// [`EXPANSION_BUDGET_FACTOR`] times the file's size (at least [`EXPANSION_BUDGET_FLOOR`]), so
+/// lines that repeat one another (`B=$A$A$A…`, `C=$B$B$B…`) cannot take the memory they would
+/// take compose. Lookups are by key, so every rule's reading of a value costs the same however
+/// many keys the file has.
 pub(super) struct Values {
-    entries: Vec<(String, Secret)>,
+    entries: Vec<Value>,
+    index: HashMap<String, usize>,
+    /// Keys whose value compose cannot read, or whose expansion went beyond the budget (after
+    /// which no value is expanded), in file order.
+    problems: Vec<(String, InterpolateError)>,
+}
+
+/// One key's effective value, and what compose's interpolation makes of it when that differs.
+struct Value {
+    key: String,
+    value: Secret,
+    expanded: Option<Secret>,
+}
+
+impl Value {
+    fn as_compose_reads(&self) -> &str {
+        self.expanded.as_ref().unwrap_or(&self.value).expose()
+    }
 }
 
 impl Values {
-    /// From `(key, value)` pairs in file order; a later duplicate replaces the earlier value.
+    /// The values of a parsed `.env`, expanded as compose reads them (single-quoted values
+    /// literally).
+    pub(super) fn from_env(env: &EnvFile) -> Self {
+        let size: usize = env.pairs().map(|(key, value)| key.len() + value.len() + 2).sum();
+        let mut values = Values::empty(size);
+        let mut budget = EXPANSION_BUDGET_FLOOR.saturating_add(size.saturating_mul(EXPANSION_BUDGET_FACTOR));
+        for (key, value, interpolated) in env.pairs_as_compose_reads() {
+            let expanded = interpolated.template().and_then(|template| values.expand(key, template, &mut budget));
+            values.insert(key, value, expanded);
+        }
+        values
+    }
+
+    /// From `(key, value)` pairs in file order, each read as compose reads a bare value; a later
+    /// duplicate replaces the earlier value: for the rules' unit tests.
+    #[cfg(test)]
     pub(super) fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        let mut entries: Vec<(String, Secret)> = Vec::new();
+        let mut values = Values::empty(0);
+        let mut budget = EXPANSION_BUDGET_FLOOR;
         for (key, value) in pairs {
-            let key = key.into();
-            let value = Secret::new(value.into());
-            match entries.iter_mut().find(|(k, _)| *k == key) {
-                Some(slot) => slot.1 = value,
-                None => entries.push((key, value)),
+            let (key, value) = (key.into(), Secret::new(value.into()));
+            let expanded = values.expand(&key, value.expose(), &mut budget);
+            values.insert(&key, value.expose(), expanded);
+        }
+        values
+    }
+
+    fn empty(size_hint: usize) -> Self {
+        let capacity = size_hint / 16;
+        Values { entries: Vec::with_capacity(capacity), index: HashMap::with_capacity(capacity), problems: Vec::new() }
+    }
+
+    /// `template` (the value of `key`) expanded with the values so far, when that differs from
+    /// it; records why not when compose could not read it or the budget is spent.
+    fn expand(&mut self, key: &str, template: &str, budget: &mut usize) -> Option<Secret> {
+        if !template.contains('$') || *budget == 0 {
+            return None;
+        }
+        let lookup = |name: &str| self.slot(name).map(Value::as_compose_reads);
+        match interpolate(template, &lookup, *budget) {
+            Ok((text, _)) => {
+                *budget -= text.len();
+                (text.as_str() != template).then(|| Secret::new(text.to_string()))
+            }
+            Err(error) => {
+                if matches!(error, InterpolateError::TooLong { .. }) {
+                    *budget = 0;
+                }
+                self.problems.push((key.to_owned(), error));
+                None
             }
         }
-        Values { entries }
+    }
+
+    fn insert(&mut self, key: &str, value: &str, expanded: Option<Secret>) {
+        let value = Secret::new(value.to_owned());
+        match self.position(key) {
+            Some(i) => {
+                self.entries[i].value = value;
+                self.entries[i].expanded = expanded;
+            }
+            None => {
+                self.index.insert(key.to_owned(), self.entries.len());
+                self.entries.push(Value { key: key.to_owned(), value, expanded });
+            }
+        }
+    }
+
+    /// Where `key`'s value is stored: one probe of the index, however many keys there are.
+    fn position(&self, key: &str) -> Option<usize> {
+        #[cfg(test)]
+        tests::LOOKUPS.with(|count| count.set(count.get() + 1));
+        self.index.get(key).copied()
+    }
+
+    fn slot(&self, key: &str) -> Option<&Value> {
+        self.position(key).map(|i| &self.entries[i])
     }
 
     /// The value of `key` when it is set and not empty.
     pub(super) fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.expose()).filter(|v| !v.is_empty())
+        self.get_set(key).filter(|v| !v.is_empty())
     }
 
     /// The value of `key` when it is set, empty included (compose's `${VAR-default}` tells the two
     /// apart).
     pub(super) fn get_set(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.expose())
+        self.slot(key).map(|v| v.value.expose())
+    }
+
+    /// The value of `key` as compose hands it to a service: with the `.env`'s own `${VAR}`
+    /// references expanded. The parser keeps `${VAR}` as written
+    /// (`SUPABASE_DB_URL=postgresql://postgres:${POSTGRES_PASSWORD}@db/postgres` is common), so
+    /// the copy and URL rules compare both this and [`Values::get`], and complain only when
+    /// neither matches. Variables from the shell environment are unknown here and expand to
+    /// nothing; a value compose could not read is left as written.
+    pub(super) fn as_compose_reads(&self, key: &str) -> Option<&str> {
+        self.slot(key).map(Value::as_compose_reads)
     }
 
     /// Every non-empty `(key, value)`, in file order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v.expose())).filter(|(_, v)| !v.is_empty())
+        self.entries.iter().map(|v| (v.key.as_str(), v.value.expose())).filter(|(_, v)| !v.is_empty())
+    }
+
+    /// The keys whose values compose cannot read, or that expand beyond the budget, with why.
+    pub(super) fn interpolation_problems(&self) -> &[(String, InterpolateError)] {
+        &self.problems
+    }
+}
+
+/// Compose refuses a `.env` with a value it cannot interpolate; a value that expands beyond the
+/// budget is one compose would need as much memory for.
+pub(super) fn interpolation_problems(ctx: &AuditedFile<'_>, out: &mut Vec<Finding>) {
+    for (key, problem) in ctx.values.interpolation_problems() {
+        let remedy = match problem {
+            InterpolateError::TooLong { .. } => {
+                "compose would build all of that in memory; write the value out instead of referring to other keys                  (check compares the values from here on as written)"
+            }
+            _ => {
+                "compose refuses the whole file (\"Invalid template\"); write a literal `$` as `$$`, or single-quote                  the value"
+            }
+        };
+        out.push(Finding::new(
+            Code::EnvBadInterpolation,
+            Some(key),
+            format!("cannot be interpolated: {problem}; {remedy}"),
+        ));
     }
 }
 
@@ -146,40 +278,19 @@ impl AuditedFile<'_> {
     }
 }
 
-/// `value` with compose-style references (`$VAR`, `${VAR}`, `${VAR:-default}`, `$$`, …) replaced
-/// by the file's values, by compose's rules ([`interpolate`]).
-///
-/// The parser keeps `${VAR}` as written (compose interpolates unquoted and double-quoted values,
-/// and `SUPABASE_DB_URL=postgresql://postgres:${POSTGRES_PASSWORD}@db/postgres` is common), so
-/// the copy and URL rules compare both the raw and the expanded text and complain only when
-/// neither matches: a literal `$` in a single-quoted value can then never cause a false finding.
-/// Variables from the shell environment are unknown here and expand to nothing; text compose
-/// could not read (`${` unclosed) is left as written.
-pub(super) fn expand(value: &str, values: &Values) -> Zeroizing<String> {
-    expand_depth(value, values, 0)
-}
-
-/// Compose expands the `.env`'s own references as it reads the file, so a looked-up value is
-/// expanded in turn, a few levels deep: a cycle stops there instead of looping.
-fn expand_depth(value: &str, values: &Values, depth: usize) -> Zeroizing<String> {
-    let lookup = |name: &str| {
-        values.get_set(name).map(|v| {
-            if depth < 4 {
-                expand_depth(v, values, depth + 1)
-            } else {
-                Zeroizing::new(v.to_owned())
-            }
-        })
-    };
-    match interpolate(value, &lookup) {
-        Ok((text, _)) => text,
-        Err(_) => Zeroizing::new(value.to_owned()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// How many stored values were visited to find one by key, on this thread.
+        pub(super) static LOOKUPS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    fn compose_reads(values: &Values, key: &str) -> String {
+        values.as_compose_reads(key).unwrap().to_owned()
+    }
 
     #[test]
     fn expansion_follows_the_files_references_and_compose_defaults() {
@@ -187,11 +298,77 @@ mod tests {
             ("PW", "p4ss"),
             ("URL", "postgres://u:${PW}@db/x"),
             ("EMPTY", ""),
-            ("LOOP", "${LOOP}x"),
+            ("BOTH", "${URL}?${EMPTY-d}${EMPTY:-e}"),
+            ("BAD", "$$PW ${PW"),
         ]);
-        assert_eq!(expand("${URL}?${EMPTY-d}${EMPTY:-e}", &values).as_str(), "postgres://u:p4ss@db/x?e");
-        assert_eq!(expand("$$PW ${PW", &values).as_str(), "$$PW ${PW", "unreadable text is kept");
-        assert!(expand("${LOOP}", &values).ends_with("xxxx"), "a cycle stops");
+        assert_eq!(compose_reads(&values, "BOTH"), "postgres://u:p4ss@db/x?e");
+        assert_eq!(compose_reads(&values, "BAD"), "$$PW ${PW", "unreadable text is kept");
+        assert_eq!(values.get("BOTH"), Some("${URL}?${EMPTY-d}${EMPTY:-e}"), "the value as written stays");
+        let problems: Vec<&str> = values.interpolation_problems().iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(problems, ["BAD"]);
+    }
+
+    /// What Compose v2.40.3 gave each variable of this `.env`: a reference reads the lines above
+    /// it, so one to a later key or to itself is empty.
+    #[test]
+    fn references_read_the_lines_above_as_compose_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        std::fs::write(&path, "A=${B}x\nB=b\nC=${C}${C}c\nD=${B}${B}\nE=${A}e\nS='${B}'\nQ=\"\\$B $B\"\nB=later\n")
+            .unwrap();
+        let values = Values::from_env(&EnvFile::read(&path).unwrap());
+        let read: Vec<String> = ["A", "B", "C", "D", "E", "S", "Q"].iter().map(|k| compose_reads(&values, k)).collect();
+        assert_eq!(read, ["x", "later", "c", "bb", "xe", "${B}", "$B b"]);
+        assert!(values.interpolation_problems().is_empty());
+    }
+
+    /// A 245-byte self-referencing line made the old expansion (a few levels deep, each
+    /// re-expanding every reference) allocate gigabytes.
+    #[test]
+    fn a_self_reference_expands_once() {
+        let line = "${LOOP}".repeat(35);
+        let values = Values::from_pairs([("LOOP", line.as_str())]);
+        assert_eq!(compose_reads(&values, "LOOP"), "");
+        let values = Values::from_pairs([("LOOP", "seed"), ("LOOP", line.as_str())]);
+        assert_eq!(compose_reads(&values, "LOOP"), "seed".repeat(35));
+    }
+
+    /// Each line repeating the one above ten times: 10^10 bytes for compose. The expansions stop
+    /// at the budget, say where, and hold no more than it.
+    #[test]
+    fn lines_that_repeat_each_other_stop_at_the_budget() {
+        let mut pairs = vec![("L0".to_owned(), "0123456789".to_owned())];
+        for i in 1..10 {
+            pairs.push((format!("L{i}"), format!("${{L{}}}", i - 1).repeat(10)));
+        }
+        pairs.push(("AFTER".to_owned(), "${L0}".to_owned()));
+        let values = Values::from_pairs(pairs.clone());
+        let problems: Vec<(&str, bool)> = values
+            .interpolation_problems()
+            .iter()
+            .map(|(k, e)| (k.as_str(), matches!(e, InterpolateError::TooLong { .. })))
+            .collect();
+        assert_eq!(problems, [("L5", true)]);
+        let held: usize = pairs.iter().map(|(k, _)| values.as_compose_reads(k).unwrap().len()).sum();
+        assert!(held <= EXPANSION_BUDGET_FLOOR + 1000, "{held} bytes held");
+        assert_eq!(compose_reads(&values, "L4"), "0123456789".repeat(10_000));
+        assert_eq!(compose_reads(&values, "AFTER"), "${L0}", "nothing is expanded past the budget");
+    }
+
+    /// Reading the file and every rule find values by key: the audit of a file with many keys
+    /// visits a bounded number of stored values per key (a scan of the keys per lookup, as
+    /// before, visited n² of them).
+    #[test]
+    fn the_audit_looks_values_up_by_key() {
+        let n = 5_000;
+        let pairs: Vec<(String, String)> =
+            (0..n).map(|i| (format!("SERVICE_{i}_URL"), format!("postgresql://u{i}:p%40ss@db:5432/app"))).collect();
+        LOOKUPS.with(|c| c.set(0));
+        let values = Values::from_pairs(pairs);
+        let findings = crate::check::audit_values(&values, Path::new(".env"), 0);
+        assert!(!findings.is_empty());
+        let lookups = LOOKUPS.with(Cell::get);
+        assert!(lookups <= 10 * n, "{lookups} lookups for {n} keys");
     }
 
     #[test]

@@ -174,19 +174,51 @@ pub(super) fn open_regular(path: &Path, shown: &Path, follow: bool) -> Result<Op
 
 /// Opens (creating it 0600 if needed) the lock file at `path` for `flock`, never through a
 /// symlink (a dangling one would create a file at its target) and only if it is a regular file.
-pub(super) fn open_lock_file(path: &Path) -> Result<File, EnvFileError> {
-    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
-    let file = match rustix::fs::open(path, flags, RawMode::from_raw_mode(PRIVATE_MODE)) {
+/// `flock` needs no write access, so a lock file this user may only read still serves. `env` is
+/// the `.env`'s metadata, when it exists: see [`give_lock_the_env_owner`].
+pub(super) fn open_lock_file(path: &Path, env_path: &Path, env: Option<&Metadata>) -> Result<File, EnvFileError> {
+    let flags = OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let opened =
+        match rustix::fs::open(path, flags | OFlags::RDWR | OFlags::CREATE, RawMode::from_raw_mode(PRIVATE_MODE)) {
+            Err(rustix::io::Errno::ACCESS) => rustix::fs::open(path, flags | OFlags::RDONLY, RawMode::empty()),
+            other => other,
+        };
+    let file = match opened {
         Ok(fd) => File::from(fd),
         Err(rustix::io::Errno::LOOP) => return Err(EnvFileError::Symlink { path: path.to_path_buf() }),
         Err(rustix::io::Errno::ISDIR) => return Err(EnvFileError::NotRegular { path: path.to_path_buf() }),
-        Err(errno) => return Err(EnvFileError::Lock { path: path.to_path_buf(), error: errno.into() }),
+        Err(errno) => {
+            return Err(match (errno, fs::symlink_metadata(path)) {
+                (rustix::io::Errno::ACCESS, Ok(meta)) => {
+                    EnvFileError::LockNotOurs { path: path.to_path_buf(), env: env_path.to_path_buf(), uid: meta.uid() }
+                }
+                _ => EnvFileError::Lock { path: path.to_path_buf(), error: errno.into() },
+            })
+        }
     };
     let meta = file.metadata().map_err(|error| EnvFileError::Lock { path: path.to_path_buf(), error })?;
     if !meta.is_file() {
         return Err(EnvFileError::NotRegular { path: path.to_path_buf() });
     }
+    if let Some(env) = env {
+        give_lock_the_env_owner(&file, &meta, env);
+    }
     Ok(file)
+}
+
+/// A lock file that a run as root creates (0600, root's) beside another user's `.env` would lock
+/// that user out of every later run: root gives it the `.env`'s owner and group (read and write
+/// for the group when the `.env` is group-readable), also to one an earlier root run left. A
+/// lock file of any other owner is never taken away. Best effort: this run's lock works either
+/// way, and a failure shows up as a clear refusal in the user's own run.
+fn give_lock_the_env_owner(file: &File, lock: &Metadata, env: &Metadata) {
+    if !rustix::process::geteuid().is_root() || lock.uid() != 0 || env.uid() == 0 {
+        return;
+    }
+    let group = if env.mode() & 0o040 != 0 { 0o060 } else { 0 };
+    if set_owner(file, env.uid(), env.gid()).is_ok() {
+        let _ = file.set_permissions(Permissions::from_mode(PRIVATE_MODE | group));
+    }
 }
 
 /// Gives `file` the owner `uid:gid` unless it already has it (only root may give files away, so
@@ -263,8 +295,12 @@ mod tests {
         if root {
             let meta = fs::metadata(&path).expect("metadata");
             assert_eq!((meta.uid(), meta.gid()), (1234, 5678));
+            // A lock file made by root is the .env's owner's, usable by the group that reads it.
+            let lock = fs::metadata(dir.path().join(".env.lock")).expect("metadata");
+            assert_eq!((lock.uid(), lock.gid(), lock.mode() & 0o7777), (1234, 5678, 0o660));
+        } else {
+            assert_eq!(mode_of(&dir.path().join(".env.lock")), 0o600);
         }
-        assert_eq!(mode_of(&dir.path().join(".env.lock")), 0o600);
 
         let fresh = dir.path().join("fresh.env");
         let env = LockedEnv::acquire(&fresh).expect("lock");

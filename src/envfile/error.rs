@@ -48,6 +48,24 @@ pub enum EnvFileError {
     /// The lock file could not be created or locked.
     #[error("cannot lock {}: {error}{}", .path.display(), hint(.error, Op::Lock))]
     Lock { path: PathBuf, error: io::Error },
+    /// Another process held the lock for longer than the command may wait (`--lock-wait`).
+    #[error(
+        "{} is locked by {holder}, which did not release it within {waited}; wait for that run to finish \
+         and try again, or wait longer with --lock-wait; nothing was changed",
+        .path.display()
+    )]
+    LockBusy { path: PathBuf, waited: String, holder: String },
+    /// The lock file exists but this user may not open it: a run as root made it before the lock
+    /// file was given the `.env`'s owner.
+    #[error(
+        "cannot lock {}: it belongs to uid {uid} and this user may not open it (a run as another user, \
+         such as root, created it); as root, give it the .env's owner (`chown --reference={} {}`), or \
+         remove it when no pmoves-secrets run is active; nothing was changed",
+        .path.display(),
+        .env.display(),
+        .path.display()
+    )]
+    LockNotOurs { path: PathBuf, env: PathBuf, uid: u32 },
     /// `create_new` without `force` found an existing file.
     #[error("{} already exists; choose another file or pass --force to replace it", .path.display())]
     AlreadyExists { path: PathBuf },

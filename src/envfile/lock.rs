@@ -8,12 +8,13 @@ use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rustix::fs::IFlags;
 
 use super::atomic::{install, open_lock_file, open_regular, replace_file, sync_dir, try_install_probe, Placement};
 use super::path::{check_file_type, leftover_temp_files, resolve, sibling, LOCK_SUFFIX, PENDING_SUFFIX};
-use super::{read_from, EnvFile, EnvFileError};
+use super::{holder, read_from, EnvFile, EnvFileError};
 
 /// An exclusive lock on a `.env`, for read-modify-write cycles (`generate-keys --env-file`) and
 /// for a whole rotation (SPEC §2), held until dropped.
@@ -42,7 +43,10 @@ pub struct LockedEnv {
 }
 
 impl LockedEnv {
-    /// Locks the `.env` at `path`, waiting while another process holds the lock.
+    /// Locks the `.env` at `path`, waiting as long as another process holds the lock: for tests,
+    /// where the holder is known to let go. Commands use [`LockedEnv::acquire_existing`], whose
+    /// wait is bounded.
+    #[cfg(test)]
     pub fn acquire(path: &Path) -> Result<Self, EnvFileError> {
         let (env, lock_path) = Self::open(path)?;
         env.lock_file.lock().map_err(|error| EnvFileError::Lock { path: lock_path, error })?;
@@ -52,10 +56,55 @@ impl LockedEnv {
     /// Locks the `.env` at `path`, or returns `None` at once if another process holds the lock.
     pub fn try_acquire(path: &Path) -> Result<Option<Self>, EnvFileError> {
         let (env, lock_path) = Self::open(path)?;
-        match env.lock_file.try_lock() {
-            Ok(()) => Ok(Some(env)),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(error)) => Err(EnvFileError::Lock { path: lock_path, error }),
+        Ok(env.try_lock(&lock_path)?.then_some(env))
+    }
+
+    /// The lock of every command that updates a stack's `.env` (SPEC §2, "every wait is bounded
+    /// and said"): refuses a `.env` that does not exist before anything is created beside it
+    /// ([`EnvFileError::Missing`]), then takes the lock, waiting at most `limit` while another
+    /// process holds it. Before waiting, `waiting` is given one sentence that says so and names
+    /// the holder (pid and command name, as `/proc` shows them); after `limit`,
+    /// [`EnvFileError::LockBusy`] names it again. The wait polls, so it ends within a few
+    /// milliseconds of the holder letting go, and an interrupt ends it at once.
+    pub fn acquire_existing(path: &Path, limit: Duration, waiting: impl FnOnce(&str)) -> Result<Self, EnvFileError> {
+        super::require_existing(path)?;
+        let (env, lock_path) = Self::open(path)?;
+        if env.try_lock(&lock_path)? {
+            return Ok(env);
+        }
+        let holder = holder::of(&env.lock_file);
+        waiting(&format!(
+            "waiting up to {} for {} to release the lock on {}…",
+            holder::duration(limit),
+            holder::describe(holder.as_ref()),
+            path.display()
+        ));
+        let deadline = Instant::now() + limit;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let holder = holder::of(&env.lock_file).or(holder);
+                return Err(EnvFileError::LockBusy {
+                    path: path.to_path_buf(),
+                    waited: holder::duration(limit),
+                    holder: holder::describe(holder.as_ref()),
+                });
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(Duration::from_millis(100));
+            if env.try_lock(&lock_path)? {
+                return Ok(env);
+            }
+        }
+    }
+
+    /// One non-blocking attempt at the `flock`: true when taken, false while another holds it.
+    fn try_lock(&self, lock_path: &Path) -> Result<bool, EnvFileError> {
+        match self.lock_file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(fs::TryLockError::WouldBlock) => Ok(false),
+            Err(fs::TryLockError::Error(error)) => Err(EnvFileError::Lock { path: lock_path.to_path_buf(), error }),
         }
     }
 
@@ -63,11 +112,12 @@ impl LockedEnv {
     fn open(path: &Path) -> Result<(Self, PathBuf), EnvFileError> {
         let (dir, name) = resolve(path)?;
         let target = dir.join(&name);
-        if let Ok(meta) = fs::metadata(&target) {
-            check_file_type(&meta, path)?;
+        let env_meta = fs::metadata(&target).ok();
+        if let Some(meta) = &env_meta {
+            check_file_type(meta, path)?;
         }
         let lock_path = sibling(&dir, &name, LOCK_SUFFIX);
-        let lock_file = open_lock_file(&lock_path)?;
+        let lock_file = open_lock_file(&lock_path, path, env_meta.as_ref())?;
         Ok((Self { path: path.to_path_buf(), target, dir, name, lock_file }, lock_path))
     }
 

@@ -42,7 +42,8 @@
 //! - `atomic`: the one routine that replaces a file durably (temporary file, mode and owner,
 //!   fsync, rename, directory fsync), and opening the names beside a `.env` safely (no symlink,
 //!   no FIFO);
-//! - `lock`: [`LockedEnv`], the writers' lock and a rotation's pending file;
+//! - `lock`: [`LockedEnv`], the writers' lock (every wait bounded) and a rotation's pending file;
+//! - `holder`: who holds that lock, as `/proc` tells;
 //! - `error`: [`EnvFileError`], messages that say what to do and never hold a secret;
 //! - [`interpolate`]: compose's `${VAR}` grammar, for readers that need values as compose sees them;
 //! - `properties` and `test_util` (tests only): property tests of the whole rewriter, and helpers.
@@ -52,6 +53,7 @@
 mod atomic;
 mod entry;
 mod error;
+mod holder;
 pub mod interpolate;
 mod lock;
 mod parse;
@@ -173,6 +175,28 @@ impl EnvFile {
         })
     }
 
+    /// Every `(key, value, how compose interpolates it)` in file order, duplicates included:
+    /// compose expands `${VAR}` in bare and double-quoted values as it reads the file, and takes
+    /// single-quoted ones literally.
+    pub fn pairs_as_compose_reads(&self) -> impl Iterator<Item = (&str, &str, Interpolated<'_>)> + '_ {
+        self.entries.iter().filter_map(|entry| {
+            let pair = entry.pair.as_ref()?;
+            let value = pair.value(&entry.raw);
+            let interpolated = match pair.quote {
+                Quote::Single => Interpolated::Literal,
+                Quote::Bare => Interpolated::Template(value),
+                Quote::Double => {
+                    let inner = &entry.raw[pair.value_start + 1..pair.value_end - 1];
+                    match inner.contains("\\$").then(|| parse::compose_template(inner)).flatten() {
+                        Some(template) => Interpolated::EscapedTemplate(template),
+                        None => Interpolated::Template(value),
+                    }
+                }
+            };
+            Some((pair.key(&entry.raw), value, interpolated))
+        })
+    }
+
     /// Keys that occur more than once, in order of first occurrence, so callers can warn that
     /// `set` updates all of them.
     pub fn duplicate_keys(&self) -> Vec<&str> {
@@ -193,6 +217,21 @@ impl EnvFile {
         let newlines: usize =
             self.entries[..target].iter().map(|entry| entry.raw.bytes().filter(|&b| b == b'\n').count()).sum();
         Some(newlines + 1)
+    }
+
+    /// The 1-based line of every key's effective (last) occurrence, found in one pass over the
+    /// file: for naming the lines of many keys at once ([`EnvFile::line_of`] reads the file up to
+    /// its key each time).
+    pub fn key_lines(&self) -> HashMap<&str, usize> {
+        let mut lines = HashMap::with_capacity(self.index.len());
+        let mut line = 1;
+        for entry in &self.entries {
+            if let Some(key) = entry.key() {
+                lines.insert(key, line);
+            }
+            line += entry.raw.bytes().filter(|&b| b == b'\n').count();
+        }
+        lines
     }
 
     /// Sets `key` to `value`, changing nothing else.
@@ -267,6 +306,28 @@ impl EnvFile {
     }
 }
 
+/// How compose reads the `$` of one value ([`EnvFile::pairs_as_compose_reads`]).
+pub enum Interpolated<'a> {
+    /// Single-quoted: the value is taken literally.
+    Literal,
+    /// The text compose interpolates, which is the value as read.
+    Template(&'a str),
+    /// The text compose interpolates, which differs from the value: each double-quoted `\$` is
+    /// `$$` there (a literal `$` to interpolation).
+    EscapedTemplate(Zeroizing<String>),
+}
+
+impl Interpolated<'_> {
+    /// The text compose interpolates; `None` for a literal value.
+    pub fn template(&self) -> Option<&str> {
+        match self {
+            Interpolated::Literal => None,
+            Interpolated::Template(text) => Some(text),
+            Interpolated::EscapedTemplate(text) => Some(text),
+        }
+    }
+}
+
 /// Concatenates into one exactly-sized zeroizing buffer.
 fn concat(parts: &[&str]) -> Zeroizing<String> {
     let mut out = Zeroizing::new(String::with_capacity(parts.iter().map(|p| p.len()).sum()));
@@ -280,6 +341,14 @@ fn concat(parts: &[&str]) -> Zeroizing<String> {
 /// never blocks and reads only a regular file; with `follow` false, a symlink at `actual` is
 /// refused instead of followed.
 fn read_from(shown: &Path, actual: &Path, follow: bool) -> Result<Option<EnvFile>, EnvFileError> {
+    let Some(bytes) = read_regular_bytes(shown, actual, follow)? else {
+        return Ok(None);
+    };
+    EnvFile::parse(utf8(&bytes, shown)?, Some(shown)).map(Some)
+}
+
+/// The whole of the regular file at `actual` (see [`read_from`]), in a buffer zeroed when dropped.
+fn read_regular_bytes(shown: &Path, actual: &Path, follow: bool) -> Result<Option<Zeroizing<Vec<u8>>>, EnvFileError> {
     let read_error = |error: io::Error| EnvFileError::Read { path: shown.to_path_buf(), error };
     let Some(mut file) = atomic::open_regular(actual, shown, follow)? else {
         return Ok(None);
@@ -290,11 +359,25 @@ fn read_from(shown: &Path, actual: &Path, follow: bool) -> Result<Option<EnvFile
     let capacity = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
     let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
     file.read_to_end(&mut bytes).map_err(read_error)?;
-    let text = std::str::from_utf8(&bytes).map_err(|error| EnvFileError::NotUtf8 {
+    Ok(Some(bytes))
+}
+
+/// `bytes` as text, or the line of `shown` where it stops being UTF-8.
+fn utf8<'b>(bytes: &'b [u8], shown: &Path) -> Result<&'b str, EnvFileError> {
+    std::str::from_utf8(bytes).map_err(|error| EnvFileError::NotUtf8 {
         path: shown.to_path_buf(),
         line: 1 + bytes[..error.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
-    })?;
-    EnvFile::parse(text, Some(shown)).map(Some)
+    })
+}
+
+/// The text of a file the operator names besides the `.env` (a compose file), read as the `.env`
+/// is: symlinks followed, and anything that is not a regular file refused at once, before a
+/// byte is read (a FIFO would block the read forever, `/dev/zero` would never end). Missing
+/// files are [`EnvFileError::Read`] errors.
+pub fn read_regular_text(path: &Path) -> Result<Zeroizing<String>, EnvFileError> {
+    let bytes = read_regular_bytes(path, path, true)?
+        .ok_or_else(|| EnvFileError::Read { path: path.to_path_buf(), error: io::ErrorKind::NotFound.into() })?;
+    Ok(Zeroizing::new(utf8(&bytes, path)?.to_owned()))
 }
 
 /// Refuses a `.env` that does not exist, or a dangling symlink ([`EnvFileError::Missing`]), before

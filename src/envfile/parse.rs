@@ -178,6 +178,18 @@ fn parse_pair(body: &str, start: usize, line_end: usize, line: usize) -> Result<
 /// other backslash literally. The result is never longer than the input, so the buffer is
 /// allocated once and no unzeroed copy of the secret is left behind by a reallocation.
 fn decode(inner: &str, double: bool) -> Option<Zeroizing<String>> {
+    decode_with(inner, double, "$")
+}
+
+/// The text compose interpolates for a double-quoted value whose quotes hold `inner`: its escapes
+/// decoded, except that `\$` becomes `$$` (compose-go's `expandEscapes`), which interpolation
+/// reads as a literal `$`. `None` when that is `inner` itself. Never longer than `inner` either.
+pub(super) fn compose_template(inner: &str) -> Option<Zeroizing<String>> {
+    decode_with(inner, true, "$$")
+}
+
+/// [`decode`], writing `escaped_dollar` for a double-quoted `\$`.
+fn decode_with(inner: &str, double: bool, escaped_dollar: &str) -> Option<Zeroizing<String>> {
     if !inner.contains('\\') {
         return None;
     }
@@ -194,8 +206,12 @@ fn decode(inner: &str, double: bool) -> Option<Zeroizing<String>> {
             break;
         };
         rest = chars.as_str();
+        if double && c == '$' {
+            out.push_str(escaped_dollar);
+            continue;
+        }
         let simple = match (double, c) {
-            (false, '\'') | (true, '"' | '\\' | '$') => Some(c),
+            (false, '\'') | (true, '"' | '\\') => Some(c),
             (true, 'n') => Some('\n'),
             (true, 'r') => Some('\r'),
             (true, 't') => Some('\t'),

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::db::{self, ConnectOptions, Target};
-use crate::envfile::{self, EnvFile, EnvFileError, LockedEnv};
+use crate::envfile::{EnvFile, EnvFileError, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::limits::Limit;
 use crate::secret::Secret;
@@ -46,6 +46,8 @@ pub struct RotateOptions {
     pub connect: ConnectOptions,
     /// How long to wait for a lock before giving up and rolling back.
     pub lock_timeout: Duration,
+    /// How long to wait while another run holds the `.env`'s lock.
+    pub lock_wait: Duration,
     /// Print the plan and change nothing.
     pub dry_run: bool,
     /// Do not ask for confirmation.
@@ -100,7 +102,7 @@ fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Ta
 
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
-    let env_lock = lock_env(&args.env_file, ui)?;
+    let env_lock = LockedEnv::acquire_existing(&args.env_file, args.lock_wait, |waiting| ui.info(waiting))?;
     let env = read_env(&env_lock, ui)?;
     if !args.dry_run {
         remove_leftover_temp_files(&env_lock, ui)?;
@@ -349,23 +351,7 @@ fn report_verify_restart(
 }
 
 fn compose_project(args: &RotateOptions) -> restart::ComposeProject {
-    restart::ComposeProject {
-        files: args.compose_file.clone(),
-        directory: args.project_directory.clone().unwrap_or_else(|| restart::default_directory(&args.env_file)),
-        env_file: args.env_file.clone(),
-    }
-}
-
-/// Takes the `.env` lock, saying so when another run holds it: waiting silently at 2 a.m.
-/// looks like a hang.
-fn lock_env(path: &Path, ui: &Ui) -> Result<LockedEnv> {
-    // Nothing is created beside a .env that is not there (a typo in --env-file).
-    envfile::require_existing(path)?;
-    if let Some(lock) = LockedEnv::try_acquire(path)? {
-        return Ok(lock);
-    }
-    ui.info(&format!("waiting for another pmoves-secrets run that holds the lock on {}…", path.display()));
-    Ok(LockedEnv::acquire(path)?)
+    restart::ComposeProject::new(&args.env_file, &args.compose_file, args.project_directory.as_deref())
 }
 
 /// The `.env` under the lock; it must exist (rotation rewrites the stack's own file).

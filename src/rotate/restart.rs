@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::db::DB_URL_VAR;
+use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
 use crate::stack::services::HOLDING_DB_PASSWORD;
 
@@ -20,14 +22,45 @@ pub struct ComposeProject {
 }
 
 impl ComposeProject {
-    /// `docker compose` with this project's options, run from its directory.
+    /// The project of the stack whose `.env` is `env_file`, with compose files `files` and the
+    /// project directory `directory` (default: the `.env`'s directory). Every path is made
+    /// absolute against the current directory, where the operator meant it: compose runs in the
+    /// project directory and would resolve a relative one from there.
+    pub fn new(env_file: &Path, files: &[PathBuf], directory: Option<&Path>) -> Self {
+        let directory = directory.map_or_else(|| default_directory(env_file), Path::to_path_buf);
+        ComposeProject {
+            files: files.iter().map(|f| absolute(f)).collect(),
+            directory: absolute(&directory),
+            env_file: absolute(env_file),
+        }
+    }
+
+    /// `docker compose` with this project's options.
     fn compose(&self) -> Command {
-        let mut cmd = Command::new("docker");
-        cmd.current_dir(&self.directory).arg("compose");
+        let mut cmd = self.docker();
+        cmd.arg("compose");
         for file in &self.files {
             cmd.arg("-f").arg(file);
         }
         cmd.arg("--project-directory").arg(&self.directory).arg("--env-file").arg(&self.env_file);
+        cmd
+    }
+
+    /// `docker`, run from the project directory, in an environment without the `.env`'s keys
+    /// and without the tool's own connection variables: compose lets a shell variable override
+    /// `--env-file`, so an exported old password would be handed to the recreated services,
+    /// and the child has no use for our credentials.
+    fn docker(&self) -> Command {
+        let mut cmd = Command::new("docker");
+        for key in EnvFile::read(&self.env_file).iter().flat_map(|env| env.pairs().map(|(key, _)| key)) {
+            cmd.env_remove(key);
+        }
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|key| key == DB_URL_VAR || key.starts_with("PG")) {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.current_dir(&self.directory);
         cmd
     }
 
@@ -43,8 +76,13 @@ impl ComposeProject {
     }
 }
 
+/// `path` made absolute against the current directory (kept as it is if that cannot be read).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 /// The project directory for `env_file` when none is given: the directory holding it.
-pub fn default_directory(env_file: &Path) -> PathBuf {
+fn default_directory(env_file: &Path) -> PathBuf {
     match env_file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -70,9 +108,7 @@ pub fn preflight(project: &ComposeProject) -> Result<()> {
              (then recreate the services by hand afterwards); nothing was changed"
         ))
     };
-    let mut version = Command::new("docker");
-    version.current_dir(&project.directory).args(["compose", "version"]);
-    match version.output() {
+    match project.docker().args(["compose", "version"]).output() {
         Ok(out) if out.status.success() => Ok(()),
         Ok(out) => Err(refused(format!("`docker compose version` failed: {}", first_line(&out.stderr)))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -23,7 +23,7 @@ mod status;
 
 use std::path::{Path, PathBuf};
 
-use crate::envfile::{self, EnvFile, LockedEnv};
+use crate::envfile::{EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::Secret;
 use crate::secrets;
@@ -57,6 +57,8 @@ pub struct RotateKeysOptions {
     pub force: bool,
     /// Output of `status`.
     pub format: ReportFormat,
+    /// How long to wait while another run holds the `.env`'s lock.
+    pub lock_wait: std::time::Duration,
 }
 
 /// What a phase will do, decided before anything is shown or asked. `Debug` shows no value
@@ -92,8 +94,7 @@ pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
 /// The pipeline shared by every phase that changes the file.
 fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let path = opts.env_file.as_path();
-    envfile::require_existing(path)?;
-    let env = LockedEnv::acquire(path)?;
+    let env = LockedEnv::acquire_existing(path, opts.lock_wait, |waiting| ui.info(waiting))?;
     // A rotation of the database password in progress owns the file until it is settled.
     env.refuse_while_pending()?;
     let mut file = env.read_existing()?;

@@ -110,7 +110,7 @@ fn render_text(status: &Status) -> String {
             ),
             None => "since an unrecorded time".to_owned(),
         };
-        out.push_str(&format!("  {}  {:<8} {since}\n", key.kid, key.state.as_str()));
+        out.push_str(&format!("  {}  {:<8} {since}\n", crate::ui::printable(&key.kid), key.state.as_str()));
     }
     out.push_str(if status.legacy_hs256 {
         "  legacy HS256 (oct) key of JWT_SECRET: in both sets\n"
@@ -119,7 +119,7 @@ fn render_text(status: &Status) -> String {
     });
     for step in &status.next {
         let what = match &step.kid {
-            Some(kid) => format!("{} {kid}", step.step),
+            Some(kid) => format!("{} {}", step.step, crate::ui::printable(kid)),
             None => step.step.to_owned(),
         };
         let when = match (step.ready, step.earliest) {

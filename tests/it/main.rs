@@ -35,6 +35,9 @@ mod generate_compose;
 // check --compose: upstream's compose file and the findings with file and line.
 mod check_compose;
 
+// check against hostile inputs: FIFOs, nested and self-repeating references, control characters.
+mod check_bounds;
+
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;
 
@@ -55,3 +58,10 @@ mod rotate_bounds;
 
 // Every copy of the password follows the rotation.
 mod rotate_copies;
+
+// The .env lock of every writer: bounded waits that name the holder, lock files of root runs.
+mod env_lock;
+
+// The file side of a rotation: --restart's environment and paths, publishing onto the current
+// .env, a single-file bind mount.
+mod rotate_files;
