@@ -13,10 +13,14 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+use crate::db::{self, ConnectOptions};
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::secrets::{self, Existing};
+use crate::service_copies;
+use crate::stack::connection::connection_settings;
+use crate::stack::copies::{self, Copy};
 use crate::stack::demo::is_demo_value;
 use crate::stack::keys::{self, POSTGRES_PASSWORD};
 use crate::stack::settings;
@@ -252,6 +256,7 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     let plan = plan_changes(&file, path, &args.only, args.asymmetric, is_demo_value)?;
     warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);
     warn_weak_database_password(&file, path, ui);
+    let plan = hold_back_keys_with_copies(&file, path, plan, ui)?;
     if plan.is_empty() {
         ui.info(&format!(
             "nothing to change: every secret in {} is set and none is a demo, placeholder or weak value",
@@ -417,11 +422,131 @@ fn show_plan(path: &Path, plan: &[Change], ui: &Ui) {
             resigned.join(" and ")
         ));
     }
+    let with_copies: Vec<&str> =
+        plan.iter().map(|change| change.key).filter(|key| copies::has_database_copies(key)).collect();
+    if !with_copies.is_empty() {
+        ui.warn(&format!(
+            "{} {} copies outside .env ({}): this command changes the .env alone, for a stack that has not started; \
+             on a running stack answer no and use `pmoves-secrets rotate-secrets {}`, which follows every copy",
+            with_copies.join(", "),
+            if with_copies.len() == 1 { "has" } else { "have" },
+            places_of(&with_copies),
+            with_copies.join(" ")
+        ));
+    }
     if plan.iter().any(|change| change.key == POSTGRES_PASSWORD) {
         ui.warn(
             "the new POSTGRES_PASSWORD only reaches a database initialised after this; if the \
              database already runs, answer no and use `pmoves-secrets rotate-passwords`",
         );
+    }
+}
+
+/// The places of the copies of `keys`, for the plan.
+fn places_of(keys: &[&str]) -> String {
+    let mut places: Vec<String> = Vec::new();
+    for copy in keys.iter().flat_map(|key| copies::copies_of(key)) {
+        let place = copy.place();
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    places.join("; ")
+}
+
+/// How long `--env-file` waits to reach the database it looks for copies in, and for a lock there.
+const LOOK_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+const LOOK_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `--env-file` is for a stack that has not started (SPEC §8): a planned key whose copies the
+/// stack's database already holds is never re-minted here, since the copies would be left stale
+/// (Supavisor crash-looping on a new `VAULT_ENC_KEY`, Logflare accepting an old token, ...).
+///
+/// The database is the one the `.env` names, reached as `rotate-secrets` would reach it (the
+/// `.env`'s `POSTGRES_*`, or `PMOVES_SECRETS_DB_URL`), only when the file has a
+/// `POSTGRES_PASSWORD` (without one, no stack has started from it) and only for a few seconds
+/// (nobody answering means a stack that is not running here, and the plan's warning stands). A
+/// key named in `--only` is refused (exit 1, nothing changed); one that would only be filled (a
+/// demo or weak value) is held back with a warning, the rest of the plan going ahead.
+fn hold_back_keys_with_copies(file: &EnvFile, path: &Path, plan: Vec<Change>, ui: &Ui) -> Result<Vec<Change>> {
+    let planned: Vec<&'static str> =
+        plan.iter().filter(|c| !matches!(c.reason, Reason::Dependent(_))).map(|c| c.key).collect();
+    let wanted: Vec<&'static Copy> = copies::COPIES.iter().filter(|c| planned.iter().any(|k| c.follows(k))).collect();
+    if wanted.is_empty() {
+        return Ok(plan);
+    }
+    let Some(held) = look_for_copies(file, &wanted, ui) else { return Ok(plan) };
+    let held_keys: BTreeSet<&'static str> =
+        planned.iter().copied().filter(|key| held.iter().any(|(copy, _)| copy.follows(key))).collect();
+    let places = |key: &str| {
+        held.iter()
+            .filter(|(copy, _)| copy.follows(key))
+            .map(|(copy, dbname)| format!("{} in database {dbname}", copy.place()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if let Some(change) = plan.iter().find(|c| held_keys.contains(c.key) && c.reason == Reason::Only) {
+        return Err(Error::BadValue {
+            path: path.to_path_buf(),
+            key: change.key.into(),
+            problem: format!(
+                "has copies in the stack's database ({}), which a new value in the file alone would leave stale; \
+                 rotate it with `pmoves-secrets rotate-secrets {} --env-file {}`, which follows them (nothing was \
+                 changed)",
+                places(change.key),
+                change.key,
+                path.display()
+            ),
+        });
+    }
+    for change in plan.iter().filter(|c| held_keys.contains(c.key)) {
+        ui.warn(&format!(
+            "{} is {} but is left as it is: the stack's database holds copies of it ({}); rotate it with \
+             `pmoves-secrets rotate-secrets {}`",
+            change.key,
+            change.reason,
+            places(change.key),
+            change.key
+        ));
+    }
+    Ok(plan
+        .into_iter()
+        .filter(|c| {
+            !held_keys.contains(c.key) && !matches!(c.reason, Reason::Dependent(from) if held_keys.contains(from))
+        })
+        .collect())
+}
+
+/// The copies among `wanted` that the `.env`'s database holds; `None` when it could not look.
+fn look_for_copies(file: &EnvFile, wanted: &[&'static Copy], ui: &Ui) -> Option<Vec<(&'static Copy, String)>> {
+    if file.get(POSTGRES_PASSWORD).is_none_or(str::is_empty) {
+        ui.detail("no POSTGRES_PASSWORD in the file, so no stack has started from it: the database was not looked at");
+        return None;
+    }
+    let target = db::resolve(&ConnectOptions::default(), &connection_settings(file))
+        .ok()?
+        .target
+        .with_connect_timeout(LOOK_CONNECT_TIMEOUT);
+    let runtime = db::runtime().ok()?;
+    match runtime.block_on(service_copies::held(&target, wanted, LOOK_LOCK_TIMEOUT)) {
+        Ok(held) => Some(held),
+        Err(not) if !not.answered => {
+            ui.detail(&format!(
+                "no database answered at {} ({}): copies not looked for",
+                target.host_port(),
+                not.reason
+            ));
+            None
+        }
+        Err(not) => {
+            ui.warn(&format!(
+                "could not look for copies in the database at {} ({}); if that stack has started, answer no and use \
+                 `pmoves-secrets rotate-secrets`",
+                target.host_port(),
+                not.reason
+            ));
+            None
+        }
     }
 }
 

@@ -10,7 +10,8 @@
 //! - the commands [`generate`], [`rotate`], [`rotate_keys`] and [`check`], which never import
 //!   each other;
 //! - what several commands share: [`analytics`] (Logflare's table of backends, which holds a
-//!   copy of the password), [`discovery`] (which of the stack's roles a live database lets log
+//!   copy of the password), [`service_copies`] (the copies of secrets Supavisor, Realtime and
+//!   Logflare keep in the database, found and read), [`discovery`] (which of the stack's roles a live database lets log
 //!   in), [`keyring`] (the states of the signing keys, which `rotate-keys` changes and `check`
 //!   audits) and [`strength`] (how guessable a secret's value is);
 //! - [`stack`]: what a Supabase stack is (roles, keys and how each is made, services, settings),
@@ -22,7 +23,8 @@
 //!   `envfile`'s own error, hence above it);
 //! - leaves that import nothing of the crate: [`secret`] (the redacting wrapper every value
 //!   travels in), [`envfile`] (every `.env` file concern), [`dburl`] (the one connection-string
-//!   grammar), [`jwt`] (reading tokens and keys), [`clock`] (UTC rendering) and [`process`]
+//!   grammar), [`jwt`] (reading tokens and keys), [`crypto`] (Supavisor's and Realtime's
+//!   encryption of their copies), [`clock`] (UTC rendering) and [`process`]
 //!   (protections of the process itself: no core dump).
 
 #![forbid(unsafe_code)]
@@ -31,6 +33,7 @@ pub mod analytics;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod crypto;
 pub mod db;
 pub mod dburl;
 pub mod discovery;
@@ -45,6 +48,7 @@ pub mod rotate;
 pub mod rotate_keys;
 pub mod secret;
 pub mod secrets;
+pub mod service_copies;
 pub mod stack;
 pub mod strength;
 pub mod ui;

@@ -286,11 +286,76 @@ CREATE TABLE _supavisor.users (
 INSERT INTO _supavisor.tenants (id, external_id, db_host, db_port, db_database, require_user)
 VALUES ('00000000-0000-4000-8000-00000000000a', 'pmoves', 'db', 5432, :'maindb', false);
 
--- db_pass_encrypted is opaque ciphertext upstream (AES-GCM under VAULT_ENC_KEY): never plaintext.
-INSERT INTO _supavisor.users (id, db_user_alias, db_user, db_pass_encrypted, is_manager,
-                              tenant_external_id)
-VALUES ('00000000-0000-4000-8000-00000000000b', 'postgres', 'postgres',
-        '\x0102030405060708090a0b0c0d0e0f10'::bytea, true, 'pmoves');
+-- No row in _supavisor.users: upstream's pooler.exs writes it (user pgbouncer, POSTGRES_PASSWORD
+-- encrypted by Supavisor's Cloak vault under VAULT_ENC_KEY) when the tenant is created, and the
+-- key is the test's own; tests that need the row write it with another implementation
+-- (tests/it/common/copies.rs, Python `cryptography`).
+
+-- Logflare's single-tenant user and access tokens (Logflare/logflare migrations
+-- 20181212161742_add_users_table, 20181219123536_add_api_key_to_users, 20191007163747_add_provider_uid,
+-- 20190211215002_create_oauth_tables, 20220523135557_add_description_column...): the columns
+-- the tool reads, the types Ecto gives them. Empty here: Logflare fills them at its first start.
+CREATE TABLE _analytics.users (
+    id bigserial PRIMARY KEY,
+    email varchar(255),
+    provider varchar(255) NOT NULL,
+    token varchar(255),
+    api_key varchar(255) NOT NULL,
+    provider_uid varchar(255),
+    inserted_at timestamp(0) without time zone NOT NULL DEFAULT now(),
+    updated_at timestamp(0) without time zone NOT NULL DEFAULT now()
+);
+CREATE INDEX users_api_key_index ON _analytics.users (api_key);
+
+CREATE TABLE _analytics.oauth_access_tokens (
+    id bigserial PRIMARY KEY,
+    application_id bigint,
+    resource_owner_id integer,
+    token varchar(255) NOT NULL UNIQUE,
+    refresh_token varchar(255) UNIQUE,
+    expires_in integer,
+    revoked_at timestamp(0) without time zone,
+    scopes varchar(255),
+    previous_refresh_token varchar(255) NOT NULL DEFAULT '',
+    description text,
+    inserted_at timestamp(0) without time zone NOT NULL DEFAULT now(),
+    updated_at timestamp(0) without time zone NOT NULL DEFAULT now()
+);
+\endif
+
+-- ============================================================================ _realtime (main database)
+
+-- Realtime runs in POSTGRES_DB with search_path _realtime (upstream compose DB_NAME,
+-- DB_AFTER_CONNECT_QUERY); supabase/supabase docker/volumes/db/realtime.sql creates the schema.
+-- Tables as supabase/realtime's migrations leave them (20210706140551_create_tenant,
+-- 20220329161857_add_extensions_table, 20230810220907/20230810220924 ..._columns_to_text,
+-- 20240306114423_add_tenant_jwt_jwks, 20251204170944_nullable_jwt_secrets), with the columns the
+-- tool reads. Empty here: Realtime seeds its tenant (SEED_SELF_HOST) at its first start.
+\if :fx_bare
+\else
+\connect :"maindb"
+\set QUIET on
+CREATE SCHEMA _realtime AUTHORIZATION supabase_admin;
+CREATE TABLE _realtime.tenants (
+    id uuid PRIMARY KEY,
+    name text,
+    external_id text UNIQUE,
+    jwt_secret text,
+    jwt_jwks jsonb,
+    max_concurrent_users integer DEFAULT 200,
+    inserted_at timestamp(0) without time zone NOT NULL DEFAULT now(),
+    updated_at timestamp(0) without time zone NOT NULL DEFAULT now(),
+    CONSTRAINT jwt_secret_or_jwt_jwks_required CHECK (jwt_secret IS NOT NULL OR jwt_jwks IS NOT NULL)
+);
+CREATE TABLE _realtime.extensions (
+    id uuid PRIMARY KEY,
+    type text,
+    settings jsonb,
+    tenant_external_id text REFERENCES _realtime.tenants (external_id) ON DELETE CASCADE,
+    inserted_at timestamp(0) without time zone NOT NULL DEFAULT now(),
+    updated_at timestamp(0) without time zone NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX extensions_tenant_external_id_type_index ON _realtime.extensions (tenant_external_id, type);
 \endif
 
 -- ============================================================================ last: superuser password

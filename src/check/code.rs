@@ -112,6 +112,25 @@ finding_codes! {
     /// `JWT_SECRET`; a warning when it matches (any role can read it). The one code whose
     /// severity depends on the finding (SPEC §4); [`Code::severity`] gives the error.
     DbJwtSecretCopy = "db-jwt-secret-copy", Error;
+    /// error (`--db`): Supavisor's stored pooler credentials do not decrypt under `VAULT_ENC_KEY`,
+    /// or hold a password other than `POSTGRES_PASSWORD`.
+    DbSupavisorCredentials = "db-supavisor-credentials", Error;
+    /// error (`--db`): a Realtime tenant's JWT secret does not decrypt under
+    /// `REALTIME_DB_ENC_KEY` or is not `JWT_SECRET`; a warning for the tenant Realtime re-seeds at
+    /// its next start. [`Code::severity`] gives the error.
+    DbRealtimeJwtSecret = "db-realtime-jwt-secret", Error;
+    /// error (`--db`): a Realtime tenant's encrypted connection settings do not decrypt under
+    /// `REALTIME_DB_ENC_KEY`, or its password is not `POSTGRES_PASSWORD`; a warning for the
+    /// tenant Realtime re-seeds. [`Code::severity`] gives the error.
+    DbRealtimeDbSettings = "db-realtime-db-settings", Error;
+    /// error (`--db`): Logflare's user keeps an `api_key` other than `LOGFLARE_PUBLIC_ACCESS_TOKEN`.
+    DbLogflareApiKey = "db-logflare-api-key", Error;
+    /// warning (`--db`): a live Logflare access token made from an earlier `LOGFLARE_*_ACCESS_TOKEN`
+    /// (Logflare replaces it at its next start).
+    DbLogflareAccessToken = "db-logflare-access-token", Warning;
+    /// warning (`--db`): a copy in the database could not be read or is in a format no `.env` key
+    /// decrypts, so it was not compared.
+    DbCopyNotChecked = "db-copy-not-checked", Warning;
     /// error (`--compose`): a secret a compose file reads, or a `${VAR:?…}`, is not set.
     ComposeUnsetSecret = "compose-unset-secret", Error;
     /// warning (`--compose`): a non-secret variable a compose file reads is not set (compose
@@ -162,8 +181,8 @@ mod tests {
     }
 
     /// The README's list of codes ("Codes: errors …; warnings …") names every code of the
-    /// table under its severity, and nothing else. `db-jwt-secret-copy` is listed under both:
-    /// its severity depends on the finding.
+    /// table under its severity, and nothing else. `db-jwt-secret-copy` and the two Realtime
+    /// codes are listed under both: their severity depends on the finding.
     #[test]
     fn the_readme_lists_exactly_the_codes_of_the_table() {
         let readme = include_str!("../../README.md");
@@ -176,7 +195,10 @@ mod tests {
         };
         assert_eq!(names_in(errors), of(Severity::Error), "the README's error codes");
         let mut expected_warnings = of(Severity::Warning);
-        expected_warnings.insert(Code::DbJwtSecretCopy.as_str());
+        // The codes whose severity depends on the finding are listed under both.
+        for code in [Code::DbJwtSecretCopy, Code::DbRealtimeJwtSecret, Code::DbRealtimeDbSettings] {
+            expected_warnings.insert(code.as_str());
+        }
         assert_eq!(names_in(warnings), expected_warnings, "the README's warning codes");
     }
 }

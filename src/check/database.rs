@@ -51,6 +51,7 @@ pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values
         &findings,
         ui,
     )));
+    findings.extend(runtime.block_on(super::service_copies::audit(&target, values, &findings, ui)));
     Ok(findings)
 }
 

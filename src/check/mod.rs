@@ -15,6 +15,7 @@
 //! `env_copies` (values of the `.env` that must repeat another), `file` (the file itself),
 //! `compose` (`--compose`: what the compose files read), `database`, `analytics` and
 //! `db_jwt_secret_copy` (`--db`: logins, Logflare's copy of the password, the JWT secret kept in
+//! the database), `service_copies` (`--db`: the copies Supavisor, Realtime and Logflare keep in
 //! the database), and `report` (what is printed). `code` is the table of finding codes. What a
 //! stack's keys and roles are comes from [`crate::stack`].
 
@@ -31,6 +32,7 @@ mod jwt;
 mod key_states;
 mod per_value;
 mod report;
+mod service_copies;
 #[cfg(test)]
 mod test_support;
 mod values;
@@ -210,6 +212,12 @@ mod tests {
         ("standby-key-stale", "warning"),
         ("key-state-record", "warning"),
         ("db-jwt-secret-copy", "error"),
+        ("db-supavisor-credentials", "error"),
+        ("db-realtime-jwt-secret", "error"),
+        ("db-realtime-db-settings", "error"),
+        ("db-logflare-api-key", "error"),
+        ("db-logflare-access-token", "warning"),
+        ("db-copy-not-checked", "warning"),
         ("compose-unset-secret", "error"),
         ("compose-unset-variable", "warning"),
         ("compose-secret-fallback", "error"),

@@ -192,15 +192,22 @@ pub const KEYS: &[KeySpec] = &[
     .demo(&[demo("supabaserealtime", "the REALTIME_DB_ENC_KEY upstream's docker-compose.yml hard-codes")])
     .placeholders(&["your16charkey123"])
     .strength(TYPED_OR_SHORT),
-    spec("LOGFLARE_PUBLIC_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) public token", &["analytics"])
-        .demo(&[demo("your-super-secret-and-long-logflare-key-public", "upstream's demo LOGFLARE_PUBLIC_ACCESS_TOKEN")])
-        .strength(MACHINE_KEY),
-    spec("LOGFLARE_PRIVATE_ACCESS_TOKEN", Recipe::Base64(24), "Logflare (analytics) private token", &["analytics"])
-        .demo(&[demo(
-            "your-super-secret-and-long-logflare-key-private",
-            "upstream's demo LOGFLARE_PRIVATE_ACCESS_TOKEN",
-        )])
-        .strength(MACHINE_KEY),
+    spec(
+        "LOGFLARE_PUBLIC_ACCESS_TOKEN",
+        Recipe::Base64(24),
+        "Logflare (analytics) public token",
+        &["analytics", "studio", "vector"],
+    )
+    .demo(&[demo("your-super-secret-and-long-logflare-key-public", "upstream's demo LOGFLARE_PUBLIC_ACCESS_TOKEN")])
+    .strength(MACHINE_KEY),
+    spec(
+        "LOGFLARE_PRIVATE_ACCESS_TOKEN",
+        Recipe::Base64(24),
+        "Logflare (analytics) private token",
+        &["analytics", "studio"],
+    )
+    .demo(&[demo("your-super-secret-and-long-logflare-key-private", "upstream's demo LOGFLARE_PRIVATE_ACCESS_TOKEN")])
+    .strength(MACHINE_KEY),
     spec("S3_PROTOCOL_ACCESS_KEY_ID", Recipe::Hex(16), "Storage S3 protocol access key id", &["storage"])
         .demo(&[demo("625729a08b95bf1b7ff351a663f3a23c", "upstream's demo S3_PROTOCOL_ACCESS_KEY_ID")])
         .strength(MACHINE_KEY),

@@ -13,16 +13,22 @@
 //!   table whose URLs carry the database password;
 //! - [`settings`]: the non-secret variables of a stack's `.env` with upstream's defaults, and
 //!   the third-party secrets the operator brings;
-//! - [`connection`]: the `.env` keys that say where the database is and with what password.
+//! - [`connection`]: the `.env` keys that say where the database is and with what password;
+//! - [`server`]: the stack's own database server under all its names, and which connection
+//!   strings are the stack's copies of its password;
+//! - [`copies`]: every copy of a secret the services keep outside `.env` (tables, columns, how
+//!   each is stored and whether its service rewrites it at start), with their sources.
 //!
 //! Facts only: nothing here makes a secret (that is `secrets`) or talks to a server (that is
 //! `discovery`, `analytics` and the commands).
 
 pub mod connection;
+pub mod copies;
 pub mod demo;
 pub mod internals;
 pub mod keys;
 pub mod roles;
+pub mod server;
 pub mod services;
 pub mod settings;
 

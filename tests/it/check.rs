@@ -796,7 +796,13 @@ fn db_check_of_a_server_without_supabase_login_roles_is_a_warning() {
         findings(&report),
         vec![
             ("warning".into(), "db-no-supabase-roles".into(), None),
-            ("warning".into(), "analytics-not-checked".into(), None)
+            ("warning".into(), "analytics-not-checked".into(), None),
+            // Nor the tables where Supavisor, Realtime and Logflare keep their copies.
+            ("warning".into(), "db-copy-not-checked".into(), Some("VAULT_ENC_KEY".into())),
+            ("warning".into(), "db-copy-not-checked".into(), Some("REALTIME_DB_ENC_KEY".into())),
+            ("warning".into(), "db-copy-not-checked".into(), Some("REALTIME_DB_ENC_KEY".into())),
+            ("warning".into(), "db-copy-not-checked".into(), Some("LOGFLARE_PUBLIC_ACCESS_TOKEN".into())),
+            ("warning".into(), "db-copy-not-checked".into(), Some("LOGFLARE_PUBLIC_ACCESS_TOKEN".into())),
         ],
         "{report:#}"
     );

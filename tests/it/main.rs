@@ -65,3 +65,13 @@ mod env_lock;
 // The file side of a rotation: --restart's environment and paths, publishing onto the current
 // .env, a single-file bind mount.
 mod rotate_files;
+
+// The database side of issue 15: DDL audit, whose connection strings follow, a pooler,
+// per-role verifier kinds, settling with any credentials, the rotation lock, roles that cannot log in.
+mod rotate_db;
+
+// check --db compares every copy the services keep in the database (issue 17).
+mod check_copies;
+
+// generate-keys --env-file never leaves a copy in the database stale (issue 17).
+mod generate_copies;

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod copies;
 pub mod pg;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,366 @@
+//! The copies of secrets the services keep in the database ([`crate::stack::copies`]), found and
+//! read on a live server. `check --db` compares them with the `.env`; a rotation rewrites them.
+//!
+//! Each table is looked for where its service creates it ([`Database`]): the internals database
+//! first and then the main one for Supavisor's and Logflare's, the main database for Realtime's.
+//! A table that is not there is [`Found::Absent`] (the stack does not run that service, or it has
+//! not started yet); one that is there but cannot be read is [`Found::Unreadable`]. Values stay
+//! wrapped ([`Secret`], zeroized bytes) and are never printed.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+use zeroize::Zeroizing;
+
+use crate::db::{self, Target};
+use crate::secret::Secret;
+use crate::stack::copies::{Copy, CopyId, Database, LOGFLARE_TOKENS, REALTIME_CDC_EXTENSION, REALTIME_SEEDED_TENANT};
+use crate::stack::internals::internals_candidates;
+
+/// A session on the database that holds a table: the caller's own, or one opened for it.
+pub struct Location<'a> {
+    /// The database's name.
+    pub dbname: String,
+    session: Session<'a>,
+}
+
+enum Session<'a> {
+    Borrowed(&'a Client),
+    Owned(Client),
+}
+
+impl Location<'_> {
+    /// The session.
+    pub fn client(&self) -> &Client {
+        match &self.session {
+            Session::Borrowed(client) => client,
+            Session::Owned(client) => client,
+        }
+    }
+}
+
+/// Where a copy's table is, and what was read there.
+pub enum Found<T> {
+    /// No candidate database has the table.
+    Absent,
+    /// The table's rows (those that hold copies).
+    Rows {
+        /// The database holding the table.
+        dbname: String,
+        /// What was read.
+        rows: Vec<T>,
+    },
+    /// The table is there but could not be read.
+    Unreadable {
+        /// The database holding the table.
+        dbname: String,
+        /// Why, for the operator (no value in it).
+        reason: String,
+    },
+}
+
+/// The databases a copy's table can be in, in the order to look.
+fn candidates<'t>(target: &'t Target, copy: &Copy) -> Vec<&'t str> {
+    match copy.database {
+        Database::Internals => internals_candidates(target.dbname()).collect(),
+        Database::Main | Database::Cluster => vec![target.dbname()],
+    }
+}
+
+/// Finds the first candidate database holding `copy`'s table. `main` is a session already open
+/// on `target`'s database; every session used is bounded by `lock_timeout`.
+pub async fn locate<'a>(
+    target: &Target,
+    main: &'a Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+) -> Result<Option<Location<'a>>, (String, String)> {
+    let qualified = format!("{}.{}", quote_ident(copy.schema), quote_ident(copy.table));
+    for dbname in candidates(target, copy) {
+        let location = if dbname == target.dbname() {
+            Location { dbname: dbname.to_owned(), session: Session::Borrowed(main) }
+        } else {
+            match target.in_database(dbname).connect().await {
+                Ok(client) => Location { dbname: dbname.to_owned(), session: Session::Owned(client) },
+                // No internals database (older stacks), or it refuses this role: look further.
+                Err(_) => continue,
+            }
+        };
+        let client = location.client();
+        let exists = async {
+            db::bound_session(client, lock_timeout).await?;
+            let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await?;
+            row.try_get::<_, bool>(0)
+        };
+        match exists.await {
+            Ok(true) => return Ok(Some(location)),
+            Ok(false) => {}
+            Err(err) => return Err((dbname.to_owned(), db::describe(&err))),
+        }
+    }
+    Ok(None)
+}
+
+/// Runs `read` where `copy`'s table is.
+async fn find<T, F>(target: &Target, main: &Client, copy: &Copy, lock_timeout: Duration, read: F) -> Found<T>
+where
+    F: AsyncFnOnce(&Client) -> Result<Vec<T>, tokio_postgres::Error>,
+{
+    match locate(target, main, copy, lock_timeout).await {
+        Ok(None) => Found::Absent,
+        Err((dbname, reason)) => Found::Unreadable { dbname, reason },
+        Ok(Some(location)) => match read(location.client()).await {
+            Ok(rows) => Found::Rows { dbname: location.dbname, rows },
+            Err(err) => Found::Unreadable { dbname: location.dbname, reason: db::describe(&err) },
+        },
+    }
+}
+
+/// `"name"` with embedded quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// One row of `_supavisor.users`.
+pub struct SupavisorUser {
+    /// `db_user` (names the row in messages).
+    pub db_user: String,
+    /// `tenant_external_id`.
+    pub tenant: String,
+    /// `db_pass_encrypted`, as the vault wrote it.
+    pub stored: Zeroizing<Vec<u8>>,
+}
+
+/// Supavisor's stored pooler credentials.
+pub async fn supavisor_users(
+    target: &Target,
+    main: &Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+) -> Found<SupavisorUser> {
+    find(target, main, copy, lock_timeout, async |client: &Client| {
+        let rows = client
+            .query(
+                "SELECT db_user::text, coalesce(tenant_external_id::text, ''), db_pass_encrypted \
+                 FROM _supavisor.users ORDER BY tenant_external_id, db_user",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SupavisorUser {
+                    db_user: row.try_get(0)?,
+                    tenant: row.try_get(1)?,
+                    stored: Zeroizing::new(row.try_get(2)?),
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// One row of `_realtime.tenants`.
+pub struct RealtimeTenant {
+    /// `external_id`.
+    pub external_id: String,
+    /// `jwt_secret`, encrypted (`None`: the tenant verifies with a JWKS only).
+    pub jwt_secret: Option<Secret>,
+}
+
+/// Realtime's tenants.
+pub async fn realtime_tenants(
+    target: &Target,
+    main: &Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+) -> Found<RealtimeTenant> {
+    find(target, main, copy, lock_timeout, async |client: &Client| {
+        let rows = client
+            .query("SELECT external_id::text, jwt_secret::text FROM _realtime.tenants ORDER BY external_id", &[])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RealtimeTenant {
+                    external_id: row.try_get::<_, Option<String>>(0)?.unwrap_or_default(),
+                    jwt_secret: row.try_get::<_, Option<String>>(1)?.map(Secret::new),
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// One encrypted field of a `postgres_cdc_rls` row of `_realtime.extensions`.
+pub struct RealtimeSetting {
+    /// `tenant_external_id`.
+    pub tenant: String,
+    /// The field's name in `settings`.
+    pub field: String,
+    /// The stored (encrypted) value.
+    pub stored: Secret,
+}
+
+/// The encrypted fields `fields` of Realtime's `postgres_cdc_rls` extension settings.
+pub async fn realtime_settings(
+    target: &Target,
+    main: &Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+) -> Found<RealtimeSetting> {
+    let fields: Vec<String> = copy.fields.iter().map(|f| (*f).to_owned()).collect();
+    find(target, main, copy, lock_timeout, async |client: &Client| {
+        let rows = client
+            .query(
+                "SELECT coalesce(e.tenant_external_id::text, ''), f.key, f.value \
+                 FROM _realtime.extensions e CROSS JOIN LATERAL jsonb_each_text(e.settings::jsonb) AS f \
+                 WHERE e.type = $1 AND f.key = ANY($2) AND f.value IS NOT NULL \
+                 ORDER BY 1, array_position($2, f.key)",
+                &[&REALTIME_CDC_EXTENSION, &fields],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RealtimeSetting {
+                    tenant: row.try_get(0)?,
+                    field: row.try_get(1)?,
+                    stored: Secret::new(row.try_get(2)?),
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// Logflare's single-tenant user and its legacy API key.
+pub struct LogflareUser {
+    /// `id`.
+    pub id: i64,
+    /// `api_key`.
+    pub api_key: Secret,
+}
+
+/// The default user Logflare's single-tenant mode creates (`provider` and `provider_uid`
+/// `default`).
+pub async fn logflare_users(
+    target: &Target,
+    main: &Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+) -> Found<LogflareUser> {
+    find(target, main, copy, lock_timeout, async |client: &Client| {
+        let rows = client
+            .query(
+                "SELECT id::bigint, api_key::text FROM _analytics.users \
+                 WHERE provider = 'default' AND provider_uid = 'default' AND api_key IS NOT NULL ORDER BY id",
+                &[],
+            )
+            .await?;
+        rows.iter().map(|row| Ok(LogflareUser { id: row.try_get(0)?, api_key: Secret::new(row.try_get(1)?) })).collect()
+    })
+    .await
+}
+
+/// One live access-token row Logflare made from a `.env` token.
+pub struct LogflareToken {
+    /// `description`: the `.env` key the token came from.
+    pub description: String,
+    /// `token`.
+    pub token: Secret,
+}
+
+/// The unrevoked access tokens Logflare created from `LOGFLARE_*_ACCESS_TOKEN`.
+pub async fn logflare_tokens(
+    target: &Target,
+    main: &Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+) -> Found<LogflareToken> {
+    let descriptions: Vec<String> = LOGFLARE_TOKENS.iter().map(|d| (*d).to_owned()).collect();
+    find(target, main, copy, lock_timeout, async |client: &Client| {
+        let rows = client
+            .query(
+                "SELECT description::text, token::text FROM _analytics.oauth_access_tokens \
+                 WHERE revoked_at IS NULL AND description = ANY($1) ORDER BY id",
+                &[&descriptions],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| Ok(LogflareToken { description: row.try_get(0)?, token: Secret::new(row.try_get(1)?) }))
+            .collect()
+    })
+    .await
+}
+
+/// How many rows of `copy` hold a value that changing the `.env` alone would leave stale: every
+/// row but those the service rewrites at its next start. `None` for a copy that never traps (its
+/// service always rewrites it).
+fn trap_count_sql(copy: &Copy) -> Option<&'static str> {
+    Some(match copy.id {
+        CopyId::SupavisorPoolerPassword => "SELECT count(*) FROM _supavisor.users",
+        CopyId::RealtimeTenantJwtSecret => {
+            "SELECT count(*) FROM _realtime.tenants WHERE jwt_secret IS NOT NULL AND external_id IS DISTINCT FROM $1"
+        }
+        CopyId::RealtimeDbPassword | CopyId::RealtimeDbConnection => {
+            "SELECT count(*) FROM _realtime.extensions WHERE type = 'postgres_cdc_rls' \
+             AND tenant_external_id IS DISTINCT FROM $1"
+        }
+        CopyId::LogflareUserApiKey => {
+            "SELECT count(*) FROM _analytics.users WHERE provider = 'default' AND provider_uid = 'default'"
+        }
+        CopyId::LogflareAccessToken => return None,
+        CopyId::JwtSecretSetting => {
+            "SELECT count(*) FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
+             WHERE cfg LIKE 'app.settings.jwt\\_secret=%'"
+        }
+    })
+}
+
+/// Why [`held`] could not look.
+pub struct NotLooked {
+    /// Whether a server answered (a refused login, a failed query) rather than nobody.
+    pub answered: bool,
+    /// Why, for the operator.
+    pub reason: String,
+}
+
+/// The copies among `copies` that the server holds and that changing the `.env` alone would
+/// leave stale, each as `(copy, database)`. Looks only: one bounded connection per database.
+pub async fn held(
+    target: &Target,
+    copies: &[&'static Copy],
+    lock_timeout: Duration,
+) -> Result<Vec<(&'static Copy, String)>, NotLooked> {
+    let main =
+        target.connect_raw().await.map_err(|e| NotLooked { answered: e.sqlstate().is_some(), reason: e.describe() })?;
+    held_on(target, &main, copies, lock_timeout).await.map_err(|reason| NotLooked { answered: true, reason })
+}
+
+async fn held_on(
+    target: &Target,
+    main: &Client,
+    copies: &[&'static Copy],
+    lock_timeout: Duration,
+) -> Result<Vec<(&'static Copy, String)>, String> {
+    db::bound_session(main, lock_timeout).await.map_err(|e| db::describe(&e))?;
+    let mut out = Vec::new();
+    for &copy in copies {
+        let Some(sql) = trap_count_sql(copy) else { continue };
+        let location = if copy.database == Database::Cluster {
+            Some(Location { dbname: target.dbname().to_owned(), session: Session::Borrowed(main) })
+        } else {
+            locate(target, main, copy, lock_timeout).await.map_err(|(db, reason)| format!("{db}: {reason}"))?
+        };
+        let Some(location) = location else { continue };
+        let client = location.client();
+        let row = if sql.contains("$1") {
+            client.query_one(sql, &[&REALTIME_SEEDED_TENANT]).await
+        } else {
+            client.query_one(sql, &[]).await
+        };
+        let count: i64 = row.and_then(|row| row.try_get(0)).map_err(|e| db::describe(&e))?;
+        if count > 0 {
+            out.push((copy, location.dbname));
+        }
+    }
+    Ok(out)
+}
