@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::parse::BAD_KEY;
+use super::pending::HandEdit;
 
 /// Why reading, parsing or writing a `.env` failed. Each message is one sentence naming the file
 /// and saying what to do; none contains a value or a line of the file.
@@ -66,6 +67,17 @@ pub enum EnvFileError {
         .path.display()
     )]
     LockNotOurs { path: PathBuf, env: PathBuf, uid: u32 },
+    /// Publishing a rotation found a key it changes edited by hand since it was staged.
+    #[error(
+        "{} was edited after the rotation was staged, on {}, which the rotation changes too, so its new \
+         values cannot be applied without losing that edit; {} holds them: copy those lines from it into \
+         {} (`diff` the two files; keep the rest of your edit), then run again. Both files are kept",
+        .path.display(),
+        list_edits(.edits),
+        .pending.display(),
+        .path.display()
+    )]
+    HandEdited { path: PathBuf, pending: PathBuf, edits: Vec<HandEdit> },
     /// `create_new` without `force` found an existing file.
     #[error("{} already exists; choose another file or pass --force to replace it", .path.display())]
     AlreadyExists { path: PathBuf },
@@ -110,16 +122,47 @@ pub enum EnvFileError {
     /// A command that updates a stack's `.env` was pointed at a file that does not exist (or at a
     /// dangling symlink): it never creates one, so a typo in the path cannot silently make a new
     /// file beside the real one.
+    /// The hint says where it looked and never suggests minting a new `.env`: a fresh file holds a
+    /// password the live database does not accept.
     #[error(
-        "{} does not exist; --env-file updates an existing .env and never creates one: check the path, \
-         or make a new .env with `pmoves-secrets generate-keys --output {}`; nothing was changed",
+        "{} does not exist ({}); run pmoves-secrets from the stack's directory, where its .env is, or pass \
+         --env-file with the path of the stack's .env; nothing was changed",
         .path.display(),
-        .path.display()
+        LookedIn(.path)
     )]
     Missing { path: PathBuf },
+    /// As [`EnvFileError::Missing`], for `generate-keys --env-file`, the one command that may
+    /// also serve a stack that has not started: that case gets its own pointer.
+    #[error(
+        "{} does not exist ({}); run pmoves-secrets from the stack's directory, where its .env is, or pass \
+         --env-file with the path of the stack's .env (only a stack that has not started yet gets a new \
+         one, from `pmoves-secrets generate-keys --output {}`); nothing was changed",
+        .path.display(),
+        LookedIn(.path),
+        .path.display()
+    )]
+    MissingBeforeFirstStart { path: PathBuf },
+    /// The wait for the lock was interrupted (Ctrl-C): nothing was read or written.
+    #[error("interrupted while waiting for the lock on {}; nothing was changed", .path.display())]
+    Interrupted { path: PathBuf },
+    /// A file to read (a template, the `.env` to audit) does not exist.
+    #[error("{} does not exist ({}); check the path", .path.display(), LookedIn(.path))]
+    NotFound { path: PathBuf },
     /// `set` was given a key that could not be read back.
     #[error("`{key}` is not a valid .env key: {BAD_KEY}")]
     InvalidKey { key: String },
+}
+
+/// `POSTGRES_PASSWORD (line 4), DATABASE_URL (no longer in the file)`.
+fn list_edits(edits: &[HandEdit]) -> String {
+    let described: Vec<String> = edits
+        .iter()
+        .map(|edit| match edit.line {
+            Some(line) => format!("{} (line {line})", edit.key),
+            None => format!("{} (no longer in the file)", edit.key),
+        })
+        .collect();
+    described.join(", ")
 }
 
 /// Displays a path for a message, or says where the text came from when there is no path.
@@ -130,6 +173,24 @@ impl fmt::Display for Shown<'_> {
         match self.0 {
             Some(path) => write!(f, "{}", path.display()),
             None => f.write_str("the .env text"),
+        }
+    }
+}
+
+/// Where a relative path was looked for: "looked in /srv/stack, the current directory", so an
+/// operator in the wrong directory sees it at once.
+struct LookedIn<'a>(&'a Path);
+
+impl fmt::Display for LookedIn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = self.0.parent().filter(|dir| !dir.as_os_str().is_empty());
+        match (self.0.is_absolute(), dir, std::env::current_dir()) {
+            (true, Some(dir), _) => write!(f, "looked in {}", dir.display()),
+            (false, None, Ok(cwd)) => write!(f, "looked in {}, the current directory", cwd.display()),
+            (false, Some(dir), Ok(cwd)) => {
+                write!(f, "looked in {}, under the current directory {}", cwd.join(dir).display(), cwd.display())
+            }
+            _ => f.write_str("looked relative to the current directory"),
         }
     }
 }
@@ -146,7 +207,7 @@ fn hint(error: &io::Error, op: Op) -> &'static str {
     use io::ErrorKind as K;
     match (error.kind(), op) {
         (K::NotFound, Op::Read) => "; check the path",
-        (K::NotFound, _) => "; check that its directory exists",
+        (K::NotFound, _) => "; its directory does not exist: create it first or choose another path",
         (K::PermissionDenied, Op::Read) => {
             "; run as a user allowed to read it (for example its owner) or fix its permissions"
         }
