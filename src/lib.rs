@@ -9,7 +9,8 @@
 //! - [`cli`]: the clap definitions and the usage rules;
 //! - the commands [`generate`], [`rotate`], [`rotate_keys`] and [`check`], which never import
 //!   each other;
-//! - what several commands share: [`analytics`] (Logflare's table of backends, which holds a
+//! - what several commands share: [`rotation`] (the silenced session, `--restart`, crash
+//!   points, settling a run by its transaction ids), [`analytics`] (Logflare's table of backends, which holds a
 //!   copy of the password), [`service_copies`] (the copies of secrets Supavisor, Realtime and
 //!   Logflare keep in the database, found and read), [`discovery`] (which of the stack's roles a live database lets log
 //!   in), [`keyring`] (the states of the signing keys, which `rotate-keys` changes and `check`
@@ -46,6 +47,7 @@ pub mod manual;
 pub mod process;
 pub mod rotate;
 pub mod rotate_keys;
+pub mod rotation;
 pub mod secret;
 pub mod secrets;
 pub mod service_copies;

@@ -9,13 +9,10 @@
 //! replaced only after `COMMIT`; a run that finds a pending file settles it before anything else,
 //! and `--dry-run` only says what a real run would do with it.
 
-mod crash;
 mod discover;
 mod plan;
 mod recovery;
 mod report;
-mod restart;
-mod silence;
 mod sql;
 mod transaction;
 pub mod verifier;
@@ -32,7 +29,8 @@ use crate::stack::connection::connection_settings;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
-use crash::CrashPoint;
+use crate::rotation::crash::{self, CrashPoint};
+use crate::rotation::restart;
 use recovery::Leftover;
 use report::{Recovery, Report, Timings};
 

@@ -74,7 +74,7 @@ pub async fn apply(
     lock_timeout: Duration,
     interrupted: impl Future<Output = ()>,
 ) -> Result<Applied, Failure> {
-    super::silence::silence(client).await.map_err(Failure::RolledBack)?;
+    crate::rotation::silence::silence(client).await.map_err(Failure::RolledBack)?;
     let started = Instant::now();
     let secrets: Vec<&str> =
         std::iter::once(&prepared.new_password).chain(&prepared.old_password).map(Secret::expose).collect();
