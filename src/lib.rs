@@ -7,8 +7,8 @@
 //!
 //! - [`manual`]: the completion scripts and the man page, rendered from the clap definitions;
 //! - [`cli`]: the clap definitions and the usage rules;
-//! - the commands [`generate`], [`rotate`], [`rotate_keys`] and [`check`], which never import
-//!   each other;
+//! - the commands [`generate`], [`rotate`], [`rotate_keys`], [`rotate_secrets`] and [`check`],
+//!   which never import each other;
 //! - what several commands share: [`rotation`] (the silenced session, `--restart`, crash
 //!   points, settling a run by its transaction ids), [`analytics`] (Logflare's table of backends, which holds a
 //!   copy of the password), [`service_copies`] (the copies of secrets Supavisor, Realtime and
@@ -47,6 +47,7 @@ pub mod manual;
 pub mod process;
 pub mod rotate;
 pub mod rotate_keys;
+pub mod rotate_secrets;
 pub mod rotation;
 pub mod secret;
 pub mod secrets;
