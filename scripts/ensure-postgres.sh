@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure this machine can run the throwaway PostgreSQL clusters of the integration tests
 # (tests/it/common/pg/): server binaries (initdb, pg_ctl, postgres), psql, the pgaudit extension
-# for the server's major version (Supabase's images preload it; the leak tests do too), and,
+# for the server's major version (Supabase's images preload it; the leak tests do too), pgbouncer
+# (the rotation's pooler test), and,
 # when the tests run as root, the `postgres` OS user that initdb and the server run as.
 #
 # Idempotent: installs nothing when everything is there. Installs Debian's `postgresql` and
@@ -88,6 +89,15 @@ else
   apt_install "postgresql-$major-pgaudit"
   pgaudit_present || { log "postgresql-$major-pgaudit installed but pgaudit.so / pgaudit.control not found"; exit 1; }
   log "pgaudit: installed postgresql-$major-pgaudit"
+fi
+
+# pgbouncer: the rotation's tests run a transaction-mode pooler in front of a cluster (a pooled
+# server connection must come back to the next client with its normal settings).
+if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then
+  log "pgbouncer: $(command -v pgbouncer || echo /usr/sbin/pgbouncer)"
+else
+  apt_install pgbouncer
+  log "pgbouncer: installed"
 fi
 
 if command -v psql >/dev/null 2>&1; then

@@ -111,16 +111,6 @@ impl UrlColumns {
     }
 }
 
-/// How many postgres rows carry a URL.
-pub async fn count_postgres_urls(client: &Client, columns: UrlColumns) -> Result<i64, tokio_postgres::Error> {
-    let sql = format!(
-        "SELECT count(*) FROM _analytics.source_backends WHERE type = 'postgres' AND coalesce({}, {}) IS NOT NULL",
-        columns.config_expr(),
-        columns.url_expr()
-    );
-    Ok(client.query_one(&sql, &[]).await?.get(0))
-}
-
 /// One postgres backend and its URLs (secret: they carry a password).
 pub struct Backend {
     /// The row's `id`, for messages.
@@ -162,6 +152,12 @@ async fn postgres_backends(
             })
         })
         .collect()
+}
+
+/// The postgres backends of the table in the database `client` is in (discovery reads them to
+/// decide, before the confirmation, which of them follow a rotation).
+pub async fn read_backends(client: &Client, columns: UrlColumns) -> Result<Vec<Backend>, tokio_postgres::Error> {
+    postgres_backends(client, columns, false).await
 }
 
 /// What [`find_and_read`] found.
@@ -228,17 +224,21 @@ async fn read_in(client: &Client, lock_timeout: Duration) -> Result<Option<Vec<B
 pub struct Rewritten {
     /// Rows whose URL now carries the new password.
     pub updated: u64,
-    /// Rows left alone because their URL names no user to give a password.
+    /// Rows left alone: their URL is not one that `follows` (another server's, another
+    /// role's, or one that names no user).
     pub without_user: u64,
 }
 
-/// Gives every postgres backend URL `new_password`, keeping every other part of it (the
-/// connection-string grammar of [`dburl`]). Runs inside the caller's transaction; the rows are
-/// locked first. The new URL goes as a bind parameter.
+/// Gives `new_password` to every postgres backend URL that `follows` the rotation (the
+/// stack's own, by the rule of `stack::server`), keeping every other part of it (the
+/// connection-string grammar of [`dburl`]); a log drain on another server keeps its own. Runs
+/// inside the caller's transaction; the rows are locked first. The new URL goes as a bind
+/// parameter.
 pub async fn rewrite_passwords(
     client: &Client,
     columns: UrlColumns,
     new_password: &str,
+    follows: &dyn Fn(&str) -> bool,
 ) -> Result<Rewritten, tokio_postgres::Error> {
     let backends = postgres_backends(client, columns, true).await?;
     let set_config = match columns.config {
@@ -267,6 +267,9 @@ pub async fn rewrite_passwords(
         let mut updated = false;
         for (url, statement) in [(&backend.config_url, &set_config), (&backend.column_url, &set_column)] {
             let (Some(url), Some(statement)) = (url, statement) else { continue };
+            if !follows(url.expose()) {
+                continue;
+            }
             if let Some(new_url) = dburl::with_password(url.expose(), new_password).map(Zeroizing::new) {
                 client.execute(statement, &[&backend.ctid, &new_url.as_str()]).await?;
                 updated = true;

@@ -213,6 +213,20 @@ impl Target {
         }
     }
 
+    /// The host this target connects to (the first one; a Unix socket's directory as a path).
+    pub fn host(&self) -> String {
+        match self.config.get_hosts().first() {
+            Some(Host::Tcp(h)) => h.clone(),
+            Some(Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        }
+    }
+
+    /// The port this target connects to.
+    pub fn port(&self) -> u16 {
+        self.config.get_ports().first().copied().unwrap_or(5432)
+    }
+
     /// The role this target logs in as.
     pub fn user(&self) -> &str {
         self.config.get_user().unwrap_or(DEFAULT_USER)

@@ -272,6 +272,75 @@ pub fn user(text: &str) -> Option<String> {
     Some(decode(&text[range], escaping))
 }
 
+/// The servers a connection string names: `(host, port)` pairs, lower-cased hosts without
+/// IPv6 brackets, `None` for a port it leaves to the default. A URL's authority may list
+/// several (`h1:5432,h2:5433`), so may key/value `host` (with `hostaddr` when there is no
+/// `host`) and `port`. A string naming no host names the local server (`localhost`). `None`
+/// when `text` is not a connection string.
+pub fn endpoints(text: &str) -> Option<Vec<(String, Option<u16>)>> {
+    match scheme_len(text) {
+        Some((_, start)) => Some(url_endpoints(&text[start..])),
+        None => key_value_endpoints(text),
+    }
+}
+
+fn url_endpoints(rest: &str) -> Vec<(String, Option<u16>)> {
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let hosts = authority.rfind('@').map_or(authority, |at| &authority[at + 1..]);
+    let mut out: Vec<(String, Option<u16>)> = hosts
+        .split(',')
+        .map(|host_port| {
+            let (host, port) = match host_port.strip_prefix('[') {
+                Some(bracketed) => match bracketed.split_once(']') {
+                    Some((host, rest)) => (host, rest.strip_prefix(':')),
+                    None => (bracketed, None),
+                },
+                None => match host_port.rsplit_once(':') {
+                    Some((host, port)) => (host, Some(port)),
+                    None => (host_port, None),
+                },
+            };
+            let host = percent_decode_str(host).decode_utf8_lossy().to_ascii_lowercase();
+            (host, port.and_then(|p| p.parse().ok()))
+        })
+        .collect();
+    for endpoint in &mut out {
+        if endpoint.0.is_empty() {
+            endpoint.0 = "localhost".to_owned();
+        }
+    }
+    out
+}
+
+fn key_value_endpoints(text: &str) -> Option<Vec<(String, Option<u16>)>> {
+    let located = locate_key_value(text, false)?;
+    let pairs = key_value_pairs(located.text, false)?;
+    let value_of = |wanted: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(key, _, _)| *key == wanted)
+            .map(|(_, range, quoted)| decode(&text[range.clone()], Escaping::KeyValue { quoted: *quoted }))
+    };
+    let hosts = value_of("host").or_else(|| value_of("hostaddr")).unwrap_or_default();
+    let ports = value_of("port").unwrap_or_default();
+    let ports: Vec<Option<u16>> = ports.split(',').map(|p| p.trim().parse().ok()).collect();
+    Some(
+        hosts
+            .split(',')
+            .enumerate()
+            .map(|(i, host)| {
+                let host = host.trim().to_ascii_lowercase();
+                let host = if host.is_empty() { "localhost".to_owned() } else { host };
+                // libpq: one port for every host, or one per host.
+                let port = if ports.len() == 1 { ports[0] } else { ports.get(i).copied().flatten() };
+                (host, port)
+            })
+            .collect(),
+    )
+}
+
 /// `text` with every copy of its password set to `new_password` (encoded as each copy is);
 /// every other byte kept.
 ///
@@ -474,6 +543,24 @@ mod tests {
         assert!(!is_postgres_url("nats://nats:pmoves@nats:4222"));
         assert!(!is_postgres_url("http://x"));
         assert_eq!(password("nats://nats:pmoves@nats:4222"), None, "not a postgres connection string");
+    }
+
+    #[test]
+    fn endpoints_of_every_shape() {
+        let one = |h: &str, p: Option<u16>| vec![(h.to_owned(), p)];
+        assert_eq!(endpoints("postgresql://u:p@DB:5433/x").unwrap(), one("db", Some(5433)));
+        assert_eq!(endpoints("postgresql://u:p@db/x").unwrap(), one("db", None));
+        assert_eq!(endpoints("postgresql://u:a@b@[::1]:6543/x?host=y").unwrap(), one("::1", Some(6543)));
+        assert_eq!(endpoints("postgresql:///x").unwrap(), one("localhost", None));
+        assert_eq!(
+            endpoints("postgres://u@h1:1,h2/x").unwrap(),
+            vec![("h1".to_owned(), Some(1)), ("h2".to_owned(), None)]
+        );
+        assert_eq!(endpoints("jdbc:postgresql://db:5432/p?user=u").unwrap(), one("db", Some(5432)));
+        assert_eq!(endpoints("host=supabase-db port=5432 user=u").unwrap(), one("supabase-db", Some(5432)));
+        assert_eq!(endpoints("hostaddr=10.0.0.2 user=u").unwrap(), one("10.0.0.2", None));
+        assert_eq!(endpoints("user=u dbname=x").unwrap(), one("localhost", None));
+        assert_eq!(endpoints("not a connection string"), None);
     }
 
     #[test]

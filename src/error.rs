@@ -180,6 +180,17 @@ pub enum Error {
         recovery: String,
     },
 
+    /// Neither the `.env`'s password nor the pending file's is accepted any more (someone
+    /// changed the roles' passwords after an interrupted rotation), and no credentials given
+    /// can read which one is (exit 4): both files are kept.
+    #[error("{what}. To get out: {recovery}")]
+    NeitherPasswordLive {
+        /// What was found.
+        what: String,
+        /// Exactly what the operator must do (never "run again" alone: that cannot succeed).
+        recovery: String,
+    },
+
     /// `check` found error-level problems; the report has already been printed.
     #[error("{count} error-level finding(s)")]
     Findings {
@@ -198,7 +209,9 @@ impl Error {
         match self {
             Error::Usage(_) => ExitCode::Usage,
             Error::Declined | Error::NoTerminal { .. } | Error::Prompt { .. } => ExitCode::Declined,
-            Error::PartiallyApplied { .. } | Error::OutcomeUnknown { .. } => ExitCode::PartiallyApplied,
+            Error::PartiallyApplied { .. } | Error::OutcomeUnknown { .. } | Error::NeitherPasswordLive { .. } => {
+                ExitCode::PartiallyApplied
+            }
             Error::EnvFile(_)
             | Error::Output { .. }
             | Error::Io { .. }

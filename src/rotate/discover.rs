@@ -1,7 +1,7 @@
 //! Step 1 of a rotation: what the cluster looks like before anything is decided.
 //!
 //! Nothing here changes the database. Discovery also takes a fingerprint of the roles'
-//! stored verifiers, which the transaction compares again under the advisory lock: if another
+//! stored verifiers, which the transaction compares again under the rotation lock: if another
 //! rotation committed in between, this one stops instead of overwriting a password that some
 //! other `.env` already holds.
 
@@ -23,17 +23,18 @@ use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 pub struct ReadOnlyRole {
     /// Whether it has `LOGIN`.
     pub can_login: bool,
+    /// Why it cannot log in anyway, if so.
+    pub cannot_log_in: Option<String>,
     /// Its stored verifier, if it has a password (secret: an md5 verifier logs in).
     pub verifier: Option<Secret>,
 }
 
 /// `_analytics.source_backends` as found.
-#[derive(Debug, Clone)]
 pub struct Analytics {
     /// Where the URLs live.
     pub columns: UrlColumns,
-    /// How many `type = 'postgres'` rows carry a URL.
-    pub postgres_rows: i64,
+    /// Its `type = 'postgres'` rows that carry a URL (secret: the URLs hold passwords).
+    pub backends: Vec<analytics::Backend>,
 }
 
 /// One of the twelve roles, as found.
@@ -45,14 +46,18 @@ pub struct RoleState {
     pub exists: bool,
     /// Whether it has `LOGIN` (only those are verified by logging in).
     pub can_login: bool,
+    /// The kind of verifier it has now, if it has one (it keeps that kind).
+    pub verifier_kind: Option<Encryption>,
+    /// Why a LOGIN role cannot log in anyway (`VALID UNTIL` in the past, `CONNECTION LIMIT 0`).
+    pub cannot_log_in: Option<String>,
 }
 
 /// Everything the plan is made from.
-#[derive(Debug, Clone)]
 pub struct Discovery {
     /// The database holding `_analytics` / `_supavisor` (where the transaction runs).
     pub work_db: String,
-    /// `SHOW password_encryption`.
+    /// The server's configured `password_encryption` (not a per-role or per-session override):
+    /// what a role without a verifier gets.
     pub encryption: Encryption,
     /// The twelve roles.
     pub roles: Vec<RoleState>,
@@ -76,7 +81,6 @@ struct Internals {
     analytics: std::result::Result<Option<UrlColumns>, analytics::Unsupported>,
     supavisor_owner: Option<String>,
     superuser: bool,
-    password_encryption: String,
 }
 
 /// One round trip for everything that does not depend on the answer to something else.
@@ -87,7 +91,6 @@ async fn internals(client: &Client, lock_timeout: Duration) -> Result<Internals>
         analytics: analytics::url_columns(row.get(0), row.get::<_, Option<String>>(1).as_deref(), row.get(2)),
         supavisor_owner: row.get(3),
         superuser: row.get::<_, Option<bool>>(4).unwrap_or(false),
-        password_encryption: row.get(5),
     })
 }
 
@@ -106,29 +109,7 @@ impl Internals {
 /// `_analytics.source_backends` must not hold the run, and the `.env` lock, for ever) and a
 /// `statement_timeout`.
 pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discovery, Client, Target)> {
-    // `_supabase` first: on current stacks that is the only login this needs (each login is a
-    // SCRAM handshake, a few milliseconds of hashing on both sides).
-    let supabase_target = target.in_database(INTERNALS_DATABASE);
-    let in_supabase = match supabase_target.connect_if_exists().await? {
-        Some(client) => {
-            let found = internals(&client, lock_timeout).await?;
-            (found.holds_internals() || target.dbname() == INTERNALS_DATABASE).then_some((
-                client,
-                supabase_target,
-                found,
-            ))
-        }
-        None => None,
-    };
-    let (client, work_target, internals) = match in_supabase {
-        Some(work) => work,
-        None => {
-            let main = target.connect().await?;
-            let found = internals(&main, lock_timeout).await?;
-            (main, target.clone(), found)
-        }
-    };
-
+    let (client, work_target, internals) = work_session(target, lock_timeout).await?;
     if !internals.superuser {
         return Err(Error::Connect {
             target: target.host_port(),
@@ -140,49 +121,103 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
         });
     }
 
-    let setting = &internals.password_encryption;
-    let encryption = Encryption::from_setting(setting).ok_or_else(|| Error::Database {
-        step: "discovery".into(),
-        reason: format!("password_encryption is '{setting}', expected scram-sha-256 or md5"),
-    })?;
-
     // The remaining reads are independent: sent together, they cost one round trip.
     let names: Vec<&str> = rotated_role_names().chain([PASSWORDLESS_ROLE]).collect();
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&names, &PASSWORDLESS_ROLE];
     let roles_query = client.query(sql::ROLES, &params);
+    let encryption_query = client.query_one(sql::SERVER_PASSWORD_ENCRYPTION, &[]);
     let url_columns = internals
         .analytics
         .map_err(|unsupported| Error::Database { step: "discovery".into(), reason: unsupported.to_string() })?;
     let analytics_query = async {
         match url_columns {
-            Some(columns) => analytics::count_postgres_urls(&client, columns)
+            Some(columns) => analytics::read_backends(&client, columns)
                 .await
-                .map(|postgres_rows| Some(Analytics { columns, postgres_rows }))
+                .map(|backends| Some(Analytics { columns, backends }))
                 .map_err(|e| db_error("discovery", &e)),
             None => Ok(None),
         }
     };
-    let (rows, fingerprint, analytics) = tokio::join!(roles_query, fingerprint(&client), analytics_query);
+    let (rows, fingerprint, analytics, encryption) =
+        tokio::join!(roles_query, fingerprint(&client), analytics_query, encryption_query);
     let rows = rows.map_err(|e| db_error("discovery", &e))?;
+    let encryption = configured_encryption(&encryption.map_err(|e| db_error("discovery", &e))?)?;
     let (fingerprint, analytics) = (fingerprint?, analytics?);
-    let login_of = |name: &str| rows.iter().find(|r| r.get::<_, String>(0) == name).map(|r| r.get::<_, bool>(1));
-    let roles = rotated_role_names()
-        .map(|name| RoleState { name, exists: login_of(name).is_some(), can_login: login_of(name).unwrap_or(false) })
-        .collect();
-
+    let (roles, read_only) = role_states(&rows);
     let discovery = Discovery {
         work_db: work_target.dbname().to_owned(),
         encryption,
         roles,
-        read_only: rows
-            .iter()
-            .find(|r| r.get::<_, String>(0) == PASSWORDLESS_ROLE)
-            .map(|r| ReadOnlyRole { can_login: r.get(1), verifier: r.get::<_, Option<String>>(2).map(Secret::new) }),
+        read_only,
         analytics,
         supavisor_owner: internals.supavisor_owner,
         fingerprint,
     };
     Ok((discovery, client, work_target))
+}
+
+/// The server's configured `password_encryption`, from its row.
+fn configured_encryption(row: &tokio_postgres::Row) -> Result<Encryption> {
+    let setting: String = row.get(0);
+    Encryption::from_setting(&setting).ok_or_else(|| Error::Database {
+        step: "discovery".into(),
+        reason: format!("password_encryption is '{setting}', expected scram-sha-256 or md5"),
+    })
+}
+
+/// The twelve roles and the read-only one, from the rows of `sql::ROLES`.
+fn role_states(rows: &[tokio_postgres::Row]) -> (Vec<RoleState>, Option<ReadOnlyRole>) {
+    let row_of = |name: &str| rows.iter().find(|r| r.get::<_, String>(0) == name);
+    let kind_of =
+        |row: &tokio_postgres::Row| row.get::<_, Option<String>>(3).and_then(|k| Encryption::from_setting(&k));
+    let roles = rotated_role_names()
+        .map(|name| match row_of(name) {
+            Some(row) => RoleState {
+                name,
+                exists: true,
+                can_login: row.get(1),
+                verifier_kind: kind_of(row),
+                cannot_log_in: row.get(4),
+            },
+            None => RoleState { name, exists: false, can_login: false, verifier_kind: None, cannot_log_in: None },
+        })
+        .collect();
+    let read_only = row_of(PASSWORDLESS_ROLE).map(|r| ReadOnlyRole {
+        can_login: r.get(1),
+        cannot_log_in: r.get(4),
+        verifier: r.get::<_, Option<String>>(2).map(Secret::new),
+    });
+    (roles, read_only)
+}
+
+/// The session in the work database (`_supabase`, else the main one) and what it holds.
+async fn work_session(target: &Target, lock_timeout: Duration) -> Result<(Client, Target, Internals)> {
+    // `_supabase` first: on current stacks that is the only login this needs (each login is a
+    // SCRAM handshake, a few milliseconds of hashing on both sides).
+    let supabase_target = target.in_database(INTERNALS_DATABASE);
+    let in_supabase = match supabase_target.connect_if_exists().await? {
+        Some(client) => {
+            let found = internals(&client, lock_timeout).await?;
+            if found.holds_internals() || target.dbname() == INTERNALS_DATABASE {
+                Some((client, supabase_target, found))
+            } else {
+                // Not the work database: its session goes back as it came (a pooler hands
+                // its server session to the next client with the timeouts set above).
+                let _ = client.batch_execute("RESET ALL").await;
+                None
+            }
+        }
+        None => None,
+    };
+    let (client, work_target, internals) = match in_supabase {
+        Some(work) => work,
+        None => {
+            let main = target.connect().await?;
+            let found = internals(&main, lock_timeout).await?;
+            (main, target.clone(), found)
+        }
+    };
+    Ok((client, work_target, internals))
 }
 
 /// The fingerprint of the rotated roles' stored verifiers.
@@ -191,22 +226,15 @@ pub async fn fingerprint(client: &Client) -> Result<String> {
     Ok(sql::last_value(&messages).unwrap_or_default())
 }
 
-/// The stored verifier of `role`, read by a superuser; for crash recovery.
-pub async fn stored_verifier(client: &Client, role: &str) -> Result<Option<String>> {
-    let row = client
-        .query_opt(sql::STORED_VERIFIER, &[&role])
-        .await
-        .map_err(|e| db_error("reading the stored verifier", &e))?;
-    Ok(row.and_then(|r| r.get::<_, Option<String>>(0)))
-}
-
-/// The rotated roles that exist and have LOGIN, connecting as `admin`; for finishing a
-/// recovered run. `supabase_read_only_user` counts when it holds the admin's password (the
+/// The rotated roles that exist and can log in now (LOGIN, not expired, connections allowed),
+/// connecting as `admin`; for finishing a recovered run. `supabase_read_only_user` counts when it holds the admin's password (the
 /// interrupted rotation rotated it too).
 pub async fn login_roles(admin: &Target, password: &Secret) -> Result<Vec<String>> {
     let client = admin.connect().await?;
     let step = |e: tokio_postgres::Error| db_error("listing LOGIN roles", &e);
-    let mut roles = crate::discovery::login_role_names(&client).await.map_err(step)?;
+    let names: Vec<&str> = rotated_role_names().collect();
+    let rows = client.query(sql::LOGIN_ROLES_NOW, &[&names]).await.map_err(step)?;
+    let mut roles: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
     let read_only = client
         .query_opt(sql::LOGIN_VERIFIER, &[&PASSWORDLESS_ROLE])
         .await

@@ -26,6 +26,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::secret::Secret;
 use crate::secrets;
 use crate::stack::connection::connection_settings;
+use crate::stack::server::OwnServer;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
@@ -115,10 +116,10 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     let compose = refuse_early_restart(args)?;
 
     let old_password = current_password.or_else(|| target.password());
-    let (prepared, client, work_target) = plan(args, ui, &target, &env, old_password, lock_timeout, started).await?;
+    let (prepared, client, work_target) = plan(args, ui, &target, &env, old_password, started).await?;
     let plan_ms = ms_since(started);
     if args.dry_run {
-        return dry_run(args, ui, &env_lock, &prepared, leftover.is_some(), plan_ms, started);
+        return dry_run(args, ui, &env_lock, &prepared, leftover.as_ref(), plan_ms, started);
     }
     confirm(args, ui, &prepared)?;
     let interrupted = interruption();
@@ -131,7 +132,8 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     ui.detail(&format!("staged {}", env_lock.pending_path().display()));
     crash::at(crash, CrashPoint::Staged);
 
-    let committed = commit(&client, &work_target, &prepared, lock_timeout, interrupted, &env_lock, ui).await?;
+    let work = transaction::Work { client: &client, session: &work_target, prepared: &prepared, lock_timeout };
+    let committed = commit(&work, interrupted, &env_lock, ui).await?;
     crash::at(crash, CrashPoint::Committed);
 
     publish(&env_lock)?;
@@ -161,9 +163,9 @@ async fn plan(
     target: &Target,
     env: &EnvFile,
     old_password: Option<Secret>,
-    lock_timeout: Duration,
     started: Instant,
 ) -> Result<(plan::Prepared, tokio_postgres::Client, Target)> {
+    let lock_timeout = args.lock_timeout;
     // Discovery's statements are bounded by the server (lock_timeout, statement_timeout); this
     // bounds a server that stops answering altogether, while the .env lock is held.
     let discovery_limit = lock_timeout * 4 + Duration::from_secs(40);
@@ -174,14 +176,14 @@ async fn plan(
                 reason: format!("{} stopped answering for {} s", target.host_port(), discovery_limit.as_secs()),
             }
         })??;
-    let prepared = plan::prepare(
-        &discovery,
-        target.display(),
-        args.env_file.clone(),
+    let inputs = plan::Inputs {
+        target: target.display(),
+        env_file: args.env_file.clone(),
         env,
-        old_password.as_ref(),
-        secrets::random_hex(16),
-    )?;
+        old_password: old_password.as_ref(),
+        own_server: OwnServer::new(|key| env.get(key).map(str::to_owned), &target.host(), target.port()),
+    };
+    let prepared = plan::prepare(&discovery, inputs, secrets::random_hex(16))?;
     ui.detail(&format!(
         "discovered in {:.1} ms: database {}, password_encryption {}, {} role(s) to change",
         ms_since(started),
@@ -198,18 +200,25 @@ fn dry_run(
     ui: &Ui,
     env_lock: &LockedEnv,
     prepared: &plan::Prepared,
-    uncommitted_pending: bool,
+    leftover: Option<&Leftover>,
     plan_ms: f64,
     started: Instant,
 ) -> Result<ExitCode> {
-    if uncommitted_pending {
-        ui.info(&format!(
+    let pending = env_lock.pending_path();
+    match leftover {
+        Some(Leftover::NeitherLive(why)) => ui.info(&format!(
+            "found {} from an interrupted rotation, but neither its password nor the .env's is live ({why}): a \
+             real run would discard it after the confirmation and rotate; this dry run leaves it in place",
+            pending.display()
+        )),
+        Some(_) => ui.info(&format!(
             "found {} from an interrupted rotation that never committed: a real run would discard it \
              after the confirmation; this dry run leaves it in place",
-            env_lock.pending_path().display()
-        ));
+            pending.display()
+        )),
+        None => {}
     }
-    let recovery = uncommitted_pending.then_some(Recovery::WouldDiscardUncommittedPending);
+    let recovery = leftover.is_some().then_some(Recovery::WouldDiscardUncommittedPending);
     print_report(&Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.format)?;
     Ok(ExitCode::Success)
 }
@@ -227,31 +236,30 @@ fn confirm(args: &RotateOptions, ui: &Ui, prepared: &plan::Prepared) -> Result<(
     )
 }
 
-/// After the confirmation: an uncommitted pending file of an interrupted run goes.
+/// After the confirmation: the pending file of an interrupted run that never committed, or
+/// whose password is not live any more, goes.
 fn discard_uncommitted(env_lock: &LockedEnv, leftover: Option<Leftover>, ui: &Ui) -> Result<Option<Recovery>> {
-    if !matches!(leftover, Some(Leftover::Uncommitted)) {
-        return Ok(None);
-    }
+    let why = match leftover {
+        Some(Leftover::Uncommitted) => "an interrupted rotation that never committed".to_owned(),
+        Some(Leftover::NeitherLive(found)) => {
+            format!("an interrupted rotation whose password is not live any more ({found})")
+        }
+        Some(Leftover::Committed(_)) | None => return Ok(None),
+    };
     env_lock.discard_pending()?;
-    ui.info(&format!(
-        "discarded {} from an interrupted rotation that never committed",
-        env_lock.pending_path().display()
-    ));
+    ui.info(&format!("discarded {} from {why}", env_lock.pending_path().display()));
     Ok(Some(Recovery::DiscardedUncommittedPending))
 }
 
 /// Step 5: the transaction; a rollback removes the pending file, an undetermined outcome keeps
 /// both files (exit 4).
 async fn commit(
-    client: &tokio_postgres::Client,
-    work_target: &Target,
-    prepared: &plan::Prepared,
-    lock_timeout: Duration,
+    work: &transaction::Work<'_>,
     interrupted: impl std::future::Future<Output = ()>,
     env_lock: &LockedEnv,
     ui: &Ui,
 ) -> Result<transaction::Applied> {
-    match transaction::apply(client, work_target, prepared, lock_timeout, interrupted).await {
+    match transaction::apply(work, interrupted).await {
         Ok(committed) => {
             match committed.transaction_ms {
                 Some(ms) => ui.detail(&format!("committed; BEGIN to COMMIT took {ms:.1} ms")),
@@ -299,10 +307,15 @@ async fn finish_interrupted_rotation(
         pending.display()
     ));
     publish(env_lock)?;
-    let admin = target.as_login(target.user(), new_password);
-    let login_roles = discover::login_roles(&admin, new_password).await.unwrap_or_else(|err| {
-        ui.warn(&format!("cannot list the LOGIN roles ({err}); verifying the admin role only"));
-        vec![target.user().to_owned()]
+    // The operator's own credentials first (another superuser's --db-url), then the admin
+    // role with the password the rotation gave it.
+    let listed = match discover::login_roles(target, new_password).await {
+        Ok(roles) => Ok(roles),
+        Err(_) => discover::login_roles(&target.as_login(target.user(), new_password), new_password).await,
+    };
+    let login_roles = listed.unwrap_or_else(|err| {
+        ui.warn(&format!("cannot list the LOGIN roles ({err}); verifying those the stack creates with LOGIN"));
+        crate::stack::roles::login_by_default().map(str::to_owned).collect()
     });
     let (verification, verify_ms) = verify(target, &login_roles, new_password).await;
     let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));

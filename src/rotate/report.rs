@@ -77,7 +77,8 @@ pub struct Report {
     pub roles: Vec<RoleOutcome>,
     /// Analytics rows whose URL now has the new password.
     pub analytics_rows_updated: Option<u64>,
-    /// Postgres analytics rows left alone because their URL names no user to give a password.
+    /// Postgres analytics rows left alone: not the stack's own (another server's, another
+    /// role's) or naming no user. The plan names each.
     pub analytics_rows_without_user: u64,
     /// Whether `_supavisor` was reset.
     pub supavisor_reset: bool,
@@ -238,11 +239,8 @@ impl Report {
                 if plan.analytics_rows.is_some() {
                     out.push_str(&format!("  analytics: {rows} source backend URL(s) updated\n"));
                 }
-                if self.analytics_rows_without_user > 0 {
-                    out.push_str(&format!(
-                        "  analytics: {} postgres URL(s) name no user and were left alone; give them supabase_admin and the new password\n",
-                        self.analytics_rows_without_user
-                    ));
+                for left in &plan.analytics_left_alone {
+                    out.push_str(&format!("  analytics: {} left alone ({})\n", left.key, left.why));
                 }
             }
             if self.supavisor_reset {
@@ -254,6 +252,9 @@ impl Report {
             "Verification: {ok} of {} LOGIN role(s) log in with the new password.\n",
             self.verification.len()
         ));
+        for role in self.plan.iter().flat_map(|plan| &plan.cannot_log_in) {
+            out.push_str(&format!("  {}: not verified, it cannot log in now ({})\n", role.role, role.why));
+        }
         for failed in self.verification.iter().filter(|r| !r.ok) {
             out.push_str(&format!(
                 "  {}: FAILED ({})\n",

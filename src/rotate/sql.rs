@@ -10,39 +10,140 @@ use zeroize::Zeroizing;
 use crate::analytics;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
-/// Key of the transaction-level advisory lock that keeps two rotations apart. Any fixed
-/// value works as long as every copy of the tool uses the same one ("pmoves-r" in ASCII).
-/// Advisory locks are per database: it is taken in the database the transaction runs in.
-pub const ADVISORY_LOCK_KEY: i64 = 0x706d_6f76_6573_2d72;
+/// The rotation lock: a lock on `pg_authid` that only a superuser can take.
+///
+/// `LOCK TABLE` checks the privilege before it queues, and only superusers have any privilege
+/// on `pg_authid`, so an ordinary login that can connect (to `_supabase` or anywhere) can
+/// neither take it nor wait in line for it. `pg_authid` is a shared catalog, so the lock is
+/// cluster-wide: every database sees the same one. `SHARE UPDATE EXCLUSIVE` conflicts with itself
+/// (two rotations, or a rotation and a recovery, wait for each other) but not with what other
+/// sessions do to `pg_authid`: logins and catalog reads (ACCESS SHARE) and other roles' `ALTER
+/// ROLE` / `CREATE ROLE` (ROW EXCLUSIVE) go on while a rotation runs.
+pub const ROTATION_LOCK: &str = "LOCK TABLE pg_catalog.pg_authid IN SHARE UPDATE EXCLUSIVE MODE";
+
+/// The savepoint right after `BEGIN`: a failed transaction rolls back to it, so the same
+/// server session can still reset its settings and end cleanly behind a transaction pooler.
+const SAVEPOINT: &str = "pmoves_rotation";
+
+/// The transaction's first round trip: `BEGIN`, its savepoint, its `lock_timeout`, the rotation
+/// lock, then one row: the server session's pid and the fingerprint of the roles' verifiers.
+pub fn setup(lock_timeout: Duration) -> String {
+    format!(
+        "BEGIN; SAVEPOINT {SAVEPOINT}; SET LOCAL lock_timeout = '{}ms'; {ROTATION_LOCK}; \
+         SELECT pg_backend_pid()::text, ({})",
+        lock_timeout.as_millis().max(1),
+        fingerprint()
+    )
+}
+
+/// Ends a successful transaction: every setting the session got (silencing, timeouts) back
+/// to its default, then `COMMIT`, in one query string. Inside the transaction, the reset
+/// lands in the same server session whatever pooler is in between; nothing secret is in it.
+pub const RESET_AND_COMMIT: &str = "RESET ALL; COMMIT";
+
+/// Ends a failed transaction: back to the savepoint (the rotation's statements and lock are
+/// undone), every setting reset, and the empty rest committed, in the same server session.
+pub fn roll_back_and_reset() -> String {
+    format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}; RESET ALL; COMMIT")
+}
+
+/// For a transaction that failed before its savepoint: roll back, then reset.
+pub const ROLLBACK_THEN_RESET: &str = "ROLLBACK; RESET ALL";
+
+/// What a session waited for when its `lock_timeout` expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contended {
+    /// The rotation lock (another rotation or recovery, or a superuser's own lock on `pg_authid`).
+    RotationLock,
+    /// A role's row in `pg_authid` (another session changed a role and has not committed).
+    Roles,
+    /// `_supavisor` or one of its tables (a running supavisor).
+    Supavisor,
+    /// `_analytics.source_backends`.
+    Analytics,
+}
+
+/// The sessions (other than this one) holding a lock on what `contended` names:
+/// `(pid, user, application_name, backend_start)`.
+pub fn lock_holders(contended: Contended) -> String {
+    let this_db = "l.database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    let on = match contended {
+        Contended::RotationLock => "l.locktype = 'relation' AND l.relation = 'pg_catalog.pg_authid'::regclass \
+             AND l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')"
+            .to_owned(),
+        Contended::Roles => {
+            "l.locktype = 'relation' AND l.relation = 'pg_catalog.pg_authid'::regclass AND l.mode = 'RowExclusiveLock'"
+                .to_owned()
+        }
+        Contended::Supavisor => format!(
+            "{this_db} AND ((l.locktype = 'relation' AND l.relation IN (SELECT c.oid FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '_supavisor')) \
+             OR (l.locktype = 'object' AND l.classid = 'pg_namespace'::regclass \
+             AND l.objid = (SELECT oid FROM pg_namespace WHERE nspname = '_supavisor')))"
+        ),
+        Contended::Analytics => {
+            format!("{this_db} AND l.locktype = 'relation' AND l.relation = to_regclass('_analytics.source_backends')")
+        }
+    };
+    format!(
+        "SELECT a.pid::text, coalesce(a.usename::text, ''), coalesce(a.application_name, ''), \
+                coalesce(to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS TZ'), '') \
+         FROM pg_stat_activity a WHERE a.pid <> pg_backend_pid() AND a.pid IN \
+           (SELECT l.pid FROM pg_locks l WHERE l.granted AND {on}) ORDER BY a.backend_start"
+    )
+}
 
 /// Discovery's first round trip: the analytics table's layout, the owner of `_supavisor`,
-/// whether the session is a superuser, `password_encryption`. Catalogs only (not
-/// `information_schema`, whose views cost milliseconds on a fresh session), so a role without
-/// rights on the schemas still gets to the superuser check.
+/// whether the session is a superuser. Catalogs only (not `information_schema`, whose views
+/// cost milliseconds on a fresh session), so a role without rights on the schemas still gets
+/// to the superuser check.
 pub fn internals() -> String {
     format!(
         "SELECT {}, \
                 (SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'), \
-                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user), \
-                current_setting('password_encryption')",
+                (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
         analytics::layout_columns_sql()
     )
 }
 
-/// `(rolname, rolcanlogin, verifier)` of the roles in `$1`; the verifier only for the role in
-/// `$2` (the read-only role, whose password decides whether it is rotated).
-pub const ROLES: &str = "SELECT rolname::text, rolcanlogin, CASE WHEN rolname = $2 THEN rolpassword END \
-                         FROM pg_authid WHERE rolname = ANY($1)";
+/// The server's configured `password_encryption`: the configuration file's, the command
+/// line's or the built-in default, never a per-role, per-database or per-session override
+/// (`ALTER ROLE supabase_admin SET password_encryption = md5` changes what this session
+/// shows, not what `pg_hba.conf` expects). `pg_file_settings` is readable by superusers only:
+/// sent after the superuser check.
+pub const SERVER_PASSWORD_ENCRYPTION: &str = "SELECT coalesce( \
+       (SELECT setting FROM pg_settings WHERE name = 'password_encryption' \
+          AND source NOT IN ('database', 'user', 'database user', 'client', 'session')), \
+       (SELECT setting FROM pg_file_settings WHERE name = 'password_encryption' AND applied AND error IS NULL \
+          ORDER BY seqno DESC LIMIT 1), \
+       (SELECT boot_val FROM pg_settings WHERE name = 'password_encryption'))";
 
-/// The stored verifier of the role in `$1`.
-pub const STORED_VERIFIER: &str = "SELECT rolpassword FROM pg_authid WHERE rolname = $1";
+/// The roles in `$1`: name, LOGIN, the verifier of the role in `$2` only (the read-only role,
+/// whose password decides whether it is rotated), the kind of each one's verifier (never the
+/// verifier), and why a LOGIN role cannot log in anyway (expired, no connection allowed).
+pub const ROLES: &str = "SELECT rolname::text, rolcanlogin, CASE WHEN rolname = $2 THEN rolpassword END, \
+       CASE WHEN starts_with(rolpassword, 'SCRAM-SHA-256') THEN 'scram-sha-256' \
+            WHEN starts_with(rolpassword, 'md5') THEN 'md5' END, \
+       CASE WHEN NOT rolcanlogin THEN NULL \
+            WHEN rolvaliduntil < now() \
+              THEN 'VALID UNTIL ' || to_char(rolvaliduntil, 'YYYY-MM-DD HH24:MI:SS TZ') || ' is in the past' \
+            WHEN rolconnlimit = 0 THEN 'CONNECTION LIMIT 0' END \
+     FROM pg_authid WHERE rolname = ANY($1)";
+
+/// The rotated roles in `$1` that can log in now: LOGIN, not expired, connections allowed.
+pub const LOGIN_ROLES_NOW: &str = "SELECT rolname::text FROM pg_roles WHERE rolcanlogin AND rolname = ANY($1) \
+     AND (rolvaliduntil IS NULL OR rolvaliduntil > now()) AND rolconnlimit <> 0 ORDER BY rolname";
+
+/// `(rolname, rolpassword)` of the roles in `$1` (recovery compares them with the candidate
+/// passwords on the client).
+pub const STORED_VERIFIERS: &str = "SELECT rolname::text, rolpassword FROM pg_authid WHERE rolname = ANY($1)";
 
 /// The stored verifier of the role in `$1`, if it can log in.
 pub const LOGIN_VERIFIER: &str = "SELECT rolpassword FROM pg_authid WHERE rolname = $1 AND rolcanlogin";
 
 /// Fingerprints the stored verifiers of the rotated roles (an md5 of names and verifiers, never
 /// the verifiers themselves). Parameter-free, so it travels in the simple protocol: one round
-/// trip, and the transaction sends it in its first batch, under the advisory lock.
+/// trip, and the transaction sends it in its first batch, under the rotation lock.
 pub fn fingerprint() -> String {
     let names: Vec<String> = rotated_role_names().chain([PASSWORDLESS_ROLE]).map(|r| format!("'{r}'")).collect();
     format!(
@@ -52,14 +153,20 @@ pub fn fingerprint() -> String {
     )
 }
 
-/// Waits (at most `limit`) until no session holds the rotation's advisory lock in this
-/// database, then lets go at once.
+/// Waits (at most `limit`) until no rotation holds the rotation lock, then lets go at once.
+/// A session that may not take it (not a superuser) watches `pg_locks` for it instead, which
+/// anyone may read. Every setting is transaction-local: nothing stays on a pooled session.
 pub fn wait_for_rotation_lock(limit: Duration) -> String {
+    let ms = limit.as_millis().max(1);
     format!(
-        "SET lock_timeout = '{}ms'; SET statement_timeout = 0; \
-         SELECT pg_advisory_lock({ADVISORY_LOCK_KEY}); SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY}); \
-         RESET lock_timeout; RESET statement_timeout",
-        limit.as_millis()
+        "BEGIN; SET LOCAL lock_timeout = '{ms}ms'; SET LOCAL statement_timeout = '{}ms'; \
+         DO $pmoves$ BEGIN {ROTATION_LOCK}; \
+           EXCEPTION WHEN insufficient_privilege THEN \
+             WHILE EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'relation' \
+                 AND relation = 'pg_catalog.pg_authid'::regclass AND mode = 'ShareUpdateExclusiveLock') \
+             LOOP PERFORM pg_sleep(0.05); END LOOP; \
+         END $pmoves$; COMMIT",
+        ms + 1000
     )
 }
 
@@ -69,7 +176,9 @@ pub fn alter_role_password(role: &str, verifier: &str) -> Zeroizing<String> {
     Zeroizing::new(format!("ALTER ROLE {} PASSWORD {};\n", quote_ident(role), quote_literal(verifier)))
 }
 
-/// Drops `_supavisor` and re-creates it empty with its owner (supavisor re-seeds it).
+/// Drops `_supavisor` and re-creates it empty with its owner (supavisor re-seeds it). Sent as
+/// a query string of its own: an event trigger on the schema DDL (a common DDL audit) sees
+/// the whole string in `current_query()`, which must never hold an `ALTER ROLE`'s verifier.
 pub fn reset_supavisor(owner: &str) -> String {
     format!(
         "DROP SCHEMA IF EXISTS _supavisor CASCADE;\nCREATE SCHEMA _supavisor AUTHORIZATION {};\n",
@@ -83,6 +192,16 @@ fn quote_ident(name: &str) -> String {
 
 fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Every column of the last row a simple query returned.
+pub fn last_row(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<Vec<Option<String>>> {
+    messages.iter().rev().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => {
+            Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
+        }
+        _ => None,
+    })
 }
 
 /// The first column of the last row a simple query returned.
@@ -102,6 +221,12 @@ mod tests {
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(quote_literal("it's"), "'it''s'");
         assert_eq!(alter_role_password("a\"b", "v'1").as_str(), "ALTER ROLE \"a\"\"b\" PASSWORD 'v''1';\n");
+    }
+
+    #[test]
+    fn the_schema_statements_carry_no_role_statement() {
+        let reset = reset_supavisor("supabase_admin");
+        assert!(reset.contains("DROP SCHEMA") && !reset.contains("ALTER ROLE") && !reset.contains("PASSWORD"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Step 5 of a rotation: the one transaction that changes the database.
 //!
 //! Round trips are few and nothing is hashed inside, so the window between `BEGIN` and `COMMIT`
-//! is a few milliseconds on a quiet server. The session is silenced first (`silence`), before
-//! `BEGIN`; the plaintext password then reaches the server only inside the analytics URL, as a
-//! bind parameter.
+//! is a few milliseconds on a quiet server: `BEGIN` and the rotation lock; then the `ALTER
+//! ROLE`s, the `_supavisor` reset and the analytics rows, three query strings sent together;
+//! then `RESET ALL; COMMIT`. The session is silenced first (`silence`), before `BEGIN`; the
+//! plaintext password then reaches the server only inside the analytics URL, as a bind
+//! parameter.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::plan::Prepared;
 use super::recovery::{settle, Settlement};
-use super::sql::{self, ADVISORY_LOCK_KEY};
+use super::sql::{self, Contended};
 use crate::analytics;
 use crate::db::{describe, Target};
 use crate::error::Error;
@@ -24,7 +26,7 @@ use crate::secret::Secret;
 pub struct Applied {
     /// Analytics rows whose URL now carries the new password.
     pub analytics_rows_updated: u64,
-    /// Analytics rows left alone because their URL names no user.
+    /// Analytics rows left alone: their URL names no user, or is not the stack's own.
     pub analytics_rows_without_user: u64,
     /// Whether `_supavisor` was dropped and re-created.
     pub supavisor_reset: bool,
@@ -62,140 +64,256 @@ const COMMIT_LIMIT: Duration = Duration::from_secs(60);
 /// How long a best-effort `ROLLBACK` may take.
 const ROLLBACK_LIMIT: Duration = Duration::from_secs(5);
 
+/// Everything the transaction works with: the session (already silent-able, in the database
+/// the transaction runs in), how to reach it again, the plan and its secrets, the lock timeout.
+pub struct Work<'a> {
+    /// The session discovery opened.
+    pub client: &'a Client,
+    /// Where it is connected (to cancel a statement, and to settle a lost `COMMIT`).
+    pub session: &'a Target,
+    /// The plan, its verifiers and passwords.
+    pub prepared: &'a Prepared,
+    /// `--lock-timeout`.
+    pub lock_timeout: Duration,
+}
+
+/// Why the transaction stopped before `COMMIT`: a statement the server refused (which step,
+/// to name who held a lock), or a reason of the tool's own.
+enum Stop {
+    Refused { contended: Contended, step: &'static str, err: tokio_postgres::Error },
+    Other(Error),
+}
+
+/// What the statements did, before `COMMIT`.
+struct Done {
+    analytics: analytics::Rewritten,
+    supavisor_reset: bool,
+}
+
 /// Runs the transaction. `interrupted` resolving before `COMMIT` is sent rolls everything back.
 ///
-/// A connection lost during `COMMIT` is settled here, at once, as crash recovery would: the
-/// database is asked which password it holds, so the caller learns what happened rather than
-/// that it might have.
-pub async fn apply(
-    client: &Client,
-    session: &Target,
-    prepared: &Prepared,
-    lock_timeout: Duration,
-    interrupted: impl Future<Output = ()>,
-) -> Result<Applied, Failure> {
-    crate::rotation::silence::silence(client).await.map_err(Failure::RolledBack)?;
+/// The session is silenced first, in a round trip of its own before `BEGIN`; every setting that
+/// made it silent is reset inside the transaction, whichever way it ends, so the server session
+/// goes back to a pooler as it came. A connection lost during `COMMIT` is settled here, at once,
+/// as crash recovery would: the database is asked which password it holds.
+pub async fn apply(work: &Work<'_>, interrupted: impl Future<Output = ()>) -> Result<Applied, Failure> {
+    let silenced_pid = crate::rotation::silence::silence(work.client).await.map_err(Failure::RolledBack)?;
     let started = Instant::now();
-    let secrets: Vec<&str> =
-        std::iter::once(&prepared.new_password).chain(&prepared.old_password).map(Secret::expose).collect();
-    let fail = |step: &str, err: &tokio_postgres::Error| {
-        let mut reason = scrub(&describe(err), &secrets);
-        if err.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
-            reason.push_str(&format!(
-                " — another session held a lock for longer than --lock-timeout ({} ms): a running \
-                 supavisor holding _supavisor, or another rotation; retry, or raise --lock-timeout",
-                lock_timeout.as_millis()
-            ));
+    match work.bounded(work.statements(&silenced_pid), interrupted).await {
+        Ok(done) => work.commit(done, started).await,
+        Err(stop) => {
+            work.roll_back().await;
+            Err(Failure::RolledBack(work.explain(stop).await))
         }
-        reason.push_str("; the transaction was rolled back");
-        Error::Database { step: step.to_owned(), reason }
-    };
+    }
+}
 
-    let work = async {
-        // Its own round trip, before anything secret (the session is already silent).
-        let setup = format!(
-            "BEGIN; \
-             SET LOCAL lock_timeout = '{}ms'; \
-             SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY}); \
-             {}",
-            lock_timeout.as_millis().max(1),
-            sql::fingerprint()
-        );
-        let messages = client.simple_query(&setup).await.map_err(|e| fail("setting up the transaction", &e))?;
+impl Work<'_> {
+    fn secrets(&self) -> Vec<&str> {
+        std::iter::once(&self.prepared.new_password).chain(&self.prepared.old_password).map(Secret::expose).collect()
+    }
 
-        // Under the advisory lock: a rotation that committed since discovery shows here.
-        if sql::last_value(&messages).as_deref() != Some(prepared.fingerprint.as_str()) {
-            return Err(Error::Database {
+    /// The server bounds every lock wait (lock_timeout); this bounds a server that stops
+    /// answering at all (a frozen process whose kernel still acknowledges TCP). Before COMMIT is
+    /// sent, giving up is safe: a transaction whose COMMIT never left cannot commit.
+    async fn bounded(
+        &self,
+        statements: impl Future<Output = Result<Done, Stop>>,
+        interrupted: impl Future<Output = ()>,
+    ) -> Result<Done, Stop> {
+        let answer_deadline = self.lock_timeout * 4 + SERVER_SILENCE_LIMIT;
+        tokio::select! {
+            outcome = statements => outcome,
+            () = tokio::time::sleep(answer_deadline) => Err(Stop::Other(Error::Database {
+                step: "the transaction".into(),
+                reason: format!(
+                    "the server stopped answering for {} s before COMMIT was sent; the transaction cannot commit \
+                     and is rolled back when its connection closes",
+                    answer_deadline.as_secs()
+                ),
+            })),
+            () = interrupted => {
+                // The statement in flight may be waiting for a lock; cancel it so ROLLBACK runs now.
+                self.session.cancel(&self.client.cancel_token()).await;
+                Err(Stop::Other(Error::Interrupted))
+            }
+        }
+    }
+
+    /// `BEGIN` to the last statement before `COMMIT`.
+    async fn statements(&self, silenced_pid: &str) -> Result<Done, Stop> {
+        self.set_up(silenced_pid).await?;
+        let prepared = self.prepared;
+        let mut alter = Zeroizing::new(String::with_capacity(160 * prepared.verifiers.len()));
+        for (role, verifier) in &prepared.verifiers {
+            alter.push_str(&sql::alter_role_password(role, verifier.expose()));
+        }
+        let refused = |contended, step| move |err| Stop::Refused { contended, step, err };
+        // Three query strings, sent together (one round trip), answered in order: the ALTER
+        // ROLEs, the schema statements on their own, the analytics rows.
+        let roles = async {
+            self.client.batch_execute(&alter).await.map_err(refused(Contended::Roles, "changing the role passwords"))
+        };
+        let supavisor = async {
+            let Some(owner) = &prepared.plan.supavisor_owner else { return Ok(false) };
+            let reset = self.client.batch_execute(&sql::reset_supavisor(owner)).await;
+            reset.map(|()| true).map_err(refused(Contended::Supavisor, "resetting _supavisor"))
+        };
+        let analytics = async {
+            let step = "updating _analytics.source_backends";
+            self.rewrite_analytics().await.map_err(refused(Contended::Analytics, step))
+        };
+        let ((), supavisor_reset, analytics) = tokio::try_join!(roles, supavisor, analytics)?;
+        Ok(Done { analytics, supavisor_reset })
+    }
+
+    /// `BEGIN`, the rotation lock, and two checks under it: the same server session as the
+    /// silenced one, and the roles' verifiers as discovery saw them.
+    async fn set_up(&self, silenced_pid: &str) -> Result<(), Stop> {
+        let messages = self.client.simple_query(&sql::setup(self.lock_timeout)).await.map_err(|err| Stop::Refused {
+            contended: Contended::RotationLock,
+            step: "taking the rotation lock",
+            err,
+        })?;
+        let row = sql::last_row(&messages).unwrap_or_default();
+        let (pid, fingerprint) = (row.first().cloned().flatten(), row.get(1).cloned().flatten());
+        if pid.as_deref() != Some(silenced_pid) {
+            return Err(Stop::Other(Error::Database {
+                step: "the session check".into(),
+                reason: "the transaction runs in another server session than the one silenced before BEGIN: a \
+                         pooler in transaction mode is in between; connect to PostgreSQL itself (its own port, not \
+                         pgbouncer's or supavisor's transaction port)"
+                    .into(),
+            }));
+        }
+        // Under the rotation lock: a rotation that committed since discovery shows here.
+        if fingerprint.as_deref() != Some(self.prepared.fingerprint.as_str()) {
+            return Err(Stop::Other(Error::Database {
                 step: "the concurrency check".into(),
                 reason: "the roles' passwords changed after this run read them (did another rotation \
                          commit meanwhile?); re-run to rotate from the current state"
                     .into(),
-            });
+            }));
         }
+        Ok(())
+    }
 
-        let mut statements = Zeroizing::new(String::with_capacity(160 * prepared.verifiers.len()));
-        for (role, verifier) in &prepared.verifiers {
-            statements.push_str(&sql::alter_role_password(role, verifier.expose()));
-        }
-        let supavisor_reset = match &prepared.plan.supavisor_owner {
-            Some(owner) => {
-                statements.push_str(&sql::reset_supavisor(owner));
-                true
+    async fn rewrite_analytics(&self) -> Result<analytics::Rewritten, tokio_postgres::Error> {
+        let prepared = self.prepared;
+        let Some(columns) = prepared.analytics_columns else { return Ok(analytics::Rewritten::default()) };
+        let follows = |url: &str| prepared.follows(url);
+        analytics::rewrite_passwords(self.client, columns, prepared.new_password.expose(), &follows).await
+    }
+
+    /// Best effort, bounded: back to the savepoint, every setting reset, in the same server
+    /// session. If the connection is gone (or the server silent) the server rolls back on its
+    /// own when the connection closes.
+    async fn roll_back(&self) {
+        let client = self.client;
+        let cleanup = async {
+            if client.batch_execute(&sql::roll_back_and_reset()).await.is_err() {
+                let _ = client.batch_execute(sql::ROLLBACK_THEN_RESET).await;
             }
-            None => false,
         };
-        client
-            .batch_execute(&statements)
-            .await
-            .map_err(|e| fail("changing the role passwords and resetting _supavisor", &e))?;
+        let _ = tokio::time::timeout(ROLLBACK_LIMIT, cleanup).await;
+    }
 
-        let rewritten = match prepared.analytics_columns {
-            Some(columns) => analytics::rewrite_passwords(client, columns, prepared.new_password.expose())
-                .await
-                .map_err(|e| fail("updating _analytics.source_backends", &e))?,
-            None => analytics::Rewritten::default(),
+    /// The error for the operator: the server's reason without secrets, and for a lock wait that
+    /// ran out, who held the lock (asked now, on the same session, after the rollback).
+    async fn explain(&self, stop: Stop) -> Error {
+        let (contended, step, err) = match stop {
+            Stop::Other(err) => return err,
+            Stop::Refused { contended, step, err } => (contended, step, err),
         };
-        let (updated, without_user) = (rewritten.updated, rewritten.without_user);
-        Ok((updated, without_user, supavisor_reset))
-    };
+        let mut reason = scrub(&describe(&err), &self.secrets());
+        if err.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
+            reason.push_str(&format!(
+                " — {} held a lock for longer than --lock-timeout ({} ms); {}",
+                self.lock_holders(contended).await,
+                self.lock_timeout.as_millis(),
+                match contended {
+                    Contended::Supavisor => "stop supavisor (docker compose stop supavisor) or retry",
+                    _ => "retry once it is done, or raise --lock-timeout",
+                }
+            ));
+        }
+        reason.push_str("; the transaction was rolled back");
+        Error::Database { step: step.to_owned(), reason }
+    }
 
-    // The server bounds every lock wait (lock_timeout); this bounds a server that stops
-    // answering at all (a frozen process whose kernel still acknowledges TCP). Before COMMIT is
-    // sent, giving up is safe: a transaction whose COMMIT never left cannot commit.
-    let answer_deadline = lock_timeout * 4 + SERVER_SILENCE_LIMIT;
-    let outcome = tokio::select! {
-        outcome = work => outcome,
-        () = tokio::time::sleep(answer_deadline) => Err(Error::Database {
-            step: "the transaction".into(),
-            reason: format!(
-                "the server stopped answering for {} s before COMMIT was sent; the transaction cannot commit and \
-                 is rolled back when its connection closes",
-                answer_deadline.as_secs()
-            ),
-        }),
-        () = interrupted => {
-            // The statement in flight may be waiting for a lock; cancel it so ROLLBACK runs now.
-            session.cancel(&client.cancel_token()).await;
-            Err(Error::Interrupted)
+    /// Who holds what `contended` names, in words.
+    async fn lock_holders(&self, contended: Contended) -> String {
+        let asked = tokio::time::timeout(ROLLBACK_LIMIT, self.client.simple_query(&sql::lock_holders(contended))).await;
+        let rows: Vec<String> = match asked {
+            Ok(Ok(messages)) => messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(format!(
+                        "pid {} (user {}, application_name '{}', connected since {})",
+                        row.get(0).unwrap_or("?"),
+                        printable(row.get(1).unwrap_or("?")),
+                        printable(row.get(2).unwrap_or("")),
+                        row.get(3).unwrap_or("?")
+                    )),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let what = match contended {
+            Contended::RotationLock => "the rotation lock (pg_authid)",
+            Contended::Roles => "a role's row in pg_authid",
+            Contended::Supavisor => "_supavisor",
+            Contended::Analytics => "_analytics.source_backends",
+        };
+        match rows.as_slice() {
+            [] => format!("another session (gone by now) on {what}"),
+            _ => format!("the session(s) {} on {what}", rows.join(", ")),
         }
-    };
-    let (analytics_rows_updated, analytics_rows_without_user, supavisor_reset) = match outcome {
-        Ok(done) => done,
-        Err(err) => {
-            // Best effort: if the connection is gone (or the server silent) the server rolls
-            // back on its own when the connection closes.
-            let _ = tokio::time::timeout(ROLLBACK_LIMIT, client.batch_execute("ROLLBACK")).await;
-            return Err(Failure::RolledBack(err));
-        }
-    };
+    }
 
-    let mut applied =
-        Applied { analytics_rows_updated, analytics_rows_without_user, supavisor_reset, transaction_ms: None };
-    // A COMMIT the server does not answer within the limit is treated as a lost connection:
-    // the database is asked which password it holds.
-    let commit = match tokio::time::timeout(COMMIT_LIMIT, client.batch_execute("COMMIT")).await {
-        Ok(answer) => answer.map_err(|err| scrub(&describe(&err), &secrets)),
-        Err(_) => Err(format!("no answer to COMMIT within {} s", COMMIT_LIMIT.as_secs())),
-    };
-    match commit {
-        Ok(()) => {
-            applied.transaction_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
-            Ok(applied)
-        }
+    /// `RESET ALL; COMMIT`. A `COMMIT` the server does not answer within the limit is treated as
+    /// a lost connection: the database is asked which password it holds.
+    async fn commit(&self, done: Done, started: Instant) -> Result<Applied, Failure> {
+        let mut applied = Applied {
+            analytics_rows_updated: done.analytics.updated,
+            analytics_rows_without_user: done.analytics.without_user,
+            supavisor_reset: done.supavisor_reset,
+            transaction_ms: None,
+        };
+        let commit = match tokio::time::timeout(COMMIT_LIMIT, self.client.batch_execute(sql::RESET_AND_COMMIT)).await {
+            Ok(answer) => answer.map_err(|err| scrub(&describe(&err), &self.secrets())),
+            Err(_) => Err(format!("no answer to COMMIT within {} s", COMMIT_LIMIT.as_secs())),
+        };
+        let reason = match commit {
+            Ok(()) => {
+                applied.transaction_ms = Some(started.elapsed().as_secs_f64() * 1000.0);
+                return Ok(applied);
+            }
+            Err(reason) => reason,
+        };
         // No error answering COMMIT proves a rollback: a FATAL can follow a durable commit
         // record, and a pooler turns a lost upstream into an error response. So every failed
         // COMMIT is settled by asking the database, as crash recovery would. Every statement had
         // succeeded before COMMIT was sent: if it landed, `applied` is exactly what happened;
         // only the window's length is unknown.
-        Err(reason) => match settle(session, &prepared.new_password, prepared.old_password.as_ref()).await {
+        let prepared = self.prepared;
+        match settle(self.session, &prepared.new_password, prepared.old_password.as_ref()).await {
             Settlement::Committed => Ok(applied),
             Settlement::NotCommitted => Err(Failure::RolledBack(Error::Database {
                 step: "COMMIT".into(),
                 reason: format!("COMMIT failed ({reason}) and the database kept the old password"),
             })),
-            Settlement::Undetermined(why) => Err(Failure::Undetermined(format!("COMMIT failed ({reason}); {why}"))),
-        },
+            Settlement::Undetermined(why) | Settlement::NeitherLive { why, .. } => {
+                Err(Failure::Undetermined(format!("COMMIT failed ({reason}); {why}")))
+            }
+        }
     }
+}
+
+/// A name read from the server, fit for the terminal.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 #[cfg(test)]

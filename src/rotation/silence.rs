@@ -17,6 +17,14 @@
 //!   extension reserves its prefix, and an unknown name under it is an error.
 //! - `log_min_error_statement = 'panic'`: an error's log entry does not quote the statement.
 //!
+//! - Every one of these settings is session-level, so it is undone before the session ends:
+//!   the transaction ends with `RESET ALL` (`sql::RESET_AND_COMMIT`, or
+//!   `sql::roll_back_and_reset` on failure), inside the transaction, so the reset lands in the
+//!   same server session even behind a transaction-mode pooler, which hands that server session
+//!   to its next client.
+//! - The silencing round trip returns its server session's pid; the transaction checks that it
+//!   runs in the same one (a transaction-mode pooler may hand the next transaction another).
+//!
 //! All of these need a superuser, which the rotation requires anyway.
 
 use tokio_postgres::Client;
@@ -42,12 +50,22 @@ pub const SILENCE_SQL: &str = "\
            set_config('pgaudit.role', '', false), \
            set_config('auto_explain.log_min_duration', '-1', false), \
            set_config('pg_stat_statements.track_utility', 'off', false), \
-           set_config('pg_stat_statements.track', 'none', false)";
+           set_config('pg_stat_statements.track', 'none', false), \
+           pg_backend_pid()::text";
 
-/// Silences `client`'s session for the rest of its life. Nothing has changed if it fails.
-pub async fn silence(client: &Client) -> Result<(), Error> {
-    client.batch_execute(SILENCE_SQL).await.map_err(|err| Error::Database {
+/// Silences `client`'s session until the transaction resets it; returns the server session's
+/// pid. Nothing has changed if it fails.
+pub async fn silence(client: &Client) -> Result<String, Error> {
+    let messages = client.simple_query(SILENCE_SQL).await.map_err(|err| Error::Database {
         step: "silencing the session's logging before BEGIN".into(),
-        reason: format!("{}; nothing was changed", describe(&err)),
-    })
+        reason: describe(&err),
+    })?;
+    // The pid is the last column of the one row the batch returns.
+    let pid = messages.iter().rev().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => {
+            row.len().checked_sub(1).and_then(|i| row.get(i)).map(str::to_owned)
+        }
+        _ => None,
+    });
+    Ok(pid.unwrap_or_default())
 }

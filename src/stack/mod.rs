@@ -14,6 +14,8 @@
 //! - [`settings`]: the non-secret variables of a stack's `.env` with upstream's defaults, and
 //!   the third-party secrets the operator brings;
 //! - [`connection`]: the `.env` keys that say where the database is and with what password;
+//! - [`server`]: the stack's own database server under all its names, and which connection
+//!   strings are the stack's copies of its password;
 //! - [`copies`]: every copy of a secret the services keep outside `.env` (tables, columns, how
 //!   each is stored and whether its service rewrites it at start), with their sources.
 //!
@@ -26,6 +28,7 @@ pub mod demo;
 pub mod internals;
 pub mod keys;
 pub mod roles;
+pub mod server;
 pub mod services;
 pub mod settings;
 

@@ -66,6 +66,10 @@ mod env_lock;
 // .env, a single-file bind mount.
 mod rotate_files;
 
+// The database side of issue 15: DDL audit, whose connection strings follow, a pooler,
+// per-role verifier kinds, settling with any credentials, the rotation lock, roles that cannot log in.
+mod rotate_db;
+
 // check --db compares every copy the services keep in the database (issue 17).
 mod check_copies;
 

@@ -335,11 +335,11 @@ fn a_held_lock_rolls_everything_back_within_the_lock_timeout() {
 }
 
 #[test]
-fn a_concurrent_rotation_holding_the_advisory_lock_blocks_this_one() {
+fn a_concurrent_rotation_holding_the_rotation_lock_blocks_this_one() {
     let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     let before = db_state(&cluster);
-    let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));
+    let holder = block_on(cluster.hold_lock(crate::rotate_db::ROTATION_LOCK_SQL));
     stack.rotate().args(["--yes", "--lock-timeout", "300ms"]).assert().code(1).stderr(predicate::str::contains("lock"));
     drop(holder);
     assert_nothing_changed(&cluster, &stack, &before, &env_before);
@@ -599,7 +599,7 @@ fn restart_without_docker_says_how_to_finish_by_hand() {
 }
 
 /// Starts `rotate-passwords --yes` in the background and returns once its session waits on a
-/// lock someone else holds (its own transaction's table lock or the advisory lock).
+/// lock someone else holds (its own transaction's table lock or the rotation lock).
 fn rotation_blocked_on_a_lock(cluster: &Cluster, stack: &Stack) -> std::process::Child {
     let child = std::process::Command::new(crate::common::bin_path())
         .env_clear()
@@ -897,7 +897,12 @@ fn a_role_that_cannot_log_in_afterwards_is_exit_4_naming_it() {
     else {
         return;
     };
-    cluster.psql("ALTER ROLE pgbouncer CONNECTION LIMIT 0");
+    // pgbouncer may have one connection, and a session of its own holds it: nothing the plan
+    // can see (a CONNECTION LIMIT 0 or an expired role is said before asking, issue 15 item
+    // 12), but its login after COMMIT is refused.
+    cluster.psql("ALTER ROLE pgbouncer CONNECTION LIMIT 1");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let _session = runtime.block_on(cluster.connect("pgbouncer", cluster.password(), cluster.main_db())).unwrap();
     let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -915,7 +920,7 @@ fn a_rotation_that_committed_meanwhile_stops_this_one_unchanged() {
     let Some((cluster, stack)) = stack(ClusterOptions::new(), Needs::OptionsOnly) else { return };
     let env_before = stack.text();
     // Another rotation holds the lock while this one plans...
-    let holder = block_on(cluster.hold_lock(&format!("SELECT pg_advisory_xact_lock({})", 0x706d_6f76_6573_2d72_i64)));
+    let holder = block_on(cluster.hold_lock(crate::rotate_db::ROTATION_LOCK_SQL));
     let child = rotation_blocked_on_a_lock(&cluster, &stack);
     // ...and commits a change of its own before releasing it.
     cluster.psql("ALTER ROLE anon PASSWORD 'changed-by-another-rotation'");

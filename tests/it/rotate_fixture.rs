@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crate::common::pg::{Cluster, ClusterOptions, ROTATED_ROLES};
 use crate::common::{bin, bin_path, skip_on_external_database, tempdir};
 
-/// The rotation's advisory lock key ("pmoves-r" in ASCII), as the tool takes it.
-pub const ADVISORY_LOCK_KEY: i64 = 0x706d_6f76_6573_2d72;
+/// The rotation lock, as the tool takes it.
+pub use crate::rotate_db::ROTATION_LOCK_SQL;
 
 /// Runs a future on a fresh runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::pg::ROTATED_ROLES;
-use crate::rotate_fixture::{block_on, local_cluster, stderr_of, verifiers, Stack, ADVISORY_LOCK_KEY};
+use crate::rotate_fixture::{block_on, local_cluster, stderr_of, verifiers, Stack, ROTATION_LOCK_SQL};
 
 const PENDING_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
 
@@ -21,15 +21,14 @@ fn recovery_waits_for_a_rotation_still_committing_in_the_work_database() {
     };
     let stack = Stack::new(&cluster);
     stack.write_pending(PENDING_PASSWORD);
-    // An earlier rotation whose client died during COMMIT: its session, in the work database,
-    // still holds the advisory lock and commits the pending password a moment later.
-    let in_flight = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY}); {} SELECT pg_sleep(3); COMMIT;",
-        set_all_passwords_sql(PENDING_PASSWORD)
-    );
+    // An earlier rotation whose client died during COMMIT: its session still holds the
+    // rotation lock and commits the pending password a moment later.
+    let in_flight =
+        format!("BEGIN; {ROTATION_LOCK_SQL}; {} SELECT pg_sleep(3); COMMIT;", set_all_passwords_sql(PENDING_PASSWORD));
     std::thread::scope(|scope| {
         let committer = scope.spawn(|| cluster.psql(&in_flight));
-        let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted";
+        let held = "SELECT count(*) FROM pg_locks WHERE relation = 'pg_catalog.pg_authid'::regclass \
+                    AND mode = 'ShareUpdateExclusiveLock' AND granted";
         let deadline = Instant::now() + Duration::from_secs(10);
         while cluster.psql(held) != "1" {
             assert!(Instant::now() < deadline, "the in-flight transaction never took the lock");
