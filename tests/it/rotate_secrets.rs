@@ -240,3 +240,29 @@ fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
     assert!(up[0].ends_with("--force-recreate minio realtime supavisor"), "{}", up[0]);
     assert!(!text.contains("ENV SECRET_KEY_BASE="), "the .env's keys are not in compose's environment");
 }
+
+#[test]
+fn rotate_passwords_leaves_a_committed_rotate_secrets_pending_file_to_rotate_secrets() {
+    let Some((_pg, env, _crypto)) = setup("rotate_passwords_leaves_a_rotate_secrets_pending_file") else { return };
+    let out = bin()
+        .args(["rotate-secrets", "REALTIME_DB_ENC_KEY", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .env("PMOVES_SECRETS_CRASH_AT", "after-commit")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let pending = env.path.with_file_name(".env.pending");
+    assert!(pending.exists());
+    let out = bin()
+        .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rotate-secrets"), "{}", stderr(&out));
+    assert!(pending.exists(), "the committed rotate-secrets run is not discarded");
+    let out = rotate(&env, &["REALTIME_DB_ENC_KEY", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!pending.exists());
+    assert_eq!(errors(&env), vec![]);
+}
