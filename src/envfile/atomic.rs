@@ -29,6 +29,9 @@ pub(super) enum Placement {
     Private,
     /// Refuse when anything is there, even a dangling symlink; the new file is 0600 and ours.
     NoClobber,
+    /// Replace it; the new file is 0600 and belongs to `uid:gid` (a pending file that a run as
+    /// root stages beside another user's `.env` is that user's, like the `.env`).
+    PrivateOwnedBy(u32, u32),
 }
 
 /// Replaces `target` with `contents`: a temporary file beside it is written, given its mode and
@@ -74,7 +77,7 @@ fn existing_target(target: &Path, shown: &Path, placement: Placement) -> Result<
 /// directory, gets its mode and owner, is fsync'd, moved to `target` (renamed over it, or for
 /// [`Placement::NoClobber`] moved only if the name is still free), and the directory is
 /// fsync'd. `original` is what [`existing_target`] found at `target`.
-pub(super) fn install(
+fn install(
     file: &File,
     from: &Path,
     target: &Path,
@@ -94,6 +97,15 @@ pub(super) fn install(
                 error,
             })?;
             meta.mode() & 0o7777
+        }
+        (Placement::PrivateOwnedBy(uid, gid), _) => {
+            set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner {
+                path: shown.to_path_buf(),
+                uid,
+                gid,
+                error,
+            })?;
+            PRIVATE_MODE
         }
         _ => PRIVATE_MODE,
     };
@@ -149,6 +161,54 @@ pub(super) fn try_install_probe(target: &Path, shown: &Path, original: Option<&M
         temp.as_file().set_permissions(Permissions::from_mode(meta.mode() & 0o7777)).map_err(write_error)?;
     }
     temp.close().map_err(write_error)
+}
+
+/// Whether `target` is a mount point of its own, such as a single-file bind mount (as inside a
+/// container): a rename over it fails with EBUSY, so a new version must be written into it.
+///
+/// Decided without touching anything: `statx` gives the id of the mount each of `target` and
+/// its directory `dir` is on (Linux 5.8+); a file on another mount than its directory is the
+/// root of a mount. On older kernels, the `STATX_ATTR_MOUNT_ROOT` attribute, else a device that
+/// differs from the directory's, says the same. A probe rename over the real file was rejected:
+/// where it succeeded it would replace the `.env`.
+pub(super) fn is_mount_point(target: &Path, dir: &Path) -> io::Result<bool> {
+    use rustix::fs::{statx, AtFlags, StatxAttributes, StatxFlags, CWD};
+    let wanted = StatxFlags::BASIC_STATS | StatxFlags::MNT_ID;
+    let file = statx(CWD, target, AtFlags::SYMLINK_NOFOLLOW, wanted)?;
+    let parent = statx(CWD, dir, AtFlags::empty(), wanted)?;
+    let has_mnt_id = |stat: &rustix::fs::Statx| stat.stx_mask & StatxFlags::MNT_ID.bits() != 0;
+    if has_mnt_id(&file) && has_mnt_id(&parent) {
+        return Ok(file.stx_mnt_id != parent.stx_mnt_id);
+    }
+    if file.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
+        return Ok(file.stx_attributes.contains(StatxAttributes::MOUNT_ROOT));
+    }
+    Ok((file.stx_dev_major, file.stx_dev_minor) != (parent.stx_dev_major, parent.stx_dev_minor))
+}
+
+/// Opens the regular file `target` for writing into it, without truncating, following no
+/// symlink and never blocking: what an in-place write needs, tried before it is needed.
+pub(super) fn open_for_overwrite(target: &Path, shown: &Path) -> Result<File, EnvFileError> {
+    let flags = OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let file = match rustix::fs::open(target, flags, RawMode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(rustix::io::Errno::LOOP) => return Err(EnvFileError::Symlink { path: shown.to_path_buf() }),
+        Err(errno) => return Err(EnvFileError::Write { path: shown.to_path_buf(), error: errno.into() }),
+    };
+    let meta = file.metadata().map_err(|error| EnvFileError::Write { path: shown.to_path_buf(), error })?;
+    check_file_type(&meta, shown)?;
+    Ok(file)
+}
+
+/// Writes `contents` into the existing file `target` (same inode, so its mode, owner and mount
+/// stay), cuts it to that length and fsyncs it. Not atomic: the caller keeps the complete
+/// contents elsewhere until this returns.
+pub(super) fn overwrite_in_place(target: &Path, shown: &Path, contents: &[u8]) -> Result<(), EnvFileError> {
+    let write_error = |error: io::Error| EnvFileError::Write { path: shown.to_path_buf(), error };
+    let mut file = open_for_overwrite(target, shown)?;
+    file.write_all(contents).map_err(write_error)?;
+    file.set_len(contents.len() as u64).map_err(write_error)?;
+    file.sync_all().map_err(write_error)
 }
 
 /// Opens `path` for reading without following a symlink at it and without blocking (a FIFO at
@@ -268,7 +328,7 @@ mod tests {
     use std::cell::Cell;
     use std::os::unix::fs::FileTypeExt;
 
-    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse, skipped};
+    use super::super::test_util::{bypasses_permissions, current, dir_names, is_root, mode_of, parse, skipped};
     use super::super::LockedEnv;
 
     thread_local! {
@@ -329,7 +389,7 @@ mod tests {
             assert_eq!(dir_names(dir.path()), [".env", ".env.lock"], "{point}");
 
             FAIL_AT.with(|at| at.set(Some(point)));
-            env.stage(&file).expect_err(point);
+            env.stage(&current(&env), &file).expect_err(point);
             FAIL_AT.with(|at| at.set(None));
             assert_eq!(dir_names(dir.path()), [".env", ".env.lock"], "{point}");
         }

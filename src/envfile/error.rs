@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::parse::BAD_KEY;
+use super::pending::HandEdit;
 
 /// Why reading, parsing or writing a `.env` failed. Each message is one sentence naming the file
 /// and saying what to do; none contains a value or a line of the file.
@@ -66,6 +67,17 @@ pub enum EnvFileError {
         .path.display()
     )]
     LockNotOurs { path: PathBuf, env: PathBuf, uid: u32 },
+    /// Publishing a rotation found a key it changes edited by hand since it was staged.
+    #[error(
+        "{} was edited after the rotation was staged, on {}, which the rotation changes too, so its new \
+         values cannot be applied without losing that edit; {} holds them: copy those lines from it into \
+         {} (`diff` the two files; keep the rest of your edit), then run again. Both files are kept",
+        .path.display(),
+        list_edits(.edits),
+        .pending.display(),
+        .path.display()
+    )]
+    HandEdited { path: PathBuf, pending: PathBuf, edits: Vec<HandEdit> },
     /// `create_new` without `force` found an existing file.
     #[error("{} already exists; choose another file or pass --force to replace it", .path.display())]
     AlreadyExists { path: PathBuf },
@@ -120,6 +132,18 @@ pub enum EnvFileError {
     /// `set` was given a key that could not be read back.
     #[error("`{key}` is not a valid .env key: {BAD_KEY}")]
     InvalidKey { key: String },
+}
+
+/// `POSTGRES_PASSWORD (line 4), DATABASE_URL (no longer in the file)`.
+fn list_edits(edits: &[HandEdit]) -> String {
+    let described: Vec<String> = edits
+        .iter()
+        .map(|edit| match edit.line {
+            Some(line) => format!("{} (line {line})", edit.key),
+            None => format!("{} (no longer in the file)", edit.key),
+        })
+        .collect();
+    described.join(", ")
 }
 
 /// Displays a path for a message, or says where the text came from when there is no path.

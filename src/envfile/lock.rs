@@ -6,14 +6,21 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, Read as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rustix::fs::IFlags;
+use rustix::io::Errno;
+use zeroize::Zeroizing;
 
-use super::atomic::{install, open_lock_file, open_regular, replace_file, sync_dir, try_install_probe, Placement};
+use super::atomic::{
+    is_mount_point, open_for_overwrite, open_lock_file, open_regular, overwrite_in_place, replace_file, sync_dir,
+    try_install_probe, Placement,
+};
 use super::path::{check_file_type, leftover_temp_files, resolve, sibling, LOCK_SUFFIX, PENDING_SUFFIX};
+use super::pending::{self, ApplyError, Record};
 use super::{holder, read_from, EnvFile, EnvFileError};
 
 /// An exclusive lock on a `.env`, for read-modify-write cycles (`generate-keys --env-file`) and
@@ -137,7 +144,10 @@ impl LockedEnv {
         self.read()?.ok_or_else(|| EnvFileError::Missing { path: self.path.clone() })
     }
 
-    /// Atomically replaces the `.env` with `file`, keeping its mode and owner (a new file is 0600).
+    /// Replaces the `.env` with `file`: atomically, keeping its mode and owner (a new file is
+    /// 0600), or in place when the `.env` is a mount point of its own (see
+    /// [`LockedEnv::publish_pending`]: the complete contents wait in the pending file until the
+    /// in-place write is on disk).
     ///
     /// This is the path of every writer other than the rotation itself, so it refuses while the
     /// pending file of an interrupted rotation exists: settling that rotation later would publish
@@ -145,11 +155,18 @@ impl LockedEnv {
     pub fn write(&self, file: &EnvFile) -> Result<(), EnvFileError> {
         self.refuse_while_pending()?;
         self.remove_leftover_temp_files()?;
-        replace_file(&self.target, &self.path, file.render().as_bytes(), Placement::KeepModeAndOwner)
+        self.install(&file.render())
     }
 
     /// Fails with [`EnvFileError::PendingRotation`] when anything is at the pending name.
+    ///
+    /// A pending file that only holds an in-place write interrupted half-way (any writer's, see
+    /// [`LockedEnv::finish_interrupted_write`]) is no rotation: it is finished first, and the
+    /// caller goes on with the `.env` as that write decided it.
     pub fn refuse_while_pending(&self) -> Result<(), EnvFileError> {
+        if self.finish_interrupted_write()? {
+            return Ok(());
+        }
         let pending = self.pending_path();
         match fs::symlink_metadata(&pending) {
             Ok(_) => Err(EnvFileError::PendingRotation { path: self.path.clone(), pending }),
@@ -158,18 +175,53 @@ impl LockedEnv {
         }
     }
 
+    /// Finishes an in-place write that a killed run left half-done: when the pending file holds
+    /// the complete contents it was writing (a `whole` record), they are written again and the
+    /// pending file removed. True when it did; false (nothing done) for no pending file, one that
+    /// cannot be read, or one
+    /// of a rotation. Their contents were decided under the lock by the run that died, so no
+    /// question is asked; a symlink or anything but a regular file there is left alone.
+    pub fn finish_interrupted_write(&self) -> Result<bool, EnvFileError> {
+        let pending = self.pending_path();
+        match fs::symlink_metadata(&pending) {
+            Ok(meta) if meta.is_file() => {}
+            _ => return Ok(false),
+        }
+        // One that cannot be read is left to the caller's own handling of a pending file, which
+        // reports it (a rotation's recovery, or the refusal of every other writer).
+        let Ok(text) = read_text(&pending) else {
+            return Ok(false);
+        };
+        if !matches!(pending::split(&text).0, Record::Whole) {
+            return Ok(false);
+        }
+        self.publish_pending()?;
+        Ok(true)
+    }
+
     /// `<env>.pending`, beside the resolved `.env`.
     pub fn pending_path(&self) -> PathBuf {
         sibling(&self.dir, &self.name, PENDING_SUFFIX)
     }
 
-    /// Writes `file` to the pending path (0600, atomically, fsync'd with its directory), so that
-    /// a crash leaves either no pending file or a complete one, never a truncated one. Temporary
-    /// files left by a killed run are removed first.
-    pub fn stage(&self, file: &EnvFile) -> Result<(), EnvFileError> {
+    /// Stages `staged`, the new `.env` made from `base` (the `.env` as read under this lock), in
+    /// the pending file (0600, atomically, fsync'd with its directory), so that a crash leaves
+    /// either no pending file or a complete one, never a truncated one. The file records which
+    /// keys `staged` changes, so that publishing applies them to the `.env` as it is then (see
+    /// [`LockedEnv::publish_pending`]). Temporary files left by a killed run are removed first.
+    pub fn stage(&self, base: &EnvFile, staged: &EnvFile) -> Result<(), EnvFileError> {
         self.remove_leftover_temp_files()?;
         let pending = self.pending_path();
-        replace_file(&pending, &pending, file.render().as_bytes(), Placement::Private)
+        replace_file(&pending, &pending, pending::render_staged(base, staged).as_bytes(), self.pending_placement())
+    }
+
+    /// Mode 0600, and, for a run as root, the `.env`'s owner: a root-owned pending file would
+    /// lock the `.env`'s owner out of settling an interrupted rotation (it could not read it).
+    fn pending_placement(&self) -> Placement {
+        match fs::metadata(&self.target) {
+            Ok(meta) if rustix::process::geteuid().is_root() => Placement::PrivateOwnedBy(meta.uid(), meta.gid()),
+            _ => Placement::Private,
+        }
     }
 
     /// Reads and parses the pending file; `None` when there is none. A symlink or anything
@@ -179,24 +231,79 @@ impl LockedEnv {
         read_from(&pending, &pending, false)
     }
 
-    /// Moves the pending file over the `.env`: it first gets the `.env`'s mode and owner (0600 if
-    /// there is no `.env`), is fsync'd, renamed, and the directory fsync'd. A symlink or anything
-    /// but a regular file at the pending name is refused and left alone.
+    /// Publishes the pending file onto the `.env` as it is now, then removes it.
+    ///
+    /// The keys the staged rotation changes are applied to the current `.env` through the one
+    /// rewriter, so a hand edit made since staging is kept; a rotated key edited by hand too is
+    /// [`EnvFileError::HandEdited`], and nothing is changed. The result replaces the `.env`
+    /// atomically with its mode and owner, or, when the `.env` is a mount point that refuses a
+    /// rename (a single-file bind mount), is written in place: the pending file first becomes
+    /// that exact content, so a crash during the (non-atomic) write leaves it to write again.
+    /// The pending file is removed only once the `.env` is fsync'd. A symlink or anything but a
+    /// regular file at the pending name is refused and left alone.
     pub fn publish_pending(&self) -> Result<(), EnvFileError> {
         let pending = self.pending_path();
-        let file = open_regular(&pending, &pending, false)?
-            .ok_or_else(|| EnvFileError::NoPending { path: pending.clone() })?;
+        let text = read_text(&pending)?;
+        let (record, body) = pending::split(&text);
         self.remove_leftover_temp_files()?;
-        let original = match fs::symlink_metadata(&self.target) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(EnvFileError::Symlink { path: self.path.clone() }),
-            Ok(meta) => Some(meta),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-            Err(error) => return Err(EnvFileError::Write { path: self.path.clone(), error }),
+        let contents = match record {
+            // Decided by the run that began the write; the .env may be half-written.
+            Record::Whole => Zeroizing::new(body.to_owned()),
+            _ => {
+                let staged = EnvFile::parse(body, Some(&pending))?;
+                let current = self.read()?;
+                let merged = match current.as_ref().map(|current| pending::apply(current, &staged, &record)) {
+                    None => staged,
+                    Some(Ok(merged)) => merged,
+                    Some(Err(ApplyError::File(error))) => return Err(error),
+                    Some(Err(ApplyError::HandEdited(edits))) => {
+                        return Err(EnvFileError::HandEdited { path: self.path.clone(), pending, edits })
+                    }
+                };
+                if current.is_some_and(|current| current.render() == merged.render()) {
+                    // Already applied (a run that died after writing the .env): only the
+                    // pending file is left to remove.
+                    return self.discard_pending();
+                }
+                merged.render()
+            }
         };
-        if let Some(meta) = &original {
-            check_file_type(meta, &self.path)?;
+        self.install(&contents)?;
+        self.discard_pending()
+    }
+
+    /// Replaces the `.env` with `contents`: atomically (keeping its mode and owner), or in place
+    /// when it is a mount point or the rename is refused as busy.
+    fn install(&self, contents: &str) -> Result<(), EnvFileError> {
+        if self.publication()? == Publication::InPlace {
+            return self.write_in_place(contents);
         }
-        install(&file, &pending, &self.target, &self.path, original.as_ref(), Placement::KeepModeAndOwner)
+        match replace_file(&self.target, &self.path, contents.as_bytes(), Placement::KeepModeAndOwner) {
+            Err(EnvFileError::Write { error, .. }) if error.raw_os_error() == Some(Errno::BUSY.raw_os_error()) => {
+                self.write_in_place(contents)
+            }
+            other => other,
+        }
+    }
+
+    /// The in-place write of a `.env` that cannot be renamed over: the pending file first holds
+    /// exactly `contents` (marked as such), then the `.env` is overwritten and fsync'd.
+    fn write_in_place(&self, contents: &str) -> Result<(), EnvFileError> {
+        let pending = self.pending_path();
+        replace_file(&pending, &pending, pending::render_whole(contents).as_bytes(), self.pending_placement())?;
+        overwrite_in_place(&self.target, &self.path, contents.as_bytes())?;
+        self.discard_pending()
+    }
+
+    /// How a new `.env` will be put in place: renamed over it, or written into it when it is a
+    /// mount point of its own (a rename over it fails with EBUSY).
+    pub fn publication(&self) -> Result<Publication, EnvFileError> {
+        match is_mount_point(&self.target, &self.dir) {
+            Ok(true) => Ok(Publication::InPlace),
+            Ok(false) => Ok(Publication::Rename),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Publication::Rename),
+            Err(error) => Err(EnvFileError::Read { path: self.path.clone(), error }),
+        }
     }
 
     /// Deletes the pending file, if any, durably. Only the name is removed: a symlink there is
@@ -230,13 +337,14 @@ impl LockedEnv {
         Ok(found)
     }
 
-    /// Checks, before a rotation's `BEGIN`, that its pending file can later be published over the
-    /// `.env` with the `.env`'s mode and owner: neither the `.env` nor its directory is immutable
-    /// or append-only (`chattr +i` / `+a`), and a file created in the directory can be given the
-    /// `.env`'s owner and mode. The check makes the same calls as the publication: it creates a
-    /// temporary file beside the `.env`, gives it the owner and mode, and removes it, so it is
-    /// not for `--dry-run`. Whatever it finds, nothing else is changed.
-    pub fn ensure_publishable(&self) -> Result<(), EnvFileError> {
+    /// Checks, before a rotation's `BEGIN`, that its pending file can later be published onto
+    /// the `.env`, and says how ([`Publication`]): neither the `.env` nor its directory is
+    /// immutable or append-only (`chattr +i` / `+a`); for a rename, a file created in the
+    /// directory can be given the `.env`'s owner and mode (the check makes the same calls: it
+    /// creates a temporary file beside the `.env`, gives it the owner and mode, and removes it,
+    /// so it is not for `--dry-run`); for a `.env` that is a mount point (written in place),
+    /// that it opens for writing. Whatever it finds, nothing else is changed.
+    pub fn ensure_publishable(&self) -> Result<Publication, EnvFileError> {
         let original = match fs::symlink_metadata(&self.target) {
             Ok(meta) => {
                 check_file_type(&meta, &self.path)?;
@@ -249,8 +357,39 @@ impl LockedEnv {
         if original.is_some() {
             refuse_unreplaceable_flags(&self.target, &self.path, false)?;
         }
-        try_install_probe(&self.target, &self.path, original.as_ref())
+        let publication = self.publication()?;
+        match publication {
+            Publication::InPlace => open_for_overwrite(&self.target, &self.path).map(drop)?,
+            Publication::Rename => try_install_probe(&self.target, &self.path, original.as_ref())?,
+        }
+        Ok(publication)
     }
+}
+
+/// How a rotation's new `.env` is put in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publication {
+    /// A new file renamed over the `.env` (atomic).
+    Rename,
+    /// Written into the `.env` itself: it is a mount point of its own (a single-file bind mount,
+    /// as in a container), which refuses a rename.
+    InPlace,
+}
+
+/// The whole text of the pending file at `pending`, in a buffer zeroed when dropped; never
+/// through a symlink, only from a regular file.
+fn read_text(pending: &Path) -> Result<Zeroizing<String>, EnvFileError> {
+    let mut file = open_regular(pending, pending, false)?
+        .ok_or_else(|| EnvFileError::NoPending { path: pending.to_path_buf() })?;
+    let read_error = |error: io::Error| EnvFileError::Read { path: pending.to_path_buf(), error };
+    let len = file.metadata().map_err(read_error)?.len();
+    let mut bytes = Zeroizing::new(Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(1)));
+    file.read_to_end(&mut bytes).map_err(read_error)?;
+    let text = std::str::from_utf8(&bytes).map_err(|error| EnvFileError::NotUtf8 {
+        path: pending.to_path_buf(),
+        line: 1 + bytes[..error.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+    })?;
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 /// Fails when `path` carries the immutable or append-only inode flag (either forbids renaming
@@ -286,7 +425,7 @@ mod tests {
     use std::fs::Permissions;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-    use super::super::test_util::{bypasses_permissions, dir_names, is_root, mode_of, parse, skipped};
+    use super::super::test_util::{bypasses_permissions, current, dir_names, is_root, mode_of, parse, skipped};
 
     /// One read-modify-write: increments `key`.
     fn increment(path: &Path, key: &str) {
@@ -377,15 +516,19 @@ mod tests {
 
         let mut file = env.read().expect("read").expect("exists");
         file.set("POSTGRES_PASSWORD", "new").expect("set");
-        env.stage(&file).expect("stage");
+        env.stage(&current(&env), &file).expect("stage");
         assert_eq!(mode_of(&env.pending_path()), 0o600);
+        if is_root() {
+            let meta = fs::metadata(env.pending_path()).expect("metadata");
+            assert_eq!((meta.uid(), meta.gid()), (1234, 5678), "a root run stages for the .env's owner");
+        }
         let pending = env.read_pending().expect("read").expect("staged");
         assert_eq!(pending.get("POSTGRES_PASSWORD"), Some("new"));
         env.discard_pending().expect("discard");
         assert!(env.read_pending().expect("read").is_none());
         assert_eq!(fs::read_to_string(&path).expect("read"), "# keep\nPOSTGRES_PASSWORD=old\n");
 
-        env.stage(&file).expect("stage");
+        env.stage(&current(&env), &file).expect("stage");
         env.publish_pending().expect("publish");
         assert_eq!(fs::read_to_string(&path).expect("read"), "# keep\nPOSTGRES_PASSWORD=new\n");
         assert_eq!(mode_of(&path), 0o640);
@@ -397,12 +540,68 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupted_in_place_write_is_finished_from_the_whole_pending_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        // What a crash half-way through writing a bind-mounted .env in place leaves: the pending
+        // file holds the whole new content, the .env a torn mix that may not even parse.
+        fs::write(&path, "POSTGRES_PASSWORD=new\nSMTP_PASS='unterminated").expect("write");
+        let whole = "# keep\nPOSTGRES_PASSWORD=new\nSMTP_PASS='by hand'\n";
+        fs::write(dir.path().join(".env.pending"), &*super::pending::render_whole(whole)).expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        env.publish_pending().expect("publish");
+        assert_eq!(fs::read_to_string(&path).expect("read"), whole);
+        assert!(env.read_pending().expect("read").is_none());
+    }
+
+    #[test]
+    fn every_writer_finishes_an_interrupted_in_place_write_before_its_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "A=1\nB='torn").expect("write");
+        fs::write(dir.path().join(".env.pending"), &*super::pending::render_whole("A=1\nB=2\n")).expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        env.refuse_while_pending().expect("an interrupted write is no rotation");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "A=1\nB=2\n");
+        assert!(!env.finish_interrupted_write().expect("nothing left"));
+        // A rotation's pending file is not touched: the writer is refused.
+        env.stage(&current(&env), &parse("A=9\nB=2\n")).expect("stage");
+        assert!(!env.finish_interrupted_write().expect("a rotation"));
+        assert!(matches!(env.refuse_while_pending(), Err(EnvFileError::PendingRotation { .. })));
+        assert_eq!(fs::read_to_string(&path).expect("read"), "A=1\nB=2\n");
+    }
+
+    #[test]
+    fn publishing_applies_the_staged_keys_to_the_env_as_it_is_now() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".env");
+        fs::write(&path, "POSTGRES_PASSWORD=old\nSMTP_PASS=a\n").expect("write");
+        let env = LockedEnv::acquire(&path).expect("lock");
+        env.stage(&current(&env), &parse("POSTGRES_PASSWORD=new\nSMTP_PASS=a\n")).expect("stage");
+        fs::write(&path, "POSTGRES_PASSWORD=old\nSMTP_PASS=b\nSITE_URL=x\n").expect("hand edit");
+        env.publish_pending().expect("publish");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "POSTGRES_PASSWORD=new\nSMTP_PASS=b\nSITE_URL=x\n");
+        assert_eq!(dir_names(dir.path()), [".env", ".env.lock"]);
+
+        // A rotated key edited by hand: refused, both files byte-identical.
+        env.stage(&current(&env), &parse("POSTGRES_PASSWORD=newer\nSMTP_PASS=b\nSITE_URL=x\n")).expect("stage");
+        let pending = fs::read(env.pending_path()).expect("read");
+        fs::write(&path, "SITE_URL=x\nPOSTGRES_PASSWORD=mine\n").expect("hand edit");
+        let error = env.publish_pending().expect_err("conflict");
+        assert!(matches!(error, EnvFileError::HandEdited { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("POSTGRES_PASSWORD (line 2)") && !message.contains("mine"), "{message}");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "SITE_URL=x\nPOSTGRES_PASSWORD=mine\n");
+        assert_eq!(fs::read(env.pending_path()).expect("read"), pending);
+    }
+
+    #[test]
     fn a_pending_rotation_blocks_every_other_writer() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(".env");
         fs::write(&path, "POSTGRES_PASSWORD=old\nJWT_SECRET=a\n").expect("write");
         let env = LockedEnv::acquire(&path).expect("lock");
-        env.stage(&parse("POSTGRES_PASSWORD=new\nJWT_SECRET=a\n")).expect("stage");
+        env.stage(&current(&env), &parse("POSTGRES_PASSWORD=new\nJWT_SECRET=a\n")).expect("stage");
         let error = env.write(&parse("POSTGRES_PASSWORD=old\nJWT_SECRET=b\n")).expect_err("pending");
         assert!(matches!(error, EnvFileError::PendingRotation { .. }), "{error:?}");
         let message = error.to_string();
@@ -439,7 +638,7 @@ mod tests {
 
         // Staging and publishing remove them too.
         plant();
-        env.stage(&parse("A=3\n")).expect("stage");
+        env.stage(&current(&env), &parse("A=3\n")).expect("stage");
         assert!(super::super::leftover_temp_files(&path).expect("list").is_empty());
         plant();
         env.publish_pending().expect("publish");
@@ -502,7 +701,7 @@ mod tests {
         for (what, result) in [
             ("read", env.read_pending().map(|_| ())),
             ("publish", env.publish_pending()),
-            ("stage", env.stage(&parse("A=2\n"))),
+            ("stage", env.stage(&current(&env), &parse("A=2\n"))),
         ] {
             let error = result.expect_err(what);
             assert!(matches!(error, EnvFileError::Symlink { .. }), "{what}: {error:?}");
@@ -600,7 +799,7 @@ mod tests {
             }
             let result = env.ensure_publishable();
             // What publishing would meet after COMMIT:
-            env.stage(&parse("A=2\n")).expect("stage");
+            env.stage(&current(&env), &parse("A=2\n")).expect("stage");
             let publish = env.publish_pending();
             chattr(&format!("-{flag}"), &path);
             let error = result.expect_err(word);

@@ -42,6 +42,7 @@
 //!   fsync, rename, directory fsync), and opening the names beside a `.env` safely (no symlink,
 //!   no FIFO);
 //! - `lock`: [`LockedEnv`], the writers' lock (every wait bounded) and a rotation's pending file;
+//! - `pending`: what the pending file records, and how it is applied to the `.env` as it is now;
 //! - `holder`: who holds that lock, as `/proc` tells;
 //! - `error`: [`EnvFileError`], messages that say what to do and never hold a secret.
 
@@ -55,6 +56,7 @@ pub mod interpolate;
 mod lock;
 mod parse;
 mod path;
+mod pending;
 mod quote;
 
 #[cfg(test)]
@@ -71,8 +73,9 @@ use zeroize::Zeroizing;
 
 pub use atomic::create_new;
 pub use error::EnvFileError;
-pub use lock::LockedEnv;
+pub use lock::{LockedEnv, Publication};
 pub use parse::is_valid_key;
+pub use pending::HandEdit;
 pub use quote::quote_value;
 
 use entry::{decoded_copy, replace_value, Entry, Pair};
@@ -169,6 +172,15 @@ impl EnvFile {
         self.entries.iter().filter_map(|entry| {
             let pair = entry.pair.as_ref()?;
             Some((pair.key(&entry.raw), pair.value(&entry.raw)))
+        })
+    }
+
+    /// The values of every occurrence of `key`, in file order.
+    fn values_of<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let indices = self.index.get(key).map_or(&[][..], Vec::as_slice);
+        indices.iter().filter_map(|&i| {
+            let entry = &self.entries[i];
+            entry.pair.as_ref().map(|pair| pair.value(&entry.raw))
         })
     }
 

@@ -146,7 +146,7 @@ pub(super) fn resolve(path: &Path) -> Result<(PathBuf, OsString), EnvFileError> 
 mod tests {
     use super::*;
 
-    use super::super::test_util::{dir_names, mode_of, parse};
+    use super::super::test_util::{current, dir_names, mode_of, parse};
     use super::super::LockedEnv;
 
     #[test]
@@ -164,7 +164,7 @@ mod tests {
         let mut file = env.read().expect("read").expect("exists");
         file.set("A", "2").expect("set");
         env.write(&file).expect("write");
-        env.stage(&file).expect("stage");
+        env.stage(&current(&env), &file).expect("stage");
         env.publish_pending().expect("publish");
 
         assert!(fs::symlink_metadata(root.join(".env")).expect("lstat").file_type().is_symlink());
@@ -190,7 +190,7 @@ mod tests {
         let path = dir.path().join(OsStr::from_bytes(b"prod\xff.env"));
         let env = LockedEnv::acquire(&path).expect("lock");
         env.write(&parse("A=1\n")).expect("write");
-        env.stage(&parse("A=2\n")).expect("stage");
+        env.stage(&current(&env), &parse("A=2\n")).expect("stage");
         assert!(dir.path().join(OsStr::from_bytes(b"prod\xff.env.pending")).exists());
         env.publish_pending().expect("publish");
         assert_eq!(fs::read(&path).expect("read"), b"A=2\n");

@@ -54,3 +54,9 @@ pub(super) fn skipped(why: &str) {
     let thread = std::thread::current();
     let _ = writeln!(std::io::stderr(), "SKIPPED: {}: {why}", thread.name().unwrap_or("a test"));
 }
+
+/// The `.env` under `env`'s lock as it is now (empty when there is none): the base a test stages
+/// a rotation from.
+pub(super) fn current(env: &super::LockedEnv) -> EnvFile {
+    env.read().expect("read").unwrap_or_default()
+}

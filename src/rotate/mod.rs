@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::db::{self, ConnectOptions, Target};
-use crate::envfile::{EnvFile, EnvFileError, LockedEnv};
+use crate::envfile::{EnvFile, EnvFileError, LockedEnv, Publication};
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::Secret;
 use crate::secrets;
@@ -98,6 +98,12 @@ fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Ta
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let env_lock = LockedEnv::acquire_existing(&args.env_file, args.lock_wait, |waiting| ui.info(waiting))?;
+    if !args.dry_run && env_lock.finish_interrupted_write()? {
+        ui.info(&format!(
+            "finished writing {}, which an interrupted run had begun to write in place",
+            args.env_file.display()
+        ));
+    }
     let env = read_env(&env_lock, ui)?;
     if !args.dry_run {
         remove_leftover_temp_files(&env_lock, ui)?;
@@ -127,8 +133,14 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
 
     // Whatever could make publishing fail after COMMIT is found now, before BEGIN: an
     // immutable .env or directory, an owner or mode the new file could not be given.
-    env_lock.ensure_publishable()?;
-    env_lock.stage(&prepared.new_env)?;
+    if env_lock.ensure_publishable()? == Publication::InPlace {
+        ui.info(&format!(
+            "{} is a mount point of its own (a single-file bind mount?): it will be written in place, \
+             the pending file kept until that write is on disk",
+            args.env_file.display()
+        ));
+    }
+    env_lock.stage(&env, &prepared.new_env)?;
     ui.detail(&format!("staged {}", env_lock.pending_path().display()));
     crash::at(crash, CrashPoint::Staged);
 
@@ -290,8 +302,8 @@ async fn finish_interrupted_rotation(
     let pending = env_lock.pending_path();
     if args.dry_run {
         ui.info(&format!(
-            "found {} from an interrupted rotation that had committed: a real run would publish it over {} \
-             (no second rotation); this dry run changes nothing",
+            "found {} from an interrupted rotation that had committed: a real run would publish its new \
+             password into {} (no second rotation); this dry run changes nothing",
             pending.display(),
             args.env_file.display()
         ));
@@ -303,7 +315,8 @@ async fn finish_interrupted_rotation(
         restart::preflight(project)?;
     }
     ui.info(&format!(
-        "found {} from an interrupted rotation that had committed: publishing it, no second rotation",
+        "found {} from an interrupted rotation that had committed: applying its new password to the .env, \
+         no second rotation",
         pending.display()
     ));
     publish(env_lock)?;
@@ -383,17 +396,26 @@ fn remove_leftover_temp_files(env_lock: &LockedEnv, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
-/// Step 6: the pending file becomes `.env`. Failing here leaves the new password in the
-/// pending file, which the next run publishes.
+/// Step 6: the rotated values go into `.env` as it is now. Failing here leaves the new password
+/// in the pending file, which the next run publishes.
 fn publish(env_lock: &LockedEnv) -> Result<()> {
     env_lock.publish_pending().map_err(|err| Error::PartiallyApplied {
         what: format!("the database committed, but publishing the new .env failed: {}", publish_failure(&err)),
-        recovery: format!(
-            "the complete new .env is in {pending}; fix the cause, then run this command again to publish it \
-             (it detects the committed rotation), or move it into place yourself: mv {pending} {env}",
-            pending = env_lock.pending_path().display(),
-            env = env_lock.path().display()
-        ),
+        recovery: match err {
+            EnvFileError::HandEdited { .. } => format!(
+                "the database has the password in {pending}; once {env} has those lines, run this command again: \
+                 it detects the committed rotation and finishes it",
+                pending = env_lock.pending_path().display(),
+                env = env_lock.path().display()
+            ),
+            _ => format!(
+                "the new password is in {pending}; fix the cause, then run this command again: it detects the \
+                 committed rotation and applies it to {env} as it is then (do not move {pending} over {env}: \
+                 that would undo any edit made since)",
+                pending = env_lock.pending_path().display(),
+                env = env_lock.path().display()
+            ),
+        },
     })
 }
 

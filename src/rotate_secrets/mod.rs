@@ -129,7 +129,7 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
     } else {
         let sessions: Vec<(String, Client)> =
             sessions.into_iter().filter(|(d, _)| plan.steps.iter().any(|s| s.dbname == *d)).collect();
-        transact(args, &env_lock, &new_env, &plan, &sessions, crash).await?
+        transact(args, &env_lock, &env, &new_env, &plan, &sessions, crash).await?
     };
     crash::at(crash, CrashPoint::Published);
     let restarted = match &compose {
@@ -154,6 +154,7 @@ fn resolve_target(args: &RotateSecretsOptions, env: &EnvFile, ui: &Ui) -> Result
 async fn transact(
     args: &RotateSecretsOptions,
     env_lock: &LockedEnv,
+    base_env: &EnvFile,
     new_env: &EnvFile,
     plan: &Plan,
     sessions: &[(String, Client)],
@@ -184,7 +185,7 @@ async fn transact(
         return Err(err);
     }
     let staged = EnvFile::parse(&format!("{}{}", xact::marker(&xacts), new_env.render().as_str()), None)?;
-    if let Err(err) = env_lock.stage(&staged) {
+    if let Err(err) = env_lock.stage(base_env, &staged) {
         rollback(sessions).await;
         return Err(err.into());
     }
@@ -273,7 +274,8 @@ async fn settle_after_failed_commit(
     }
 }
 
-/// Publishes the pending file, then removes its marker line from the `.env`.
+/// Publishes the pending file onto the `.env` as it is now (only the rotated keys are applied,
+/// so neither the marker line nor an older copy of another line reaches it).
 fn publish(env_lock: &LockedEnv) -> Result<()> {
     let failed = |err: &dyn std::fmt::Display| Error::PartiallyApplied {
         what: format!("the database committed, but publishing the new .env failed: {err}"),

@@ -103,7 +103,8 @@ fn failed(project: &ComposeProject, what: String) -> Error {
     Error::PartiallyApplied {
         what,
         recovery: format!(
-            "the rotation itself succeeded and was verified; recreate the services by hand: {}",
+            "the rotation itself succeeded and was verified; recreate the services by hand, from a shell that has \
+             not exported the .env's variables (compose prefers them to --env-file): {}",
             project.manual_command(&project.services)
         ),
     }

@@ -2,9 +2,9 @@
 //! are written into its pending file before any `COMMIT`, as a marker line, and
 //! `txid_status()` later says whether each committed.
 //!
-//! The marker is the pending file's first line, a comment, so the file stays a valid `.env`; it
-//! is removed from the `.env` right after publishing (a crash in between leaves only that
-//! comment line behind, which the next run removes).
+//! The marker is a comment line at the top of the staged `.env` (after `envfile`'s own record
+//! line), so the file stays a valid `.env`; publishing applies only the staged keys to the
+//! current `.env`, so the marker never reaches it.
 
 use tokio_postgres::Client;
 
@@ -28,11 +28,11 @@ pub fn marker(xacts: &[Xact]) -> String {
     format!("{MARKER} {} (removed once published)\n", list.join(" "))
 }
 
-/// The transactions a pending file's first line records; `None` when it has no marker (it was
-/// staged by another command).
+/// The transactions a pending file's marker records (among its leading comment lines); `None`
+/// when it has no marker (it was staged by another command).
 pub fn parse_marker(text: &str) -> Option<Vec<Xact>> {
-    let first = text.lines().next()?;
-    let rest = first.strip_prefix(MARKER)?;
+    let line = text.lines().take_while(|l| l.starts_with('#')).find(|l| l.starts_with(MARKER))?;
+    let rest = line.strip_prefix(MARKER)?;
     let list = rest.split(" (").next().unwrap_or_default();
     list.split_whitespace()
         .map(|item| {
@@ -86,7 +86,8 @@ mod tests {
     fn the_marker_round_trips_and_is_stripped() {
         let xacts = vec![Xact { dbname: "_supabase".into(), xid: 742 }, Xact { dbname: "pmoves".into(), xid: 743 }];
         let text = format!("{}A=1\n", marker(&xacts));
-        assert_eq!(parse_marker(&text), Some(xacts));
+        assert_eq!(parse_marker(&text), Some(xacts.clone()));
+        assert_eq!(parse_marker(&format!("# pmoves-secrets-pending v1 apply A=f\n{text}")), Some(xacts));
         assert_eq!(strip_marker(&text), Some("A=1\n"));
         assert_eq!(parse_marker("A=1\n"), None);
         assert_eq!(strip_marker("A=1\n"), None);

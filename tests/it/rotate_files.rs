@@ -132,3 +132,160 @@ fn restart_with_a_relative_env_file_from_another_directory_points_compose_at_it(
     let dir = arg_after(&up.args, "--project-directory").expect("--project-directory");
     assert_eq!(std::fs::canonicalize(up.cwd.join(dir)).unwrap(), real_env.parent().unwrap());
 }
+
+/// Replaces the line of `key` in the `.env` text with `KEY=value`.
+fn with_line(text: &str, key: &str, value: &str) -> String {
+    text.lines()
+        .map(|l| if l.starts_with(&format!("{key}=")) { format!("{key}={value}") } else { l.to_owned() })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+/// A rotation that died right after `COMMIT`: the database has the pending file's password.
+fn crash_after_commit(stack: &Stack) -> String {
+    let out = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-commit").output().unwrap();
+    assert!(!out.status.success(), "the crash point aborts the run");
+    assert!(stack.pending().exists(), "the crash left the pending file");
+    let pending = std::fs::read_to_string(stack.pending()).unwrap();
+    crate::rotate_fixture::value_in(&pending, "POSTGRES_PASSWORD").expect("the pending password")
+}
+
+#[test]
+fn finishing_an_interrupted_rotation_keeps_a_hand_edit_made_since() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack =
+        Stack::with_password(&cluster, cluster.password(), "SMTP_PASS=before\nSITE_URL=http://localhost:3000\n");
+    let new_password = crash_after_commit(&stack);
+    // The operator edits .env before anyone finishes the rotation.
+    let edited = with_line(&with_line(&stack.text(), "SMTP_PASS", "after-by-hand"), "SITE_URL", "https://example.org");
+    std::fs::write(&stack.env, &edited).unwrap();
+
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let without_password = |text: &str| with_line(text, "POSTGRES_PASSWORD", "");
+    assert_eq!(without_password(&stack.text()), without_password(&edited), "every other line is as edited");
+    assert_eq!(stack.password(), new_password);
+    assert!(!stack.pending().exists());
+    assert!(block_on(cluster.can_login("supabase_admin", &new_password)));
+}
+
+#[test]
+fn a_hand_edit_of_a_rotated_line_is_refused_keeping_both_files_until_it_is_resolved() {
+    let Some(cluster) = local_cluster() else { return };
+    let old = cluster.password().to_owned();
+    let stack = Stack::with_password(&cluster, &old, &format!("SUPABASE_DB_PASSWORD={old}\nSMTP_PASS=a\n"));
+    let new_password = crash_after_commit(&stack);
+    let pending_before = std::fs::read(stack.pending()).unwrap();
+    let edited = with_line(&stack.text(), "SUPABASE_DB_PASSWORD", "changed-by-hand");
+    std::fs::write(&stack.env, &edited).unwrap();
+
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(4), "the database changed, .env could not follow: {stderr}");
+    assert!(stderr.contains("SUPABASE_DB_PASSWORD (line 5)") && stderr.contains(".env.pending"), "{stderr}");
+    assert!(
+        !stderr.contains(&new_password) && !stderr.contains("changed-by-hand") && !stderr.contains(&old),
+        "{stderr}"
+    );
+    assert_eq!(stack.text(), edited, "the refusal leaves .env byte-identical");
+    assert_eq!(std::fs::read(stack.pending()).unwrap(), pending_before, "and the pending file as it was");
+
+    // The operator takes the line from the pending file, as the message says: the rerun finishes.
+    std::fs::write(&stack.env, with_line(&edited, "SUPABASE_DB_PASSWORD", &new_password)).unwrap();
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stack.password(), new_password);
+    assert!(!stack.pending().exists());
+}
+
+/// A single-file bind mount of `source` at `target`, undone on drop.
+struct BindMount(PathBuf);
+
+impl BindMount {
+    fn new(source: &Path, target: &Path) -> Option<BindMount> {
+        let ok = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(source)
+            .arg(target)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            crate::common::skipped("cannot `mount --bind` a file here (needs root or CAP_SYS_ADMIN)");
+            return None;
+        }
+        Some(BindMount(target.to_path_buf()))
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A stack whose `.env` is a single-file bind mount of `outside/real.env`, as in a container.
+fn bind_mounted_stack(cluster: &crate::common::pg::Cluster) -> Option<(Stack, tempfile::TempDir, BindMount)> {
+    let stack = Stack::with_password(cluster, cluster.password(), "SITE_URL=http://localhost:3000\n");
+    let outside = crate::common::tempdir();
+    let real = outside.path().join("real.env");
+    std::fs::write(&real, stack.text()).unwrap();
+    set_mode(&real, 0o640);
+    let mount = BindMount::new(&real, &stack.env)?;
+    Some((stack, outside, mount))
+}
+
+#[test]
+fn a_bind_mounted_env_is_written_in_place() {
+    let Some(cluster) = local_cluster() else { return };
+    let Some((stack, outside, _mount)) = bind_mounted_stack(&cluster) else { return };
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("mount point") && stderr.contains("in place"), "said before BEGIN: {stderr}");
+    let new_password = stack.password();
+    assert_ne!(new_password, cluster.password());
+    let real = outside.path().join("real.env");
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), stack.text(), "the mounted file itself holds it");
+    assert_eq!(crate::common::mode_of(&real), 0o640);
+    assert!(!stack.pending().exists());
+    assert!(block_on(cluster.can_login("supabase_admin", &new_password)));
+}
+
+#[test]
+fn an_interrupted_rotation_of_a_bind_mounted_env_is_finished_in_place() {
+    let Some(cluster) = local_cluster() else { return };
+    let Some((stack, outside, _mount)) = bind_mounted_stack(&cluster) else { return };
+    let new_password = crash_after_commit(&stack);
+    let out = stack.rotate().arg("--yes").output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stack.password(), new_password);
+    assert_eq!(std::fs::read_to_string(outside.path().join("real.env")).unwrap(), stack.text());
+    assert!(!stack.pending().exists());
+}
+
+#[test]
+fn every_other_writer_writes_a_bind_mounted_env_in_place_too() {
+    let outside = crate::common::tempdir();
+    let stack_dir = crate::common::tempdir();
+    let real = outside.path().join("real.env");
+    std::fs::write(&real, "# mine\nSITE_URL=http://localhost:3000\n").unwrap();
+    let env = stack_dir.path().join(".env");
+    std::fs::write(&env, "").unwrap();
+    let Some(_mount) = BindMount::new(&real, &env) else { return };
+    let mut before = std::fs::read_to_string(&real).unwrap();
+    for args in [
+        &["generate-keys", "--asymmetric", "--yes", "--env-file"][..],
+        &["rotate-keys", "stage", "--yes", "--env-file"],
+    ] {
+        let out = crate::common::bin().args(args).arg(&env).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+        let after = std::fs::read_to_string(&real).unwrap();
+        assert_ne!(after, before, "{args:?} wrote the mounted file itself");
+        before = after;
+    }
+    let text = before;
+    assert!(text.starts_with("# mine\nSITE_URL=http://localhost:3000\n"), "{text}");
+    assert!(text.contains("JWT_SECRET=") && text.contains("JWT_KEYS="), "the mounted file itself was written");
+    assert!(!stack_dir.path().join(".env.pending").exists());
+}
