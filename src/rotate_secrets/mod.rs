@@ -74,7 +74,7 @@ pub fn run(args: &RotateSecretsOptions, ui: &Ui) -> Result<ExitCode> {
 async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let keys = plan::chosen_keys(&args.keys, args.all)?;
-    let env_lock = LockedEnv::acquire_existing(&args.env_file, args.lock_wait, |waiting| ui.info(waiting))?;
+    let env_lock = ui.lock_env(&args.env_file, args.lock_wait)?;
     let env = env_lock.read_existing()?;
     if let Some(done) = settle_leftover(args, ui, &env_lock, &env).await? {
         return Ok(done);
