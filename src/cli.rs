@@ -70,7 +70,15 @@ pub enum Command {
     RotateSecrets(RotateSecretsArgs),
 
     /// Audit an .env (and optionally the live database) for unsafe, default or inconsistent secrets.
-    #[command(after_help = with_exit_codes(CHECK_EXAMPLES))]
+    // `--db-url` and `--sslmode` say how to reach the database, so they need `--db`: without it
+    // they would be ignored and the run would report "no problems" about a database it never
+    // read. A usage error (rather than implying `--db`) keeps `--db` the one switch that makes
+    // `check` connect, as `--restart` is for `rotate-passwords`' compose options.
+    #[command(
+        after_help = with_exit_codes(CHECK_EXAMPLES),
+        mut_arg("db_url", |arg| arg.requires("db")),
+        mut_arg("sslmode", |arg| arg.requires("db"))
+    )]
     Check(CheckArgs),
 
     /// Rotate the ES256 signing key with overlap (stage, promote, revoke), or the opaque API keys.
@@ -114,53 +122,6 @@ Examples:
   pmoves-secrets check --env-file prod.env --db        also log in as every role
   pmoves-secrets check --format json                   for CI gates
   pmoves-secrets check --compose docker-compose.yml    also read the compose file";
-
-// The value enums are plain types of the layers below; their clap face is given here, so clap
-// stays in this file. The help text of each value is the one `--help` shows.
-
-impl ValueEnum for SecretsFormat {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[SecretsFormat::Env, SecretsFormat::Json, SecretsFormat::K8s]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            SecretsFormat::Env => PossibleValue::new("env").help("KEY=value lines, a complete commented .env"),
-            SecretsFormat::Json => PossibleValue::new("json").help("One JSON object of KEY to value"),
-            SecretsFormat::K8s => {
-                PossibleValue::new("k8s").help("A Kubernetes v1 Secret manifest (stringData), usable with envFrom")
-            }
-        })
-    }
-}
-
-impl ValueEnum for ReportFormat {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[ReportFormat::Text, ReportFormat::Json]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            ReportFormat::Text => PossibleValue::new("text").help("For people"),
-            ReportFormat::Json => PossibleValue::new("json").help("For machines"),
-        })
-    }
-}
-
-impl ValueEnum for SslMode {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[SslMode::Disable, SslMode::Prefer, SslMode::Require]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            SslMode::Disable => PossibleValue::new("disable").help("Never use TLS"),
-            SslMode::Prefer => PossibleValue::new("prefer").help("Use TLS when the server offers it"),
-            SslMode::Require => PossibleValue::new("require")
-                .help("Require TLS (the certificate is not verified, as libpq's `require`)"),
-        })
-    }
-}
 
 /// `--only` values: names of the key catalogue (surrounding spaces tolerated, as in `A, B`),
 /// resolved to their catalogue entries. Unknown names are a usage error listing the valid ones.
@@ -551,6 +512,16 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_takes_connection_options_only_with_db() {
+        for args in [["--db-url", "postgresql://u@h/d"], ["--sslmode", "require"]] {
+            let err = Cli::try_parse_from(["p", "check", args[0], args[1]]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument, "{args:?}");
+            assert!(Cli::try_parse_from(["p", "check", "--db", args[0], args[1]]).is_ok(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["p", "rotate-passwords", "--sslmode", "require"]).is_ok());
     }
 
     #[test]

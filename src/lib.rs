@@ -26,7 +26,8 @@
 //!   travels in), [`envfile`] (every `.env` file concern), [`dburl`] (the one connection-string
 //!   grammar), [`jwt`] (reading tokens and keys), [`crypto`] (Supavisor's and Realtime's
 //!   encryption of their copies), [`clock`] (UTC rendering), [`interrupt`] (Ctrl-C and SIGTERM
-//!   during prompts and waits) and [`process`] (protections of the process itself: no core dump).
+//!   during prompts and waits), [`limits`] (the time limits, which tests can shorten) and
+//!   [`process`] (protections of the process itself: no core dump).
 
 #![forbid(unsafe_code)]
 
@@ -44,6 +45,7 @@ pub mod generate;
 pub mod interrupt;
 pub mod jwt;
 pub mod keyring;
+pub mod limits;
 pub mod manual;
 pub mod process;
 pub mod rotate;

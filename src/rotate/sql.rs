@@ -1,5 +1,7 @@
-//! Every statement the rotation sends, in one place (the analytics table's own statements live
-//! with it in `crate::analytics`). Role names are fixed identifiers and verifiers are quoted
+//! The statements of the rotation built from the stack's facts (roles, verifiers, the advisory
+//! lock, discovery's questions). Elsewhere: the session's silencing settings in `silence`, the
+//! analytics table's statements in `crate::analytics`, the LOGIN-role list in
+//! `crate::discovery`, and the bare `COMMIT`/`ROLLBACK` where `transaction` sends them. Role names are fixed identifiers and verifiers are quoted
 //! literals; the only plaintext that reaches the server, the analytics URL, goes as a bind
 //! parameter.
 
