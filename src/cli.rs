@@ -19,6 +19,7 @@ use crate::error::EXIT_CODES_HELP;
 use crate::generate::{GenerateOptions, SecretsFormat};
 use crate::rotate::RotateOptions;
 use crate::rotate_keys::{Phase, RotateKeysOptions};
+use crate::rotate_secrets::RotateSecretsOptions;
 use crate::stack::{self, KeySpec};
 use crate::ui::{ReportFormat, Verbosity};
 
@@ -63,6 +64,10 @@ pub enum Command {
     /// Rotate the database password of every Supabase role, live, in one confirmed transaction.
     #[command(after_help = with_exit_codes(ROTATE_EXAMPLES))]
     RotatePasswords(RotateArgs),
+
+    /// Rotate any other secret live, with every copy the stack keeps outside .env (SPEC §8).
+    #[command(after_help = with_exit_codes(ROTATE_SECRETS_EXAMPLES))]
+    RotateSecrets(RotateSecretsArgs),
 
     /// Audit an .env (and optionally the live database) for unsafe, default or inconsistent secrets.
     // `--db-url` and `--sslmode` say how to reach the database, so they need `--db`: without it
@@ -272,6 +277,84 @@ pub struct RotateArgs {
     /// Compose project directory, for --restart [default: the .env's directory].
     #[arg(long, value_name = "DIR", requires = "restart")]
     pub project_directory: Option<PathBuf>,
+}
+
+// ------------------------------------------------------------------ rotate-secrets (issue 17)
+
+const ROTATE_SECRETS_EXAMPLES: &str = "\
+Examples:
+  pmoves-secrets rotate-secrets VAULT_ENC_KEY --dry-run   the plan: every copy, every service
+  pmoves-secrets rotate-secrets LOGFLARE_PUBLIC_ACCESS_TOKEN LOGFLARE_PRIVATE_ACCESS_TOKEN --restart
+  pmoves-secrets rotate-secrets --all --yes --format json";
+
+/// Options of `rotate-secrets`.
+#[derive(Debug, Args)]
+pub struct RotateSecretsArgs {
+    /// The secrets to rotate (JWT_SECRET, VAULT_ENC_KEY, REALTIME_DB_ENC_KEY, LOGFLARE_*, ...).
+    #[arg(value_name = "KEY", required_unless_present = "all", conflicts_with = "all")]
+    pub keys: Vec<String>,
+
+    /// Every secret rotate-secrets rotates.
+    #[arg(long)]
+    pub all: bool,
+
+    /// The stack's .env: read for the connection and the current values, rewritten afterwards.
+    #[arg(long, value_name = "FILE", default_value = ".env")]
+    pub env_file: PathBuf,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// How long to wait for a lock in the database before giving up and rolling back.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Duration,
+
+    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
+    pub lock_wait: Duration,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Afterwards, recreate exactly the services whose input changed (docker compose).
+    #[arg(long)]
+    pub restart: bool,
+
+    /// Compose file of the stack, for --restart (repeatable).
+    #[arg(long, value_name = "FILE", requires = "restart")]
+    pub compose_file: Vec<PathBuf>,
+
+    /// Compose project directory, for --restart [default: the .env's directory].
+    #[arg(long, value_name = "DIR", requires = "restart")]
+    pub project_directory: Option<PathBuf>,
+}
+
+impl From<RotateSecretsArgs> for RotateSecretsOptions {
+    fn from(args: RotateSecretsArgs) -> Self {
+        RotateSecretsOptions {
+            keys: args.keys,
+            all: args.all,
+            env_file: args.env_file,
+            connect: args.connect.into(),
+            lock_timeout: args.lock_timeout,
+            lock_wait: args.lock_wait,
+            dry_run: args.dry_run,
+            yes: args.yes,
+            format: args.format,
+            restart: args.restart,
+            compose_file: args.compose_file,
+            project_directory: args.project_directory,
+        }
+    }
 }
 
 /// Options of `check`.

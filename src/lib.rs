@@ -7,15 +7,15 @@
 //!
 //! - [`manual`]: the completion scripts and the man page, rendered from the clap definitions;
 //! - [`cli`]: the clap definitions and the usage rules;
-//! - the commands [`generate`], [`rotate`], [`rotate_keys`] and [`check`], which never import
-//!   each other;
-//! - what several commands share: [`analytics`] (Logflare's table of backends, which holds a
+//! - the commands [`generate`], [`rotate`], [`rotate_keys`], [`rotate_secrets`] and [`check`],
+//!   which never import each other;
+//! - what several commands share: [`rotation`] (the silenced session, `--restart`, crash
+//!   points, settling a run by its transaction ids), [`analytics`] (Logflare's table of backends, which holds a
 //!   copy of the password), [`service_copies`] (the copies of secrets Supavisor, Realtime and
 //!   Logflare keep in the database, found and read), [`discovery`] (which of the stack's roles a live database lets log
 //!   in), [`keyring`] (the states of the signing keys, which `rotate-keys` changes and `check`
 //!   audits), [`compose_file`] (a compose file as compose reads it, and which services get the
-//!   key sets), [`restart`] (`--restart`: recreating compose services in a clean environment) and
-//!   [`strength`] (how guessable a secret's value is);
+//!   key sets) and [`strength`] (how guessable a secret's value is);
 //! - [`stack`]: what a Supabase stack is (roles, keys and how each is made, services, settings),
 //!   facts only;
 //! - [`secrets`]: the only place secret values are made; [`db`]: a pure connector (resolution
@@ -50,9 +50,10 @@ pub mod keyring;
 pub mod limits;
 pub mod manual;
 pub mod process;
-pub mod restart;
 pub mod rotate;
 pub mod rotate_keys;
+pub mod rotate_secrets;
+pub mod rotation;
 pub mod secret;
 pub mod secrets;
 pub mod service_copies;

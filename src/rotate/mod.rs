@@ -9,12 +9,10 @@
 //! replaced only after `COMMIT`; a run that finds a pending file settles it before anything else,
 //! and `--dry-run` only says what a real run would do with it.
 
-mod crash;
 mod discover;
 mod plan;
 mod recovery;
 mod report;
-mod silence;
 mod sql;
 mod transaction;
 pub mod verifier;
@@ -26,16 +24,15 @@ use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::{EnvFile, EnvFileError, LockedEnv, Publication};
 use crate::error::{Error, ExitCode, Result};
 use crate::limits::Limit;
-use crate::restart;
 use crate::secret::Secret;
 use crate::secrets;
 use crate::stack::connection::connection_settings;
 use crate::stack::server::OwnServer;
-use crate::stack::services::HOLDING_DB_PASSWORD;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
-use crash::CrashPoint;
+use crate::rotation::crash::{self, CrashPoint};
+use crate::rotation::restart;
 use recovery::Leftover;
 use report::{Recovery, Report, Timings};
 
@@ -171,7 +168,7 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
 fn refuse_early_restart(args: &RotateOptions) -> Result<Option<restart::ComposeProject>> {
     let compose = args.restart.then(|| compose_project(args));
     if let (Some(project), false) = (&compose, args.dry_run) {
-        restart::preflight(project, HOLDING_DB_PASSWORD)?;
+        restart::preflight(project)?;
     }
     Ok(compose)
 }
@@ -344,7 +341,7 @@ async fn finish_interrupted_rotation(
     }
     let compose = args.restart.then(|| compose_project(args));
     if let Some(project) = &compose {
-        restart::preflight(project, HOLDING_DB_PASSWORD)?;
+        restart::preflight(project)?;
     }
     ui.info(&format!(
         "found {} from an interrupted rotation that had committed: applying its new password to the .env, \
@@ -387,12 +384,7 @@ fn report_verify_restart(
     let printed = print_report(ui, report, args.format);
     verification_outcome(report, &args.env_file)?;
     if let Some(project) = compose {
-        let services = restart::restart(
-            project,
-            HOLDING_DB_PASSWORD,
-            "the rotation itself succeeded and was verified",
-            restart::Until::Started,
-        )?;
+        let services = restart::restart(project)?;
         ui.info(&format!("recreated {}", services.join(" ")));
     }
     printed.map_err(|_| Error::PartiallyApplied {

@@ -83,6 +83,15 @@ pub async fn inspect(
             )))
         }
     };
+    // A pending file staged by rotate-secrets is settled by rotate-secrets (it asks the database
+    // about its transactions); taken for an uncommitted rotation here, it would be discarded.
+    if crate::rotation::xact::parse_marker(&pending.render()).is_some() {
+        return Err(Error::Precondition(format!(
+            "{} is left by an interrupted rotate-secrets run; run `pmoves-secrets rotate-secrets` with the same keys to \
+             settle it first; nothing was changed",
+            pending_path.display()
+        )));
+    }
     let Some(new_password) =
         pending.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
     else {

@@ -196,11 +196,6 @@ fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
-/// The last column of the last row a simple query returned.
-pub fn last_column(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<String> {
-    last_row(messages).and_then(|row| row.last().cloned().flatten())
-}
-
 /// Every column of the last row a simple query returned.
 pub fn last_row(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<Vec<Option<String>>> {
     messages.iter().rev().find_map(|m| match m {

@@ -98,7 +98,7 @@ struct Done {
 /// goes back to a pooler as it came. A connection lost during `COMMIT` is settled here, at once,
 /// as crash recovery would: the database is asked which password it holds.
 pub async fn apply(work: &Work<'_>, interrupted: impl Future<Output = ()>) -> Result<Applied, Failure> {
-    let silenced_pid = super::silence::silence(work.client).await.map_err(Failure::RolledBack)?;
+    let silenced_pid = crate::rotation::silence::silence(work.client).await.map_err(Failure::RolledBack)?;
     let started = Instant::now();
     match work.bounded(work.statements(&silenced_pid), interrupted).await {
         Ok(done) => work.commit(done, started).await,

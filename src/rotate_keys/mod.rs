@@ -16,7 +16,7 @@
 //! - [`wiring`]: with `--compose`, a key set no signer reads is refused.
 //!
 //! With `--restart` a phase recreates exactly the services whose input changed (through
-//! [`crate::restart`], pre-flighted before the question, in an environment without the `.env`'s
+//! [`crate::rotation::restart`], pre-flighted before the question, in an environment without the `.env`'s
 //! keys) and records its times once they run; without it the record holds the file's time.
 
 mod load;
@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::keyring::{self, Clock, STATE_KEY};
-use crate::restart::{self, ComposeProject};
+use crate::rotation::restart::{self, ComposeProject};
 use crate::secret::Secret;
 use crate::secrets;
 use crate::ui::{ReportFormat, Ui};
@@ -127,9 +127,13 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let changed: Vec<&str> =
         plan.values.iter().filter(|(k, v)| value(&file, k) != Some(v.expose())).map(|(k, _)| *k).collect();
     let services = services::readers_of(&changed);
-    let project = opts.restart.then(|| ComposeProject::new(path, &opts.compose, opts.project_directory.as_deref()));
+    let project = opts.restart.then(|| {
+        ComposeProject::new(path, &opts.compose, opts.project_directory.as_deref())
+            .recreating(services.clone())
+            .waiting()
+    });
     if let Some(project) = &project {
-        restart::preflight(project, &services)?;
+        restart::preflight(project)?;
     }
     show_plan(&plan, &file, path, &services, ui);
     ui.confirm_typed(&plan.question, &[], &format!("rewriting {}", path.display()), opts.yes)?;
@@ -139,7 +143,7 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     env.write(&file)?;
     ui.info(&format!("updated {} ({}; mode and owner kept)", path.display(), changed.join(", ")));
     match &project {
-        Some(project) => restart_and_record(project, &env, &mut file, &services, now, ui)?,
+        Some(project) => restart_and_record(project, &env, &mut file, now, ui)?,
         None => ui.info(&format!(
             "recreate the services that read them: docker compose --env-file {} up -d --force-recreate {}; the \
              waits count from that restart (the record holds the file's time: `rotate-keys status` reminds you)",
@@ -186,12 +190,10 @@ fn restart_and_record(
     project: &ComposeProject,
     env: &LockedEnv,
     file: &mut EnvFile,
-    services: &[&'static str],
     written_at: u64,
     ui: &Ui,
 ) -> Result<()> {
-    let done = format!("{} was rewritten", project.env_file.display());
-    let recreated = restart::restart(project, services, &done, restart::Until::Running)?;
+    let recreated = restart::restart(project)?;
     let up = secrets::unix_now();
     if let Some(record) = value(file, STATE_KEY).and_then(|r| keyring::restarted_record(r, written_at, up)) {
         file.set(STATE_KEY, &record)?;

@@ -87,3 +87,6 @@ mod check_copies;
 
 // generate-keys --env-file never leaves a copy in the database stale (issue 17).
 mod generate_copies;
+
+// rotate-secrets: every copy followed, crashes that converge, --restart (issue 17).
+mod rotate_secrets;

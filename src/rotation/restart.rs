@@ -1,8 +1,7 @@
-//! `--restart`: recreate the services that read what a command changed, the step upstream leaves
-//! to the reader. Shared by `rotate-passwords` (the services holding the password, after a
-//! verified rotation) and `rotate-keys` (exactly the services whose input a phase changed).
-//! Checked before anything changes ([`preflight`]); run after the change, when the change itself
-//! already stands, so a failure here is exit 4 with the exact command to run by hand.
+//! `--restart`: recreate the services whose input a rotation changed, the step upstream leaves
+//! to the reader (`rotate-passwords`: those that hold the password; `rotate-secrets`: the union of
+//! the readers of every rotated key). Runs only after the rotation; the database and `.env`
+//! already agree, so a failure here is exit 4 with the exact command to run by hand.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,6 +9,7 @@ use std::process::Command;
 use crate::db::DB_URL_VAR;
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
+use crate::stack::services::HOLDING_DB_PASSWORD;
 
 /// Where the stack's compose project is.
 #[derive(Debug, Clone)]
@@ -20,6 +20,11 @@ pub struct ComposeProject {
     pub directory: PathBuf,
     /// The rotated `.env`, passed as `--env-file` so compose interpolates the new password.
     pub env_file: PathBuf,
+    /// The services to recreate (those the project does not define are left out).
+    pub services: Vec<&'static str>,
+    /// `up --wait`: return once the services run (healthy where they have a healthcheck), so a
+    /// time taken after [`restart`] counts from services that run the new input (`rotate-keys`).
+    pub wait: bool,
 }
 
 impl ComposeProject {
@@ -33,7 +38,21 @@ impl ComposeProject {
             files: files.iter().map(|f| absolute(f)).collect(),
             directory: absolute(&directory),
             env_file: absolute(env_file),
+            services: HOLDING_DB_PASSWORD.to_vec(),
+            wait: false,
         }
+    }
+
+    /// The same project, recreating `services` instead of those that hold the password.
+    pub fn recreating(mut self, services: Vec<&'static str>) -> Self {
+        self.services = services;
+        self
+    }
+
+    /// The same project, recreated with `up --wait` (see [`ComposeProject::wait`]).
+    pub fn waiting(mut self) -> Self {
+        self.wait = true;
+        self
     }
 
     /// `docker compose` with this project's options.
@@ -90,21 +109,20 @@ fn default_directory(env_file: &Path) -> PathBuf {
     }
 }
 
-/// A failed restart after the change: `done` says what already stands.
-fn failed(project: &ComposeProject, wanted: &[&str], done: &str, what: String) -> Error {
+fn failed(project: &ComposeProject, what: String) -> Error {
     Error::PartiallyApplied {
         what,
         recovery: format!(
-            "{done}; recreate the services by hand, from a shell that has not exported the .env's variables \
-             (compose prefers them to --env-file): {}",
-            project.manual_command(wanted)
+            "the rotation itself succeeded and was verified; recreate the services by hand, from a shell that has \
+             not exported the .env's variables (compose prefers them to --env-file): {}",
+            project.manual_command(&project.services)
         ),
     }
 }
 
 /// `--restart`, refused before anything changes: `docker compose` must be there and answer,
 /// or the rotation would commit and only then find it cannot finish (exit 4).
-pub fn preflight(project: &ComposeProject, wanted: &[&'static str]) -> Result<()> {
+pub fn preflight(project: &ComposeProject) -> Result<()> {
     let refused = |why: String| {
         Error::Precondition(format!(
             "--restart needs `docker compose`, but {why}; install it or leave out --restart \
@@ -121,16 +139,14 @@ pub fn preflight(project: &ComposeProject, wanted: &[&'static str]) -> Result<()
     }?;
     // The project itself is read now too: a wrong --compose-file, a compose file that does not
     // parse, or a project without the stack's services would otherwise surface after COMMIT.
-    services_to_recreate(project, wanted).map(|_| ()).map_err(|why| {
+    services_to_recreate(project).map(|_| ()).map_err(|why| {
         Error::Precondition(format!("{why}; fix the project or leave out --restart; nothing was changed"))
     })
 }
 
-/// The services of `wanted` that the compose project defines, or why they cannot be known.
-fn services_to_recreate(
-    project: &ComposeProject,
-    wanted: &[&'static str],
-) -> std::result::Result<Vec<&'static str>, String> {
+/// The project's services to recreate that the compose project defines, or why they cannot be
+/// known.
+fn services_to_recreate(project: &ComposeProject) -> std::result::Result<Vec<&'static str>, String> {
     let listed = project.compose().args(["config", "--services"]).output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             "--restart: docker is not installed or not on PATH".to_owned()
@@ -147,47 +163,31 @@ fn services_to_recreate(
     }
     let defined = String::from_utf8_lossy(&listed.stdout);
     let services: Vec<&'static str> =
-        wanted.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
+        project.services.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
     if services.is_empty() {
         return Err(format!(
             "--restart: the compose project in {} defines none of the services {}",
             project.directory.display(),
-            wanted.join(", ")
+            project.services.join(", ")
         ));
     }
     Ok(services)
 }
 
-/// How [`restart`] recreates the services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Until {
-    /// `up -d`: the containers are started.
-    Started,
-    /// `up -d --wait`: compose returns once they run (healthy, where they have a healthcheck),
-    /// so whatever is timed from the return counts from services that run the new input.
-    Running,
-}
-
-/// Recreates the services of `wanted` that the project defines; returns them. `done` says what
-/// already stands, for the message of a failure (exit 4).
-pub fn restart(
-    project: &ComposeProject,
-    wanted: &[&'static str],
-    done: &str,
-    until: Until,
-) -> Result<Vec<&'static str>> {
-    let services = services_to_recreate(project, wanted).map_err(|why| failed(project, wanted, done, why))?;
+/// Recreates the project's services to recreate that it defines; returns them.
+pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
+    let services = services_to_recreate(project).map_err(|why| failed(project, why))?;
     let mut up = project.compose();
     up.args(["up", "-d", "--force-recreate"]);
-    if until == Until::Running {
+    if project.wait {
         up.arg("--wait");
     }
     let status = up
         .args(&services)
         .status()
-        .map_err(|e| failed(project, wanted, done, format!("--restart: docker could not be started ({e})")))?;
+        .map_err(|e| failed(project, format!("--restart: docker could not be started ({e})")))?;
     if !status.success() {
-        return Err(failed(project, wanted, done, format!("--restart: `docker compose up` exited with {status}")));
+        return Err(failed(project, format!("--restart: `docker compose up` exited with {status}")));
     }
     Ok(services)
 }
@@ -212,6 +212,8 @@ mod tests {
             files: vec![PathBuf::from("docker-compose.yml")],
             directory: PathBuf::from("/srv/stack"),
             env_file: PathBuf::from("/srv/stack/.env"),
+            services: vec!["auth", "rest"],
+            wait: false,
         };
         assert_eq!(
             project.manual_command(&["auth", "rest"]),
