@@ -197,12 +197,15 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
         }
     }
     for (key, _) in values.iter() {
-        if !read.contains(key) && !key.starts_with("COMPOSE_") {
+        // A key the stack model knows (a secret, or a variable the tool writes for an optional
+        // service or PMOVES.AI) has its readers elsewhere: not worth a warning.
+        if !read.contains(key) && !key.starts_with("COMPOSE_") && !stack::readers::is_known(key) {
             out.push(Finding::new(
                 Code::UnusedEnvKey,
                 Some(key),
-                "is read by no service of the compose files given; remove it, or add the override file that reads it \
-                 with another --compose"
+                "is read by no service of the compose files given, nor by any service pmoves-secrets knows of; if \
+                 nothing reads it, remove it, else add the override file that reads it with another --compose \
+                 (or accept it with --allow unused-env-key)"
                     .to_owned(),
             ));
         }
