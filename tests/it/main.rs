@@ -41,10 +41,10 @@ mod check_bounds;
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;
 
-// The frictions of issue 11: completion of options, man, exit codes in help, flag combinations.
+// Completion of options, man, exit codes in help, flag combinations.
 mod ux_frictions;
 
-// The stack directory shared by the rotation tests of issue 10.
+// The stack directory shared by the rotation tests.
 mod rotate_fixture;
 
 // Settling a pending file: where to wait, --dry-run, SASLprep.
@@ -90,3 +90,6 @@ mod generate_copies;
 
 // check --compose without noise, and --allow (issue 19).
 mod check_noise;
+
+// rotate-secrets: every copy followed, crashes that converge, --restart (issue 17).
+mod rotate_secrets;
