@@ -54,7 +54,8 @@ fn main() {
     let mut on_disk = Vec::with_capacity(200);
     for _ in 0..200 {
         let start = Instant::now();
-        let env = envfile::LockedEnv::acquire_existing(&path, std::time::Duration::ZERO, |_| {}).expect("lock");
+        let env =
+            envfile::LockedEnv::acquire_existing(&path, std::time::Duration::ZERO, |_| {}, || false).expect("lock");
         let mut file = env.read().expect("read").expect("exists");
         for key in keys {
             file.set(key, "fedcba9876543210fedcba9876543210").expect("valid key");

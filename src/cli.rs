@@ -29,7 +29,7 @@ use crate::ui::{ReportFormat, Verbosity};
 #[derive(Debug, Parser)]
 #[command(name = "pmoves-secrets", version, about, long_about, after_help = EXIT_CODES_HELP)]
 pub struct Cli {
-    /// Print only errors (and the secrets you asked for).
+    /// Print only errors (and the secrets and JSON reports you asked for).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 

@@ -103,9 +103,13 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
         (Some(url), _) => (Some(url.clone()), true),
         (None, from_env) => (from_env, false),
     };
+    let source_name = if from_flag { "--db-url" } else { DB_URL_VAR };
+    if let Some(mode) = url.as_deref().and_then(|url| crate::dburl::query_param(url, "sslmode")) {
+        parse_sslmode(&mode, &format!("the sslmode of {source_name}"))?;
+    }
     let mut config = match &url {
         Some(url) => Config::from_str(url).map_err(|e| Error::BadUrl {
-            source_name: if from_flag { "--db-url" } else { DB_URL_VAR },
+            source_name,
             shown: crate::dburl::redact(url),
             reason: crate::dburl::scrub(&e.to_string(), url),
         })?,
@@ -149,7 +153,7 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
     let sslmode = match (args.sslmode, url_sets_sslmode, env_var("PGSSLMODE")) {
         (Some(mode), _, _) => Some(mode),
         (None, true, _) => None,
-        (None, false, Some(text)) => Some(parse_sslmode(&text)?),
+        (None, false, Some(text)) => Some(parse_sslmode(&text, "PGSSLMODE")?),
         (None, false, None) => Some(SslMode::Prefer),
     };
     if let Some(mode) = sslmode {
@@ -177,18 +181,22 @@ fn parse_connect_timeout(text: &str) -> Result<Duration> {
     }
 }
 
-/// `PGSSLMODE` as libpq spells it. The verifying modes are refused rather than quietly
-/// weakened to `require`: whoever asked for verification must not get an unverified channel.
-fn parse_sslmode(text: &str) -> Result<SslMode> {
+/// An sslmode (`PGSSLMODE`, or a URL's `sslmode=`, named by `source`) as libpq spells it. The
+/// verifying modes are refused rather than quietly weakened to `require`: whoever asked for
+/// verification must not get an unverified channel.
+fn parse_sslmode(text: &str, source: &str) -> Result<SslMode> {
     match text {
         "disable" => Ok(SslMode::Disable),
         "allow" | "prefer" => Ok(SslMode::Prefer),
         "require" => Ok(SslMode::Require),
         "verify-ca" | "verify-full" => Err(Error::Usage(format!(
-            "PGSSLMODE '{text}' asks for certificate verification, which this tool does not do; \
+            "{source} '{text}' asks for certificate verification, which this tool does not do; \
              use require (encrypted, like libpq's require) or run it inside the stack's network"
         ))),
-        other => Err(Error::Usage(format!("PGSSLMODE '{other}' is not one of disable, prefer, require"))),
+        other => Err(Error::Usage(format!(
+            "{source} '{other}' is not an sslmode this tool knows: use disable, prefer (allow means the same here) \
+             or require"
+        ))),
     }
 }
 
@@ -563,9 +571,9 @@ mod tests {
 
     #[test]
     fn sslmode_names_follow_libpq() {
-        assert_eq!(parse_sslmode("disable").unwrap(), SslMode::Disable);
-        assert_eq!(parse_sslmode("require").unwrap(), SslMode::Require);
-        assert!(parse_sslmode("verify-full").is_err(), "never silently weakened");
-        assert!(parse_sslmode("bogus").is_err());
+        assert_eq!(parse_sslmode("disable", "PGSSLMODE").unwrap(), SslMode::Disable);
+        assert_eq!(parse_sslmode("require", "PGSSLMODE").unwrap(), SslMode::Require);
+        assert!(parse_sslmode("verify-full", "PGSSLMODE").is_err(), "never silently weakened");
+        assert!(parse_sslmode("bogus", "PGSSLMODE").is_err());
     }
 }

@@ -265,6 +265,19 @@ pub fn password(text: &str) -> Option<String> {
     Some(decode(&text[slot.range.clone()], slot.escaping))
 }
 
+/// The value of query parameter `name` of a URL (`?sslmode=require`), decoded; the last one
+/// wins, as in libpq. `None` for key/value strings and URLs without it.
+pub fn query_param(text: &str, name: &str) -> Option<String> {
+    scheme_len(text.trim_start())?;
+    let query = text.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or(query);
+    query
+        .rsplit('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| percent_decode_str(value).decode_utf8_lossy().into_owned())
+}
+
 /// The user of a connection string, decoded, if it names one.
 pub fn user(text: &str) -> Option<String> {
     let located = locate(text)?;
@@ -475,6 +488,11 @@ mod tests {
     fn finds_the_password_of_common_shapes() {
         assert_eq!(password("postgresql://supabase_admin:pw@db:5432/postgres").as_deref(), Some("pw"));
         assert_eq!(password("postgres://u:p%40ss%2Fw@h/db?sslmode=disable").as_deref(), Some("p@ss/w"));
+        assert_eq!(
+            query_param("postgres://u@h/db?a=1&sslmode=verify%2Dfull", "sslmode").as_deref(),
+            Some("verify-full")
+        );
+        assert_eq!(query_param("host=h sslmode=require", "sslmode"), None);
         assert_eq!(password("postgresql://u@h/db"), None);
         assert_eq!(password("postgresql://h:5432/db"), None);
         assert_eq!(password("not a url"), None);

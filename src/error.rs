@@ -24,6 +24,9 @@ pub enum ExitCode {
     Declined,
     /// The database changed but a later step failed; the message says how to recover.
     PartiallyApplied,
+    /// Ctrl-C or SIGTERM at a prompt or during a wait, before anything changed (128 + SIGINT,
+    /// the code shells report for Ctrl-C).
+    Interrupted,
 }
 
 impl From<ExitCode> for u8 {
@@ -34,6 +37,7 @@ impl From<ExitCode> for u8 {
             ExitCode::Usage => 2,
             ExitCode::Declined => 3,
             ExitCode::PartiallyApplied => 4,
+            ExitCode::Interrupted => 130,
         }
     }
 }
@@ -51,7 +55,8 @@ Exit codes:
   1  failed, nothing changed (check: error-level findings)
   2  usage error
   3  declined at the confirmation, or no terminal and no --yes; nothing changed
-  4  the database changed but a later step failed: the message says how to recover";
+  4  the database changed but a later step failed: the message says how to recover
+  130  interrupted (Ctrl-C or SIGTERM) at a prompt or while waiting; nothing changed";
 
 /// Everything that can go wrong, as values.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +72,10 @@ pub enum Error {
     /// The operator answered "no" at the confirmation.
     #[error("declined at the confirmation; nothing was changed")]
     Declined,
+
+    /// The confirmation got end of input (Ctrl-D) instead of an answer: taken as a no.
+    #[error("no answer at the confirmation (end of input); nothing was changed")]
+    NoAnswer,
 
     /// A change needs confirmation but nobody can be asked.
     #[error(
@@ -198,7 +207,7 @@ pub enum Error {
         count: usize,
     },
 
-    /// The process was interrupted before anything changed.
+    /// Ctrl-C or SIGTERM at a prompt, during a wait or before the rotation's `COMMIT` (exit 130).
     #[error("interrupted; nothing was changed")]
     Interrupted,
 }
@@ -208,7 +217,8 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Usage(_) => ExitCode::Usage,
-            Error::Declined | Error::NoTerminal { .. } | Error::Prompt { .. } => ExitCode::Declined,
+            Error::Declined | Error::NoAnswer | Error::NoTerminal { .. } | Error::Prompt { .. } => ExitCode::Declined,
+            Error::Interrupted => ExitCode::Interrupted,
             Error::PartiallyApplied { .. } | Error::OutcomeUnknown { .. } | Error::NeitherPasswordLive { .. } => {
                 ExitCode::PartiallyApplied
             }
@@ -221,8 +231,7 @@ impl Error {
             | Error::Connect { .. }
             | Error::Database { .. }
             | Error::Findings { .. }
-            | Error::Precondition(_)
-            | Error::Interrupted => ExitCode::Failure,
+            | Error::Precondition(_) => ExitCode::Failure,
         }
     }
 
@@ -246,6 +255,7 @@ mod tests {
         assert_eq!(u8::from(ExitCode::Usage), 2);
         assert_eq!(u8::from(ExitCode::Declined), 3);
         assert_eq!(u8::from(ExitCode::PartiallyApplied), 4);
+        assert_eq!(u8::from(ExitCode::Interrupted), 130);
     }
 
     #[test]
@@ -257,13 +267,14 @@ mod tests {
             Error::PartiallyApplied { what: "a".into(), recovery: "b".into() }.exit_code(),
             ExitCode::PartiallyApplied
         );
-        assert_eq!(Error::Interrupted.exit_code(), ExitCode::Failure);
+        assert_eq!(Error::Interrupted.exit_code(), ExitCode::Interrupted);
+        assert_eq!(Error::NoAnswer.exit_code(), ExitCode::Declined);
         assert_eq!(Error::Findings { count: 1 }.exit_code(), ExitCode::Failure);
     }
 
     #[test]
     fn help_table_lists_every_code() {
-        for code in ["0 ", "1 ", "2 ", "3 ", "4 "] {
+        for code in ["0 ", "1 ", "2 ", "3 ", "4 ", "130 "] {
             assert!(EXIT_CODES_HELP.contains(code), "missing {code}");
         }
     }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 use crate::db::{self, ConnectOptions};
-use crate::envfile::{self, EnvFile, LockedEnv};
+use crate::envfile::{self, EnvFile};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::secrets::{self, Existing};
@@ -23,6 +23,7 @@ use crate::stack::connection::connection_settings;
 use crate::stack::copies::{self, Copy};
 use crate::stack::demo::is_demo_value;
 use crate::stack::keys::{self, POSTGRES_PASSWORD};
+use crate::stack::notice;
 use crate::stack::settings;
 use crate::strength::{self, Weakness};
 use crate::ui::Ui;
@@ -248,7 +249,11 @@ struct Change {
 /// in the file, and a typo in the path should not silently produce a new file next to the real
 /// one (`--output` creates files). Nothing to do is success and leaves FILE byte-identical.
 fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
-    let env = LockedEnv::acquire_existing(path, args.lock_wait, |waiting| ui.info(waiting))?;
+    envfile::require_existing(path).map_err(|error| match error {
+        envfile::EnvFileError::Missing { path } => envfile::EnvFileError::MissingBeforeFirstStart { path },
+        other => other,
+    })?;
+    let env = ui.lock_env(path, args.lock_wait)?;
     // Refused before the plan is shown and the operator asked: a yes would be wasted, since the
     // write refuses too (settling the rotation later would undo it).
     env.refuse_while_pending()?;
@@ -266,11 +271,7 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     }
     let minted = mint_planned(&file, path, &plan)?;
     show_plan(path, &plan, ui);
-    ui.confirm(
-        &format!("Update {} with these changes?", path.display()),
-        &format!("updating {}", path.display()),
-        args.yes,
-    )?;
+    confirm_plan(path, &plan, args.yes, ui)?;
     // A hand edit saved while the operator answered is kept (or refused when it touches a key
     // this run changes): the write goes onto the file as it is then.
     let base = file.clone();
@@ -443,6 +444,29 @@ fn show_plan(path: &Path, plan: &[Change], ui: &Ui) {
              database already runs, answer no and use `pmoves-secrets rotate-passwords`",
         );
     }
+}
+
+/// Asks before writing. Replacing a value the services may already run with, where users
+/// notice (sessions end, clients are refused), names each consequence and takes a typed `yes`;
+/// filling what nothing holds yet takes `y` and Enter.
+fn confirm_plan(path: &Path, plan: &[Change], yes: bool, ui: &Ui) -> Result<()> {
+    let question = format!("Update {} with these changes?", path.display());
+    let action = format!("updating {}", path.display());
+    let noticed: Vec<(&str, &str)> = plan
+        .iter()
+        .filter(|change| matches!(change.reason, Reason::Demo | Reason::Placeholder | Reason::Weak | Reason::Only))
+        .filter_map(|change| notice::what_users_notice(change.key).map(|text| (change.key, text)))
+        .collect();
+    if noticed.is_empty() {
+        return ui.confirm(&question, &action, yes);
+    }
+    if !yes {
+        ui.prompt_context("If the stack already runs with the current values:");
+        for (key, text) in &noticed {
+            ui.prompt_context(&format!("  a new {key}: {text}"));
+        }
+    }
+    ui.confirm_typed(&question, &[], &action, yes)
 }
 
 /// The places of the copies of `keys`, for the plan.

@@ -24,8 +24,8 @@
 //! - leaves that import nothing of the crate: [`secret`] (the redacting wrapper every value
 //!   travels in), [`envfile`] (every `.env` file concern), [`dburl`] (the one connection-string
 //!   grammar), [`jwt`] (reading tokens and keys), [`crypto`] (Supavisor's and Realtime's
-//!   encryption of their copies), [`clock`] (UTC rendering) and [`process`]
-//!   (protections of the process itself: no core dump).
+//!   encryption of their copies), [`clock`] (UTC rendering), [`interrupt`] (Ctrl-C and SIGTERM
+//!   during prompts and waits) and [`process`] (protections of the process itself: no core dump).
 
 #![forbid(unsafe_code)]
 
@@ -40,6 +40,7 @@ pub mod discovery;
 pub mod envfile;
 pub mod error;
 pub mod generate;
+pub mod interrupt;
 pub mod jwt;
 pub mod keyring;
 pub mod manual;

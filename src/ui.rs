@@ -6,6 +6,7 @@
 
 use std::io::{IsTerminal as _, Write as _};
 
+use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
 
 /// Report formats of `rotate-passwords` and `check`.
@@ -42,11 +43,45 @@ impl Ui {
         Ui { verbosity, color }
     }
 
+    /// Whether `--quiet` asked for errors only.
+    pub fn is_quiet(&self) -> bool {
+        self.verbosity == Verbosity::Quiet
+    }
+
+    /// Writes a command's report on stdout: always in JSON (a machine asked for it), in text
+    /// unless `--quiet` (which prints only errors; they go to stderr).
+    pub fn report(&self, format: ReportFormat, text: &str) -> Result<()> {
+        if format == ReportFormat::Text && self.is_quiet() {
+            return Ok(());
+        }
+        write_stdout(text)
+    }
+
+    /// Takes the lock of the `.env` at `path`, as every writer does (it must exist): waits at
+    /// most `limit` while another process holds it, saying so and naming the holder; Ctrl-C or
+    /// SIGTERM during that wait ends it with [`Error::Interrupted`] (nothing was read yet).
+    pub fn lock_env(&self, path: &std::path::Path, limit: std::time::Duration) -> Result<LockedEnv> {
+        let _shield = crate::interrupt::shield();
+        LockedEnv::acquire_existing(path, limit, |waiting| self.info(waiting), crate::interrupt::requested).map_err(
+            |error| match error {
+                EnvFileError::Interrupted { .. } => Error::Interrupted,
+                other => other.into(),
+            },
+        )
+    }
+
     /// A plain line of progress.
     pub fn info(&self, line: &str) {
         if self.verbosity >= Verbosity::Normal {
             eprintln!("{line}");
         }
+    }
+
+    /// What a confirmation needs shown above its question (the plan, the consequences): shown
+    /// even with `--quiet`, since the operator is about to be asked about it. Only called when
+    /// the question will be asked (not with `--yes`).
+    pub fn prompt_context(&self, line: &str) {
+        eprintln!("{line}");
     }
 
     /// Detail shown with `--verbose`.
@@ -73,6 +108,8 @@ impl Ui {
     pub fn failure(&self, err: &Error) {
         match err {
             Error::Declined => self.info("You declined at the confirmation; nothing was changed."),
+            // Said whatever the verbosity: the operator pressed a key and is owed an answer.
+            Error::NoAnswer | Error::Interrupted => eprintln!("{}", capitalised(&err.to_string())),
             err if err.is_silent() => {}
             err => self.error(&err.to_string()),
         }
@@ -86,7 +123,9 @@ impl Ui {
         }
     }
 
-    /// Asks `question` unless `assume_yes`; without a terminal on stdin, refuses (exit 3).
+    /// Asks `question` with `[y/N]` and Enter unless `assume_yes`; without a terminal on stdin,
+    /// refuses (exit 3). For changes a second answer could undo; anything that ends sessions or
+    /// breaks clients takes [`Ui::confirm_typed`] instead.
     ///
     /// `action` names what would change, for the refusal message.
     pub fn confirm(&self, question: &str, action: &str, assume_yes: bool) -> Result<()> {
@@ -96,22 +135,20 @@ impl Ui {
         if !std::io::stdin().is_terminal() {
             return Err(Error::NoTerminal { action: action.to_owned() });
         }
-        let _ = std::io::stderr().flush();
-        let answer = dialoguer::Confirm::new()
-            .with_prompt(question)
-            .default(false)
-            .interact_opt()
-            .map_err(|e| Error::Prompt { reason: e.to_string() })?;
-        match answer {
-            Some(true) => Ok(()),
+        match read_answer(&format!("{question} [y/N, then Enter]"))? {
+            answer if is_yes(&answer) => Ok(()),
             _ => Err(Error::Declined),
         }
     }
 
     /// Asks for a typed answer and Enter before a change that cannot be taken back by answering
-    /// again (a live rotation): a stray keypress must never start it. Accepted answers are `yes`
-    /// and each of `also_accepted` (the database name, say); anything else declines (exit 3).
-    /// Without a terminal on stdin and without `assume_yes`, refuses (exit 3).
+    /// again (a live rotation, a new signing secret): a stray keypress must never start it.
+    /// Accepted answers are `yes` and each of `also_accepted` (the database name, say), and the
+    /// prompt names them all; anything else declines (exit 3), end of input (Ctrl-D) too, Ctrl-C
+    /// interrupts (exit 130). Without a terminal on stdin and without `assume_yes`, refuses
+    /// (exit 3).
+    ///
+    /// The one typed confirmation of the tool: every command that asks for one calls this.
     pub fn confirm_typed(&self, question: &str, also_accepted: &[&str], action: &str, assume_yes: bool) -> Result<()> {
         if assume_yes {
             return Ok(());
@@ -119,16 +156,7 @@ impl Ui {
         if !std::io::stdin().is_terminal() {
             return Err(Error::NoTerminal { action: action.to_owned() });
         }
-        let hint = match also_accepted {
-            [] => "type yes and press Enter to go on".to_owned(),
-            names => format!("type yes (or {}) and press Enter to go on", names.join(" or ")),
-        };
-        let _ = std::io::stderr().flush();
-        let answer: String = dialoguer::Input::new()
-            .with_prompt(format!("{question} ({hint}; anything else stops)"))
-            .allow_empty(true)
-            .interact_text()
-            .map_err(|e| Error::Prompt { reason: e.to_string() })?;
+        let answer = read_answer(&format!("{question} ({}; anything else stops):", typed_hint(also_accepted)))?;
         if is_typed_consent(&answer, also_accepted) {
             Ok(())
         } else {
@@ -137,11 +165,81 @@ impl Ui {
     }
 }
 
+/// "type yes and press Enter", naming every other accepted word.
+fn typed_hint(also_accepted: &[&str]) -> String {
+    let names: Vec<&str> = also_accepted.iter().copied().filter(|w| !w.is_empty() && *w != "yes").collect();
+    match names.as_slice() {
+        [] => "type yes and press Enter to go on".to_owned(),
+        names => format!("type yes or {} and press Enter to go on", names.join(" or ")),
+    }
+}
+
+/// `y` or `yes`, any case, blanks ignored.
+fn is_yes(answer: &str) -> bool {
+    let answer = answer.trim();
+    answer.eq_ignore_ascii_case("y") || answer.eq_ignore_ascii_case("yes")
+}
+
+/// Shows `prompt` on stderr and reads one line from the terminal on stdin, in the terminal's
+/// own line mode (its echo, its editing keys; the tool changes no terminal setting, so there
+/// is nothing to restore). Ctrl-C or SIGTERM while waiting ends with [`Error::Interrupted`],
+/// end of input (Ctrl-D) with [`Error::NoAnswer`]; each first moves to a fresh line, so the
+/// sentence that follows does not sit after the prompt.
+fn read_answer(prompt: &str) -> Result<String> {
+    use std::io::BufRead as _;
+    let shield = crate::interrupt::shield();
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{prompt} ");
+    let _ = stderr.flush();
+    wait_for_input(&shield)?;
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) => {
+            let _ = writeln!(stderr);
+            Err(Error::NoAnswer)
+        }
+        Ok(_) => Ok(line),
+        Err(_) if crate::interrupt::requested() => interrupted(),
+        Err(e) => Err(Error::Prompt { reason: e.to_string() }),
+    }
+}
+
+/// Waits until stdin has a line (or end of input) to read, or a signal arrives.
+fn wait_for_input(_shield: &crate::interrupt::Shield) -> Result<()> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let stdin = std::io::stdin();
+    // A signal may land on another thread and leave poll asleep: look at the flag every 100 ms.
+    let tick = Timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+    loop {
+        if crate::interrupt::requested() {
+            return interrupted();
+        }
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        match poll(&mut fds, Some(&tick)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => {}
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(Error::Prompt { reason: std::io::Error::from(e).to_string() }),
+        }
+    }
+}
+
+fn interrupted<T>() -> Result<T> {
+    let _ = writeln!(std::io::stderr());
+    Err(Error::Interrupted)
+}
+
 /// Whether a typed answer gives consent: exactly `yes` (any case) or one of the extra accepted
 /// words, surrounding blanks ignored. `y` alone is not consent.
 fn is_typed_consent(answer: &str, also_accepted: &[&str]) -> bool {
     let answer = answer.trim();
     answer.eq_ignore_ascii_case("yes") || also_accepted.iter().any(|word| !word.is_empty() && answer == *word)
+}
+
+/// A sentence with its first letter in capitals and a final full stop.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+    format!("{first}{}.", chars.as_str())
 }
 
 /// Writes `text` to stdout in full or fails: a truncated secret (closed pipe, full disk) must

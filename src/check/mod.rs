@@ -144,6 +144,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
 /// Runs the audit: prints the report on stdout, exits 0 without error-level findings and 1
 /// with (as the silent `Error::Findings`, the report having said everything).
 pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
+    crate::envfile::require_existing(&args.env_file)?;
     let env = EnvFile::read(&args.env_file)?;
     let values = Values::from_env(&env);
     let mut findings = audit_values(&values, &args.env_file, secrets::unix_now().try_into().unwrap_or(i64::MAX));
@@ -162,8 +163,15 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     }
     // Errors first; within a severity, the order the rules ran in (file order for most).
     findings.sort_by_key(|f| f.severity);
+
     let report = Report::new(&args.env_file, &findings);
-    crate::ui::write_stdout(&report.render(args.format)?)?;
+    // --quiet: the error-level findings and the verdict only, nothing at all when there is no
+    // error; JSON stays whole (a machine asked for it).
+    match (ui.is_quiet(), args.format) {
+        (true, ReportFormat::Text) if report.errors == 0 => {}
+        (true, ReportFormat::Text) => crate::ui::write_stdout(&report.errors_text())?,
+        _ => crate::ui::write_stdout(&report.render(args.format)?)?,
+    }
     match report.errors {
         0 => Ok(ExitCode::Success),
         count => Err(Error::Findings { count }),

@@ -45,22 +45,21 @@ impl<'a> Report<'a> {
         }
     }
 
+    /// The error-level lines and a verdict that counts them alone (`--quiet`).
+    pub(super) fn errors_text(&self) -> String {
+        let mut text = String::new();
+        for f in self.findings.iter().filter(|f| f.severity == Severity::Error) {
+            text.push_str(&line(f));
+        }
+        text.push_str(&format!("failed: {} error(s) in {}\n", self.errors, self.env_file));
+        text
+    }
+
     /// One line per finding (`severity[code] KEY: message`), then a summary.
     fn text(&self) -> String {
         let mut text = String::new();
         for f in self.findings {
-            let place = match (f.file.as_deref(), f.line) {
-                (Some(file), Some(line)) => Some(format!("{file}:{line}")),
-                (None, Some(line)) => Some(format!("line {line}")),
-                _ => None,
-            };
-            let key = match (f.key.as_deref(), place) {
-                (Some(k), Some(place)) => format!(" {k} ({place}):"),
-                (Some(k), None) => format!(" {k}:"),
-                (None, Some(place)) => format!(" ({place}):"),
-                (None, None) => String::new(),
-            };
-            text.push_str(&format!("{}[{}]{key} {}\n", f.severity.as_str(), f.code, f.message));
+            text.push_str(&line(f));
         }
         if self.findings.is_empty() {
             text.push_str(&format!("ok: no problems found in {}\n", self.env_file));
@@ -75,4 +74,20 @@ impl<'a> Report<'a> {
         }
         text
     }
+}
+
+/// One finding as a line of text: `severity[code] KEY (line N): message`.
+fn line(f: &Finding) -> String {
+    let place = match (f.file.as_deref(), f.line) {
+        (Some(file), Some(line)) => Some(format!("{file}:{line}")),
+        (None, Some(line)) => Some(format!("line {line}")),
+        _ => None,
+    };
+    let key = match (f.key.as_deref(), place) {
+        (Some(k), Some(place)) => format!(" {k} ({place}):"),
+        (Some(k), None) => format!(" {k}:"),
+        (None, Some(place)) => format!(" ({place}):"),
+        (None, None) => String::new(),
+    };
+    format!("{}[{}]{key} {}\n", f.severity.as_str(), f.code, f.message)
 }

@@ -52,7 +52,7 @@ pub(super) fn replace_file(
         .suffix(TEMP_SUFFIX)
         .rand_bytes(TEMP_RANDOM_LEN)
         .tempfile_in(&dir)
-        .map_err(write_error)?;
+        .map_err(|error| write_error(without_temp_name(error)))?;
     fail_point("after-create").map_err(write_error)?;
     temp.write_all(contents).map_err(write_error)?;
     let (file, temp_path) = temp.into_parts();
@@ -138,6 +138,22 @@ fn move_no_clobber(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// The OS error inside tempfile's, without the temporary file's name that tempfile adds: the
+/// operator never asked for that name and cannot act on it (the message names the file and
+/// its directory instead).
+fn without_temp_name(error: io::Error) -> io::Error {
+    // tempfile wraps the OS error as "<error> at path <name>" and keeps no way to reach the OS
+    // error itself (its source is the OS error's source), so its text is cut where it adds the name.
+    if error.raw_os_error().is_some() {
+        return error;
+    }
+    let text = error.to_string();
+    match text.split_once(" at path ") {
+        Some((os_error, _)) => io::Error::new(error.kind(), os_error.to_owned()),
+        None => error,
+    }
+}
+
 /// Creates a temporary file beside `target`, gives it `target`'s owner and mode and removes it:
 /// the same calls a later [`install`] over `target` makes, tried in advance. Returns the error
 /// the real replacement would meet (directory not writable, owner that cannot be given).
@@ -149,7 +165,7 @@ pub(super) fn try_install_probe(target: &Path, shown: &Path, original: Option<&M
         .suffix(TEMP_SUFFIX)
         .rand_bytes(TEMP_RANDOM_LEN)
         .tempfile_in(&dir)
-        .map_err(write_error)?;
+        .map_err(|error| write_error(without_temp_name(error)))?;
     if let Some(meta) = original {
         let (uid, gid) = (meta.uid(), meta.gid());
         set_owner(temp.as_file(), uid, gid).map_err(|error| EnvFileError::Owner {
@@ -314,7 +330,12 @@ fn fail_point(point: &'static str) -> io::Result<()> {
 /// sees a partial file and a file created meanwhile is not clobbered. With `force`, an existing
 /// file is replaced atomically (through a symlink, its target) and also ends up 0600 and ours: the
 /// contents are secrets, whatever the old file held.
+///
+/// A directory at `path` is refused as one (`--force` would not help).
 pub fn create_new(path: &Path, contents: &[u8], force: bool) -> Result<(), EnvFileError> {
+    if fs::metadata(path).is_ok_and(|meta| meta.is_dir()) {
+        return Err(EnvFileError::IsDirectory { path: path.to_path_buf() });
+    }
     if force {
         let target = resolve_symlinks(path).map_err(|error| EnvFileError::Write { path: path.to_path_buf(), error })?;
         return replace_file(&target, path, contents, Placement::Private);
@@ -401,7 +422,7 @@ mod tests {
         fs::remove_dir_all(gone.path()).expect("rm");
         let error = env.write(&file).expect_err("no directory");
         assert!(matches!(error, EnvFileError::Write { .. }), "{error:?}");
-        assert!(error.to_string().contains("check that its directory exists"), "{error}");
+        assert!(error.to_string().contains("its directory does not exist"), "{error}");
 
         // A path whose parent is a regular file cannot be locked or written.
         let error = LockedEnv::acquire(&path.join("x.env")).expect_err("parent is a file");

@@ -130,13 +130,32 @@ pub enum EnvFileError {
     /// A command that updates a stack's `.env` was pointed at a file that does not exist (or at a
     /// dangling symlink): it never creates one, so a typo in the path cannot silently make a new
     /// file beside the real one.
+    /// The hint says where it looked and never suggests minting a new `.env`: a fresh file holds a
+    /// password the live database does not accept.
     #[error(
-        "{} does not exist; --env-file updates an existing .env and never creates one: check the path, \
-         or make a new .env with `pmoves-secrets generate-keys --output {}`; nothing was changed",
+        "{} does not exist ({}); run pmoves-secrets from the stack's directory, where its .env is, or pass \
+         --env-file with the path of the stack's .env; nothing was changed",
         .path.display(),
-        .path.display()
+        LookedIn(.path)
     )]
     Missing { path: PathBuf },
+    /// As [`EnvFileError::Missing`], for `generate-keys --env-file`, the one command that may
+    /// also serve a stack that has not started: that case gets its own pointer.
+    #[error(
+        "{} does not exist ({}); run pmoves-secrets from the stack's directory, where its .env is, or pass \
+         --env-file with the path of the stack's .env (only a stack that has not started yet gets a new \
+         one, from `pmoves-secrets generate-keys --output {}`); nothing was changed",
+        .path.display(),
+        LookedIn(.path),
+        .path.display()
+    )]
+    MissingBeforeFirstStart { path: PathBuf },
+    /// The wait for the lock was interrupted (Ctrl-C): nothing was read or written.
+    #[error("interrupted while waiting for the lock on {}; nothing was changed", .path.display())]
+    Interrupted { path: PathBuf },
+    /// A file to read (a template, the `.env` to audit) does not exist.
+    #[error("{} does not exist ({}); check the path", .path.display(), LookedIn(.path))]
+    NotFound { path: PathBuf },
     /// `set` was given a key that could not be read back.
     #[error("`{key}` is not a valid .env key: {BAD_KEY}")]
     InvalidKey { key: String },
@@ -166,6 +185,24 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// Where a relative path was looked for: "looked in /srv/stack, the current directory", so an
+/// operator in the wrong directory sees it at once.
+struct LookedIn<'a>(&'a Path);
+
+impl fmt::Display for LookedIn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = self.0.parent().filter(|dir| !dir.as_os_str().is_empty());
+        match (self.0.is_absolute(), dir, std::env::current_dir()) {
+            (true, Some(dir), _) => write!(f, "looked in {}", dir.display()),
+            (false, None, Ok(cwd)) => write!(f, "looked in {}, the current directory", cwd.display()),
+            (false, Some(dir), Ok(cwd)) => {
+                write!(f, "looked in {}, under the current directory {}", cwd.join(dir).display(), cwd.display())
+            }
+            _ => f.write_str("looked relative to the current directory"),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Op {
     Read,
@@ -178,7 +215,7 @@ fn hint(error: &io::Error, op: Op) -> &'static str {
     use io::ErrorKind as K;
     match (error.kind(), op) {
         (K::NotFound, Op::Read) => "; check the path",
-        (K::NotFound, _) => "; check that its directory exists",
+        (K::NotFound, _) => "; its directory does not exist: create it first or choose another path",
         (K::PermissionDenied, Op::Read) => {
             "; run as a user allowed to read it (for example its owner) or fix its permissions"
         }

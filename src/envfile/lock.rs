@@ -73,7 +73,15 @@ impl LockedEnv {
     /// the holder (pid and command name, as `/proc` shows them); after `limit`,
     /// [`EnvFileError::LockBusy`] names it again. The wait polls, so it ends within a few
     /// milliseconds of the holder letting go, and an interrupt ends it at once.
-    pub fn acquire_existing(path: &Path, limit: Duration, waiting: impl FnOnce(&str)) -> Result<Self, EnvFileError> {
+    ///
+    /// `interrupted` is asked between two attempts: when it says so, the wait ends with
+    /// [`EnvFileError::Interrupted`] (the caller catches Ctrl-C while it waits).
+    pub fn acquire_existing(
+        path: &Path,
+        limit: Duration,
+        waiting: impl FnOnce(&str),
+        interrupted: impl Fn() -> bool,
+    ) -> Result<Self, EnvFileError> {
         super::require_existing(path)?;
         let (env, lock_path) = Self::open(path)?;
         if env.try_lock(&lock_path)? {
@@ -100,6 +108,9 @@ impl LockedEnv {
             }
             std::thread::sleep(pause.min(left));
             pause = (pause * 2).min(Duration::from_millis(100));
+            if interrupted() {
+                return Err(EnvFileError::Interrupted { path: path.to_path_buf() });
+            }
             if env.try_lock(&lock_path)? {
                 return Ok(env);
             }

@@ -144,8 +144,7 @@ impl EnvFile {
     /// Reads and parses the file at `path` (following symlinks), without locking it: for `check`
     /// and templates. To modify a file, use [`LockedEnv`].
     pub fn read(path: &Path) -> Result<Self, EnvFileError> {
-        read_from(path, path, true)?
-            .ok_or_else(|| EnvFileError::Read { path: path.to_path_buf(), error: io::ErrorKind::NotFound.into() })
+        read_from(path, path, true)?.ok_or_else(|| EnvFileError::NotFound { path: path.to_path_buf() })
     }
 
     /// The value of `key`; with duplicates the last occurrence wins, as in compose.

@@ -99,7 +99,7 @@ fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Ta
 
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
-    let env_lock = LockedEnv::acquire_existing(&args.env_file, args.lock_wait, |waiting| ui.info(waiting))?;
+    let env_lock = ui.lock_env(&args.env_file, args.lock_wait)?;
     if !args.dry_run && env_lock.finish_interrupted_write()? {
         ui.info(&format!(
             "finished writing {}, which an interrupted run had begun to write in place",
@@ -129,7 +129,7 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     if args.dry_run {
         return dry_run(args, ui, &env_lock, &prepared, leftover.as_ref(), plan_ms, started);
     }
-    confirm(args, ui, &prepared)?;
+    confirm(args, ui, &prepared, target.dbname())?;
     let interrupted = interruption();
     let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
 
@@ -190,6 +190,7 @@ async fn plan(
                 reason: format!("{} stopped answering for {} s", target.host_port(), discovery_limit.as_secs()),
             }
         })??;
+    refuse_missing_database(&client, target).await?;
     let inputs = plan::Inputs {
         target: target.display(),
         env_file: args.env_file.clone(),
@@ -206,6 +207,25 @@ async fn plan(
         prepared.plan.roles_to_change.len()
     ));
     Ok((prepared, client, work_target))
+}
+
+/// The stack's own database (`POSTGRES_DB`, or the URL's) must exist, dry run included: the
+/// transaction runs in `_supabase`, but every service and the verification log in to this one,
+/// so a typo there would only show after `COMMIT`, as failed logins (exit 4).
+async fn refuse_missing_database(client: &tokio_postgres::Client, target: &Target) -> Result<()> {
+    let found = client
+        .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&target.dbname()])
+        .await
+        .map_err(|e| Error::Database { step: "discovery".into(), reason: db::describe(&e) })?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::Precondition(format!(
+            "the database {} does not exist on {} (POSTGRES_DB in the .env, or the database of --db-url); \
+             the services and the verification log in to it, so nothing was changed: fix the name and run again",
+            target.dbname(),
+            target.host_port()
+        ))),
+    }
 }
 
 /// `--dry-run`: the plan, and what a real run would do with a pending file; nothing written.
@@ -233,18 +253,21 @@ fn dry_run(
         None => {}
     }
     let recovery = leftover.is_some().then_some(Recovery::WouldDiscardUncommittedPending);
-    print_report(&Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.format)?;
+    print_report(ui, &Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.format)?;
     Ok(ExitCode::Success)
 }
 
-/// The typed confirmation of a live rotation (`yes` or the database's name, then Enter).
-fn confirm(args: &RotateOptions, ui: &Ui, prepared: &plan::Prepared) -> Result<()> {
-    if args.format == ReportFormat::Text || !args.yes {
+/// The typed confirmation of a live rotation: `yes`, the database the transaction runs in
+/// (`_supabase`) or the stack's own (`POSTGRES_DB`, the name the operator knows), then Enter.
+fn confirm(args: &RotateOptions, ui: &Ui, prepared: &plan::Prepared, stack_database: &str) -> Result<()> {
+    if !args.yes {
+        ui.prompt_context(&prepared.plan.to_text());
+    } else if args.format == ReportFormat::Text {
         ui.info(&prepared.plan.to_text());
     }
     ui.confirm_typed(
         "Rotate the password of these roles now?",
-        &[prepared.plan.database.as_str()],
+        &[prepared.plan.database.as_str(), stack_database],
         &format!("rotating the database passwords and rewriting {}", args.env_file.display()),
         args.yes,
     )
@@ -261,6 +284,7 @@ fn discard_uncommitted(env_lock: &LockedEnv, leftover: Option<Leftover>, ui: &Ui
         Some(Leftover::Committed(_)) | None => return Ok(None),
     };
     env_lock.discard_pending()?;
+    // Said once, here, with why (the text report leaves it out; JSON has it as `recovery`).
     ui.info(&format!("discarded {} from {why}", env_lock.pending_path().display()));
     Ok(Some(Recovery::DiscardedUncommittedPending))
 }
@@ -309,7 +333,7 @@ async fn finish_interrupted_rotation(
             pending.display(),
             args.env_file.display()
         ));
-        print_report(&Report::would_finish(&args.env_file, ms_since(started)), args.format)?;
+        print_report(ui, &Report::would_finish(&args.env_file, ms_since(started)), args.format)?;
         return Ok(ExitCode::Success);
     }
     let compose = args.restart.then(|| compose_project(args));
@@ -354,7 +378,7 @@ fn report_verify_restart(
 ) -> Result<ExitCode> {
     // The database has changed: a report that cannot be written (a closed pipe, a full disk)
     // must not stop the verification and the restart, nor pass for "nothing changed" (exit 1).
-    let printed = print_report(report, args.format);
+    let printed = print_report(ui, report, args.format);
     verification_outcome(report, &args.env_file)?;
     if let Some(project) = compose {
         let services = restart::restart(project)?;
@@ -473,12 +497,12 @@ fn verification_outcome(report: &Report, env_file: &Path) -> Result<()> {
     })
 }
 
-fn print_report(report: &Report, format: ReportFormat) -> Result<()> {
+fn print_report(ui: &Ui, report: &Report, format: ReportFormat) -> Result<()> {
     let text = match format {
         ReportFormat::Text => report.to_text(),
         ReportFormat::Json => report.to_json(),
     };
-    crate::ui::write_stdout(&text)
+    ui.report(format, &text)
 }
 
 /// Resolves when the operator presses Ctrl-C or the process gets SIGTERM. Registered only
@@ -486,9 +510,12 @@ fn print_report(report: &Report, format: ReportFormat) -> Result<()> {
 /// nothing has changed yet.
 fn interruption() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
+    // The shield keeps the signals from ending the process while the transaction is open.
+    let shield = crate::interrupt::shield();
     let int = signal(SignalKind::interrupt());
     let term = signal(SignalKind::terminate());
     async move {
+        let _shield = shield;
         match (int, term) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {

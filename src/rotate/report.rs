@@ -216,10 +216,13 @@ impl Report {
                 "Finished an interrupted rotation: {} now holds the password the database has.\n",
                 self.env_file.display()
             )),
-            Some(Recovery::DiscardedUncommittedPending) => {
-                out.push_str("Discarded the pending file of an interrupted rotation that never committed.\n")
-            }
-            Some(Recovery::WouldFinishInterruptedRotation | Recovery::WouldDiscardUncommittedPending) | None => {}
+            // Said on stderr when it happened, with why; once is enough.
+            Some(
+                Recovery::DiscardedUncommittedPending
+                | Recovery::WouldFinishInterruptedRotation
+                | Recovery::WouldDiscardUncommittedPending,
+            )
+            | None => {}
         }
         if let Some(plan) = &self.plan {
             let window = match self.timings.transaction_ms {

@@ -23,7 +23,7 @@ mod status;
 
 use std::path::{Path, PathBuf};
 
-use crate::envfile::{EnvFile, LockedEnv};
+use crate::envfile::{self, EnvFile};
 use crate::error::{Error, ExitCode, Result};
 use crate::secret::Secret;
 use crate::secrets;
@@ -85,8 +85,9 @@ pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     if opts.format == ReportFormat::Json && opts.phase != Phase::Status {
         return Err(Error::Usage("--format json is the output of status; the other phases report on stderr".into()));
     }
+    envfile::require_existing(&opts.env_file)?;
     match opts.phase {
-        Phase::Status => status::run(opts),
+        Phase::Status => status::run(opts, ui),
         _ => apply(opts, ui),
     }
 }
@@ -94,7 +95,7 @@ pub fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
 /// The pipeline shared by every phase that changes the file.
 fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let path = opts.env_file.as_path();
-    let env = LockedEnv::acquire_existing(path, opts.lock_wait, |waiting| ui.info(waiting))?;
+    let env = ui.lock_env(path, opts.lock_wait)?;
     // A rotation of the database password in progress owns the file until it is settled.
     env.refuse_while_pending()?;
     let mut file = env.read_existing()?;
@@ -104,7 +105,7 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
         Phase::Promote => promote::plan(&file, path, now, opts.force)?,
         Phase::Revoke => revoke::plan(&file, path, now, opts.force)?,
         Phase::Opaque => opaque::plan(&file),
-        Phase::Status => return status::run(opts),
+        Phase::Status => return status::run(opts, ui),
     };
     for key in file.duplicate_keys().into_iter().filter(|k| plan.values.iter().any(|(v, _)| v == k)) {
         ui.warn(&format!("{key} is defined more than once in {}; every occurrence gets the new value", path.display()));

@@ -11,7 +11,7 @@ use crate::envfile::EnvFile;
 use crate::error::{Error, ExitCode, Result};
 use crate::keyring::{self, KeyRing, KeyState};
 use crate::secrets;
-use crate::ui::ReportFormat;
+use crate::ui::{ReportFormat, Ui};
 
 #[derive(Serialize)]
 struct Status {
@@ -42,7 +42,7 @@ struct NextStep {
     ready: bool,
 }
 
-pub(super) fn run(opts: &RotateKeysOptions) -> Result<ExitCode> {
+pub(super) fn run(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let file = EnvFile::read(&opts.env_file)?;
     let status = status_of(&file, &opts.env_file, secrets::unix_now())?;
     let text = match opts.format {
@@ -51,7 +51,7 @@ pub(super) fn run(opts: &RotateKeysOptions) -> Result<ExitCode> {
             .map_err(|e| Error::Output { target: "standard output".into(), reason: e.to_string() })?,
         ReportFormat::Text => render_text(&status),
     };
-    crate::ui::write_stdout(&text)?;
+    ui.report(opts.format, &text)?;
     Ok(ExitCode::Success)
 }
 

@@ -8,6 +8,7 @@
 //! - [`keys`]: the secret keys of `.env` as a typed catalogue (recipe, length rule, aliases,
 //!   dependents, the services that read each);
 //! - [`demo`]: the values upstream published, which no real stack may run on;
+//! - [`notice`]: what users of a running stack notice when a secret changes;
 //! - [`services`]: the compose services and what each holds;
 //! - [`internals`]: the database that holds the stack's internal schemas, and the analytics
 //!   table whose URLs carry the database password;
@@ -27,6 +28,7 @@ pub mod copies;
 pub mod demo;
 pub mod internals;
 pub mod keys;
+pub mod notice;
 pub mod roles;
 pub mod server;
 pub mod services;

@@ -461,8 +461,8 @@ fn answer_in_pty(path: &Path, answer: &str) -> i32 {
     let mut session = spawn_in_pty(&["generate-keys", "--only", "SECRET_KEY_BASE"], path);
     session.exp_string("named in --only").expect("the plan is shown");
     session.exp_string("with these changes?").expect("the question is asked");
-    session.send(answer).expect("answer");
-    session.flush().expect("flush");
+    // A whole line: the question never acts on a single keypress (issue 19).
+    session.send_line(answer).expect("answer");
     session.exp_eof().expect("exits");
     pty_exit_code(&mut session)
 }

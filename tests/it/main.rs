@@ -59,6 +59,18 @@ mod rotate_bounds;
 // Every copy of the password follows the rotation.
 mod rotate_copies;
 
+// Every prompt, interrupt and end of input, through a pty (issue 19).
+mod prompts;
+
+// Hints that help: where a command looked, what a file is, no internal names (issue 19).
+mod hints;
+
+// --quiet prints only errors (issue 19).
+mod quiet;
+
+// What rotate-passwords says around its confirmation (issue 19).
+mod rotate_messages;
+
 // The .env lock of every writer: bounded waits that name the holder, lock files of root runs.
 mod env_lock;
 

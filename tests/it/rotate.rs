@@ -378,6 +378,7 @@ fn a_crash_after_staging_leaves_the_old_password_live_and_the_next_run_converges
     assert_eq!(stack.password(), old);
     assert!(block_on(cluster.can_login("supabase_admin", &old)), "the database still has the old password");
 
+    // Said once, on stderr (issue 19: it was said twice, on stderr and in the report).
     stack.rotate().arg("--yes").assert().success().stderr(predicate::str::contains("never committed"));
     assert!(!stack.pending().exists());
     let new = stack.password();
@@ -636,8 +637,13 @@ fn an_interrupt_during_the_transaction_rolls_back_at_once() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "rolled back without waiting for the lock");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
+    // 130: the one code of an interrupt (issue 19), nothing changed.
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Interrupted; nothing was changed."),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(holder);
     assert_nothing_changed(&cluster, &stack, &before, &env_before);
 }

@@ -325,8 +325,14 @@ fn when_neither_files_password_is_live_the_run_says_so_and_its_way_out_works() {
     assert!(!stderr.contains("run rotate-passwords again and it settles"), "no advice that loops: {stderr}");
     assert!(stack.pending().exists(), "both files kept");
 
-    // The way out it gives: the live password, through --db-url.
+    // The way out it gives: the live password, through --db-url. A dry run says what it would
+    // do and leaves both files.
     let url = cluster.db_url("supabase_admin", by_hand, "postgres");
+    let (env_before, pending_before) = (stack.text(), std::fs::read_to_string(stack.pending()).unwrap());
+    let dry = stack.rotate().args(["--dry-run", "--db-url", &url]).output().unwrap();
+    let said = format!("{}{}", stdout_of(&dry), stderr_of(&dry));
+    assert!(dry.status.success() && said.contains("neither") && said.contains("would discard"), "{said}");
+    assert_eq!((stack.text(), std::fs::read_to_string(stack.pending()).unwrap()), (env_before, pending_before));
     let out = stack.rotate().args(["--yes", "--db-url", &url]).output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(!stack.pending().exists());
@@ -426,4 +432,19 @@ fn roles_that_cannot_log_in_are_named_before_asking_and_do_not_fail_verification
     );
     assert!(block_on(cluster.can_login("supabase_storage_admin", &new)));
     assert!(block_on(cluster.can_login("supabase_functions_admin", &new)));
+}
+
+#[test]
+fn finishing_an_interrupted_rotation_does_not_verify_a_role_that_cannot_log_in() {
+    let Some(cluster) = local_cluster() else { return };
+    cluster.psql("ALTER ROLE supabase_storage_admin VALID UNTIL '2001-01-01'");
+    let stack = Stack::new(&cluster);
+    let crashed = stack.rotate().arg("--yes").env("PMOVES_SECRETS_CRASH_AT", "after-commit").output().unwrap();
+    assert!(!crashed.status.success() && stack.pending().exists());
+    let out = stack.rotate().args(["--yes", "--format", "json"]).output().unwrap();
+    assert!(out.status.success(), "an expired role is no reason for exit 4: {}", stderr_of(&out));
+    let report = json_of(&out);
+    let verified: Vec<&str> =
+        report["verification"].as_array().unwrap().iter().map(|v| v["role"].as_str().unwrap()).collect();
+    assert!(!verified.contains(&"supabase_storage_admin") && verified.contains(&"authenticator"), "{verified:?}");
 }
