@@ -185,8 +185,7 @@ fn generate_with_an_edit_during_the_question(env: &Path, edit: &str) -> i32 {
     let mut session = crate::common::spawn_in_pty(&["generate-keys"], env);
     session.exp_string("with these changes?").expect("the question is asked");
     fs::write(env, edit).unwrap();
-    session.send("y").expect("answer");
-    session.flush().expect("flush");
+    session.send_line("yes").expect("answer");
     session.exp_eof().expect("exits");
     crate::common::pty_exit_code(&mut session)
 }
