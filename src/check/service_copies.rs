@@ -37,7 +37,7 @@ fn code_of(id: CopyId) -> Code {
 
 /// Every copy of [`crate::stack::copies`] but the JWT secret setting. A server that the login
 /// rules (`earlier`) found unreachable is not tried a second time.
-pub(super) async fn audit(target: &Target, values: &Values, earlier: &[Finding], ui: &Ui) -> Vec<Finding> {
+pub(super) async fn audit(target: &Target, values: &Values<'_>, earlier: &[Finding], ui: &Ui) -> Vec<Finding> {
     if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
         return Vec::new();
     }
@@ -55,7 +55,7 @@ pub(super) async fn audit(target: &Target, values: &Values, earlier: &[Finding],
 struct Audit<'a> {
     target: &'a Target,
     main: &'a tokio_postgres::Client,
-    values: &'a Values,
+    values: &'a Values<'a>,
     ui: &'a Ui,
     out: Vec<Finding>,
 }

@@ -19,7 +19,9 @@ const EXPANSION_BUDGET_FLOOR: usize = 1 << 20;
 const EXPANSION_BUDGET_FACTOR: usize = 4;
 
 /// The `.env` as the audit sees it: for each key the value docker compose would use (the last
-/// occurrence), in the order keys first appear. Values stay wrapped in [`Secret`].
+/// occurrence), in the order keys first appear. Keys and values are borrowed from the parsed file
+/// (whose buffers are zeroed when dropped), so the audit holds no second copy of them; only
+/// expansions are owned, as [`Secret`]s.
 ///
 /// Compose expands `${VAR}` in the `.env` as it reads it, line by line, with the values of the
 /// lines above (a value that refers to a later key, or to itself, gets the earlier value or
@@ -29,31 +31,31 @@ const EXPANSION_BUDGET_FACTOR: usize = 4;
 /// lines that repeat one another (`B=$A$A$A…`, `C=$B$B$B…`) cannot take the memory they would
 /// take compose. Lookups are by key, so every rule's reading of a value costs the same however
 /// many keys the file has.
-pub(super) struct Values {
-    entries: Vec<Value>,
-    index: HashMap<String, usize>,
+pub(super) struct Values<'a> {
+    entries: Vec<Value<'a>>,
+    index: HashMap<&'a str, usize>,
     /// Keys whose value compose cannot read, or whose expansion went beyond the budget (after
     /// which no value is expanded), in file order.
-    problems: Vec<(String, InterpolateError)>,
+    problems: Vec<(&'a str, InterpolateError)>,
 }
 
 /// One key's effective value, and what compose's interpolation makes of it when that differs.
-struct Value {
-    key: String,
-    value: Secret,
+struct Value<'a> {
+    key: &'a str,
+    value: &'a str,
     expanded: Option<Secret>,
 }
 
-impl Value {
+impl Value<'_> {
     fn as_compose_reads(&self) -> &str {
-        self.expanded.as_ref().unwrap_or(&self.value).expose()
+        self.expanded.as_ref().map_or(self.value, Secret::expose)
     }
 }
 
-impl Values {
+impl<'a> Values<'a> {
     /// The values of a parsed `.env`, expanded as compose reads them (single-quoted values
     /// literally).
-    pub(super) fn from_env(env: &EnvFile) -> Self {
+    pub(super) fn from_env(env: &'a EnvFile) -> Self {
         let size: usize = env.pairs().map(|(key, value)| key.len() + value.len() + 2).sum();
         let mut values = Values::empty(size);
         let mut budget = EXPANSION_BUDGET_FLOOR.saturating_add(size.saturating_mul(EXPANSION_BUDGET_FACTOR));
@@ -67,13 +69,12 @@ impl Values {
     /// From `(key, value)` pairs in file order, each read as compose reads a bare value; a later
     /// duplicate replaces the earlier value: for the rules' unit tests.
     #[cfg(test)]
-    pub(super) fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub(super) fn from_pairs(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut values = Values::empty(0);
         let mut budget = EXPANSION_BUDGET_FLOOR;
         for (key, value) in pairs {
-            let (key, value) = (key.into(), Secret::new(value.into()));
-            let expanded = values.expand(&key, value.expose(), &mut budget);
-            values.insert(&key, value.expose(), expanded);
+            let expanded = values.expand(key, value, &mut budget);
+            values.insert(key, value, expanded);
         }
         values
     }
@@ -85,7 +86,7 @@ impl Values {
 
     /// `template` (the value of `key`) expanded with the values so far, when that differs from
     /// it; records why not when compose could not read it or the budget is spent.
-    fn expand(&mut self, key: &str, template: &str, budget: &mut usize) -> Option<Secret> {
+    fn expand(&mut self, key: &'a str, template: &str, budget: &mut usize) -> Option<Secret> {
         if !template.contains('$') || *budget == 0 {
             return None;
         }
@@ -99,22 +100,21 @@ impl Values {
                 if matches!(error, InterpolateError::TooLong { .. }) {
                     *budget = 0;
                 }
-                self.problems.push((key.to_owned(), error));
+                self.problems.push((key, error));
                 None
             }
         }
     }
 
-    fn insert(&mut self, key: &str, value: &str, expanded: Option<Secret>) {
-        let value = Secret::new(value.to_owned());
+    fn insert(&mut self, key: &'a str, value: &'a str, expanded: Option<Secret>) {
         match self.position(key) {
             Some(i) => {
                 self.entries[i].value = value;
                 self.entries[i].expanded = expanded;
             }
             None => {
-                self.index.insert(key.to_owned(), self.entries.len());
-                self.entries.push(Value { key: key.to_owned(), value, expanded });
+                self.index.insert(key, self.entries.len());
+                self.entries.push(Value { key, value, expanded });
             }
         }
     }
@@ -126,7 +126,7 @@ impl Values {
         self.index.get(key).copied()
     }
 
-    fn slot(&self, key: &str) -> Option<&Value> {
+    fn slot(&self, key: &str) -> Option<&Value<'a>> {
         self.position(key).map(|i| &self.entries[i])
     }
 
@@ -138,7 +138,7 @@ impl Values {
     /// The value of `key` when it is set, empty included (compose's `${VAR-default}` tells the two
     /// apart).
     pub(super) fn get_set(&self, key: &str) -> Option<&str> {
-        self.slot(key).map(|v| v.value.expose())
+        self.slot(key).map(|v| v.value)
     }
 
     /// The value of `key` as compose hands it to a service: with the `.env`'s own `${VAR}`
@@ -153,11 +153,11 @@ impl Values {
 
     /// Every non-empty `(key, value)`, in file order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries.iter().map(|v| (v.key.as_str(), v.value.expose())).filter(|(_, v)| !v.is_empty())
+        self.entries.iter().map(|v| (v.key, v.value)).filter(|(_, v)| !v.is_empty())
     }
 
     /// The keys whose values compose cannot read, or that expand beyond the budget, with why.
-    pub(super) fn interpolation_problems(&self) -> &[(String, InterpolateError)] {
+    pub(super) fn interpolation_problems(&self) -> &[(&'a str, InterpolateError)] {
         &self.problems
     }
 }
@@ -184,7 +184,7 @@ pub(super) fn interpolation_problems(ctx: &AuditedFile<'_>, out: &mut Vec<Findin
 
 /// What every file rule needs: the values, the file (for the commands in messages) and the time.
 pub(super) struct AuditedFile<'a> {
-    pub(super) values: &'a Values,
+    pub(super) values: &'a Values<'a>,
     pub(super) path: &'a Path,
     pub(super) now: i64,
 }
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(compose_reads(&values, "BOTH"), "postgres://u:p4ss@db/x?e");
         assert_eq!(compose_reads(&values, "BAD"), "$$PW ${PW", "unreadable text is kept");
         assert_eq!(values.get("BOTH"), Some("${URL}?${EMPTY-d}${EMPTY:-e}"), "the value as written stays");
-        let problems: Vec<&str> = values.interpolation_problems().iter().map(|(k, _)| k.as_str()).collect();
+        let problems: Vec<&str> = values.interpolation_problems().iter().map(|(k, _)| *k).collect();
         assert_eq!(problems, ["BAD"]);
     }
 
@@ -316,7 +316,8 @@ mod tests {
         let path = dir.path().join(".env");
         std::fs::write(&path, "A=${B}x\nB=b\nC=${C}${C}c\nD=${B}${B}\nE=${A}e\nS='${B}'\nQ=\"\\$B $B\"\nB=later\n")
             .unwrap();
-        let values = Values::from_env(&EnvFile::read(&path).unwrap());
+        let env = EnvFile::read(&path).unwrap();
+        let values = Values::from_env(&env);
         let read: Vec<String> = ["A", "B", "C", "D", "E", "S", "Q"].iter().map(|k| compose_reads(&values, k)).collect();
         assert_eq!(read, ["x", "later", "c", "bb", "xe", "${B}", "$B b"]);
         assert!(values.interpolation_problems().is_empty());
@@ -342,11 +343,11 @@ mod tests {
             pairs.push((format!("L{i}"), format!("${{L{}}}", i - 1).repeat(10)));
         }
         pairs.push(("AFTER".to_owned(), "${L0}".to_owned()));
-        let values = Values::from_pairs(pairs.clone());
+        let values = Values::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let problems: Vec<(&str, bool)> = values
             .interpolation_problems()
             .iter()
-            .map(|(k, e)| (k.as_str(), matches!(e, InterpolateError::TooLong { .. })))
+            .map(|(k, e)| (*k, matches!(e, InterpolateError::TooLong { .. })))
             .collect();
         assert_eq!(problems, [("L5", true)]);
         let held: usize = pairs.iter().map(|(k, _)| values.as_compose_reads(k).unwrap().len()).sum();
@@ -364,7 +365,7 @@ mod tests {
         let pairs: Vec<(String, String)> =
             (0..n).map(|i| (format!("SERVICE_{i}_URL"), format!("postgresql://u{i}:p%40ss@db:5432/app"))).collect();
         LOOKUPS.with(|c| c.set(0));
-        let values = Values::from_pairs(pairs);
+        let values = Values::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let findings = crate::check::audit_values(&values, Path::new(".env"), 0);
         assert!(!findings.is_empty());
         let lookups = LOOKUPS.with(Cell::get);
@@ -394,7 +395,7 @@ mod tests {
 
     #[test]
     fn remedies_name_the_command_and_what_it_remints() {
-        let values = Values::from_pairs(Vec::<(String, String)>::new());
+        let values = Values::from_pairs([]);
         let ctx = AuditedFile { values: &values, path: Path::new("prod.env"), now: 0 };
         let jwt = ctx.remedy("JWT_SECRET");
         assert!(jwt.contains("--env-file prod.env --only JWT_SECRET"), "{jwt}");

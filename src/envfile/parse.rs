@@ -53,7 +53,7 @@ fn count_newlines(text: &str) -> usize {
 }
 
 /// Splits `body` into entries. On error returns the 1-based line and a reason.
-pub(super) fn parse_entries(body: &str) -> Result<Vec<Entry>, (usize, &'static str)> {
+pub(super) fn parse_entries(body: &str) -> Result<Vec<Entry>, LineError> {
     let bytes = body.as_bytes();
     let mut entries = Vec::new();
     let mut pos = 0;
@@ -75,35 +75,87 @@ pub(super) fn parse_entries(body: &str) -> Result<Vec<Entry>, (usize, &'static s
     Ok(entries)
 }
 
+/// A parse failure: the 1-based line and a reason that quotes nothing of it.
+type LineError = (usize, &'static str);
+
 /// Parses the `KEY=value` entry starting at `start` (its first line ends at `line_end`).
 /// Returns the end of the entry and its parts, as offsets relative to `start`.
-fn parse_pair(body: &str, start: usize, line_end: usize, line: usize) -> Result<(usize, Pair), (usize, &'static str)> {
-    let bytes = body.as_bytes();
-    // A CR before the LF belongs to the line ending, never to the key, spacing or value: keeping it
-    // out of the value's span is what lets `set` keep CRLF endings.
-    let content_end = if line_end > start && bytes[line_end - 1] == b'\r' { line_end - 1 } else { line_end };
-    let skip = |from: usize, pred: fn(char) -> bool| {
-        let text = &body[from..content_end];
-        from + (text.len() - text.trim_start_matches(pred).len())
+fn parse_pair(body: &str, start: usize, line_end: usize, line: usize) -> Result<(usize, Pair), LineError> {
+    let line = Line::new(body, start, line_end, line);
+    let (key_start, key_end, equals) = line.key()?;
+    let value_start = line.skip(equals + 1, is_space);
+    let quote = match body.as_bytes().get(value_start) {
+        Some(b'\'') if value_start < line.content_end => Quote::Single,
+        Some(b'"') if value_start < line.content_end => Quote::Double,
+        _ => Quote::Bare,
     };
+    let value = match quote {
+        Quote::Bare => line.bare_value(value_start),
+        Quote::Single | Quote::Double => line.quoted_value(value_start, quote)?,
+    };
+    let pair = Pair {
+        key_start: key_start - start,
+        key_end: key_end - start,
+        value_start: value_start - start,
+        value_end: value.value_end - start,
+        quote,
+        decoded: value.decoded,
+    };
+    Ok((value.entry_end, pair))
+}
 
-    let mut i = skip(start, char::is_whitespace);
-    let content = &body[i..content_end];
-    // As in compose, `export` followed by whitespace is always a prefix (so `export =x` has no
-    // key); otherwise it starts the key (`export=1`, `exported=1`).
-    if let Some(after) = content.strip_prefix("export") {
-        let key_part = after.trim_start_matches(is_space);
-        if key_part.len() < after.len() {
-            i = content_end - key_part.len();
-        }
+/// The first line of an entry: where it starts and where its content ends.
+struct Line<'b> {
+    body: &'b str,
+    start: usize,
+    /// Where the line break is (or the end of the text).
+    line_end: usize,
+    /// The end of the content: a CR before the LF belongs to the line ending, never to the key,
+    /// spacing or value; keeping it out of the value's span is what lets `set` keep CRLF
+    /// endings.
+    content_end: usize,
+    /// The 1-based line number, for errors.
+    number: usize,
+}
+
+/// Where a value ends, where its entry ends (after its line break), and its decoded text when
+/// escapes make it differ from the text between its quotes.
+struct ValueSpan {
+    value_end: usize,
+    entry_end: usize,
+    decoded: Option<Zeroizing<String>>,
+}
+
+impl<'b> Line<'b> {
+    fn new(body: &'b str, start: usize, line_end: usize, number: usize) -> Self {
+        let crlf = line_end > start && body.as_bytes()[line_end - 1] == b'\r';
+        Line { body, start, line_end, content_end: if crlf { line_end - 1 } else { line_end }, number }
     }
-    let key_start = i;
-    let key_len = body[i..content_end].bytes().take_while(|&b| is_key_byte(b)).count();
-    i += key_len;
-    let key_ok = body[key_start..content_end].starts_with(is_key_start);
-    i = skip(i, is_space);
-    if !key_ok || bytes.get(i) != Some(&b'=') || i >= content_end {
-        let rest = &body[key_start..content_end];
+
+    /// The offset of the first byte at or after `from` that `pred` rejects (within the content).
+    fn skip(&self, from: usize, pred: fn(char) -> bool) -> usize {
+        let text = &self.body[from..self.content_end];
+        from + (text.len() - text.trim_start_matches(pred).len())
+    }
+
+    /// The key's span and the offset of the `=` after it, or why the line is not `KEY=value`.
+    fn key(&self) -> Result<(usize, usize, usize), LineError> {
+        let body = self.body;
+        let mut key_start = self.skip(self.start, char::is_whitespace);
+        // As in compose, `export` followed by whitespace is always a prefix (so `export =x` has
+        // no key); otherwise it starts the key (`export=1`, `exported=1`).
+        if let Some(after) = body[key_start..self.content_end].strip_prefix("export") {
+            let key_part = after.trim_start_matches(is_space);
+            if key_part.len() < after.len() {
+                key_start = self.content_end - key_part.len();
+            }
+        }
+        let rest = &body[key_start..self.content_end];
+        let key_end = key_start + rest.bytes().take_while(|&b| is_key_byte(b)).count();
+        let equals = self.skip(key_end, is_space);
+        if rest.starts_with(is_key_start) && equals < self.content_end && body.as_bytes()[equals] == b'=' {
+            return Ok((key_start, key_end, equals));
+        }
         let reason = if rest.starts_with('=') {
             MISSING_KEY
         } else if rest.contains('=') {
@@ -111,63 +163,56 @@ fn parse_pair(body: &str, start: usize, line_end: usize, line: usize) -> Result<
         } else {
             NOT_AN_ENTRY
         };
-        return Err((line, reason));
+        Err((self.number, reason))
     }
-    let key_end = key_start + key_len;
-    let value_start = skip(i + 1, is_space);
 
-    let quote = match bytes.get(value_start) {
-        Some(b'\'') if value_start < content_end => Quote::Single,
-        Some(b'"') if value_start < content_end => Quote::Double,
-        _ => Quote::Bare,
-    };
-    let (value_end, end, decoded) = if quote == Quote::Bare {
-        // compose: the value runs to the end of the line, is cut at the first " #", and trailing
-        // whitespace is trimmed.
-        let segment = &body[value_start..content_end];
+    /// A bare value, as compose reads it: the rest of the line, cut at the first ` #`, trailing
+    /// whitespace trimmed.
+    fn bare_value(&self, value_start: usize) -> ValueSpan {
+        let segment = &self.body[value_start..self.content_end];
         let value = segment.find(" #").map_or(segment, |k| &segment[..k]);
         let value = value.trim_end_matches(char::is_whitespace);
-        (value_start + value.len(), (line_end + 1).min(body.len()), None)
-    } else {
-        let quote_byte = bytes[value_start];
-        // compose: a backslash escapes whatever follows it (so `\"` does not close the value);
-        // the quote may be closed on a later line.
-        let mut j = value_start + 1;
-        let mut escaped = false;
-        let close = loop {
-            let Some(&b) = bytes.get(j) else {
-                return Err((line, UNTERMINATED));
-            };
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == quote_byte {
-                break j;
-            }
-            j += 1;
-        };
+        ValueSpan {
+            value_end: value_start + value.len(),
+            entry_end: (self.line_end + 1).min(self.body.len()),
+            decoded: None,
+        }
+    }
+
+    /// A quoted value starting at `value_start`, as compose reads it: a backslash escapes
+    /// whatever follows it (so `\"` does not close the value), the quote may be closed on a later
+    /// line, and only a `# comment` may follow it.
+    fn quoted_value(&self, value_start: usize, quote: Quote) -> Result<ValueSpan, LineError> {
+        let (body, bytes) = (self.body, self.body.as_bytes());
+        let close = closing_quote(bytes, value_start).ok_or((self.number, UNTERMINATED))?;
         let close_line_end = find_newline(bytes, close + 1);
         let tail = body[close + 1..close_line_end].trim_start_matches(char::is_whitespace);
         if !(tail.is_empty() || tail.starts_with('#')) {
-            let close_line = line + count_newlines(&body[start..close]);
+            let close_line = self.number + count_newlines(&body[self.start..close]);
             return Err((close_line, TEXT_AFTER_QUOTE));
         }
-        let inner = &body[value_start + 1..close];
-        let decoded = decode(inner, quote == Quote::Double);
-        (close + 1, (close_line_end + 1).min(body.len()), decoded)
-    };
-    Ok((
-        end,
-        Pair {
-            key_start: key_start - start,
-            key_end: key_end - start,
-            value_start: value_start - start,
-            value_end: value_end - start,
-            quote,
-            decoded,
-        },
-    ))
+        Ok(ValueSpan {
+            value_end: close + 1,
+            entry_end: (close_line_end + 1).min(body.len()),
+            decoded: decode(&body[value_start + 1..close], quote == Quote::Double),
+        })
+    }
+}
+
+/// The offset of the quote that closes the one at `open`, skipping backslash-escaped bytes.
+fn closing_quote(bytes: &[u8], open: usize) -> Option<usize> {
+    let quote = bytes[open];
+    let mut escaped = false;
+    for (j, &b) in bytes.iter().enumerate().skip(open + 1) {
+        if escaped {
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+        } else if b == quote {
+            return Some(j);
+        }
+    }
+    None
 }
 
 /// Decodes the text between quotes as compose-go does; `None` when the text is the value as is.
