@@ -19,6 +19,7 @@ use crate::error::EXIT_CODES_HELP;
 use crate::generate::{GenerateOptions, SecretsFormat};
 use crate::rotate::RotateOptions;
 use crate::rotate_keys::{Phase, RotateKeysOptions};
+use crate::rotate_secrets::RotateSecretsOptions;
 use crate::stack::{self, KeySpec};
 use crate::ui::{ReportFormat, Verbosity};
 
@@ -64,8 +65,20 @@ pub enum Command {
     #[command(after_help = with_exit_codes(ROTATE_EXAMPLES))]
     RotatePasswords(RotateArgs),
 
+    /// Rotate any other secret live, with every copy the stack keeps outside .env (SPEC §8).
+    #[command(after_help = with_exit_codes(ROTATE_SECRETS_EXAMPLES))]
+    RotateSecrets(RotateSecretsArgs),
+
     /// Audit an .env (and optionally the live database) for unsafe, default or inconsistent secrets.
-    #[command(after_help = with_exit_codes(CHECK_EXAMPLES))]
+    // `--db-url` and `--sslmode` say how to reach the database, so they need `--db`: without it
+    // they would be ignored and the run would report "no problems" about a database it never
+    // read. A usage error (rather than implying `--db`) keeps `--db` the one switch that makes
+    // `check` connect, as `--restart` is for `rotate-passwords`' compose options.
+    #[command(
+        after_help = with_exit_codes(CHECK_EXAMPLES),
+        mut_arg("db_url", |arg| arg.requires("db")),
+        mut_arg("sslmode", |arg| arg.requires("db"))
+    )]
     Check(CheckArgs),
 
     /// Rotate the ES256 signing key with overlap (stage, promote, revoke), or the opaque API keys.
@@ -109,53 +122,6 @@ Examples:
   pmoves-secrets check --env-file prod.env --db        also log in as every role
   pmoves-secrets check --format json                   for CI gates
   pmoves-secrets check --compose docker-compose.yml    also read the compose file";
-
-// The value enums are plain types of the layers below; their clap face is given here, so clap
-// stays in this file. The help text of each value is the one `--help` shows.
-
-impl ValueEnum for SecretsFormat {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[SecretsFormat::Env, SecretsFormat::Json, SecretsFormat::K8s]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            SecretsFormat::Env => PossibleValue::new("env").help("KEY=value lines, a complete commented .env"),
-            SecretsFormat::Json => PossibleValue::new("json").help("One JSON object of KEY to value"),
-            SecretsFormat::K8s => {
-                PossibleValue::new("k8s").help("A Kubernetes v1 Secret manifest (stringData), usable with envFrom")
-            }
-        })
-    }
-}
-
-impl ValueEnum for ReportFormat {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[ReportFormat::Text, ReportFormat::Json]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            ReportFormat::Text => PossibleValue::new("text").help("For people"),
-            ReportFormat::Json => PossibleValue::new("json").help("For machines"),
-        })
-    }
-}
-
-impl ValueEnum for SslMode {
-    fn value_variants<'a>() -> &'a [Self] {
-        &[SslMode::Disable, SslMode::Prefer, SslMode::Require]
-    }
-
-    fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self {
-            SslMode::Disable => PossibleValue::new("disable").help("Never use TLS"),
-            SslMode::Prefer => PossibleValue::new("prefer").help("Use TLS when the server offers it"),
-            SslMode::Require => PossibleValue::new("require")
-                .help("Require TLS (the certificate is not verified, as libpq's `require`)"),
-        })
-    }
-}
 
 /// `--only` values: names of the key catalogue (surrounding spaces tolerated, as in `A, B`),
 /// resolved to their catalogue entries. Unknown names are a usage error listing the valid ones.
@@ -313,6 +279,84 @@ pub struct RotateArgs {
     pub project_directory: Option<PathBuf>,
 }
 
+// ------------------------------------------------------------------ rotate-secrets (issue 17)
+
+const ROTATE_SECRETS_EXAMPLES: &str = "\
+Examples:
+  pmoves-secrets rotate-secrets VAULT_ENC_KEY --dry-run   the plan: every copy, every service
+  pmoves-secrets rotate-secrets LOGFLARE_PUBLIC_ACCESS_TOKEN LOGFLARE_PRIVATE_ACCESS_TOKEN --restart
+  pmoves-secrets rotate-secrets --all --yes --format json";
+
+/// Options of `rotate-secrets`.
+#[derive(Debug, Args)]
+pub struct RotateSecretsArgs {
+    /// The secrets to rotate (JWT_SECRET, VAULT_ENC_KEY, REALTIME_DB_ENC_KEY, LOGFLARE_*, ...).
+    #[arg(value_name = "KEY", required_unless_present = "all", conflicts_with = "all")]
+    pub keys: Vec<String>,
+
+    /// Every secret rotate-secrets rotates.
+    #[arg(long)]
+    pub all: bool,
+
+    /// The stack's .env: read for the connection and the current values, rewritten afterwards.
+    #[arg(long, value_name = "FILE", default_value = ".env")]
+    pub env_file: PathBuf,
+
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// How long to wait for a lock in the database before giving up and rolling back.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Duration,
+
+    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
+    pub lock_wait: Duration,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Afterwards, recreate exactly the services whose input changed (docker compose).
+    #[arg(long)]
+    pub restart: bool,
+
+    /// Compose file of the stack, for --restart (repeatable).
+    #[arg(long, value_name = "FILE", requires = "restart")]
+    pub compose_file: Vec<PathBuf>,
+
+    /// Compose project directory, for --restart [default: the .env's directory].
+    #[arg(long, value_name = "DIR", requires = "restart")]
+    pub project_directory: Option<PathBuf>,
+}
+
+impl From<RotateSecretsArgs> for RotateSecretsOptions {
+    fn from(args: RotateSecretsArgs) -> Self {
+        RotateSecretsOptions {
+            keys: args.keys,
+            all: args.all,
+            env_file: args.env_file,
+            connect: args.connect.into(),
+            lock_timeout: args.lock_timeout,
+            lock_wait: args.lock_wait,
+            dry_run: args.dry_run,
+            yes: args.yes,
+            format: args.format,
+            restart: args.restart,
+            compose_file: args.compose_file,
+            project_directory: args.project_directory,
+        }
+    }
+}
+
 /// Options of `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -468,6 +512,16 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_takes_connection_options_only_with_db() {
+        for args in [["--db-url", "postgresql://u@h/d"], ["--sslmode", "require"]] {
+            let err = Cli::try_parse_from(["p", "check", args[0], args[1]]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument, "{args:?}");
+            assert!(Cli::try_parse_from(["p", "check", "--db", args[0], args[1]]).is_ok(), "{args:?}");
+        }
+        assert!(Cli::try_parse_from(["p", "rotate-passwords", "--sslmode", "require"]).is_ok());
     }
 
     #[test]

@@ -24,10 +24,11 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config};
 
 use crate::error::{Error, Result};
+use crate::limits::Limit;
 use crate::secret::Secret;
 
-/// TLS modes, as libpq's `sslmode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// TLS modes, as libpq's `sslmode` (each variant's doc is its `--help` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SslMode {
     /// Never use TLS.
     Disable,
@@ -54,7 +55,7 @@ pub const DEFAULT_USER: &str = "supabase_admin";
 pub const DB_URL_VAR: &str = "PMOVES_SECRETS_DB_URL";
 
 /// How long one connection attempt may take before the host is called unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Limit = Limit::new("connect", Duration::from_secs(10));
 
 /// Where and as whom to connect. Cloning it is cheap; `Debug` never shows the password.
 #[derive(Clone)]
@@ -166,7 +167,7 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(match env_var("PGCONNECT_TIMEOUT") {
             Some(text) => parse_connect_timeout(&text)?,
-            None => CONNECT_TIMEOUT,
+            None => CONNECT_TIMEOUT.get(),
         });
     }
     config.application_name("pmoves-secrets");
@@ -278,7 +279,7 @@ impl Target {
     /// driver's own timeout covers only the socket, and a peer that accepts the connection and
     /// never answers would otherwise hold the run for ever.
     pub async fn connect_raw(&self) -> std::result::Result<Client, ConnectFailure> {
-        let limit = self.config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT);
+        let limit = self.config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT.get());
         let (client, connection) = match tokio::time::timeout(limit, self.config.connect(self.tls.clone())).await {
             Ok(connected) => connected.map_err(ConnectFailure::Refused)?,
             Err(_) => return Err(ConnectFailure::NoAnswer(limit)),

@@ -278,4 +278,98 @@ mod tests {
             assert!(EXIT_CODES_HELP.contains(code), "missing {code}");
         }
     }
+
+    /// Every variant, rendered with plain field values. The `match` has no wildcard, so a new
+    /// variant does not compile until it has a sample here.
+    fn every_variant() -> Vec<Error> {
+        let samples = vec![
+            Error::EnvFile(EnvFileError::Malformed { path: Some(".env".into()), line: 3, reason: "no '='" }),
+            Error::Usage("the flag needs a value".into()),
+            Error::Declined,
+            Error::NoTerminal { action: "rewriting .env".into() },
+            Error::Prompt { reason: "closed".into() },
+            Error::Output { target: "standard output".into(), reason: "broken pipe".into() },
+            Error::Io { action: "read", path: "x.yml".into(), reason: "denied".into() },
+            Error::Mint { key: "ANON_KEY", reason: "no secret".into() },
+            Error::BadValue { path: ".env".into(), key: "JWT_KEYS".into(), problem: "is not JSON".into() },
+            Error::BadUrl { source_name: "--db-url", shown: "postgresql://u@h/d".into(), reason: "bad port".into() },
+            Error::Connect { target: "h:5432".into(), user: "u".into(), reason: "refused".into(), sqlstate: None },
+            Error::Database { step: "discovery".into(), reason: "timeout".into() },
+            Error::PartiallyApplied { what: "publishing failed".into(), recovery: "run it again".into() },
+            Error::Precondition("the lock is held".into()),
+            Error::OutcomeUnknown { what: "COMMIT unanswered".into(), recovery: "run it again".into() },
+            Error::NeitherPasswordLive { what: "neither password logs in".into(), recovery: "set one".into() },
+            Error::Findings { count: 2 },
+            Error::Interrupted,
+            Error::NoAnswer,
+        ];
+        for sample in &samples {
+            match sample {
+                Error::EnvFile(_)
+                | Error::Usage(_)
+                | Error::Declined
+                | Error::NoTerminal { .. }
+                | Error::Prompt { .. }
+                | Error::Output { .. }
+                | Error::Io { .. }
+                | Error::Mint { .. }
+                | Error::BadValue { .. }
+                | Error::BadUrl { .. }
+                | Error::Connect { .. }
+                | Error::Database { .. }
+                | Error::PartiallyApplied { .. }
+                | Error::Precondition(_)
+                | Error::OutcomeUnknown { .. }
+                | Error::NeitherPasswordLive { .. }
+                | Error::Findings { .. }
+                | Error::Interrupted
+                | Error::NoAnswer => {}
+            }
+        }
+        samples
+    }
+
+    /// A lost line continuation (`\` at the end of a line of a string literal) leaves the next
+    /// line's indentation inside the message: a run of spaces in the middle of a sentence.
+    fn runs_of_spaces(text: &str) -> bool {
+        text.trim().contains("  ")
+    }
+
+    #[test]
+    fn no_variants_message_has_a_run_of_spaces() {
+        for error in every_variant() {
+            let message = error.to_string();
+            assert!(!runs_of_spaces(&message), "{error:?} renders as {message:?}");
+        }
+    }
+
+    /// The messages callers build (the exit-4 recovery texts above all) are string literals in
+    /// the code outside the tests: none may hold the indentation of a lost line continuation.
+    #[test]
+    fn no_message_literal_in_the_code_has_a_run_of_spaces() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut pending = vec![src];
+        let mut found = Vec::new();
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                    for (number, line) in code.lines().enumerate() {
+                        let literals = line.trim_start().split('"').skip(1).step_by(2);
+                        // Indentation after an escaped newline (YAML, for instance) is meant.
+                        let mid_sentence =
+                            |literal: &str| literal.split("\\n").any(|piece| piece.trim_start().contains("   "));
+                        if !line.trim_start().starts_with("//") && literals.clone().any(mid_sentence) {
+                            found.push(format!("{}:{}: {}", path.display(), number + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(found.is_empty(), "string literals with a run of spaces:\n{}", found.join("\n"));
+    }
 }

@@ -28,8 +28,8 @@ use crate::stack::settings;
 use crate::strength::{self, Weakness};
 use crate::ui::Ui;
 
-/// Output formats of `generate-keys`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Output formats of `generate-keys` (each variant's doc is its `--help` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SecretsFormat {
     /// KEY=value lines, a complete commented .env.
     Env,
@@ -175,7 +175,7 @@ fn names_asymmetric_keys(file: &EnvFile) -> bool {
 /// template, an existing stack's empty `JWT_KEYS=` (as upstream's template and the default output
 /// write it) means the set is not in use, and filling it would change what Auth signs with.
 fn uses_asymmetric_keys(file: &EnvFile) -> bool {
-    keys::KEYS.iter().any(|spec| spec.asymmetric && file.get(spec.key).is_some_and(|v| !v.is_empty()))
+    keys::KEYS.iter().any(|spec| spec.asymmetric && file.value(spec.key).is_some())
 }
 
 /// Sets every minted value in `file`.
@@ -346,7 +346,7 @@ fn fill_reason(key: &str, value: Option<&str>, is_demo: impl Fn(&str) -> bool) -
 /// A weak but set `POSTGRES_PASSWORD` is never replaced here (the database would keep the old
 /// one); say so, with the command that changes both.
 fn warn_weak_database_password(file: &EnvFile, path: &Path, ui: &Ui) {
-    let Some(value) = file.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()) else { return };
+    let Some(value) = file.value(POSTGRES_PASSWORD) else { return };
     if matches!(strength::judge(POSTGRES_PASSWORD, value), Some(Weakness::Weak { .. })) {
         ui.warn(&format!(
             "POSTGRES_PASSWORD in {} is too easy to guess, but generate-keys never changes a set one: the database \
@@ -391,7 +391,7 @@ pub fn mint_all(asymmetric: bool) -> Result<Vec<(&'static str, Secret)>> {
 /// signed with the file's own, so they stay valid for the services already running with it.
 /// Runs before the question, so a key that cannot be minted fails before anyone is asked.
 fn mint_planned(file: &EnvFile, path: &Path, plan: &[Change]) -> Result<Vec<(&'static str, Secret)>> {
-    let current = |key: &str| file.get(key).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()));
+    let current = |key: &str| file.value(key).map(|v| Secret::new(v.to_owned()));
     let existing = Existing { jwt_secret: current("JWT_SECRET"), jwt_keys: current("JWT_KEYS") };
     let wanted: BTreeSet<&str> = plan.iter().map(|change| change.key).collect();
     let recipes = keys::KEYS.iter().filter(|spec| wanted.contains(spec.key)).map(|spec| (spec.key, spec.recipe));

@@ -7,9 +7,10 @@
 //!
 //! - [`manual`]: the completion scripts and the man page, rendered from the clap definitions;
 //! - [`cli`]: the clap definitions and the usage rules;
-//! - the commands [`generate`], [`rotate`], [`rotate_keys`] and [`check`], which never import
-//!   each other;
-//! - what several commands share: [`analytics`] (Logflare's table of backends, which holds a
+//! - the commands [`generate`], [`rotate`], [`rotate_keys`], [`rotate_secrets`] and [`check`],
+//!   which never import each other;
+//! - what several commands share: [`rotation`] (the silenced session, `--restart`, crash
+//!   points, settling a run by its transaction ids), [`analytics`] (Logflare's table of backends, which holds a
 //!   copy of the password), [`service_copies`] (the copies of secrets Supavisor, Realtime and
 //!   Logflare keep in the database, found and read), [`discovery`] (which of the stack's roles a live database lets log
 //!   in), [`keyring`] (the states of the signing keys, which `rotate-keys` changes and `check`
@@ -25,7 +26,8 @@
 //!   travels in), [`envfile`] (every `.env` file concern), [`dburl`] (the one connection-string
 //!   grammar), [`jwt`] (reading tokens and keys), [`crypto`] (Supavisor's and Realtime's
 //!   encryption of their copies), [`clock`] (UTC rendering), [`interrupt`] (Ctrl-C and SIGTERM
-//!   during prompts and waits) and [`process`] (protections of the process itself: no core dump).
+//!   during prompts and waits), [`limits`] (the time limits, which tests can shorten) and
+//!   [`process`] (protections of the process itself: no core dump).
 
 #![forbid(unsafe_code)]
 
@@ -43,10 +45,13 @@ pub mod generate;
 pub mod interrupt;
 pub mod jwt;
 pub mod keyring;
+pub mod limits;
 pub mod manual;
 pub mod process;
 pub mod rotate;
 pub mod rotate_keys;
+pub mod rotate_secrets;
+pub mod rotation;
 pub mod secret;
 pub mod secrets;
 pub mod service_copies;

@@ -10,7 +10,7 @@ use clap::Parser as _;
 use pmoves_secrets::cli::{Cli, Command};
 use pmoves_secrets::error::{ExitCode, Result};
 use pmoves_secrets::ui::{self, Ui};
-use pmoves_secrets::{check, generate, manual, rotate, rotate_keys};
+use pmoves_secrets::{check, generate, manual, rotate, rotate_keys, rotate_secrets};
 
 fn main() -> std::process::ExitCode {
     pmoves_secrets::process::forbid_core_dumps();
@@ -39,6 +39,7 @@ fn run(command: Command, ui: &Ui) -> Result<ExitCode> {
         Command::RotatePasswords(args) => rotate::run(&args.into(), ui),
         Command::Check(args) => check::run(&args.into(), ui),
         Command::RotateKeys(args) => rotate_keys::run(&args.into(), ui),
+        Command::RotateSecrets(args) => rotate_secrets::run(&args.into(), ui),
         Command::Completions { shell } => {
             ui::write_stdout(&manual::completion_script(shell)).map(|()| ExitCode::Success)
         }

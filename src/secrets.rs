@@ -86,6 +86,26 @@ pub fn dashboard_password() -> Secret {
     dashboard_password_from(&bytes)
 }
 
+/// How many random bytes a recipe made of random bytes alone takes (`None` for the others).
+pub fn random_byte_count(recipe: Recipe) -> Option<usize> {
+    match recipe {
+        Recipe::Hex(n) | Recipe::Base64(n) => Some(n),
+        Recipe::DashboardPassword => Some(16),
+        _ => None,
+    }
+}
+
+/// The value such a recipe makes of `bytes` (as many as [`random_byte_count`] says): the
+/// encoding `mint` applies to the CSPRNG's bytes, for tests that need reproducible values.
+pub fn encode_random_bytes(recipe: Recipe, bytes: &[u8]) -> Option<Secret> {
+    match recipe {
+        Recipe::Hex(_) => Some(Secret::new(hex::encode(bytes))),
+        Recipe::Base64(_) => Some(Secret::new(STANDARD.encode(bytes))),
+        Recipe::DashboardPassword => Some(dashboard_password_from(bytes)),
+        _ => None,
+    }
+}
+
 /// Hex of `bytes`, with a letter guaranteed.
 ///
 /// A digits-only result (probability (10/16)^32, about 3e-7) gets its first character mapped
@@ -362,9 +382,11 @@ pub fn mint(
             })
         };
         let value = match recipe {
-            Recipe::Hex(n) => random_hex(n),
-            Recipe::Base64(n) => random_base64(n),
-            Recipe::DashboardPassword => dashboard_password(),
+            Recipe::Hex(_) | Recipe::Base64(_) | Recipe::DashboardPassword => {
+                let bytes = random_bytes(random_byte_count(recipe).unwrap_or(0));
+                // Both functions cover exactly these three recipes.
+                encode_random_bytes(recipe, &bytes).ok_or(Error::Mint { key, reason: "no encoding".into() })?
+            }
             Recipe::Hs256Jwt(role) => mint_hs256(key, &need_jwt_secret()?, role, iat)?,
             Recipe::JwtKeys => {
                 let ec = EcKey::generate();

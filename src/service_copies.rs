@@ -364,3 +364,36 @@ async fn held_on(
     }
     Ok(out)
 }
+
+/// Every database or role setting of `app.settings.jwt_secret`: where it is set (for the plan)
+/// and the statement that removes it.
+pub async fn jwt_secret_settings(client: &Client) -> Result<Vec<(String, String)>, String> {
+    let rows = client
+        .query(
+            "SELECT d.datname::text, r.rolname::text FROM pg_db_role_setting s \
+             LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole \
+             WHERE EXISTS (SELECT FROM unnest(s.setconfig) AS cfg WHERE cfg LIKE 'app.settings.jwt\\_secret=%') \
+             ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
+            &[],
+        )
+        .await
+        .map_err(|e| db::describe(&e))?;
+    let setting = "\"app.settings.jwt_secret\"";
+    rows.iter()
+        .map(|row| {
+            let database: Option<String> = row.try_get(0).map_err(|e| db::describe(&e))?;
+            let role: Option<String> = row.try_get(1).map_err(|e| db::describe(&e))?;
+            Ok(match (database, role) {
+                (Some(d), None) => {
+                    (format!("for database {d}"), format!("ALTER DATABASE {} RESET {setting}", quote_ident(&d)))
+                }
+                (None, Some(r)) => (format!("for role {r}"), format!("ALTER ROLE {} RESET {setting}", quote_ident(&r))),
+                (Some(d), Some(r)) => (
+                    format!("for role {r} in database {d}"),
+                    format!("ALTER ROLE {} IN DATABASE {} RESET {setting}", quote_ident(&r), quote_ident(&d)),
+                ),
+                (None, None) => ("for every role".to_owned(), format!("ALTER ROLE ALL RESET {setting}")),
+            })
+        })
+        .collect()
+}

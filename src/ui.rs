@@ -9,8 +9,8 @@ use std::io::{IsTerminal as _, Write as _};
 use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
 
-/// Report formats of `rotate-passwords` and `check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Report formats of `rotate-passwords` and `check` (each variant's doc is its `--help` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     /// For people.
     Text,

@@ -20,9 +20,10 @@
 //! - Quoted values may span several lines. After the closing quote only whitespace and a
 //!   `# comment` may follow.
 //!
-//! There is no variable interpolation: `get` returns `${VAR}` as written, where compose would
+//! Reading and rewriting do not interpolate: `get` returns `${VAR}` as written, where compose would
 //! interpolate it in unquoted and double-quoted values. That is safe for what we write, because new
 //! values never contain a bare `$`: they are single-quoted or escaped as `\$` in double quotes.
+//! Compose's interpolation itself is [`interpolate`], which `check` applies to the values it audits.
 //!
 //! We are stricter than compose in what we accept: keys starting with a digit, `KEY: value`, a bare
 //! `KEY` (compose takes it from the environment) and text after a closing quote are errors, so that
@@ -32,7 +33,7 @@
 //! error message, a `Debug` print or a panic message, and every buffer that holds file text is
 //! zeroed when dropped.
 //!
-//! One job per file:
+//! The modules:
 //! - `parse`: `.env` text → entries, by the reading rules above;
 //! - `entry`: one entry as its exact text plus offsets, and replacing its value in place;
 //! - `quote`: how a value is written (which quotes, which escapes);
@@ -44,7 +45,9 @@
 //! - `lock`: [`LockedEnv`], the writers' lock (every wait bounded) and a rotation's pending file;
 //! - `pending`: what the pending file records, and how it is applied to the `.env` as it is now;
 //! - `holder`: who holds that lock, as `/proc` tells;
-//! - `error`: [`EnvFileError`], messages that say what to do and never hold a secret.
+//! - `error`: [`EnvFileError`], messages that say what to do and never hold a secret;
+//! - [`interpolate`]: compose's `${VAR}` grammar, for readers that need values as compose sees them;
+//! - `properties` and `test_util` (tests only): property tests of the whole rewriter, and helpers.
 
 #![forbid(unsafe_code)]
 

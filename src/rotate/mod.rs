@@ -9,13 +9,10 @@
 //! replaced only after `COMMIT`; a run that finds a pending file settles it before anything else,
 //! and `--dry-run` only says what a real run would do with it.
 
-mod crash;
 mod discover;
 mod plan;
 mod recovery;
 mod report;
-mod restart;
-mod silence;
 mod sql;
 mod transaction;
 pub mod verifier;
@@ -26,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::{EnvFile, EnvFileError, LockedEnv, Publication};
 use crate::error::{Error, ExitCode, Result};
+use crate::limits::Limit;
 use crate::secret::Secret;
 use crate::secrets;
 use crate::stack::connection::connection_settings;
@@ -33,7 +31,8 @@ use crate::stack::server::OwnServer;
 use crate::stack::POSTGRES_PASSWORD;
 use crate::ui::{ReportFormat, Ui};
 
-use crash::CrashPoint;
+use crate::rotation::crash::{self, CrashPoint};
+use crate::rotation::restart;
 use recovery::Leftover;
 use report::{Recovery, Report, Timings};
 
@@ -90,6 +89,9 @@ fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
+/// How long discovery may go unanswered beyond its own lock waits.
+const DISCOVERY_SILENCE_LIMIT: Limit = Limit::new("discovery-silence", Duration::from_secs(40));
+
 /// The database to rotate, from the command line, the `.env` and the environment.
 fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Target> {
     let resolved = db::resolve(&args.connect, &connection_settings(env))?;
@@ -129,12 +131,9 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     if args.dry_run {
         return dry_run(args, ui, &env_lock, &prepared, leftover.as_ref(), plan_ms, started);
     }
-    confirm(args, ui, &prepared, target.dbname())?;
-    let interrupted = interruption();
-    let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
-
-    // Whatever could make publishing fail after COMMIT is found now, before BEGIN: an
-    // immutable .env or directory, an owner or mode the new file could not be given.
+    // Whatever could make publishing fail after COMMIT is found now, before the question (an
+    // operator who typed "yes" is not refused afterwards): an immutable .env or directory, an
+    // owner or mode the new file could not be given.
     if env_lock.ensure_publishable()? == Publication::InPlace {
         ui.info(&format!(
             "{} is a mount point of its own (a single-file bind mount?): it will be written in place, \
@@ -142,6 +141,10 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
             args.env_file.display()
         ));
     }
+    confirm(args, ui, &prepared, target.dbname())?;
+    let interrupted = interruption();
+    let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
+
     env_lock.stage(&env, &prepared.new_env)?;
     ui.detail(&format!("staged {}", env_lock.pending_path().display()));
     crash::at(crash, CrashPoint::Staged);
@@ -182,7 +185,7 @@ async fn plan(
     let lock_timeout = args.lock_timeout;
     // Discovery's statements are bounded by the server (lock_timeout, statement_timeout); this
     // bounds a server that stops answering altogether, while the .env lock is held.
-    let discovery_limit = lock_timeout * 4 + Duration::from_secs(40);
+    let discovery_limit = lock_timeout * 4 + DISCOVERY_SILENCE_LIMIT.get();
     let (discovery, client, work_target) =
         tokio::time::timeout(discovery_limit, discover::discover(target, lock_timeout)).await.map_err(|_| {
             Error::Database {
@@ -387,7 +390,8 @@ fn report_verify_restart(
     printed.map_err(|_| Error::PartiallyApplied {
         what: "the rotation is complete, but its report could not be written to standard output".into(),
         recovery: format!(
-            "{env} and the database agree on the new password; `pmoves-secrets check --db --env-file {env}` shows              the state",
+            "{env} and the database agree on the new password; `pmoves-secrets check --db --env-file {env}` shows \
+             the state",
             env = args.env_file.display()
         ),
     })?;

@@ -14,6 +14,7 @@ use super::verifier;
 use crate::db::{describe, Target, DEFAULT_USER};
 use crate::envfile::{EnvFileError, LockedEnv};
 use crate::error::{Error, Result};
+use crate::limits::Limit;
 use crate::secret::Secret;
 use crate::stack::roles::{is_rotated_role, rotated_role_names, PASSWORDLESS_ROLE};
 use crate::stack::POSTGRES_PASSWORD;
@@ -82,6 +83,15 @@ pub async fn inspect(
             )))
         }
     };
+    // A pending file staged by rotate-secrets is settled by rotate-secrets (it asks the database
+    // about its transactions); taken for an uncommitted rotation here, it would be discarded.
+    if crate::rotation::xact::parse_marker(&pending.render()).is_some() {
+        return Err(Error::Precondition(format!(
+            "{} is left by an interrupted rotate-secrets run; run `pmoves-secrets rotate-secrets` with the same keys to \
+             settle it first; nothing was changed",
+            pending_path.display()
+        )));
+    }
     let Some(new_password) =
         pending.get(POSTGRES_PASSWORD).filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned()))
     else {
@@ -125,7 +135,10 @@ fn neither_live(env_lock: &LockedEnv, target: &Target, why: &str) -> Error {
 }
 
 /// How long recovery waits for a session that still holds the rotation lock.
-const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const SETTLE_TIMEOUT: Limit = Limit::new("settle", std::time::Duration::from_secs(30));
+
+/// How much longer than [`SETTLE_TIMEOUT`] the server may take to answer at all.
+const SETTLE_SILENCE_LIMIT: Limit = Limit::new("settle-silence", std::time::Duration::from_secs(30));
 
 /// Waits until no session holds the rotation lock (cluster-wide), so the transaction it
 /// guards has finished one way or the other. A backend whose client vanished during `COMMIT`
@@ -133,10 +146,10 @@ const SETTLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// verifiers before it is done could see the old password and discard a pending file whose
 /// password is about to become the live one.
 async fn wait_for_rotations_to_finish(client: &tokio_postgres::Client) -> std::result::Result<(), String> {
-    client.batch_execute(&sql::wait_for_rotation_lock(SETTLE_TIMEOUT)).await.map_err(|e| {
+    client.batch_execute(&sql::wait_for_rotation_lock(SETTLE_TIMEOUT.get())).await.map_err(|e| {
         format!(
             "a rotation still holds its lock after {} s ({}); it may still be committing",
-            SETTLE_TIMEOUT.as_secs(),
+            SETTLE_TIMEOUT.get().as_secs(),
             describe(&e)
         )
     })
@@ -151,7 +164,7 @@ async fn wait_for_rotations_to_finish(client: &tokio_postgres::Client) -> std::r
 /// superuser): a `trust` line in `pg_hba.conf` accepts any password.
 pub async fn settle(target: &Target, pending: &Secret, current: Option<&Secret>) -> Settlement {
     // The server bounds the lock wait; this bounds a server that stops answering altogether.
-    let limit = SETTLE_TIMEOUT + std::time::Duration::from_secs(30);
+    let limit = SETTLE_TIMEOUT.get() + SETTLE_SILENCE_LIMIT.get();
     match tokio::time::timeout(limit, settle_with(target, pending, current)).await {
         Ok(settlement) => settlement,
         Err(_) => Settlement::Undetermined(format!(

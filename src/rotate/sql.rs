@@ -1,5 +1,7 @@
-//! Every statement the rotation sends, in one place (the analytics table's own statements live
-//! with it in `crate::analytics`). Role names are fixed identifiers and verifiers are quoted
+//! The statements of the rotation built from the stack's facts (roles, verifiers, the advisory
+//! lock, discovery's questions). Elsewhere: the session's silencing settings in `silence`, the
+//! analytics table's statements in `crate::analytics`, the LOGIN-role list in
+//! `crate::discovery`, and the bare `COMMIT`/`ROLLBACK` where `transaction` sends them. Role names are fixed identifiers and verifiers are quoted
 //! literals; the only plaintext that reaches the server, the analytics URL, goes as a bind
 //! parameter.
 
@@ -192,11 +194,6 @@ fn quote_ident(name: &str) -> String {
 
 fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
-}
-
-/// The last column of the last row a simple query returned.
-pub fn last_column(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<String> {
-    last_row(messages).and_then(|row| row.last().cloned().flatten())
 }
 
 /// Every column of the last row a simple query returned.

@@ -19,6 +19,7 @@ use super::sql::{self, Contended};
 use crate::analytics;
 use crate::db::{describe, Target};
 use crate::error::Error;
+use crate::limits::Limit;
 use crate::secret::Secret;
 
 /// What the committed transaction did.
@@ -55,14 +56,14 @@ pub fn scrub(message: &str, secrets: &[&str]) -> String {
 
 /// How long the server may stay silent, beyond its own lock waits, before the transaction gives
 /// up (before `COMMIT` is sent).
-const SERVER_SILENCE_LIMIT: Duration = Duration::from_secs(20);
+const SERVER_SILENCE_LIMIT: Limit = Limit::new("server-silence", Duration::from_secs(20));
 
 /// How long `COMMIT` may take before the outcome is settled by asking the database. Generous:
 /// a synchronous standby or a slow disk can delay a commit that will land.
-const COMMIT_LIMIT: Duration = Duration::from_secs(60);
+const COMMIT_LIMIT: Limit = Limit::new("commit", Duration::from_secs(60));
 
 /// How long a best-effort `ROLLBACK` may take.
-const ROLLBACK_LIMIT: Duration = Duration::from_secs(5);
+const ROLLBACK_LIMIT: Limit = Limit::new("rollback", Duration::from_secs(5));
 
 /// Everything the transaction works with: the session (already silent-able, in the database
 /// the transaction runs in), how to reach it again, the plan and its secrets, the lock timeout.
@@ -97,7 +98,7 @@ struct Done {
 /// goes back to a pooler as it came. A connection lost during `COMMIT` is settled here, at once,
 /// as crash recovery would: the database is asked which password it holds.
 pub async fn apply(work: &Work<'_>, interrupted: impl Future<Output = ()>) -> Result<Applied, Failure> {
-    let silenced_pid = super::silence::silence(work.client).await.map_err(Failure::RolledBack)?;
+    let silenced_pid = crate::rotation::silence::silence(work.client).await.map_err(Failure::RolledBack)?;
     let started = Instant::now();
     match work.bounded(work.statements(&silenced_pid), interrupted).await {
         Ok(done) => work.commit(done, started).await,
@@ -121,7 +122,7 @@ impl Work<'_> {
         statements: impl Future<Output = Result<Done, Stop>>,
         interrupted: impl Future<Output = ()>,
     ) -> Result<Done, Stop> {
-        let answer_deadline = self.lock_timeout * 4 + SERVER_SILENCE_LIMIT;
+        let answer_deadline = self.lock_timeout * 4 + SERVER_SILENCE_LIMIT.get();
         tokio::select! {
             outcome = statements => outcome,
             () = tokio::time::sleep(answer_deadline) => Err(Stop::Other(Error::Database {
@@ -215,7 +216,7 @@ impl Work<'_> {
                 let _ = client.batch_execute(sql::ROLLBACK_THEN_RESET).await;
             }
         };
-        let _ = tokio::time::timeout(ROLLBACK_LIMIT, cleanup).await;
+        let _ = tokio::time::timeout(ROLLBACK_LIMIT.get(), cleanup).await;
     }
 
     /// The error for the operator: the server's reason without secrets, and for a lock wait that
@@ -243,7 +244,8 @@ impl Work<'_> {
 
     /// Who holds what `contended` names, in words.
     async fn lock_holders(&self, contended: Contended) -> String {
-        let asked = tokio::time::timeout(ROLLBACK_LIMIT, self.client.simple_query(&sql::lock_holders(contended))).await;
+        let asked =
+            tokio::time::timeout(ROLLBACK_LIMIT.get(), self.client.simple_query(&sql::lock_holders(contended))).await;
         let rows: Vec<String> = match asked {
             Ok(Ok(messages)) => messages
                 .iter()
@@ -281,10 +283,11 @@ impl Work<'_> {
             supavisor_reset: done.supavisor_reset,
             transaction_ms: None,
         };
-        let commit = match tokio::time::timeout(COMMIT_LIMIT, self.client.batch_execute(sql::RESET_AND_COMMIT)).await {
-            Ok(answer) => answer.map_err(|err| scrub(&describe(&err), &self.secrets())),
-            Err(_) => Err(format!("no answer to COMMIT within {} s", COMMIT_LIMIT.as_secs())),
-        };
+        let commit =
+            match tokio::time::timeout(COMMIT_LIMIT.get(), self.client.batch_execute(sql::RESET_AND_COMMIT)).await {
+                Ok(answer) => answer.map_err(|err| scrub(&describe(&err), &self.secrets())),
+                Err(_) => Err(format!("no answer to COMMIT within {} s", COMMIT_LIMIT.get().as_secs())),
+            };
         let reason = match commit {
             Ok(()) => {
                 applied.transaction_ms = Some(started.elapsed().as_secs_f64() * 1000.0);

@@ -150,5 +150,5 @@ fn refused(path: &Path, key: &str, problem: String) -> Error {
 
 /// The value of `key` in `file`, empty counting as absent.
 fn value<'a>(file: &'a EnvFile, key: &str) -> Option<&'a str> {
-    file.get(key).filter(|v| !v.trim().is_empty())
+    file.value(key)
 }

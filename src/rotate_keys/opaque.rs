@@ -15,7 +15,7 @@ pub(super) fn plan(file: &EnvFile) -> Plan {
     let lines = OPAQUE_KEYS
         .iter()
         .map(|(key, _)| {
-            let what = if file.get(key).is_some_and(|v| !v.is_empty()) { "re-minted" } else { "minted (was not set)" };
+            let what = if file.value(key).is_some() { "re-minted" } else { "minted (was not set)" };
             format!("{key}: {what}")
         })
         .collect();

@@ -311,6 +311,31 @@ pub fn users_notice(key: &str) -> &'static str {
     }
 }
 
+/// The command that rotates `key` when `rotate-secrets` does not (SPEC §8): the database
+/// password, the signing keys and the tokens signed with `JWT_SECRET`.
+pub fn rotated_by(key: &str) -> Option<&'static str> {
+    match key {
+        super::POSTGRES_PASSWORD | "SUPABASE_DB_PASSWORD" => {
+            Some("`pmoves-secrets rotate-passwords` changes it in the database and the .env together")
+        }
+        "JWT_KEYS" | "JWT_JWKS" | "ANON_KEY_ASYMMETRIC" | "SERVICE_ROLE_KEY_ASYMMETRIC" => {
+            Some("the signing keys rotate with overlap through `pmoves-secrets rotate-keys stage|promote|revoke`")
+        }
+        "SUPABASE_PUBLISHABLE_KEY" | "SUPABASE_SECRET_KEY" => {
+            Some("`pmoves-secrets rotate-keys opaque` re-mints the pair")
+        }
+        "ANON_KEY" | "SERVICE_ROLE_KEY" => {
+            Some("it is signed with JWT_SECRET; `pmoves-secrets rotate-secrets JWT_SECRET` re-mints both tokens")
+        }
+        _ => None,
+    }
+}
+
+/// The secrets `rotate-secrets` rotates (`--all`), in catalogue order.
+pub fn rotated_here() -> impl Iterator<Item = &'static str> {
+    super::KEYS.iter().filter(|spec| !spec.asymmetric && rotated_by(spec.key).is_none()).map(|spec| spec.key)
+}
+
 /// The copies outside `.env` that follow `key`.
 pub fn copies_of(key: &str) -> impl Iterator<Item = &'static Copy> + '_ {
     COPIES.iter().filter(move |copy| copy.follows(key))
@@ -353,6 +378,28 @@ mod tests {
         for key in ["SECRET_KEY_BASE", "PG_META_CRYPTO_KEY", "S3_PROTOCOL_ACCESS_KEY_ID", "DASHBOARD_PASSWORD"] {
             assert!(!has_database_copies(key), "{key}");
         }
+    }
+
+    #[test]
+    fn rotate_secrets_owns_every_secret_of_spec_8_and_points_at_the_other_commands() {
+        assert_eq!(
+            rotated_here().collect::<Vec<_>>(),
+            [
+                "JWT_SECRET",
+                "SECRET_KEY_BASE",
+                "VAULT_ENC_KEY",
+                "PG_META_CRYPTO_KEY",
+                "REALTIME_DB_ENC_KEY",
+                "LOGFLARE_PUBLIC_ACCESS_TOKEN",
+                "LOGFLARE_PRIVATE_ACCESS_TOKEN",
+                "S3_PROTOCOL_ACCESS_KEY_ID",
+                "S3_PROTOCOL_ACCESS_KEY_SECRET",
+                "MINIO_ROOT_PASSWORD",
+                "DASHBOARD_PASSWORD",
+            ]
+        );
+        assert!(rotated_by("POSTGRES_PASSWORD").unwrap().contains("rotate-passwords"));
+        assert!(rotated_by("JWT_KEYS").unwrap().contains("rotate-keys"));
     }
 
     #[test]

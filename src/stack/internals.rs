@@ -1,25 +1,13 @@
-//! Where the stack keeps its internal state in PostgreSQL.
+//! Where the stack keeps its internal state in PostgreSQL (the schemas themselves are named in
+//! the SQL that reads them: `analytics`, `rotate::sql`).
 //!
 //! Current stacks put the schemas of Logflare (`_analytics`) and Supavisor (`_supavisor`) in a
 //! database of their own, [`INTERNALS_DATABASE`]; older ones kept them in the main database.
-//! Both commands that look for them try [`INTERNALS_DATABASE`] first, then the database they
+//! Every lookup of them (`analytics`, rotation's discovery and recovery) tries [`INTERNALS_DATABASE`] first, then the database they
 //! were pointed at ([`internals_candidates`]).
 
 /// The database of the internal schemas on current stacks.
 pub const INTERNALS_DATABASE: &str = "_supabase";
-
-/// The schema of Logflare (the analytics service).
-pub const ANALYTICS_SCHEMA: &str = "_analytics";
-
-/// The table of Logflare's backends; rows of `type = 'postgres'` carry a connection URL with the
-/// stack's database password.
-pub const ANALYTICS_BACKENDS_TABLE: &str = "source_backends";
-
-/// The value of `source_backends.type` for backends that are PostgreSQL connections.
-pub const ANALYTICS_POSTGRES_TYPE: &str = "postgres";
-
-/// Supavisor's schema; it caches tenant credentials and is re-seeded on restart.
-pub const SUPAVISOR_SCHEMA: &str = "_supavisor";
 
 /// The databases to look in for the internal schemas, in order: [`INTERNALS_DATABASE`], then
 /// `main` (older stacks) unless it is the same one.

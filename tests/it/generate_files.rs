@@ -593,7 +593,7 @@ fn a_missing_env_file_is_refused_with_a_hint_to_use_output() {
         .stderr(predicate::str::contains("typo.env"));
 }
 
-// ------------------------------------------------- the names beside .env (SPEC §2, issue 10)
+// ------------------------------------------------------------ the names beside .env (SPEC §2)
 
 #[test]
 fn env_file_refuses_while_a_rotation_is_pending() {

@@ -41,10 +41,10 @@ mod check_bounds;
 // Operator experience: completions, man page, --quiet, colour.
 mod ux;
 
-// The frictions of issue 11: completion of options, man, exit codes in help, flag combinations.
+// Completion of options, man, exit codes in help, flag combinations.
 mod ux_frictions;
 
-// The stack directory shared by the rotation tests of issue 10.
+// The stack directory shared by the rotation tests.
 mod rotate_fixture;
 
 // Settling a pending file: where to wait, --dry-run, SASLprep.
@@ -87,3 +87,6 @@ mod check_copies;
 
 // generate-keys --env-file never leaves a copy in the database stale (issue 17).
 mod generate_copies;
+
+// rotate-secrets: every copy followed, crashes that converge, --restart (issue 17).
+mod rotate_secrets;

@@ -2,7 +2,7 @@
 
 use crate::common::pg::*;
 use crate::common::skip_on_external_database;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const ROLE_ATTRS_SQL: &str = "SELECT rolname, rolsuper::text, rolinherit::text, rolcreaterole::text, \
      rolcreatedb::text, rolcanlogin::text, rolreplication::text, rolbypassrls::text \
@@ -382,14 +382,17 @@ async fn stop_restart_and_drop_stop_the_server() {
     assert!(!dir.exists(), "cluster directory left behind: {}", dir.display());
 }
 
+/// Later clusters of the same options copy the template rather than running `initdb` again
+/// (what makes them fast; the times are printed for the record, never asserted).
 #[tokio::test]
-async fn subsequent_starts_copy_the_template_quickly() {
+async fn subsequent_starts_copy_the_template() {
     if skip_on_external_database("template copies") {
         return;
     }
     let first = Instant::now();
     let a = Cluster::start(ClusterOptions::default());
     let first = first.elapsed();
+    let template = crate::common::pg::template_data_dir(&ClusterOptions::default()).expect("the template");
     let mut later = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
@@ -403,5 +406,10 @@ async fn subsequent_starts_copy_the_template_quickly() {
         first.as_millis(),
         later.iter().map(|d| d.as_millis()).collect::<Vec<_>>()
     );
-    assert!(later.iter().all(|d| *d < Duration::from_secs(10)), "template copy start too slow: {later:?}");
+    assert_eq!(
+        crate::common::pg::template_data_dir(&ClusterOptions::default()).expect("the template"),
+        template,
+        "a later start made another template"
+    );
+    assert!(template.join("PG_VERSION").is_file(), "the template is a data directory");
 }

@@ -1,4 +1,4 @@
-//! The process protects the passwords it holds (SPEC §2, issue 10 item 10): it is not dumpable
+//! The process protects the passwords it holds (SPEC §2): it is not dumpable
 //! and writes no core file, even when the operator's shell allows core files.
 
 use std::fs::{self, File};

@@ -878,6 +878,7 @@ fn a_server_that_stops_answering_before_commit_is_given_up_on_and_nothing_change
     let child = std::process::Command::new(crate::common::bin_path())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PMOVES_SECRETS_TEST_LIMITS", "server-silence=1s,rollback=200ms")
         .args(["rotate-passwords", "--yes", "--lock-timeout", "100ms", "--sslmode", "disable", "--env-file"])
         .arg(&stack.env)
         .stdin(std::process::Stdio::null())
@@ -885,7 +886,8 @@ fn a_server_that_stops_answering_before_commit_is_given_up_on_and_nothing_change
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // The limit is 4 × --lock-timeout + 20 s; the bound below leaves room for a loaded machine.
+    // The limit is 4 × --lock-timeout + the server-silence limit (20 s, shortened to 1 s here);
+    // the bound below leaves room for a loaded machine.
     let out = crate::rotate_fixture::wait_bounded(child, std::time::Duration::from_secs(90))
         .expect("the run ends although the server went silent");
     let stderr = String::from_utf8_lossy(&out.stderr);

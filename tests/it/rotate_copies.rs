@@ -1,4 +1,4 @@
-//! Every copy of the password follows the rotation (issue 10, item 6): aliases, postgres URLs
+//! Every copy of the password follows the rotation: aliases, postgres URLs
 //! (userinfo or `?password=`), JDBC URLs, key/value connection strings, and
 //! `supabase_read_only_user` when an operator gave it the stack's password.
 

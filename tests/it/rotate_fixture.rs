@@ -1,4 +1,4 @@
-//! A stack directory for the rotation tests of issue 10 (`rotate_recovery`, `rotate_bounds`,
+//! A stack directory for the rotation tests (`rotate_recovery`, `rotate_bounds`,
 //! `rotate_copies`, `rotate_prompt`): a `.env` pointing at a throwaway cluster, and the few
 //! helpers those tests share.
 

@@ -1,7 +1,6 @@
 //! `rotate-passwords` must leave no password and no verifier where other people read: the
 //! server log (however it is configured: sampled transactions, pgaudit, auto_explain, lock and
-//! deadlock reports), `pg_stat_activity` and `pg_stat_statements` (SPEC §2 step 5, issue 10
-//! items 7 and 8). A verifier counts as a secret: an md5 one logs in as its role.
+//! deadlock reports), `pg_stat_activity` and `pg_stat_statements` (SPEC §2 step 5). A verifier counts as a secret: an md5 one logs in as its role.
 //!
 //! Each test configures a real cluster the way a stack might, rotates, then reads the stored
 //! verifiers back from `pg_authid` and searches for them, for both passwords and for any

@@ -1,4 +1,4 @@
-//! The live rotation's confirmation (issue 10, items 5 and 14): a typed answer and Enter,
+//! The live rotation's confirmation: a typed answer and Enter,
 //! never one keypress; declining is exit 3 in plain words and keeps a pending file.
 
 use crate::common::{pty_exit_code, spawn_in_pty};
@@ -54,4 +54,27 @@ fn declining_keeps_a_pending_file_from_an_interrupted_run() {
         Some(pending_before.as_str()),
         "a pending file is discarded only after the confirmation"
     );
+}
+
+/// Every pre-flight runs before the question: an operator who types "yes" is never refused
+/// afterwards. An immutable `.env` (which the publication could not replace) is refused first.
+#[test]
+fn an_env_that_could_not_be_published_is_refused_before_the_question() {
+    let Some(cluster) = local_cluster() else { return };
+    let stack = Stack::new(&cluster);
+    let (env_before, db_before) = (stack.text(), verifiers(&cluster));
+    let chattr = |flag: &str| std::process::Command::new("chattr").arg(flag).arg(&stack.env).status();
+    if !chattr("+i").is_ok_and(|status| status.success()) {
+        crate::common::skipped("chattr +i is not possible here");
+        return;
+    }
+    let mut session = spawn_in_pty(&["rotate-passwords", "--sslmode", "disable"], &stack.env);
+    let said = session.exp_eof().expect("exits");
+    let code = pty_exit_code(&mut session);
+    chattr("-i").expect("chattr -i");
+    assert!(!said.contains("Rotate the password of these roles now?"), "asked before refusing: {said}");
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("immutable"), "{said}");
+    assert_eq!(stack.text(), env_before);
+    assert_eq!(verifiers(&cluster), db_before);
 }

@@ -1,4 +1,4 @@
-//! Settling a pending file left by an interrupted rotation (issue 10, items 1, 4 and 5): wait
+//! Settling a pending file left by an interrupted rotation: wait
 //! for a rotation still in flight where it runs, never write during `--dry-run`, compare
 //! passwords as the server does (SASLprep).
 

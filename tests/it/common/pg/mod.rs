@@ -107,6 +107,7 @@ pub use self::{
     secrets::{random_hex, redact},
     server::port_open,
     sql::{sql_ident, sql_literal, verifier},
+    template::template_data_dir,
     url::{pct_decode, pct_encode, pct_encode_all},
 };
 

@@ -58,6 +58,12 @@ fn templates() -> &'static Mutex<HashMap<TemplateKey, TemplateSlot>> {
     T.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// The data directory of the template clusters of `opts` are copied from (built on first
+/// use), for the test that proves later clusters copy it instead of running `initdb` again.
+pub fn template_data_dir(opts: &ClusterOptions) -> Result<PathBuf, String> {
+    template_for(opts).map(|template| template.data.clone())
+}
+
 /// The template for `opts`, built on first use.
 pub(super) fn template_for(opts: &ClusterOptions) -> Result<Arc<Template>, String> {
     let key = TemplateKey::of(opts);

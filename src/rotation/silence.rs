@@ -60,5 +60,12 @@ pub async fn silence(client: &Client) -> Result<String, Error> {
         step: "silencing the session's logging before BEGIN".into(),
         reason: describe(&err),
     })?;
-    Ok(super::sql::last_column(&messages).unwrap_or_default())
+    // The pid is the last column of the one row the batch returns.
+    let pid = messages.iter().rev().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => {
+            row.len().checked_sub(1).and_then(|i| row.get(i)).map(str::to_owned)
+        }
+        _ => None,
+    });
+    Ok(pid.unwrap_or_default())
 }

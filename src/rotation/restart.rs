@@ -1,6 +1,7 @@
-//! `--restart`: recreate the services that hold the password, the step upstream leaves to the
-//! reader. Runs only after a verified rotation; the database and `.env` already agree, so a
-//! failure here is exit 4 with the exact command to run by hand.
+//! `--restart`: recreate the services whose input a rotation changed, the step upstream leaves
+//! to the reader (`rotate-passwords`: those that hold the password; `rotate-secrets`: the union of
+//! the readers of every rotated key). Runs only after the rotation; the database and `.env`
+//! already agree, so a failure here is exit 4 with the exact command to run by hand.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,6 +20,8 @@ pub struct ComposeProject {
     pub directory: PathBuf,
     /// The rotated `.env`, passed as `--env-file` so compose interpolates the new password.
     pub env_file: PathBuf,
+    /// The services to recreate (those the project does not define are left out).
+    pub services: Vec<&'static str>,
 }
 
 impl ComposeProject {
@@ -32,7 +35,14 @@ impl ComposeProject {
             files: files.iter().map(|f| absolute(f)).collect(),
             directory: absolute(&directory),
             env_file: absolute(env_file),
+            services: HOLDING_DB_PASSWORD.to_vec(),
         }
+    }
+
+    /// The same project, recreating `services` instead of those that hold the password.
+    pub fn recreating(mut self, services: Vec<&'static str>) -> Self {
+        self.services = services;
+        self
     }
 
     /// `docker compose` with this project's options.
@@ -95,7 +105,7 @@ fn failed(project: &ComposeProject, what: String) -> Error {
         recovery: format!(
             "the rotation itself succeeded and was verified; recreate the services by hand, from a shell that has \
              not exported the .env's variables (compose prefers them to --env-file): {}",
-            project.manual_command(HOLDING_DB_PASSWORD)
+            project.manual_command(&project.services)
         ),
     }
 }
@@ -124,8 +134,8 @@ pub fn preflight(project: &ComposeProject) -> Result<()> {
     })
 }
 
-/// The services of [`HOLDING_DB_PASSWORD`] that the compose project defines, or why they cannot
-/// be known.
+/// The project's services to recreate that the compose project defines, or why they cannot be
+/// known.
 fn services_to_recreate(project: &ComposeProject) -> std::result::Result<Vec<&'static str>, String> {
     let listed = project.compose().args(["config", "--services"]).output().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -143,18 +153,18 @@ fn services_to_recreate(project: &ComposeProject) -> std::result::Result<Vec<&'s
     }
     let defined = String::from_utf8_lossy(&listed.stdout);
     let services: Vec<&'static str> =
-        HOLDING_DB_PASSWORD.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
+        project.services.iter().copied().filter(|s| defined.lines().any(|l| l.trim() == *s)).collect();
     if services.is_empty() {
         return Err(format!(
             "--restart: the compose project in {} defines none of the services {}",
             project.directory.display(),
-            HOLDING_DB_PASSWORD.join(", ")
+            project.services.join(", ")
         ));
     }
     Ok(services)
 }
 
-/// Recreates the services of [`HOLDING_DB_PASSWORD`] that the project defines; returns them.
+/// Recreates the project's services to recreate that it defines; returns them.
 pub fn restart(project: &ComposeProject) -> Result<Vec<&'static str>> {
     let services = services_to_recreate(project).map_err(|why| failed(project, why))?;
     let status = project
@@ -189,6 +199,7 @@ mod tests {
             files: vec![PathBuf::from("docker-compose.yml")],
             directory: PathBuf::from("/srv/stack"),
             env_file: PathBuf::from("/srv/stack/.env"),
+            services: vec!["auth", "rest"],
         };
         assert_eq!(
             project.manual_command(&["auth", "rest"]),

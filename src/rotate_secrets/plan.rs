@@ -1,0 +1,369 @@
+//! What a run of `rotate-secrets` will change: the keys, their new values (and those re-minted
+//! with them), every copy in the database and what happens to it, the services to recreate and
+//! what users notice. Made before anything changes; printed, asked about, then applied.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::crypto::{self, CipherError};
+use crate::db::{self, Target};
+use crate::envfile::EnvFile;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::secrets::{self, Existing};
+use crate::service_copies::{self as stored, Found};
+use crate::stack::copies::{
+    self, copy, CopyId, REALTIME_DB_ENC_KEY, REALTIME_DB_ENC_KEY_FALLBACK, REALTIME_SEEDED_TENANT, VAULT_ENC_KEY,
+};
+use crate::stack::keys::{self, Recipe};
+
+/// One change to a copy in the database; `sql` and `params` run inside the run's transaction in
+/// `dbname`. `what` names it for the plan (never a value).
+pub struct Step {
+    /// The database it runs in.
+    pub dbname: String,
+    /// For the plan and the report.
+    pub what: String,
+    /// The statement.
+    pub sql: String,
+    /// Its text parameters (new stored values, ids), bound, never in the statement text.
+    pub params: Vec<Secret>,
+}
+
+/// Everything a run will do.
+pub struct Plan {
+    /// The keys asked for.
+    pub keys: Vec<&'static str>,
+    /// New values for the `.env`: the keys and what is re-minted with them.
+    pub minted: Vec<(&'static str, Secret)>,
+    /// The database changes, in order.
+    pub steps: Vec<Step>,
+    /// Copies left to their service, which rewrites them at its next start.
+    pub left_to_services: Vec<String>,
+    /// The services to recreate.
+    pub services: Vec<&'static str>,
+}
+
+impl Plan {
+    /// The plan for people (names, places and counts; never a value).
+    pub fn to_text(&self, env_path: &str) -> String {
+        let mut lines = vec![format!("rotate-secrets: {}", self.keys.join(", "))];
+        let changed: Vec<&str> = self.minted.iter().map(|(k, _)| *k).collect();
+        lines.push(format!("  {env_path} gets new values for: {}", changed.join(", ")));
+        if self.steps.is_empty() {
+            lines.push("  database: no copy to change (none of these keys has one there)".to_owned());
+        }
+        for step in &self.steps {
+            lines.push(format!("  database {}: {}", step.dbname, step.what));
+        }
+        for left in &self.left_to_services {
+            lines.push(format!("  left to its service: {left}"));
+        }
+        lines.push(format!("  services to recreate: {}", self.services.join(" ")));
+        for key in &self.keys {
+            lines.push(format!("  {key}: what users notice: {}", copies::users_notice(key)));
+        }
+        lines.join("\n")
+    }
+
+    /// The plan as JSON (names only).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "keys": self.keys,
+            "env_keys": self.minted.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            "database_changes": self.steps.iter().map(|s| json!({"database": s.dbname, "change": s.what})).collect::<Vec<_>>(),
+            "left_to_services": self.left_to_services,
+            "services": self.services,
+            "users_notice": self.keys.iter().map(|k| json!({"key": k, "notice": copies::users_notice(k)})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// The keys a run rotates: those named (or every one `rotate-secrets` owns, with `all`). A key
+/// another command rotates, or that is no secret of the stack, is a usage error naming what to
+/// use instead.
+pub fn chosen_keys(named: &[String], all: bool) -> Result<Vec<&'static str>> {
+    if all {
+        return Ok(copies::rotated_here().collect());
+    }
+    let mut out: Vec<&'static str> = Vec::new();
+    for name in named {
+        if let Some(command) = copies::rotated_by(name) {
+            return Err(Error::Usage(format!("{name} is not rotated by rotate-secrets: {command}")));
+        }
+        let Some(key) = copies::rotated_here().find(|k| k == name) else {
+            return Err(Error::Usage(format!(
+                "{} is not a secret rotate-secrets knows; it rotates {}",
+                printable(name),
+                copies::rotated_here().collect::<Vec<_>>().join(", ")
+            )));
+        };
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage("name the secrets to rotate, or --all".to_owned()));
+    }
+    Ok(out)
+}
+
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// New values for `keys` and what is derived from them. The signing-key sets are never touched
+/// here: a stack using them needs their `oct` key changed with `JWT_SECRET` (SPEC §7), which
+/// the key ring's own function does; until it is available, such a run is refused.
+pub fn mint(env: &EnvFile, keys: &[&'static str]) -> Result<Vec<(&'static str, Secret)>> {
+    let asymmetric_in_use = keys::asymmetric_core().any(|k| env.get(k).is_some_and(|v| !v.is_empty()));
+    if keys.contains(&"JWT_SECRET") && asymmetric_in_use {
+        return Err(Error::Precondition(
+            "JWT_SECRET's oct key is also in JWT_KEYS and JWT_JWKS, which this version of rotate-secrets does not \
+             rewrite yet; nothing was changed"
+                .to_owned(),
+        ));
+    }
+    let base: BTreeSet<&'static str> = keys.iter().copied().collect();
+    let wanted = keys::with_dependents(&base, false);
+    let recipes: Vec<(&'static str, Recipe)> =
+        keys::KEYS.iter().filter(|spec| wanted.contains(spec.key)).map(|spec| (spec.key, spec.recipe)).collect();
+    let existing = Existing {
+        jwt_secret: env.get("JWT_SECRET").filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned())),
+        jwt_keys: None,
+    };
+    secrets::mint(recipes, &existing, secrets::unix_now())
+}
+
+/// The services whose input changes: every reader of a minted key.
+pub fn services(minted: &[(&'static str, Secret)]) -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for (key, _) in minted {
+        for service in keys::key(key).map(|spec| spec.read_by).unwrap_or_default() {
+            if !out.contains(service) {
+                out.push(service);
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The value `key` has now and will have after the run.
+struct Values<'a> {
+    env: &'a EnvFile,
+    minted: &'a [(&'static str, Secret)],
+}
+
+impl Values<'_> {
+    fn old(&self, key: &str) -> Option<String> {
+        self.env.get(key).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
+    fn after(&self, key: &str) -> Option<String> {
+        self.minted.iter().find(|(k, _)| *k == key).map(|(_, v)| v.expose().to_owned()).or_else(|| self.old(key))
+    }
+
+    fn rotated(&self, key: &str) -> bool {
+        self.minted.iter().any(|(k, _)| *k == key)
+    }
+
+    fn realtime_key(&self, new: bool) -> String {
+        let value = if new { self.after(REALTIME_DB_ENC_KEY) } else { self.old(REALTIME_DB_ENC_KEY) };
+        value.unwrap_or_else(|| REALTIME_DB_ENC_KEY_FALLBACK.to_owned())
+    }
+}
+
+/// Looks at the copies in the database and decides each step. `main` is a session on `target`.
+pub async fn database_steps(
+    target: &Target,
+    main: &tokio_postgres::Client,
+    env: &EnvFile,
+    minted: &[(&'static str, Secret)],
+) -> Result<(Vec<Step>, Vec<String>)> {
+    let values = Values { env, minted };
+    let lock = db::DEFAULT_LOCK_TIMEOUT;
+    let mut steps = Vec::new();
+    let mut left = Vec::new();
+    if values.rotated(VAULT_ENC_KEY) {
+        let supavisor = copy(CopyId::SupavisorPoolerPassword);
+        match stored::locate(target, main, supavisor, lock).await {
+            Ok(Some(location)) => steps.push(reset_supavisor(location.client(), &location.dbname).await?),
+            Ok(None) => {}
+            Err((dbname, reason)) => return Err(unreadable(supavisor.place(), &dbname, &reason)),
+        }
+    }
+    if values.rotated(REALTIME_DB_ENC_KEY) || values.rotated("JWT_SECRET") {
+        realtime_steps(target, main, &values, &mut steps, &mut left).await?;
+    }
+    if values.rotated("LOGFLARE_PUBLIC_ACCESS_TOKEN") {
+        let api_key = copy(CopyId::LogflareUserApiKey);
+        match stored::logflare_users(target, main, api_key, lock).await {
+            Found::Absent => {}
+            Found::Unreadable { dbname, reason } => return Err(unreadable(api_key.place(), &dbname, &reason)),
+            Found::Rows { dbname, rows } => {
+                let old = values.old("LOGFLARE_PUBLIC_ACCESS_TOKEN").unwrap_or_default();
+                let new = values.after("LOGFLARE_PUBLIC_ACCESS_TOKEN").unwrap_or_default();
+                for user in rows.iter().filter(|u| crypto::same_secret(u.api_key.expose().as_bytes(), &old)) {
+                    steps.push(Step {
+                        dbname: dbname.clone(),
+                        what: format!("{} of user {}: the new public token", api_key.place(), user.id),
+                        sql: "UPDATE _analytics.users SET api_key = $1, updated_at = now() WHERE id = $2::text::bigint"
+                            .to_owned(),
+                        params: vec![Secret::new(new.clone()), Secret::new(user.id.to_string())],
+                    });
+                }
+            }
+        }
+    }
+    if values.rotated("LOGFLARE_PUBLIC_ACCESS_TOKEN") || values.rotated("LOGFLARE_PRIVATE_ACCESS_TOKEN") {
+        left.push(format!(
+            "{} (Logflare revokes the old access tokens and creates the new ones at its start)",
+            copy(CopyId::LogflareAccessToken).place()
+        ));
+    }
+    if values.rotated("JWT_SECRET") {
+        for reset in stored::jwt_secret_settings(main)
+            .await
+            .map_err(|reason| unreadable(copy(CopyId::JwtSecretSetting).place(), target.dbname(), &reason))?
+        {
+            steps.push(Step {
+                dbname: target.dbname().to_owned(),
+                what: format!("app.settings.jwt_secret {}: removed", reset.0),
+                sql: reset.1,
+                params: Vec::new(),
+            });
+        }
+    }
+    Ok((steps, left))
+}
+
+fn unreadable(place: String, dbname: &str, reason: &str) -> Error {
+    Error::Precondition(format!(
+        "{place} in database {dbname} could not be read ({reason}), so its copy cannot be followed; nothing was changed"
+    ))
+}
+
+async fn reset_supavisor(client: &tokio_postgres::Client, dbname: &str) -> Result<Step> {
+    let row = client
+        .query_one("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'", &[])
+        .await
+        .map_err(|e| Error::Database { step: "reading _supavisor's owner".into(), reason: db::describe(&e) })?;
+    let owner: String = row
+        .try_get(0)
+        .map_err(|e| Error::Database { step: "reading _supavisor's owner".into(), reason: db::describe(&e) })?;
+    Ok(Step {
+        dbname: dbname.to_owned(),
+        what: format!(
+            "_supavisor reset (dropped and re-created, owner {}); Supavisor re-seeds it from the new VAULT_ENC_KEY at its start",
+            printable(&owner)
+        ),
+        sql: format!(
+            "DROP SCHEMA IF EXISTS _supavisor CASCADE; CREATE SCHEMA _supavisor AUTHORIZATION {}",
+            stored::quote_ident(&owner)
+        ),
+        params: Vec::new(),
+    })
+}
+
+/// Re-encrypts (and, for a new `JWT_SECRET`, rewrites) Realtime's tenant values. A value the old
+/// key does not decrypt is refused, unless it belongs to the tenant Realtime re-seeds at start.
+async fn realtime_steps(
+    target: &Target,
+    main: &tokio_postgres::Client,
+    values: &Values<'_>,
+    steps: &mut Vec<Step>,
+    left: &mut Vec<String>,
+) -> Result<()> {
+    let lock = db::DEFAULT_LOCK_TIMEOUT;
+    let (old_key, new_key) = (values.realtime_key(false), values.realtime_key(true));
+    let tenants = copy(CopyId::RealtimeTenantJwtSecret);
+    match stored::realtime_tenants(target, main, tenants, lock).await {
+        Found::Absent => {}
+        Found::Unreadable { dbname, reason } => return Err(unreadable(tenants.place(), &dbname, &reason)),
+        Found::Rows { dbname, rows } => {
+            for tenant in rows {
+                let Some(stored) = tenant.jwt_secret else { continue };
+                let what = format!("{} of tenant {}", tenants.place(), printable(&tenant.external_id));
+                let plain = match reencryptable(stored.expose(), &old_key, &tenant.external_id, &what, left)? {
+                    Some(plain) => plain,
+                    None => continue,
+                };
+                let text = if values.rotated("JWT_SECRET") {
+                    values.after("JWT_SECRET").unwrap_or_default()
+                } else {
+                    String::from_utf8_lossy(&plain).into_owned()
+                };
+                let new_stored = crypto::realtime::encrypt(new_key.as_bytes(), text.as_bytes()).map_err(key_error)?;
+                steps.push(Step {
+                    dbname: dbname.clone(),
+                    what: format!("{what}: re-encrypted"),
+                    sql: "UPDATE _realtime.tenants SET jwt_secret = $1, updated_at = now() WHERE external_id = $2"
+                        .to_owned(),
+                    params: vec![Secret::new(new_stored), Secret::new(tenant.external_id.clone())],
+                });
+            }
+        }
+    }
+    if old_key == new_key {
+        return Ok(());
+    }
+    for id in [CopyId::RealtimeDbPassword, CopyId::RealtimeDbConnection] {
+        let settings = copy(id);
+        match stored::realtime_settings(target, main, settings, lock).await {
+            Found::Absent => {}
+            Found::Unreadable { dbname, reason } => return Err(unreadable(settings.place(), &dbname, &reason)),
+            Found::Rows { dbname, rows } => {
+                for setting in rows {
+                    let what = format!(
+                        "_realtime.extensions.settings {} of tenant {}",
+                        printable(&setting.field),
+                        printable(&setting.tenant)
+                    );
+                    let Some(plain) = reencryptable(setting.stored.expose(), &old_key, &setting.tenant, &what, left)?
+                    else {
+                        continue;
+                    };
+                    let new_stored = crypto::realtime::encrypt(new_key.as_bytes(), &plain).map_err(key_error)?;
+                    steps.push(Step {
+                        dbname: dbname.clone(),
+                        what: format!("{what}: re-encrypted"),
+                        sql: "UPDATE _realtime.extensions SET settings = jsonb_set(settings::jsonb, ARRAY[$2], to_jsonb($1::text)), \
+                              updated_at = now() WHERE type = 'postgres_cdc_rls' AND tenant_external_id = $3"
+                            .to_owned(),
+                        params: vec![Secret::new(new_stored), Secret::new(setting.field.clone()), Secret::new(setting.tenant.clone())],
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn key_error(err: CipherError) -> Error {
+    Error::Precondition(format!("{REALTIME_DB_ENC_KEY} cannot be used: {err}; nothing was changed"))
+}
+
+/// The plaintext of a Realtime value under the old key; `None` (noted in `left`) for a value of
+/// the seeded tenant that does not decrypt (Realtime rewrites it at start) or a GCM value of it.
+fn reencryptable(
+    stored: &str,
+    old_key: &str,
+    tenant: &str,
+    what: &str,
+    left: &mut Vec<String>,
+) -> Result<Option<crypto::Plaintext>> {
+    let seeded = tenant == REALTIME_SEEDED_TENANT;
+    match crypto::realtime::decrypt(old_key.as_bytes(), stored) {
+        Ok(plain) => Ok(Some(plain)),
+        Err(_) if seeded => {
+            left.push(format!("{what} (Realtime re-creates this tenant at its start with SEED_SELF_HOST)"));
+            Ok(None)
+        }
+        Err(err) => Err(Error::Precondition(format!(
+            "{what} cannot be re-encrypted: {err} ({REALTIME_DB_ENC_KEY} of the .env, or upstream's fallback when it \
+             is unset); `pmoves-secrets check --db` says more; nothing was changed"
+        ))),
+    }
+}

@@ -1,0 +1,268 @@
+//! `rotate-secrets` through the binary against a real cluster: every copy followed and checked by
+//! another implementation (Python `cryptography`), crashes that converge, refusals that change
+//! nothing, `--restart` of exactly the union of services (SPEC §8, issue 17).
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::copies::{findings, seed_logflare, seed_realtime, seed_supavisor, OtherCrypto, StackEnv};
+use crate::common::pg::{Cluster, ClusterOptions};
+use crate::common::{bin, hs256_signed_by, skip_on_external_database};
+
+fn setup(test: &str) -> Option<(Cluster, StackEnv, OtherCrypto)> {
+    if skip_on_external_database("writes rows into the services' tables") {
+        return None;
+    }
+    let crypto = OtherCrypto::find(test)?;
+    let pg = Cluster::start(ClusterOptions::default());
+    let env = StackEnv::new(&pg);
+    seed_supavisor(&pg, &crypto, &env.get("VAULT_ENC_KEY"), pg.password());
+    seed_realtime(&pg, &crypto, &env.get("REALTIME_DB_ENC_KEY"), "tenant-b", &env.get("JWT_SECRET"), pg.password());
+    seed_logflare(&pg, &env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN"), &env.get("LOGFLARE_PRIVATE_ACCESS_TOKEN"));
+    Some((pg, env, crypto))
+}
+
+fn rotate(env: &StackEnv, args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("rotate-secrets")
+        .args(args)
+        .arg("--env-file")
+        .arg(&env.path)
+        .args(["--sslmode", "disable"])
+        .output()
+        .expect("runs")
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn errors(env: &StackEnv) -> Vec<(String, String, Option<String>)> {
+    let (_, report) = env.check_db();
+    findings(&report).into_iter().filter(|(severity, _, _)| severity == "error").collect()
+}
+
+fn realtime_values(pg: &Cluster) -> (String, String) {
+    let jwt = pg.psql_in(pg.main_db(), "SELECT jwt_secret FROM _realtime.tenants WHERE external_id = 'tenant-b'");
+    let pw = pg.psql_in(
+        pg.main_db(),
+        "SELECT settings->>'db_password' FROM _realtime.extensions WHERE tenant_external_id = 'tenant-b'",
+    );
+    (jwt, pw)
+}
+
+#[test]
+fn the_keys_with_database_copies_are_followed_and_the_copies_decrypt_elsewhere_to_the_new_values() {
+    let Some((pg, env, crypto)) = setup("the_keys_with_database_copies_are_followed") else { return };
+    let (old_vault, old_realtime, old_public) =
+        (env.get("VAULT_ENC_KEY"), env.get("REALTIME_DB_ENC_KEY"), env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN"));
+    // The trap, before: a new key in .env alone leaves the copies stale, and check says so.
+    env.set("REALTIME_DB_ENC_KEY", "0011223344556677");
+    assert!(errors(&env).iter().any(|(_, code, _)| code == "db-realtime-jwt-secret"));
+    env.set("REALTIME_DB_ENC_KEY", &old_realtime);
+
+    let out = rotate(
+        &env,
+        &[
+            "VAULT_ENC_KEY",
+            "REALTIME_DB_ENC_KEY",
+            "LOGFLARE_PUBLIC_ACCESS_TOKEN",
+            "LOGFLARE_PRIVATE_ACCESS_TOKEN",
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new_realtime = env.get("REALTIME_DB_ENC_KEY");
+    assert_ne!(env.get("VAULT_ENC_KEY"), old_vault);
+    assert_ne!(new_realtime, old_realtime);
+    assert_ne!(env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN"), old_public);
+    // Supavisor's schema was reset with its owner (it re-seeds it under the new key).
+    assert_eq!(pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = '_supavisor'"), "0");
+    assert_eq!(
+        pg.psql("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = '_supavisor'"),
+        "supabase_admin"
+    );
+    // Realtime's rows decrypt, by Python, under the new key to the same values.
+    let (jwt, pw) = realtime_values(&pg);
+    assert_eq!(crypto.realtime_decrypt(&new_realtime, &jwt).as_deref(), Some(env.get("JWT_SECRET").as_str()));
+    assert_eq!(crypto.realtime_decrypt(&new_realtime, &pw).as_deref(), Some(pg.password()));
+    assert_eq!(crypto.realtime_decrypt(&old_realtime, &jwt), None);
+    assert_eq!(pg.psql("SELECT api_key FROM _analytics.users"), env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN"));
+    assert_eq!(errors(&env), vec![], "no stale copy is left");
+    assert!(!env.path.with_file_name(".env.pending").exists());
+    assert!(!std::fs::read_to_string(&env.path).unwrap().contains("rotate-secrets pending"));
+}
+
+#[test]
+fn a_new_jwt_secret_reaches_realtime_removes_the_database_copy_and_re_mints_the_api_keys() {
+    let Some((pg, env, crypto)) = setup("a_new_jwt_secret_reaches_realtime") else { return };
+    let old = env.get("JWT_SECRET");
+    pg.psql_in(pg.main_db(), &format!("ALTER DATABASE {} SET \"app.settings.jwt_secret\" TO '{old}'", pg.main_db()));
+    let out = rotate(&env, &["JWT_SECRET", "--yes", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(!report.to_string().contains(&old) && !report.to_string().contains(&env.get("JWT_SECRET")));
+    let new = env.get("JWT_SECRET");
+    assert_ne!(new, old);
+    assert!(hs256_signed_by(&env.get("ANON_KEY"), &new) && hs256_signed_by(&env.get("SERVICE_ROLE_KEY"), &new));
+    let (jwt, _) = realtime_values(&pg);
+    assert_eq!(crypto.realtime_decrypt(&env.get("REALTIME_DB_ENC_KEY"), &jwt).as_deref(), Some(new.as_str()));
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_db_role_setting WHERE array_to_string(setconfig, ',') LIKE '%jwt_secret%'"),
+        "0"
+    );
+    let services: Vec<&str> =
+        report["plan"]["services"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    for service in ["auth", "rest", "realtime", "storage", "api-gw"] {
+        assert!(services.contains(&service), "{service} in {services:?}");
+    }
+    assert_eq!(errors(&env), vec![]);
+}
+
+#[test]
+fn keys_without_database_copies_need_no_database() {
+    let dir = crate::common::tempdir();
+    let path = dir.path().join(".env");
+    let out = bin().arg("generate-keys").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap().replace("POSTGRES_HOST=supabase-db", "POSTGRES_HOST=127.0.0.1");
+    std::fs::write(&path, text.replace("POSTGRES_PORT=5432", "POSTGRES_PORT=1")).unwrap();
+    let before = std::fs::read_to_string(&path).unwrap();
+    let out = bin()
+        .args(["rotate-secrets", "SECRET_KEY_BASE", "DASHBOARD_PASSWORD", "--yes", "--env-file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = std::fs::read_to_string(&path).unwrap();
+    let value = |text: &str, key: &str| crate::common::env_value(text, key).unwrap();
+    assert_ne!(value(&after, "SECRET_KEY_BASE"), value(&before, "SECRET_KEY_BASE"));
+    assert_ne!(value(&after, "DASHBOARD_PASSWORD"), value(&before, "DASHBOARD_PASSWORD"));
+    assert_eq!(value(&after, "JWT_SECRET"), value(&before, "JWT_SECRET"));
+}
+
+#[test]
+fn a_refusal_and_a_key_of_another_command_leave_the_env_byte_identical() {
+    let dir = crate::common::tempdir();
+    let path = dir.path().join(".env");
+    let out = bin().arg("generate-keys").output().unwrap();
+    std::fs::write(&path, &out.stdout).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let out = bin().args(["rotate-secrets", "SECRET_KEY_BASE", "--env-file"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "no terminal, no --yes: {}", stderr(&out));
+    let out = bin().args(["rotate-secrets", "POSTGRES_PASSWORD", "--yes", "--env-file"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("rotate-passwords"), "{}", stderr(&out));
+    let out = bin().args(["rotate-secrets", "JWT_KEYS", "--yes", "--env-file"]).arg(&path).output().unwrap();
+    assert!(stderr(&out).contains("rotate-keys"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn a_failed_transaction_changes_nothing() {
+    let Some((pg, env, crypto)) = setup("a_failed_transaction_changes_nothing") else { return };
+    let before = std::fs::read(&env.path).unwrap();
+    let (jwt_before, _) = realtime_values(&pg);
+    // Logflare's user row is held by another session: the UPDATE times out after the realtime
+    // and supavisor statements ran in their transactions.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let holder = runtime.block_on(pg.hold_lock_in(pg.work_db(), "SELECT * FROM _analytics.users FOR UPDATE"));
+    let out = rotate(
+        &env,
+        &["VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN", "--yes", "--lock-timeout", "300ms"],
+    );
+    drop(holder);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&env.path).unwrap(), before);
+    assert!(!env.path.with_file_name(".env.pending").exists());
+    assert_eq!(realtime_values(&pg).0, jwt_before);
+    assert_eq!(pg.psql("SELECT count(*) FROM _supavisor.users"), "1");
+    assert!(crypto.realtime_decrypt(&env.get("REALTIME_DB_ENC_KEY"), &jwt_before).is_some());
+    assert_eq!(errors(&env), vec![]);
+}
+
+fn crash_then_rerun(point: &str) -> Option<(Cluster, StackEnv, OtherCrypto, String)> {
+    let (pg, env, crypto) = setup(&format!("crash {point}"))?;
+    let old = env.get("REALTIME_DB_ENC_KEY");
+    let out = bin()
+        .args(["rotate-secrets", "REALTIME_DB_ENC_KEY", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .env("PMOVES_SECRETS_CRASH_AT", point)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "the crash point aborts");
+    // The next run settles the interrupted one and converges.
+    let out = rotate(&env, &["REALTIME_DB_ENC_KEY", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!env.path.with_file_name(".env.pending").exists());
+    assert_eq!(errors(&env), vec![], "{point}: .env and copies agree");
+    Some((pg, env, crypto, old))
+}
+
+#[test]
+fn a_crash_after_staging_after_commit_or_after_publishing_converges() {
+    for point in ["after-stage", "after-commit", "after-publish"] {
+        let Some((pg, env, crypto, old)) = crash_then_rerun(point) else { return };
+        let new = env.get("REALTIME_DB_ENC_KEY");
+        assert_ne!(new, old, "{point}");
+        let (jwt, _) = realtime_values(&pg);
+        assert_eq!(crypto.realtime_decrypt(&new, &jwt).as_deref(), Some(env.get("JWT_SECRET").as_str()), "{point}");
+    }
+}
+
+#[test]
+fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
+    let dir = crate::common::tempdir();
+    let path = dir.path().join(".env");
+    let out = bin().arg("generate-keys").output().unwrap();
+    std::fs::write(&path, &out.stdout).unwrap();
+    let bin_dir = dir.path().join("fakebin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let log = dir.path().join("docker.log");
+    let script = format!(
+        "#!/bin/sh\n{{ printf 'CALL %s\\n' \"$*\"; env | sed 's/^/ENV /'; }} >> '{}'\n\
+         case \"$*\" in *'config --services'*) printf 'db\\nauth\\nrest\\nrealtime\\nsupavisor\\nstorage\\nminio\\nstudio\\n' ;; esac\nexit 0\n",
+        log.display()
+    );
+    let docker = bin_dir.join("docker");
+    std::fs::write(&docker, script).unwrap();
+    std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path_var = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let out = bin()
+        .args(["rotate-secrets", "SECRET_KEY_BASE", "MINIO_ROOT_PASSWORD", "--yes", "--restart", "--env-file"])
+        .arg(&path)
+        .env("PATH", &path_var)
+        .env("SECRET_KEY_BASE", "exported-old-value")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let up: Vec<&str> = text.lines().filter(|l| l.starts_with("CALL ") && l.contains(" up -d")).collect();
+    assert_eq!(up.len(), 1, "{text}");
+    assert!(up[0].ends_with("--force-recreate minio realtime supavisor"), "{}", up[0]);
+    assert!(!text.contains("ENV SECRET_KEY_BASE="), "the .env's keys are not in compose's environment");
+}
+
+#[test]
+fn rotate_passwords_leaves_a_committed_rotate_secrets_pending_file_to_rotate_secrets() {
+    let Some((_pg, env, _crypto)) = setup("rotate_passwords_leaves_a_rotate_secrets_pending_file") else { return };
+    let out = bin()
+        .args(["rotate-secrets", "REALTIME_DB_ENC_KEY", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .env("PMOVES_SECRETS_CRASH_AT", "after-commit")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let pending = env.path.with_file_name(".env.pending");
+    assert!(pending.exists());
+    let out = bin()
+        .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rotate-secrets"), "{}", stderr(&out));
+    assert!(pending.exists(), "the committed rotate-secrets run is not discarded");
+    let out = rotate(&env, &["REALTIME_DB_ENC_KEY", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!pending.exists());
+    assert_eq!(errors(&env), vec![]);
+}
