@@ -121,10 +121,12 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     let restart = services::readers_of(&changed);
     ui.info(&format!("then recreate: {}", restart.join(" ")));
     ui.confirm_typed(&plan.question, &[], &format!("rewriting {}", path.display()), opts.yes)?;
+    // Onto the file as it is now: a hand edit saved while the operator answered is kept.
+    let base = file.clone();
     for (key, value) in &plan.values {
         file.set(key, value.expose())?;
     }
-    env.write(&file)?;
+    env.update(&base, &file)?;
     ui.info(&format!("updated {} ({}; mode and owner kept)", path.display(), changed.join(", ")));
     ui.info(&format!(
         "recreate the services that read them: docker compose --env-file {} up -d --force-recreate {}",
