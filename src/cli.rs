@@ -13,7 +13,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
-use crate::check::CheckOptions;
+use crate::check::{CheckOptions, Code};
 use crate::db::{ConnectOptions, SslMode};
 use crate::error::EXIT_CODES_HELP;
 use crate::generate::{GenerateOptions, SecretsFormat};
@@ -379,6 +379,35 @@ pub struct CheckArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
+
+    /// Accept findings of this code: left out of the report and the exit status (repeatable,
+    /// as clippy's --allow), e.g. --allow unused-env-key.
+    #[arg(long, value_name = "CODE", value_parser = FindingCodeParser)]
+    pub allow: Vec<Code>,
+}
+
+/// `--allow` values: the stable finding codes; an unknown one is a usage error listing them.
+#[derive(Clone)]
+struct FindingCodeParser;
+
+impl TypedValueParser for FindingCodeParser {
+    type Value = Code;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<Code, clap::Error> {
+        let names = PossibleValuesParser::new(Code::ALL.iter().map(|code| code.as_str()));
+        let name = names.parse_ref(cmd, arg, value)?;
+        // The possible values are exactly the codes' names, so the lookup cannot miss; the
+        // fallback keeps that an error rather than a panic should the two ever drift.
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == name)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(Code::ALL.iter().map(|code| PossibleValue::new(code.as_str()))))
+    }
 }
 
 const ROTATE_KEYS_EXAMPLES: &str = "\
@@ -537,6 +566,7 @@ impl From<CheckArgs> for CheckOptions {
             connect: args.connect.into(),
             format: args.format,
             compose: args.compose,
+            allow: args.allow,
         }
     }
 }

@@ -284,8 +284,11 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     let minted = mint_planned(&file, path, &plan)?;
     show_plan(path, &plan, ui);
     confirm_plan(path, &plan, args.yes, ui)?;
+    // A hand edit saved while the operator answered is kept (or refused when it touches a key
+    // this run changes): the write goes onto the file as it is then.
+    let base = file.clone();
     set_all(&mut file, &minted)?;
-    env.write(&file)?;
+    env.update(&base, &file)?;
     ui.info(&format!(
         "updated {}: {} changed (mode and owner kept); recreate the stack's containers so they read the new values",
         path.display(),

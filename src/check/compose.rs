@@ -106,14 +106,17 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
     let unwired = key_sets_unwired(files, values)?;
     let reported_unwired: BTreeSet<&str> = unwired.iter().filter_map(|f| f.key.as_deref()).collect();
     for (key, _) in values.iter() {
-        // JWT_KEYS_STATE is read by no service, by design (keyring).
-        let by_design = key == STATE_KEY || reported_unwired.contains(key);
+        // A key the stack model knows (a secret, or a variable the tool writes for an optional
+        // service or PMOVES.AI) has its readers elsewhere: not worth a warning. JWT_KEYS_STATE is
+        // read by no service, by design (keyring), and an unwired key set has its own finding.
+        let by_design = key == STATE_KEY || reported_unwired.contains(key) || stack::readers::is_known(key);
         if !read.contains(key) && !key.starts_with("COMPOSE_") && !by_design {
             out.push(Finding::new(
                 Code::UnusedEnvKey,
                 Some(key),
-                "is read by no service of the compose files given; remove it, or add the override file that reads it \
-                 with another --compose"
+                "is read by no service of the compose files given, nor by any service pmoves-secrets knows of; if \
+                 nothing reads it, remove it, else add the override file that reads it with another --compose \
+                 (or accept it with --allow unused-env-key)"
                     .to_owned(),
             ));
         }

@@ -65,6 +65,8 @@ pub struct CheckOptions {
     pub format: ReportFormat,
     /// Compose files to read as well (`--compose`, repeatable).
     pub compose: Vec<PathBuf>,
+    /// Codes whose findings are accepted (`--allow`): left out of the report and the exit status.
+    pub allow: Vec<Code>,
 }
 
 /// How bad a finding is (SPEC §4): `error` breaks a service or is publicly known, `warning` is
@@ -161,6 +163,7 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     if !args.compose.is_empty() {
         findings.extend(compose::audit(&args.compose, &values, &args.env_file)?);
     }
+    findings.retain(|finding| !args.allow.contains(&finding.code));
     // Errors first; within a severity, the order the rules ran in (file order for most).
     findings.sort_by_key(|f| f.severity);
 

@@ -78,6 +78,14 @@ pub enum EnvFileError {
         .path.display()
     )]
     HandEdited { path: PathBuf, pending: PathBuf, edits: Vec<HandEdit> },
+    /// A writer found the `.env` edited, since it read it, on a key it changes too.
+    #[error(
+        "{} was edited while this run was preparing its changes, on {}, which this run changes too; \
+         nothing was changed: run again to start from the file as it is now",
+        .path.display(),
+        list_edits(.edits)
+    )]
+    ChangedMeanwhile { path: PathBuf, edits: Vec<HandEdit> },
     /// `create_new` without `force` found an existing file.
     #[error("{} already exists; choose another file or pass --force to replace it", .path.display())]
     AlreadyExists { path: PathBuf },

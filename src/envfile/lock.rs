@@ -169,6 +169,28 @@ impl LockedEnv {
         self.install(&file.render())
     }
 
+    /// Writes `file`, made from `base` (the `.env` as read under this lock), onto the `.env` as
+    /// it is now, as [`LockedEnv::write`] does. An editor takes no lock: a hand edit saved while
+    /// the operator read the plan and answered would be lost by writing `file` over it. So when
+    /// the `.env` changed since `base`, the keys `file` changes are applied to it as a rotation's
+    /// are ([`LockedEnv::publish_pending`]); a key edited there too is
+    /// [`EnvFileError::ChangedMeanwhile`], and nothing is changed.
+    pub fn update(&self, base: &EnvFile, file: &EnvFile) -> Result<(), EnvFileError> {
+        let Some(current) = self.read()? else {
+            return self.write(file);
+        };
+        if current.render() == base.render() {
+            return self.write(file);
+        }
+        match pending::apply(&current, file, &pending::record(base, file)) {
+            Ok(merged) => self.write(&merged),
+            Err(ApplyError::File(error)) => Err(error),
+            Err(ApplyError::HandEdited(edits)) => {
+                Err(EnvFileError::ChangedMeanwhile { path: self.path.clone(), edits })
+            }
+        }
+    }
+
     /// Fails with [`EnvFileError::PendingRotation`] when anything is at the pending name.
     ///
     /// A pending file that only holds an in-place write interrupted half-way (any writer's, see

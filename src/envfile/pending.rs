@@ -46,16 +46,28 @@ pub(super) fn render_staged(base: &EnvFile, staged: &EnvFile) -> Zeroizing<Strin
     let mut out = Zeroizing::new(String::with_capacity(MARK.len() + 64));
     out.push_str(MARK);
     out.push_str(" apply");
-    for key in changed_keys(base, staged) {
-        let new = staged.get(key).unwrap_or_default();
+    for (key, fp) in changes(base, staged) {
         out.push(' ');
-        out.push_str(key);
+        out.push_str(&key);
         out.push('=');
-        out.push_str(&fingerprint(new, base.get(key)));
+        out.push_str(&fp);
     }
     out.push('\n');
     out.push_str(&staged.render());
     out
+}
+
+/// The record of what `staged` changes in `base`: each changed key with the fingerprint of its
+/// value in `base`.
+pub(super) fn record(base: &EnvFile, staged: &EnvFile) -> Record {
+    Record::Apply(changes(base, staged))
+}
+
+fn changes(base: &EnvFile, staged: &EnvFile) -> Vec<(String, String)> {
+    changed_keys(base, staged)
+        .into_iter()
+        .map(|key| (key.to_owned(), fingerprint(staged.get(key).unwrap_or_default(), base.get(key))))
+        .collect()
 }
 
 /// The text of a pending file that holds exactly `contents`, for an in-place write.

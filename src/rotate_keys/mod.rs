@@ -137,10 +137,12 @@ fn apply(opts: &RotateKeysOptions, ui: &Ui) -> Result<ExitCode> {
     }
     show_plan(&plan, &file, path, &services, ui);
     ui.confirm_typed(&plan.question, &[], &format!("rewriting {}", path.display()), opts.yes)?;
+    // Onto the file as it is now: a hand edit saved while the operator answered is kept.
+    let base = file.clone();
     for (key, value) in &plan.values {
         file.set(key, value.expose())?;
     }
-    env.write(&file)?;
+    env.update(&base, &file)?;
     ui.info(&format!("updated {} ({}; mode and owner kept)", path.display(), changed.join(", ")));
     match &project {
         Some(project) => restart_and_record(project, &env, &mut file, now, ui)?,
@@ -196,8 +198,9 @@ fn restart_and_record(
     let recreated = restart::restart(project)?;
     let up = secrets::unix_now();
     if let Some(record) = value(file, STATE_KEY).and_then(|r| keyring::restarted_record(r, written_at, up)) {
+        let base = file.clone();
         file.set(STATE_KEY, &record)?;
-        env.write(file)?;
+        env.update(&base, file)?;
     }
     ui.info(&format!(
         "recreated {} (running at {}); the waits count from then",

@@ -9,6 +9,7 @@
 //!   dependents, the services that read each);
 //! - [`demo`]: the values upstream published, which no real stack may run on;
 //! - [`notice`]: what users of a running stack notice when a secret changes;
+//! - [`readers`]: who reads the variables the tool writes for optional services and PMOVES.AI;
 //! - [`services`]: the compose services and what each holds;
 //! - [`internals`]: the database that holds the stack's internal schemas, and the analytics
 //!   table whose URLs carry the database password;
@@ -29,6 +30,7 @@ pub mod demo;
 pub mod internals;
 pub mod keys;
 pub mod notice;
+pub mod readers;
 pub mod roles;
 pub mod server;
 pub mod services;

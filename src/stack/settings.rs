@@ -192,7 +192,12 @@ pub const PMOVES_SECTION: Section = Section {
         set("PARENT_SYSTEM", "PMOVES.AI"),
         set("PARENT_VERSION", "1.0.0"),
         set("MINIO_ENDPOINT", "http://minio:9000"),
-        set("NATS_URL", "nats://nats:pmoves@nats:4222"),
+        note(
+            "NATS_URL",
+            "nats://nats:pmoves@nats:4222",
+            "PMOVES.AI's published default NATS credentials (nats / pmoves), kept so its NATS service accepts \
+             them; if NATS is reachable beyond the stack's network, set your own in its config and here",
+        ),
     ],
 };
 

@@ -178,3 +178,34 @@ fn a_run_as_root_leaves_a_lock_file_the_env_owner_can_use() {
 fn rustix_is_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
+
+/// Runs `generate-keys --env-file env` in a pty; while it waits for the answer, `edit` rewrites
+/// the file as an editor would (no lock); then answers yes. The exit code.
+fn generate_with_an_edit_during_the_question(env: &Path, edit: &str) -> i32 {
+    let mut session = crate::common::spawn_in_pty(&["generate-keys"], env);
+    session.exp_string("with these changes?").expect("the question is asked");
+    fs::write(env, edit).unwrap();
+    session.send_line("yes").expect("answer");
+    session.exp_eof().expect("exits");
+    crate::common::pty_exit_code(&mut session)
+}
+
+#[test]
+fn a_hand_edit_saved_while_the_operator_answers_is_kept() {
+    let (_dir, env, _lock) = stack();
+    let edited =
+        "POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=9\nPOSTGRES_PASSWORD=old-password\nSITE_URL=https://edited.example\n";
+    assert_eq!(generate_with_an_edit_during_the_question(&env, edited), 0);
+    let text = fs::read_to_string(&env).unwrap();
+    assert!(text.starts_with(edited), "the edit is kept: {text}");
+    assert!(text.contains("\nJWT_SECRET="), "and the secrets are filled in");
+}
+
+#[test]
+fn a_hand_edit_of_a_key_the_run_changes_is_refused_with_nothing_changed() {
+    let (_dir, env, _lock) = stack();
+    let edited =
+        "POSTGRES_HOST=127.0.0.1\nPOSTGRES_PORT=9\nPOSTGRES_PASSWORD=old-password\nJWT_SECRET=chosen-by-hand\n";
+    assert_eq!(generate_with_an_edit_during_the_question(&env, edited), 1);
+    assert_eq!(fs::read_to_string(&env).unwrap(), edited, "byte-identical");
+}

@@ -88,5 +88,8 @@ mod check_copies;
 // generate-keys --env-file never leaves a copy in the database stale (issue 17).
 mod generate_copies;
 
+// check --compose without noise, and --allow (issue 19).
+mod check_noise;
+
 // rotate-secrets: every copy followed, crashes that converge, --restart (issue 17).
 mod rotate_secrets;
