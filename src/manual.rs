@@ -45,9 +45,14 @@ pub fn completion_script(shell: Shell) -> String {
 }
 
 /// The man page (roff): name, synopsis, description, global options, then each command with its
-/// own options, exit codes, version.
+/// own options, the environment, the files, exit codes, version.
+///
+/// The command is built first (`Command::build`): clap fills in each argument's number of values,
+/// value names and possible values only then, so reading them before would show every flag
+/// taking a value (`--dry-run DRY_RUN`).
 pub fn man_page() -> Result<String> {
-    let cli = Cli::command();
+    let mut cli = Cli::command();
+    cli.build();
     let man = clap_mangen::Man::new(cli.clone());
     let mut roff = Vec::new();
     let render = |result: std::io::Result<()>| {
@@ -61,39 +66,100 @@ pub fn man_page() -> Result<String> {
     let mut page = String::from_utf8_lossy(&roff).into_owned();
     page.push_str(".SH COMMANDS\n");
     for sub in cli.get_subcommands().filter(|sub| !sub.is_hide_set()) {
-        let _ = writeln!(page, ".SS \"{BIN} {}\"", sub.get_name());
-        if let Some(about) = sub.get_long_about().or(sub.get_about()) {
-            let _ = writeln!(page, "{}", escape(&about.to_string()));
-        }
-        for arg in sub.get_arguments().filter(|arg| !arg.is_hide_set() && !arg.is_global_set()) {
-            let mut names = Vec::new();
-            if let Some(short) = arg.get_short() {
-                names.push(format!("\\fB\\-{short}\\fR"));
-            }
-            if let Some(long) = arg.get_long() {
-                names.push(format!("\\fB\\-\\-{}\\fR", escape(long)));
-            }
-            let value = arg
-                .get_value_names()
-                .filter(|_| arg.get_num_args().is_none_or(|n| n.takes_values()))
-                .map(|names| names.iter().map(|n| format!(" \\fI{}\\fR", escape(n))).collect::<String>())
-                .unwrap_or_default();
-            let shown =
-                if names.is_empty() { format!("\\fI{}\\fR", escape(arg.get_id().as_str())) } else { names.join(", ") };
-            let _ = writeln!(page, ".TP\n{shown}{value}");
-            if let Some(help) = arg.get_long_help().or(arg.get_help()) {
-                let _ = writeln!(page, "{}", escape(&help.to_string()));
-            }
-        }
-        if let Some(after) = sub.get_after_help() {
-            let _ = writeln!(page, ".PP\n.nf\n{}\n.fi", escape(&after.to_string()));
-        }
+        command_section(&mut page, BIN, sub);
     }
+    page.push_str(ENVIRONMENT);
+    page.push_str(FILES);
     let mut tail = Vec::new();
     render(man.render_version_section(&mut tail))?;
     page.push_str(&String::from_utf8_lossy(&tail));
     Ok(page)
 }
+
+/// One command (and its own subcommands, if it has any) with its options and examples.
+fn command_section(page: &mut String, parent: &str, cmd: &clap::Command) {
+    let name = format!("{parent} {}", cmd.get_name());
+    let _ = writeln!(page, ".SS \"{name}\"");
+    if let Some(about) = cmd.get_long_about().or(cmd.get_about()) {
+        let _ = writeln!(page, "{}", escape(&about.to_string()));
+    }
+    for arg in cmd.get_arguments().filter(|arg| !arg.is_hide_set() && !arg.is_global_set()) {
+        argument_entry(page, arg);
+    }
+    if let Some(after) = cmd.get_after_help() {
+        let _ = writeln!(page, ".PP\n.nf\n{}\n.fi", escape(&after.to_string()));
+    }
+    for sub in cmd.get_subcommands().filter(|sub| !sub.is_hide_set()) {
+        command_section(page, &name, sub);
+    }
+}
+
+/// One option or positional: its names, its value only if it takes one, its help, the values
+/// it accepts and its default.
+fn argument_entry(page: &mut String, arg: &clap::Arg) {
+    let mut names = Vec::new();
+    if let Some(short) = arg.get_short() {
+        names.push(format!("\\fB\\-{short}\\fR"));
+    }
+    if let Some(long) = arg.get_long() {
+        names.push(format!("\\fB\\-\\-{}\\fR", escape(long)));
+    }
+    let value_names: Vec<String> = match arg.get_value_names() {
+        Some(value_names) => value_names.iter().map(ToString::to_string).collect(),
+        None => vec![arg.get_id().as_str().to_uppercase()],
+    };
+    let value: String = value_names.iter().map(|n| format!("\\fI{}\\fR", escape(n))).collect::<Vec<_>>().join(" ");
+    let shown = match (names.is_empty(), arg.get_action().takes_values()) {
+        (true, _) => value,
+        (false, true) => format!("{} {value}", names.join(", ")),
+        (false, false) => names.join(", "),
+    };
+    let _ = writeln!(page, ".TP\n{shown}");
+    let help = arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default();
+    if !help.is_empty() {
+        let _ = writeln!(page, "{}", escape(&help));
+    }
+    let possible: Vec<String> =
+        arg.get_possible_values().iter().filter(|v| !v.is_hide_set()).map(|v| v.get_name().to_owned()).collect();
+    if !possible.is_empty() && arg.get_action().takes_values() {
+        let _ = writeln!(page, ".br\nPossible values: {}.", escape(&possible.join(", ")));
+    }
+    let defaults: Vec<String> = arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+    if !defaults.is_empty() && arg.get_action().takes_values() && !help.contains("[default") {
+        let _ = writeln!(page, ".br\n{}", escape(&format!("[default: {}]", defaults.join(", "))));
+    }
+}
+
+/// The variables the tool reads, as `--help` and the README describe them.
+const ENVIRONMENT: &str = "\
+.SH ENVIRONMENT
+.TP
+\\fBPMOVES_SECRETS_DB_URL\\fR
+postgresql:// URL of the database, as \\-\\-db\\-url (which wins over it); the place for a password, which \\-\\-db\\-url shows to ps.
+.TP
+\\fBPGHOST\\fR, \\fBPGPORT\\fR, \\fBPGUSER\\fR, \\fBPGPASSWORD\\fR, \\fBPGDATABASE\\fR, \\fBPGSSLMODE\\fR, \\fBPGCONNECT_TIMEOUT\\fR
+libpq's variables, for whatever neither the URL nor the .env sets.
+.TP
+\\fBNO_COLOR\\fR
+When set and not empty, no colour on a terminal.
+";
+
+/// The files the tool reads and writes beside a stack's `.env`.
+const FILES: &str = "\
+.SH FILES
+.TP
+\\fB.env\\fR
+The stack's secrets (\\-\\-env\\-file, default ./.env): read by every command, rewritten atomically by generate\\-keys \\-\\-env\\-file, rotate\\-passwords and rotate\\-keys, its mode and owner kept.
+.TP
+\\fB.env.lock\\fR
+An empty file whose lock keeps two writers of one .env apart; it may remain.
+.TP
+\\fB.env.pending\\fR
+The new .env a rotation stages before it touches the database; the next run settles one left by an interrupted run. Never delete it by hand.
+.TP
+\\fB..env.*.tmp\\fR
+A temporary copy written before a rename; one left by a killed run is removed by the next writer and reported by check.
+";
 
 /// Text made safe for roff: backslashes doubled, a leading `.` or `'` neutralised.
 fn escape(text: &str) -> String {
@@ -117,6 +183,19 @@ mod tests {
             assert!(page.contains(&format!(".SS \"pmoves-secrets {}\"", command.replace("\\-", "-"))), "{command}");
         }
         assert!(page.contains("\\-\\-compose") && page.contains("Exit codes"), "{page}");
+    }
+
+    #[test]
+    fn flags_take_no_value_and_values_defaults_environment_and_files_are_shown() {
+        let page = man_page().unwrap();
+        for wrong in ["DRY_RUN", "\\fIYES\\fR", "\\fIQUIET\\fR", "\\fIFORCE\\fR"] {
+            assert!(!page.contains(wrong), "a flag shown taking a value ({wrong})");
+        }
+        assert!(page.contains("\\fB\\-\\-dry\\-run\\fR\n"), "a bare flag");
+        assert!(page.contains("Possible values: env, json, k8s."), "possible values");
+        assert!(page.contains("[default: 5s]") && page.contains("[default: .env]"), "defaults");
+        assert!(page.contains(".SH ENVIRONMENT") && page.contains("PMOVES_SECRETS_DB_URL"), "ENVIRONMENT");
+        assert!(page.contains(".SH FILES") && page.contains(".env.pending"), "FILES");
     }
 
     #[test]
