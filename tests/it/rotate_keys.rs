@@ -1133,3 +1133,107 @@ fn restart_without_docker_is_refused_before_anything_changes() {
     assert!(text(&out.stderr).contains("docker") && text(&out.stderr).contains("nothing was changed"));
     assert_eq!(stack.bytes(), before);
 }
+
+// ------------------------------------- issue 18: the key sets as clients nobody here wrote read them
+
+/// Verifies `tokens` against `jwks` with PyJWT (the key by the token's `kid`; an HS256 token with
+/// the set's `oct` key), as a supabase-js-like client with the set in hand would. Returns, per
+/// token name, whether it verified. `None` (said on stderr) without the test virtualenv.
+fn pyjwt_verifies(jwks: &Value, tokens: &[(&str, String)]) -> Option<Vec<(String, bool)>> {
+    let Some(bin) = std::env::var_os("PMOVES_TEST_COMPOSE_BIN") else {
+        crate::common::skipped("PMOVES_TEST_COMPOSE_BIN is not set (./scripts/test sets it): PyJWT not run");
+        return None;
+    };
+    const SCRIPT: &str = r#"
+import json, sys, jwt
+data = json.load(sys.stdin)
+keys = jwt.PyJWKSet.from_dict(data["jwks"])
+out = []
+for name, token in data["tokens"]:
+    header = jwt.get_unverified_header(token)
+    try:
+        if header["alg"] == "HS256":
+            key = next(k for k in keys.keys if k.key_type == "oct")
+        else:
+            key = keys[header["kid"]]
+        jwt.decode(token, key.key, algorithms=[header["alg"]], options={"verify_aud": False})
+        out.append([name, True])
+    except Exception:
+        out.append([name, False])
+print(json.dumps(out))
+"#;
+    let input = json!({ "jwks": jwks, "tokens": tokens });
+    let mut child = std::process::Command::new(std::path::Path::new(&bin).join("python"))
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "PyJWT script failed");
+    Some(serde_json::from_slice(&out.stdout).expect("json"))
+}
+
+impl Stack {
+    /// Auth's rule for this state: exactly one signer, and the kids Auth publishes (every key
+    /// of JWT_KEYS but the oct key) are exactly the EC kids of JWT_JWKS.
+    fn assert_auths_rule(&self, when: &str) {
+        assert_eq!(self.signers().len(), 1, "Auth starts with exactly one signer after {when}");
+        let mut published: Vec<String> =
+            self.keys().iter().filter(|k| k["kty"] != "oct").map(|k| k["kid"].as_str().unwrap().to_owned()).collect();
+        let mut verified = self.ec_kids("JWT_JWKS");
+        published.sort();
+        verified.sort();
+        assert_eq!(published, verified, "what Auth publishes is what the verifiers hold after {when}");
+    }
+
+    /// What a client holds: the opaque pair and the legacy HS256 keys.
+    fn client_keys(&self) -> Vec<String> {
+        ["SUPABASE_PUBLISHABLE_KEY", "SUPABASE_SECRET_KEY", "ANON_KEY", "SERVICE_ROLE_KEY"]
+            .iter()
+            .map(|k| self.value(k))
+            .collect()
+    }
+}
+
+#[test]
+fn every_phase_verifies_with_pyjwt_as_intended() {
+    let stack = Stack::new();
+    let clients = stack.client_keys();
+    let old_session = stack.session_token();
+    let old_gateway = stack.value("ANON_KEY_ASYMMETRIC");
+    let legacy = stack.value("ANON_KEY");
+    let check = |when: &str, expect_old: bool, new_session: Option<&String>| {
+        stack.assert_auths_rule(when);
+        assert_eq!(stack.client_keys(), clients, "what clients hold never changes ({when})");
+        let mut tokens = vec![
+            ("old session", old_session.clone()),
+            ("old gateway key", old_gateway.clone()),
+            ("legacy anon", legacy.clone()),
+            ("gateway anon now", stack.value("ANON_KEY_ASYMMETRIC")),
+            ("gateway service_role now", stack.value("SERVICE_ROLE_KEY_ASYMMETRIC")),
+            ("session now", stack.session_token()),
+        ];
+        if let Some(token) = new_session {
+            tokens.push(("new-key session", token.clone()));
+        }
+        let Some(results) = pyjwt_verifies(&stack.json("JWT_JWKS"), &tokens) else { return };
+        for (name, ok) in results {
+            let expected = if name.starts_with("old") { expect_old } else { true };
+            assert_eq!(ok, expected, "{name} after {when}");
+        }
+    };
+    check("generate-keys", true, None);
+    stack.ok(&["stage", "--yes"]);
+    check("stage", true, None);
+    stack.ok(&["promote", "--yes", "--force"]);
+    let new_session = stack.session_token();
+    check("promote", true, Some(&new_session));
+    stack.ok(&["rollback", "--yes"]);
+    check("rollback", true, Some(&new_session));
+    stack.ok(&["promote", "--yes", "--force"]);
+    check("promote again", true, Some(&new_session));
+    stack.ok(&["revoke", "--yes", "--force"]);
+    check("revoke", false, Some(&new_session));
+}
