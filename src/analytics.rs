@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 use zeroize::Zeroizing;
 
@@ -141,7 +142,9 @@ async fn postgres_backends(
         "SELECT ctid::text, id::text, {config}, {url} FROM _analytics.source_backends \
          WHERE type = 'postgres' AND coalesce({config}, {url}) IS NOT NULL ORDER BY id{lock}"
     );
-    let rows = client.query(&sql, &[]).await?;
+    // Unnamed statements throughout (`*_typed`): behind a transaction-mode pooler a named
+    // statement outlives its client on the server connection and collides with the next one's.
+    let rows = client.query_typed(&sql, &[]).await?;
     rows.iter()
         .map(|row| {
             Ok(Backend {
@@ -253,15 +256,6 @@ pub async fn rewrite_passwords(
         None => None,
     };
     let set_column = columns.url.then_some("UPDATE _analytics.source_backends SET url = $2 WHERE ctid = $1::text::tid");
-    // Prepared once each (one round trip), only when there are rows to update.
-    let any_rows = !backends.is_empty();
-    let prepare = |sql: Option<&'static str>| async move {
-        match sql {
-            Some(sql) if any_rows => client.prepare(sql).await.map(Some),
-            _ => Ok(None),
-        }
-    };
-    let (set_config, set_column) = (prepare(set_config).await?, prepare(set_column).await?);
     let mut done = Rewritten::default();
     for backend in backends {
         let mut updated = false;
@@ -271,7 +265,9 @@ pub async fn rewrite_passwords(
                 continue;
             }
             if let Some(new_url) = dburl::with_password(url.expose(), new_password).map(Zeroizing::new) {
-                client.execute(statement, &[&backend.ctid, &new_url.as_str()]).await?;
+                let params: [(&(dyn ToSql + Sync), Type); 2] =
+                    [(&backend.ctid, Type::TEXT), (&new_url.as_str(), Type::TEXT)];
+                client.execute_typed(statement, &params).await?;
                 updated = true;
             }
         }
