@@ -211,9 +211,13 @@ fn candidates(target: &Target, pending: &Secret, current: Option<&Secret>) -> Ve
 
 async fn settle_with(target: &Target, pending: &Secret, current: Option<&Secret>) -> Settlement {
     let mut rejected = Vec::new();
-    for (login, evidence) in candidates(target, pending, current) {
+    // Two passes: a rotation still committing can flip the password once, between a refused
+    // login with the pending password and a refused one with the current password. The flip
+    // happens at most once, so the second pass finds the password that is live.
+    let logins = candidates(target, pending, current);
+    for (login, evidence) in logins.iter().chain(logins.iter()) {
         match login.connect_raw().await {
-            Ok(client) => return judge(&client, &login, evidence, pending, current).await,
+            Ok(client) => return judge(&client, login, *evidence, pending, current).await,
             Err(err) if err.is_auth_failure() => rejected.push(login.user().to_owned()),
             Err(err) if err.sqlstate() == Some(&tokio_postgres::error::SqlState::INVALID_CATALOG_NAME) => {
                 rejected.push(format!("{} (no database {})", login.user(), login.dbname()))
@@ -223,6 +227,7 @@ async fn settle_with(target: &Target, pending: &Secret, current: Option<&Secret>
             }
         }
     }
+    rejected.sort();
     rejected.dedup();
     Settlement::NeitherLive {
         connected: false,
