@@ -21,7 +21,7 @@ use crate::rotate::RotateOptions;
 use crate::rotate_keys::{Phase, RotateKeysOptions};
 use crate::rotate_secrets::RotateSecretsOptions;
 use crate::stack::{self, KeySpec};
-use crate::ui::{ReportFormat, Verbosity};
+use crate::ui::{ColorChoice, ReportFormat, Verbosity};
 
 /// Mint, rotate and audit the secrets of a self-hosted Supabase stack.
 ///
@@ -37,6 +37,11 @@ pub struct Cli {
     /// Print more detail about each step (never secret values).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// When to colour findings and messages: auto colours only a terminal, and never with
+    /// NO_COLOR set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
 
     /// What to do.
     #[command(subcommand)]

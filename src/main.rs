@@ -22,7 +22,7 @@ fn main() -> std::process::ExitCode {
             return if err.use_stderr() { ExitCode::Usage } else { ExitCode::Success }.into();
         }
     };
-    let ui = Ui::new(cli.verbosity());
+    let ui = Ui::new(cli.verbosity(), cli.color);
     match run(cli.command, &ui) {
         Ok(code) => code.into(),
         Err(err) => {

@@ -18,6 +18,30 @@ pub enum ReportFormat {
     Json,
 }
 
+/// When to colour what is printed (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Only on a terminal, and never with NO_COLOR set.
+    #[default]
+    Auto,
+    /// Always, even into a file or a pipe.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour a stream that is (or is not) a terminal, NO_COLOR (<https://no-color.org>)
+    /// being `no_color`.
+    fn paints(self, is_terminal: bool, no_color: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => is_terminal && !no_color,
+        }
+    }
+}
+
 /// How much to say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -33,14 +57,27 @@ pub enum Verbosity {
 #[derive(Debug, Clone)]
 pub struct Ui {
     verbosity: Verbosity,
+    /// Colour the lines on stderr.
     color: bool,
+    /// Colour the text reports on stdout.
+    color_stdout: bool,
 }
 
 impl Ui {
-    /// Colour only on a terminal, never with `NO_COLOR` set (<https://no-color.org>).
-    pub fn new(verbosity: Verbosity) -> Self {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Ui { verbosity, color }
+    /// With `--color auto`, each stream is coloured only when it is a terminal and `NO_COLOR`
+    /// is unset or empty.
+    pub fn new(verbosity: Verbosity, color: ColorChoice) -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Ui {
+            verbosity,
+            color: color.paints(std::io::stderr().is_terminal(), no_color),
+            color_stdout: color.paints(std::io::stdout().is_terminal(), no_color),
+        }
+    }
+
+    /// Whether text reports on stdout are coloured.
+    pub fn colors_stdout(&self) -> bool {
+        self.color_stdout
     }
 
     /// Whether `--quiet` asked for errors only.
@@ -116,11 +153,7 @@ impl Ui {
     }
 
     fn paint(&self, text: &str, ansi: &str) -> String {
-        if self.color {
-            format!("\x1b[{ansi}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
+        paint(self.color, text, ansi)
     }
 
     /// Asks `question` with `[y/N]` and Enter unless `assume_yes`; without a terminal on stdin,
@@ -242,6 +275,16 @@ fn capitalised(text: &str) -> String {
     format!("{first}{}.", chars.as_str())
 }
 
+/// `text` in the SGR colour `ansi` (`31` red, `33` yellow, `32` green, `1;31` bold red) when
+/// `color`, else as it is.
+pub fn paint(color: bool, text: &str, ansi: &str) -> String {
+    if color {
+        format!("\x1b[{ansi}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Writes `text` to stdout in full or fails: a truncated secret (closed pipe, full disk) must
 /// not look like success.
 pub fn write_stdout(text: &str) -> Result<()> {
@@ -273,7 +316,16 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_typed_consent, printable};
+    use super::{is_typed_consent, printable, ColorChoice};
+
+    #[test]
+    fn auto_colours_only_a_terminal_without_no_color() {
+        assert!(ColorChoice::Auto.paints(true, false));
+        assert!(!ColorChoice::Auto.paints(false, false));
+        assert!(!ColorChoice::Auto.paints(true, true));
+        assert!(ColorChoice::Always.paints(false, true));
+        assert!(!ColorChoice::Never.paints(true, false));
+    }
 
     #[test]
     fn control_characters_are_written_as_escapes() {

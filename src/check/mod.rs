@@ -173,8 +173,8 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     // error; JSON stays whole (a machine asked for it).
     match (ui.is_quiet(), args.format) {
         (true, ReportFormat::Text) if report.errors == 0 => {}
-        (true, ReportFormat::Text) => crate::ui::write_stdout(&report.errors_text())?,
-        _ => crate::ui::write_stdout(&report.render(args.format)?)?,
+        (true, ReportFormat::Text) => crate::ui::write_stdout(&report.errors_text(ui.colors_stdout()))?,
+        _ => crate::ui::write_stdout(&report.render(args.format, ui.colors_stdout())?)?,
     }
     match report.errors {
         0 => Ok(ExitCode::Success),

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{Finding, Severity};
 use crate::error::{Error, Result};
-use crate::ui::ReportFormat;
+use crate::ui::{paint, ReportFormat};
 
 /// What `check` prints on stdout.
 #[derive(Serialize)]
@@ -38,9 +38,10 @@ impl<'a> Report<'a> {
         }
     }
 
-    pub(super) fn render(&self, format: ReportFormat) -> Result<String> {
+    /// The report in `format`; the text form in severity colours when `color`.
+    pub(super) fn render(&self, format: ReportFormat, color: bool) -> Result<String> {
         match format {
-            ReportFormat::Text => Ok(self.text()),
+            ReportFormat::Text => Ok(self.text(color)),
             ReportFormat::Json => serde_json::to_string_pretty(self)
                 .map(|mut text| {
                     text.push('\n');
@@ -51,30 +52,30 @@ impl<'a> Report<'a> {
     }
 
     /// The error-level lines and a verdict that counts them alone (`--quiet`).
-    pub(super) fn errors_text(&self) -> String {
+    pub(super) fn errors_text(&self, color: bool) -> String {
         let mut text = String::new();
         for f in self.findings.iter().filter(|f| f.severity == Severity::Error) {
-            text.push_str(&line(f));
+            text.push_str(&line(f, color));
         }
-        text.push_str(&format!("failed: {} error(s) in {}\n", self.errors, self.env_file));
+        text.push_str(&format!("{} {} error(s) in {}\n", verdict(false, color), self.errors, self.env_file));
         text
     }
 
     /// One line per finding (`severity[code] KEY: message`), then a summary.
-    fn text(&self) -> String {
+    fn text(&self, color: bool) -> String {
         let mut text = String::new();
         for f in self.findings {
-            text.push_str(&line(f));
+            text.push_str(&line(f, color));
         }
         for what in &self.verified {
             text.push_str(&format!("verified: {what}\n"));
         }
         if self.findings.is_empty() {
-            text.push_str(&format!("ok: no problems found in {}\n", self.env_file));
+            text.push_str(&format!("{} no problems found in {}\n", verdict(true, color), self.env_file));
         } else {
             text.push_str(&format!(
-                "{}: {} error(s), {} warning(s) in {}\n",
-                if self.ok { "ok" } else { "failed" },
+                "{} {} error(s), {} warning(s) in {}\n",
+                verdict(self.ok, color),
                 self.errors,
                 self.warnings,
                 self.env_file
@@ -84,8 +85,17 @@ impl<'a> Report<'a> {
     }
 }
 
-/// One finding as a line of text: `severity[code] KEY (line N): message`.
-fn line(f: &Finding) -> String {
+/// `ok:` in green or `failed:` in red.
+fn verdict(ok: bool, color: bool) -> String {
+    match ok {
+        true => paint(color, "ok:", "1;32"),
+        false => paint(color, "failed:", "1;31"),
+    }
+}
+
+/// One finding as a line of text: `severity[code] KEY (line N): message`, with `severity[code]`
+/// in its severity's colour (bold red for errors, bold yellow for warnings) when `color`.
+fn line(f: &Finding, color: bool) -> String {
     let place = match (f.file.as_deref(), f.line) {
         (Some(file), Some(line)) => Some(format!("{file}:{line}")),
         (None, Some(line)) => Some(format!("line {line}")),
@@ -97,5 +107,10 @@ fn line(f: &Finding) -> String {
         (None, Some(place)) => format!(" ({place}):"),
         (None, None) => String::new(),
     };
-    format!("{}[{}]{key} {}\n", f.severity.as_str(), f.code, f.message)
+    let ansi = match f.severity {
+        Severity::Error => "1;31",
+        Severity::Warning => "1;33",
+    };
+    let label = paint(color, &format!("{}[{}]", f.severity.as_str(), f.code), ansi);
+    format!("{label}{key} {}\n", f.message)
 }

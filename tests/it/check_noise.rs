@@ -72,3 +72,41 @@ fn allow_accepts_a_code_and_an_unknown_code_is_a_usage_error() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("no-such-code") && said.contains("unused-env-key"), "lists the codes: {said}");
 }
+
+/// `check`'s text report: `severity[code]` in its severity's colour with `--color always`, even
+/// into a pipe; nothing coloured with `--color never`, nor with auto into a pipe (issue 19, item 9).
+#[test]
+fn findings_are_coloured_by_severity_only_when_asked_or_on_a_terminal() {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    // A demo-free file with one error (a missing secret) and one warning (group-readable).
+    std::fs::write(&env, "POSTGRES_PASSWORD=\n").unwrap();
+    std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let run = |extra: &[&str], no_color: bool| {
+        let mut cmd = bin();
+        cmd.args(["check", "--env-file"]).arg(&env).args(extra);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().expect("runs");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), out.status.code())
+    };
+    let (coloured, code) = run(&["--color", "always"], false);
+    assert_eq!(code, Some(1), "{coloured}");
+    assert!(coloured.contains("\x1b[1;31merror[missing-secret]\x1b[0m"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[1;33mwarning[file-permissions]\x1b[0m"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[1;31mfailed:\x1b[0m"), "{coloured:?}");
+    // The global flag is accepted before the command too.
+    let out = bin().args(["--color", "always", "check", "--env-file"]).arg(&env).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\x1b[1;31merror["), "before the command");
+    for (extra, no_color) in [(&["--color", "never"][..], false), (&[][..], false), (&["--color", "auto"][..], true)] {
+        let (plain, code) = run(extra, no_color);
+        assert_eq!(code, Some(1));
+        assert!(!plain.contains('\x1b'), "{extra:?}: {plain:?}");
+        assert!(plain.contains("error[missing-secret]"), "{plain}");
+    }
+    let out = bin().args(["check", "--color", "sometimes"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown --color value is a usage error");
+}
