@@ -31,7 +31,13 @@ enum RoleSource {
 }
 
 /// `--db`: resolves the target as `rotate-passwords` does, then checks logins and analytics.
-pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values, ui: &Ui) -> Result<Vec<Finding>> {
+pub(super) fn audit_database(
+    args: &CheckOptions,
+    env: &EnvFile,
+    values: &Values,
+    ui: &Ui,
+    verified: &mut Vec<String>,
+) -> Result<Vec<Finding>> {
     let Some(password) = values.get(POSTGRES_PASSWORD).map(|p| Secret::new(p.to_owned())) else {
         return Ok(vec![Finding::new(
             Code::DbNotChecked,
@@ -44,19 +50,19 @@ pub(super) fn audit_database(args: &CheckOptions, env: &EnvFile, values: &Values
     let target = resolved.target;
     ui.detail(&format!("checking the database at {}", target.display()));
     let runtime = crate::db::runtime()?;
-    let mut findings = runtime.block_on(audit_live(target.clone(), password, ui));
+    let mut findings = runtime.block_on(audit_live(target.clone(), password, ui, verified));
     findings.extend(runtime.block_on(super::db_jwt_secret_copy::audit(
         &target,
         values.get("JWT_SECRET"),
         &findings,
         ui,
     )));
-    findings.extend(runtime.block_on(super::service_copies::audit(&target, values, &findings, ui)));
+    findings.extend(runtime.block_on(super::service_copies::audit(&target, values, &findings, ui, verified)));
     Ok(findings)
 }
 
 /// The server part of `--db`. Every failure becomes a finding, so the file report still prints.
-async fn audit_live(target: Target, password: Secret, ui: &Ui) -> Vec<Finding> {
+async fn audit_live(target: Target, password: Secret, ui: &Ui, verified: &mut Vec<String>) -> Vec<Finding> {
     let mut out = Vec::new();
     match target.connect().await {
         Ok(admin) => {
@@ -70,7 +76,7 @@ async fn audit_live(target: Target, password: Secret, ui: &Ui) -> Vec<Finding> {
             if roles.is_empty() {
                 out.push(no_supabase_roles(&target));
             }
-            out.extend(check_logins(&target, &roles, &password, source).await);
+            out.extend(check_logins(&target, &roles, &password, source, verified).await);
             out.extend(check_analytics(&target, &admin, &password, ui).await);
         }
         Err(err) if is_auth_failure(&err) => {
@@ -79,7 +85,7 @@ async fn audit_live(target: Target, password: Secret, ui: &Ui) -> Vec<Finding> {
             if !(uses_env_password && roles::login_by_default().any(|role| role == target.user())) {
                 out.push(Finding::new(Code::DbLoginFailed, None, format!("{err}")));
             }
-            out.extend(check_logins(&target, &stock_login_roles(), &password, RoleSource::Stock).await);
+            out.extend(check_logins(&target, &stock_login_roles(), &password, RoleSource::Stock, verified).await);
         }
         Err(err) => {
             let code = if is_server_refusal(&err) { Code::DbConnectFailed } else { Code::DbUnreachable };
@@ -122,28 +128,57 @@ async fn login_roles(admin: &tokio_postgres::Client) -> std::result::Result<Vec<
 }
 
 /// Logs in as every role with `POSTGRES_PASSWORD`, all at once (each login is a network round
-/// trip plus a SCRAM exchange; a dozen in sequence is noticeably slow over a tunnel).
-async fn check_logins(target: &Target, roles: &[String], password: &Secret, source: RoleSource) -> Vec<Finding> {
-    db::logins(target, roles, password)
-        .await
-        .into_iter()
-        .filter(|login| !login.ok)
-        .map(|login| login_failed(target, &login.role, login.error.as_deref().unwrap_or("refused"), source))
-        .collect()
+/// trip plus a SCRAM exchange; a dozen in sequence is noticeably slow over a tunnel). The roles
+/// that logged in go to `verified`; the refusals are grouped by the server's reason, so a wrong
+/// password is one finding naming every role rather than a dozen near-identical lines.
+async fn check_logins(
+    target: &Target,
+    roles: &[String],
+    password: &Secret,
+    source: RoleSource,
+    verified: &mut Vec<String>,
+) -> Vec<Finding> {
+    let mut refused: Vec<(String, Vec<String>)> = Vec::new();
+    let mut accepted = Vec::new();
+    for login in db::logins(target, roles, password).await {
+        if login.ok {
+            accepted.push(login.role);
+            continue;
+        }
+        let reason = reason_without_role(login.error.as_deref().unwrap_or("refused"), &login.role);
+        match refused.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, roles)) => roles.push(login.role),
+            None => refused.push((reason, vec![login.role])),
+        }
+    }
+    if !accepted.is_empty() {
+        verified.push(format!("POSTGRES_PASSWORD logs in as {} on {}", accepted.join(", "), target.host_port()));
+    }
+    refused.iter().map(|(reason, roles)| login_failed(target, roles, reason, source)).collect()
 }
 
-fn login_failed(target: &Target, role: &str, reason: &str, source: RoleSource) -> Finding {
+/// The server's reason with the role's own name taken out, so that the same refusal for
+/// several roles reads the same.
+fn reason_without_role(reason: &str, role: &str) -> String {
+    reason.replace(&format!(" for user \"{role}\""), "").replace(&format!("\"{role}\""), "the role")
+}
+
+fn login_failed(target: &Target, roles: &[String], reason: &str, source: RoleSource) -> Finding {
+    let (noun, names) = match roles {
+        [one] => ("role", one.clone()),
+        _ => ("roles", roles.join(", ")),
+    };
     let message = match source {
         RoleSource::Listed => format!(
-            "is not accepted for LOGIN role {role} on {} ({reason}); the .env and the database disagree, and services \
-             logging in as {role} will fail. Put the database's password in the .env, or set a new one everywhere with \
-             `pmoves-secrets rotate-passwords`",
+            "is not accepted for LOGIN {noun} {names} on {} ({reason}); the .env and the database disagree, and \
+             services logging in as {names} will fail. Put the database's password in the .env, or set a new one \
+             everywhere with `pmoves-secrets rotate-passwords`",
             target.host_port()
         ),
         RoleSource::Stock => format!(
-            "is not accepted for role {role} on {} ({reason}); either the password is wrong or the role does not exist \
-             there (under SCRAM both look the same): the LOGIN roles could not be listed, so the stock Supabase roles \
-             were tried",
+            "is not accepted for {noun} {names} on {} ({reason}); either the password is wrong or the role does not \
+             exist there (under SCRAM both look the same): the LOGIN roles could not be listed, so the stock Supabase \
+             roles were tried",
             target.host_port()
         ),
     };
@@ -172,5 +207,14 @@ mod tests {
         )));
         assert!(is_server_refusal(&err("database \"x\" does not exist (3D000); check", Some("3D000"))));
         assert!(!is_server_refusal(&err("timed out (after 10s); check", None)));
+    }
+
+    #[test]
+    fn the_same_refusal_for_two_roles_reads_the_same() {
+        let anon = reason_without_role("password authentication failed for user \"anon\" (28P01)", "anon");
+        let auth =
+            reason_without_role("password authentication failed for user \"authenticator\" (28P01)", "authenticator");
+        assert_eq!(anon, auth);
+        assert_eq!(anon, "password authentication failed (28P01)");
     }
 }

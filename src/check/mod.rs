@@ -191,8 +191,9 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     findings.extend(file::file_permissions(&args.env_file)?);
     findings.extend(file::pending_rotation(&args.env_file));
     findings.extend(file::leftover_temp_files(&args.env_file));
+    let mut verified = Vec::new();
     if args.db {
-        findings.extend(database::audit_database(args, &env, &values, ui)?);
+        findings.extend(database::audit_database(args, &env, &values, ui, &mut verified)?);
     }
     let lines = env.key_lines();
     for finding in &mut findings {
@@ -205,7 +206,7 @@ pub fn run(args: &CheckOptions, ui: &Ui) -> Result<ExitCode> {
     // Errors first; within a severity, the order the rules ran in (file order for most).
     findings.sort_by_key(|f| f.severity);
 
-    let report = Report::new(&args.env_file, &findings);
+    let report = Report::new(&args.env_file, &findings, verified);
     // --quiet: the error-level findings and the verdict only, nothing at all when there is no
     // error; JSON stays whole (a machine asked for it).
     match (ui.is_quiet(), args.format) {

@@ -19,10 +19,14 @@ pub(super) struct Report<'a> {
     pub(super) errors: usize,
     warnings: usize,
     findings: &'a [Finding],
+    /// What `--db` verified (roles that logged in, copies compared), so a clean report says
+    /// what "no problems" covers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    verified: Vec<String>,
 }
 
 impl<'a> Report<'a> {
-    pub(super) fn new(path: &Path, findings: &'a [Finding]) -> Self {
+    pub(super) fn new(path: &Path, findings: &'a [Finding], verified: Vec<String>) -> Self {
         let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
         Report {
             ok: errors == 0,
@@ -30,6 +34,7 @@ impl<'a> Report<'a> {
             errors,
             warnings: findings.len() - errors,
             findings,
+            verified,
         }
     }
 
@@ -60,6 +65,9 @@ impl<'a> Report<'a> {
         let mut text = String::new();
         for f in self.findings {
             text.push_str(&line(f));
+        }
+        for what in &self.verified {
+            text.push_str(&format!("verified: {what}\n"));
         }
         if self.findings.is_empty() {
             text.push_str(&format!("ok: no problems found in {}\n", self.env_file));

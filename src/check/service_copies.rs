@@ -37,7 +37,13 @@ fn code_of(id: CopyId) -> Code {
 
 /// Every copy of [`crate::stack::copies`] but the JWT secret setting. A server that the login
 /// rules (`earlier`) found unreachable is not tried a second time.
-pub(super) async fn audit(target: &Target, values: &Values<'_>, earlier: &[Finding], ui: &Ui) -> Vec<Finding> {
+pub(super) async fn audit(
+    target: &Target,
+    values: &Values<'_>,
+    earlier: &[Finding],
+    ui: &Ui,
+    verified: &mut Vec<String>,
+) -> Vec<Finding> {
     if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
         return Vec::new();
     }
@@ -48,8 +54,12 @@ pub(super) async fn audit(target: &Target, values: &Values<'_>, earlier: &[Findi
             return Vec::new();
         }
     };
-    let audit = Audit { target, main: &main, values, ui, out: Vec::new() };
-    audit.run().await
+    let audit = Audit { target, main: &main, values, ui, out: Vec::new(), compared: Vec::new() };
+    let (findings, compared) = audit.run().await;
+    if !compared.is_empty() {
+        verified.push(format!("the copies in the database compared with the .env: {}", compared.join("; ")));
+    }
+    findings
 }
 
 struct Audit<'a> {
@@ -58,16 +68,18 @@ struct Audit<'a> {
     values: &'a Values<'a>,
     ui: &'a Ui,
     out: Vec<Finding>,
+    /// The copies found and read, as `schema.table.column (N rows)`, for the report's summary.
+    compared: Vec<String>,
 }
 
 impl Audit<'_> {
-    async fn run(mut self) -> Vec<Finding> {
+    async fn run(mut self) -> (Vec<Finding>, Vec<String>) {
         self.supavisor().await;
         self.realtime_tenants().await;
         self.realtime_settings().await;
         self.logflare_api_key().await;
         self.logflare_tokens().await;
-        self.out
+        (self.out, self.compared)
     }
 
     /// The rows of a table, or `None` after reporting why there are none to compare.
@@ -81,7 +93,16 @@ impl Audit<'_> {
                 self.out.push(not_checked(copy, &format!(" in database {dbname}: it could not be read ({reason})")));
                 None
             }
-            Found::Rows { dbname, rows } => Some((dbname, rows)),
+            Found::Rows { dbname, rows } => {
+                self.compared.push(format!(
+                    "{}.{}.{} in {dbname} ({} row(s))",
+                    copy.schema,
+                    copy.table,
+                    copy.column,
+                    rows.len()
+                ));
+                Some((dbname, rows))
+            }
         }
     }
 

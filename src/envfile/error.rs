@@ -17,6 +17,13 @@ pub enum EnvFileError {
     /// A line is neither blank, a comment nor `KEY=value`.
     #[error("line {line} of {} is malformed: {reason}; fix or remove that line", Shown(.path.as_deref()))]
     Malformed { path: Option<PathBuf>, line: usize, reason: &'static str },
+    /// The file is JSON or YAML (as `generate-keys --format json|k8s` prints), not a `.env`.
+    #[error(
+        "{} looks like {format}, not a .env file: only .env files (KEY=value lines) are read; pass the stack's .env \
+         (generate-keys --format env writes one)",
+        Shown(.path.as_deref())
+    )]
+    NotDotenv { path: Option<PathBuf>, format: &'static str },
     /// The file is not UTF-8 (compose would not read it either).
     #[error("{} is not valid UTF-8 (the first invalid byte is on line {line}); save it as UTF-8", .path.display())]
     NotUtf8 { path: PathBuf, line: usize },

@@ -120,6 +120,20 @@ impl fmt::Debug for EnvFile {
     }
 }
 
+/// The format a file that is not a `.env` is in, judged by its first line that is neither blank
+/// nor a comment: JSON (`generate-keys --format json`) or a YAML document such as the Kubernetes
+/// Secret `generate-keys --format k8s` prints. Asked only once the file failed to parse.
+fn other_format(body: &str) -> Option<&'static str> {
+    let first = body.lines().map(str::trim).find(|line| !line.is_empty() && !line.starts_with('#'))?;
+    if first.starts_with('{') || first.starts_with('[') {
+        Some("JSON")
+    } else if first == "---" || first.starts_with("apiVersion:") || first.starts_with("kind:") {
+        Some("YAML (a Kubernetes manifest?)")
+    } else {
+        None
+    }
+}
+
 impl EnvFile {
     /// Parses `.env` text (a file's contents or a template). `path` is only used to name the
     /// source in error messages.
@@ -128,10 +142,9 @@ impl EnvFile {
             Some(body) => (true, body),
             None => (false, text),
         };
-        let entries = parse_entries(body).map_err(|(line, reason)| EnvFileError::Malformed {
-            path: path.map(Path::to_path_buf),
-            line,
-            reason,
+        let entries = parse_entries(body).map_err(|(line, reason)| match other_format(body) {
+            Some(format) => EnvFileError::NotDotenv { path: path.map(Path::to_path_buf), format },
+            None => EnvFileError::Malformed { path: path.map(Path::to_path_buf), line, reason },
         })?;
         let mut index: HashMap<String, Vec<usize>> = HashMap::new();
         for (i, entry) in entries.iter().enumerate() {

@@ -10,6 +10,7 @@ use crate::crypto::{self, CipherError};
 use crate::db::{self, Target};
 use crate::envfile::EnvFile;
 use crate::error::{Error, Result};
+use crate::keyring;
 use crate::secret::Secret;
 use crate::secrets::{self, Existing};
 use crate::service_copies::{self as stored, Found};
@@ -113,18 +114,10 @@ fn printable(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
-/// New values for `keys` and what is derived from them. The signing-key sets are never touched
-/// here: a stack using them needs their `oct` key changed with `JWT_SECRET` (SPEC §7), which
-/// the key ring's own function does; until it is available, such a run is refused.
+/// New values for `keys` and what is derived from them. A stack with the signing-key sets gets
+/// only their `oct` key changed with `JWT_SECRET` (SPEC §7): the key ring's own function
+/// rebuilds both sets, keeping every EC key, standby and previous ones included.
 pub fn mint(env: &EnvFile, keys: &[&'static str]) -> Result<Vec<(&'static str, Secret)>> {
-    let asymmetric_in_use = keys::asymmetric_core().any(|k| env.get(k).is_some_and(|v| !v.is_empty()));
-    if keys.contains(&"JWT_SECRET") && asymmetric_in_use {
-        return Err(Error::Precondition(
-            "JWT_SECRET's oct key is also in JWT_KEYS and JWT_JWKS, which this version of rotate-secrets does not \
-             rewrite yet; nothing was changed"
-                .to_owned(),
-        ));
-    }
     let base: BTreeSet<&'static str> = keys.iter().copied().collect();
     let wanted = keys::with_dependents(&base, false);
     let recipes: Vec<(&'static str, Recipe)> =
@@ -133,7 +126,19 @@ pub fn mint(env: &EnvFile, keys: &[&'static str]) -> Result<Vec<(&'static str, S
         jwt_secret: env.get("JWT_SECRET").filter(|v| !v.is_empty()).map(|v| Secret::new(v.to_owned())),
         jwt_keys: None,
     };
-    secrets::mint(recipes, &existing, secrets::unix_now())
+    let mut minted = secrets::mint(recipes, &existing, secrets::unix_now())?;
+    let new_secret = minted.iter().find(|(key, _)| *key == "JWT_SECRET").map(|(_, v)| v.expose().to_owned());
+    if let (Some(new_secret), Some(ring)) = (new_secret, env.get("JWT_KEYS").filter(|v| !v.is_empty())) {
+        let sets = keyring::rebuilt_sets(ring, env.get("JWT_JWKS"), Some(&new_secret)).map_err(|e| {
+            Error::Precondition(format!(
+                "{}: {}, so its EC keys cannot be kept with a new JWT_SECRET; fix the ring (pmoves-secrets check) \
+                 first; nothing was changed",
+                e.key, e.problem
+            ))
+        })?;
+        minted.extend(sets.into_iter().map(|(key, value)| (key, Secret::new(value))));
+    }
+    Ok(minted)
 }
 
 /// The services whose input changes: every reader of a minted key.

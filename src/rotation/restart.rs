@@ -113,7 +113,7 @@ fn failed(project: &ComposeProject, what: String) -> Error {
     Error::PartiallyApplied {
         what,
         recovery: format!(
-            "the rotation itself succeeded and was verified; recreate the services by hand, from a shell that has \
+            "the rotation itself is complete (the .env holds the new values); recreate the services by hand, from a shell that has \
              not exported the .env's variables (compose prefers them to --env-file): {}",
             project.manual_command(&project.services)
         ),

@@ -681,6 +681,27 @@ fn db_check_passes_against_a_matching_cluster() {
 }
 
 #[test]
+fn db_check_that_passes_says_which_roles_logged_in_and_which_copies_were_compared() {
+    let pg = Cluster::start(ClusterOptions::default());
+    let out = env_for(&pg, pg.password()).check(&["--db", "--sslmode", "disable"]);
+    let said = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", text(&out.stderr));
+    let logins = said
+        .lines()
+        .find(|l| l.starts_with("verified: POSTGRES_PASSWORD logs in as "))
+        .unwrap_or_else(|| panic!("{said}"));
+    for role in LOGIN_ROLES {
+        assert!(logins.contains(role), "{role}: {said}");
+    }
+    let copies = said
+        .lines()
+        .find(|l| l.starts_with("verified: the copies in the database"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(copies.contains("_supavisor") || copies.contains("tenants"), "{said}");
+    assert!(said.lines().last().is_some_and(|l| l.starts_with("ok: no problems found in ")), "{said}");
+}
+
+#[test]
 fn db_check_with_a_wrong_password_reports_every_login_role() {
     let pg = Cluster::start(ClusterOptions::default());
     let (code, report) = env_for(&pg, "0123456789abcdef0123456789abcdef").json(DB_ARGS);
@@ -692,9 +713,12 @@ fn db_check_with_a_wrong_password_reports_every_login_role() {
         .filter(|f| f["code"] == "db-login-failed")
         .map(|f| f["message"].as_str().unwrap().to_owned())
         .collect();
+    // One line for one wrong password (issue 19, item 7), naming every role.
+    assert_eq!(failed.len(), 1, "{failed:#?}");
     for role in LOGIN_ROLES {
-        assert!(failed.iter().any(|m| m.contains(&format!("role {role} "))), "{role} not reported: {failed:#?}");
+        assert!(failed[0].contains(&format!(" {role}")), "{role} not reported: {failed:#?}");
     }
+    assert!(failed[0].contains("roles "), "{failed:#?}");
     // The admin login failed too: the stock list was used, and the message says what that means.
     assert!(failed.iter().all(|m| m.contains("does not exist")), "{failed:#?}");
 }

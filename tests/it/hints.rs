@@ -100,3 +100,19 @@ fn the_repository_ignores_a_dotenv_made_by_the_readmes_first_step() {
         .unwrap();
     assert!(!example.success(), "templates stay trackable");
 }
+
+#[test]
+fn check_of_generate_keys_json_or_k8s_output_says_only_env_files_are_read() {
+    let dir = tempdir();
+    for format in ["json", "k8s"] {
+        let made = bin().args(["generate-keys", "--format", format]).output().expect("runs");
+        assert_eq!(made.status.code(), Some(0));
+        let path = dir.path().join(format!("out.{format}"));
+        std::fs::write(&path, &made.stdout).unwrap();
+        let (said, code) = run_in(dir.path(), &["check", "--env-file", path.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{format}: {said}");
+        assert!(said.contains("only .env files (KEY=value lines) are read"), "{format}: {said}");
+        assert!(!said.contains("malformed"), "{format}: {said}");
+        assert_eq!(said.lines().count(), 1, "{format}: {said}");
+    }
+}

@@ -266,3 +266,39 @@ fn rotate_passwords_leaves_a_committed_rotate_secrets_pending_file_to_rotate_sec
     assert!(!pending.exists());
     assert_eq!(errors(&env), vec![]);
 }
+
+/// The EC keys of `JWT_KEYS` (standby included), as the file holds them.
+fn ec_keys(env: &StackEnv, set: &str) -> Vec<serde_json::Value> {
+    let value: serde_json::Value = serde_json::from_str(&env.get(set)).expect("a JSON key set");
+    let keys = if set == "JWT_JWKS" { value["keys"].clone() } else { value };
+    keys.as_array().expect("an array").iter().filter(|k| k["kty"] == "EC").cloned().collect()
+}
+
+fn oct_key(env: &StackEnv, set: &str) -> serde_json::Value {
+    let value: serde_json::Value = serde_json::from_str(&env.get(set)).expect("a JSON key set");
+    let keys = if set == "JWT_JWKS" { value["keys"].clone() } else { value };
+    keys.as_array().expect("an array").iter().find(|k| k["kty"] == "oct").cloned().expect("an oct key")
+}
+
+#[test]
+fn a_new_jwt_secret_during_a_signing_key_rotation_keeps_every_ec_key() {
+    let Some((_pg, env, _crypto)) = setup("a_new_jwt_secret_during_a_signing_key_rotation") else { return };
+    let path = env.path.to_str().expect("utf-8 path");
+    let fill = bin().args(["generate-keys", "--asymmetric", "--yes", "--env-file", path]).output().expect("runs");
+    assert!(fill.status.success(), "{}", stderr(&fill));
+    let stage = bin().args(["rotate-keys", "--env-file", path, "stage", "--yes"]).output().expect("runs");
+    assert!(stage.status.success(), "{}", stderr(&stage));
+    let (ring, public, old_oct) = (ec_keys(&env, "JWT_KEYS"), ec_keys(&env, "JWT_JWKS"), oct_key(&env, "JWT_KEYS"));
+    assert_eq!(ring.len(), 2, "a signer and a standby key");
+    let (anon_asymmetric, state) = (env.get("ANON_KEY_ASYMMETRIC"), env.get("JWT_KEYS_STATE"));
+
+    let out = rotate(&env, &["JWT_SECRET", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ec_keys(&env, "JWT_KEYS"), ring, "every EC key, private parts included, is kept");
+    assert_eq!(ec_keys(&env, "JWT_JWKS"), public, "every public key stays published");
+    assert_eq!((env.get("ANON_KEY_ASYMMETRIC"), env.get("JWT_KEYS_STATE")), (anon_asymmetric, state));
+    let new_oct = oct_key(&env, "JWT_KEYS");
+    assert_ne!(new_oct["k"], old_oct["k"], "the oct key follows JWT_SECRET");
+    assert_eq!(oct_key(&env, "JWT_JWKS")["k"], new_oct["k"]);
+    assert_eq!(errors(&env), vec![]);
+}
