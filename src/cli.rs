@@ -1,26 +1,25 @@
-//! The command line: clap definitions, and their conversion into the plain option structs the
-//! commands take.
+//! The command line: the top-level clap definitions and the usage rules that span commands.
 //!
-//! Doc comments here are the `--help` text. Nothing in this file decides anything: values are
-//! parsed here (so a bad value is a usage error, exit 2, with the valid ones listed) and handed
-//! over as [`GenerateOptions`], [`RotateOptions`] and [`CheckOptions`]; the clap types never
-//! travel below this module.
+//! Doc comments are the `--help` text. Each command's options are its own struct, deriving
+//! clap's `Args` in the command's module (`generate::GenerateOptions`, `rotate::RotateOptions`,
+//! `rotate_secrets::RotateSecretsOptions`, `check::CheckOptions`, with `db::ConnectOptions`
+//! flattened in), so the command takes what clap parsed and no copy sits between the two.
+//! Values are parsed by clap (a bad value is a usage error, exit 2, with the valid ones listed).
+//! `rotate-keys` is the exception: its phases are subcommands here, turned into the one
+//! [`RotateKeysOptions`] the command takes (the phase and its options resolved together).
 
-use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
-use crate::check::{CheckOptions, Code};
-use crate::db::{ConnectOptions, SslMode};
+use crate::check::CheckOptions;
 use crate::error::EXIT_CODES_HELP;
-use crate::generate::{GenerateOptions, SecretsFormat};
+use crate::generate::GenerateOptions;
+use crate::limits::parse_lock_wait;
 use crate::rotate::RotateOptions;
 use crate::rotate_keys::{Phase, RotateKeysOptions};
 use crate::rotate_secrets::RotateSecretsOptions;
-use crate::stack::{self, KeySpec};
 use crate::ui::{ColorChoice, ReportFormat, Verbosity};
 
 /// Mint, rotate and audit the secrets of a self-hosted Supabase stack.
@@ -64,15 +63,15 @@ impl Cli {
 pub enum Command {
     /// Mint every secret a fresh stack needs.
     #[command(after_help = with_exit_codes(GENERATE_EXAMPLES))]
-    GenerateKeys(GenerateArgs),
+    GenerateKeys(GenerateOptions),
 
     /// Rotate the database password of every Supabase role, live, in one confirmed transaction.
     #[command(after_help = with_exit_codes(ROTATE_EXAMPLES))]
-    RotatePasswords(RotateArgs),
+    RotatePasswords(RotateOptions),
 
     /// Rotate any other secret live, with every copy the stack keeps outside .env (SPEC §8).
     #[command(after_help = with_exit_codes(ROTATE_SECRETS_EXAMPLES))]
-    RotateSecrets(RotateSecretsArgs),
+    RotateSecrets(RotateSecretsOptions),
 
     /// Audit an .env (and optionally the live database) for unsafe, default or inconsistent secrets.
     // `--db-url` and `--sslmode` say how to reach the database, so they need `--db`: without it
@@ -84,7 +83,7 @@ pub enum Command {
         mut_arg("db_url", |arg| arg.requires("db")),
         mut_arg("sslmode", |arg| arg.requires("db"))
     )]
-    Check(CheckArgs),
+    Check(CheckOptions),
 
     /// Rotate the ES256 signing key with overlap (stage, promote, revoke), or the opaque API keys.
     #[command(after_help = with_exit_codes(ROTATE_KEYS_EXAMPLES))]
@@ -128,162 +127,6 @@ Examples:
   pmoves-secrets check --format json                   for CI gates
   pmoves-secrets check --compose docker-compose.yml    also read the compose file";
 
-/// `--only` values: names of the key catalogue (surrounding spaces tolerated, as in `A, B`),
-/// resolved to their catalogue entries. Unknown names are a usage error listing the valid ones.
-#[derive(Clone)]
-struct CatalogueKeyParser;
-
-impl TypedValueParser for CatalogueKeyParser {
-    type Value = &'static KeySpec;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &OsStr,
-    ) -> Result<Self::Value, clap::Error> {
-        let trimmed = value.to_str().map_or(value, |text| OsStr::new(text.trim()));
-        let names = PossibleValuesParser::new(stack::KEYS.iter().map(|spec| spec.key));
-        let name = names.parse_ref(cmd, arg, trimmed)?;
-        // The possible values are exactly the catalogue's names, so the lookup cannot miss; the
-        // fallback error keeps that an error rather than a panic should the two ever drift.
-        stack::key(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(stack::KEYS.iter().map(|spec| PossibleValue::new(spec.key))))
-    }
-}
-
-/// `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms and 1 h.
-fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
-    crate::rotate::parse_duration(text)
-        .ok_or_else(|| "not a duration between 1ms and 1h, such as 5s or 500ms".to_owned())
-}
-
-/// `--lock-wait`: like `--lock-timeout`, or `0` (give up at once when another run holds the lock).
-fn parse_lock_wait(text: &str) -> Result<Duration, String> {
-    if matches!(text.trim(), "0" | "0s" | "0ms" | "0m") {
-        return Ok(Duration::ZERO);
-    }
-    crate::rotate::parse_duration(text)
-        .ok_or_else(|| "not a duration between 0 and 1h, such as 30s, 500ms or 0".to_owned())
-}
-
-/// `--name`: an RFC 1123 subdomain, as Kubernetes requires of object names.
-fn parse_k8s_name(text: &str) -> Result<String, String> {
-    crate::generate::k8s_name_problem(text, 253, true).map_or(Ok(text.to_owned()), Err)
-}
-
-/// `--namespace`: an RFC 1123 label, as Kubernetes requires of namespaces.
-fn parse_k8s_namespace(text: &str) -> Result<String, String> {
-    crate::generate::k8s_name_problem(text, 63, false).map_or(Ok(text.to_owned()), Err)
-}
-
-/// Options of `generate-keys`.
-#[derive(Debug, Args)]
-pub struct GenerateArgs {
-    /// Also emit the newer asymmetric auth keys (JWT_KEYS, JWT_JWKS, ES256 API keys, opaque keys).
-    #[arg(long)]
-    pub asymmetric: bool,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = SecretsFormat::Env)]
-    pub format: SecretsFormat,
-
-    /// metadata.name of the Kubernetes Secret (--format k8s) [default: supabase-secrets].
-    #[arg(long, value_parser = parse_k8s_name)]
-    pub name: Option<String>,
-
-    /// metadata.namespace of the Kubernetes Secret (--format k8s).
-    #[arg(long, value_parser = parse_k8s_namespace)]
-    pub namespace: Option<String>,
-
-    /// Print FILE (e.g. upstream's .env.example) with every secret filled in.
-    #[arg(long, value_name = "FILE", group = "target")]
-    pub template: Option<PathBuf>,
-
-    /// Update FILE in place: fill secrets that are missing, empty or a known demo value.
-    #[arg(long, value_name = "FILE", group = "target")]
-    pub env_file: Option<PathBuf>,
-
-    /// Write to a new FILE created with mode 0600 instead of stdout (also with --template).
-    #[arg(long, short, value_name = "FILE", conflicts_with = "env_file")]
-    pub output: Option<PathBuf>,
-
-    /// With --env-file: regenerate these keys even when set (comma-separated).
-    #[arg(long, value_name = "KEY[,KEY...]", value_delimiter = ',', requires = "env_file", value_parser = CatalogueKeyParser)]
-    pub only: Vec<&'static KeySpec>,
-
-    /// With --output: replace an existing file.
-    #[arg(long, requires = "output")]
-    pub force: bool,
-
-    /// Do not ask before changing a file.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
-    /// With --env-file: how long to wait while another run holds the file's lock (e.g. 30s; 0: do not wait).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait, requires = "env_file")]
-    pub lock_wait: Duration,
-}
-
-/// How to reach the database. The password is best kept in the .env or in
-/// PMOVES_SECRETS_DB_URL: a password on the command line is visible to `ps`.
-#[derive(Debug, Args)]
-pub struct ConnectArgs {
-    /// postgresql:// URL of the database (overrides the .env; also PMOVES_SECRETS_DB_URL).
-    #[arg(long, value_name = "URL")]
-    pub db_url: Option<String>,
-
-    /// TLS mode [default: the URL's sslmode, PGSSLMODE, else prefer].
-    #[arg(long, value_enum)]
-    pub sslmode: Option<SslMode>,
-}
-
-/// Options of `rotate-passwords`.
-#[derive(Debug, Args)]
-pub struct RotateArgs {
-    /// The stack's .env: read for the connection and the old password, rewritten afterwards.
-    #[arg(long, value_name = "FILE", default_value = ".env")]
-    pub env_file: PathBuf,
-
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-
-    /// How long to wait for a table lock before giving up and rolling back (e.g. 5s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
-    pub lock_timeout: Duration,
-
-    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
-    pub lock_wait: Duration,
-
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Do not ask for confirmation.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-
-    /// After a verified rotation, recreate the services that hold the password (docker compose).
-    #[arg(long)]
-    pub restart: bool,
-
-    /// Compose file of the stack, for --restart (repeatable).
-    #[arg(long, value_name = "FILE", requires = "restart")]
-    pub compose_file: Vec<PathBuf>,
-
-    /// Compose project directory, for --restart [default: the .env's directory].
-    #[arg(long, value_name = "DIR", requires = "restart")]
-    pub project_directory: Option<PathBuf>,
-}
-
 // ------------------------------------------------------------------ rotate-secrets (issue 17)
 
 const ROTATE_SECRETS_EXAMPLES: &str = "\
@@ -291,129 +134,6 @@ Examples:
   pmoves-secrets rotate-secrets VAULT_ENC_KEY --dry-run   the plan: every copy, every service
   pmoves-secrets rotate-secrets LOGFLARE_PUBLIC_ACCESS_TOKEN LOGFLARE_PRIVATE_ACCESS_TOKEN --restart
   pmoves-secrets rotate-secrets --all --yes --format json";
-
-/// Options of `rotate-secrets`.
-#[derive(Debug, Args)]
-pub struct RotateSecretsArgs {
-    /// The secrets to rotate (JWT_SECRET, VAULT_ENC_KEY, REALTIME_DB_ENC_KEY, LOGFLARE_*, ...).
-    #[arg(value_name = "KEY", required_unless_present = "all", conflicts_with = "all")]
-    pub keys: Vec<String>,
-
-    /// Every secret rotate-secrets rotates.
-    #[arg(long)]
-    pub all: bool,
-
-    /// The stack's .env: read for the connection and the current values, rewritten afterwards.
-    #[arg(long, value_name = "FILE", default_value = ".env")]
-    pub env_file: PathBuf,
-
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-
-    /// How long to wait for a lock in the database before giving up and rolling back.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
-    pub lock_timeout: Duration,
-
-    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
-    pub lock_wait: Duration,
-
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Do not ask for confirmation.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-
-    /// Afterwards, recreate exactly the services whose input changed (docker compose).
-    #[arg(long)]
-    pub restart: bool,
-
-    /// Compose file of the stack, for --restart (repeatable).
-    #[arg(long, value_name = "FILE", requires = "restart")]
-    pub compose_file: Vec<PathBuf>,
-
-    /// Compose project directory, for --restart [default: the .env's directory].
-    #[arg(long, value_name = "DIR", requires = "restart")]
-    pub project_directory: Option<PathBuf>,
-}
-
-impl From<RotateSecretsArgs> for RotateSecretsOptions {
-    fn from(args: RotateSecretsArgs) -> Self {
-        RotateSecretsOptions {
-            keys: args.keys,
-            all: args.all,
-            env_file: args.env_file,
-            connect: args.connect.into(),
-            lock_timeout: args.lock_timeout,
-            lock_wait: args.lock_wait,
-            dry_run: args.dry_run,
-            yes: args.yes,
-            format: args.format,
-            restart: args.restart,
-            compose_file: args.compose_file,
-            project_directory: args.project_directory,
-        }
-    }
-}
-
-/// Options of `check`.
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// The .env to audit.
-    #[arg(long, value_name = "FILE", default_value = ".env")]
-    pub env_file: PathBuf,
-
-    /// Also log in to the database as each LOGIN role with POSTGRES_PASSWORD.
-    #[arg(long)]
-    pub db: bool,
-
-    /// Also read this compose file (repeatable, like compose's -f): unset variables, secret
-    /// fallbacks, secrets written in it, .env keys nothing reads.
-    #[arg(long, value_name = "FILE")]
-    pub compose: Vec<PathBuf>,
-
-    #[command(flatten)]
-    pub connect: ConnectArgs,
-
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-
-    /// Accept findings of this code: left out of the report and the exit status (repeatable,
-    /// as clippy's --allow), e.g. --allow unused-env-key.
-    #[arg(long, value_name = "CODE", value_parser = FindingCodeParser)]
-    pub allow: Vec<Code>,
-}
-
-/// `--allow` values: the stable finding codes; an unknown one is a usage error listing them.
-#[derive(Clone)]
-struct FindingCodeParser;
-
-impl TypedValueParser for FindingCodeParser {
-    type Value = Code;
-
-    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<Code, clap::Error> {
-        let names = PossibleValuesParser::new(Code::ALL.iter().map(|code| code.as_str()));
-        let name = names.parse_ref(cmd, arg, value)?;
-        // The possible values are exactly the codes' names, so the lookup cannot miss; the
-        // fallback keeps that an error rather than a panic should the two ever drift.
-        Code::ALL
-            .iter()
-            .copied()
-            .find(|code| code.as_str() == name)
-            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(Code::ALL.iter().map(|code| PossibleValue::new(code.as_str()))))
-    }
-}
 
 const ROTATE_KEYS_EXAMPLES: &str = "\
 Examples:
@@ -518,60 +238,6 @@ impl From<RotateKeysArgs> for RotateKeysOptions {
             restart: change.restart,
             project_directory: change.project_directory,
             lock_wait: args.lock_wait,
-        }
-    }
-}
-
-impl From<ConnectArgs> for ConnectOptions {
-    fn from(args: ConnectArgs) -> Self {
-        ConnectOptions { db_url: args.db_url, sslmode: args.sslmode }
-    }
-}
-
-impl From<GenerateArgs> for GenerateOptions {
-    fn from(args: GenerateArgs) -> Self {
-        GenerateOptions {
-            asymmetric: args.asymmetric,
-            format: args.format,
-            name: args.name,
-            namespace: args.namespace,
-            template: args.template,
-            env_file: args.env_file,
-            output: args.output,
-            only: args.only.iter().map(|spec| spec.key).collect(),
-            force: args.force,
-            yes: args.yes,
-            lock_wait: args.lock_wait,
-        }
-    }
-}
-
-impl From<RotateArgs> for RotateOptions {
-    fn from(args: RotateArgs) -> Self {
-        RotateOptions {
-            env_file: args.env_file,
-            connect: args.connect.into(),
-            lock_timeout: args.lock_timeout,
-            lock_wait: args.lock_wait,
-            dry_run: args.dry_run,
-            yes: args.yes,
-            format: args.format,
-            restart: args.restart,
-            compose_file: args.compose_file,
-            project_directory: args.project_directory,
-        }
-    }
-}
-
-impl From<CheckArgs> for CheckOptions {
-    fn from(args: CheckArgs) -> Self {
-        CheckOptions {
-            env_file: args.env_file,
-            db: args.db,
-            connect: args.connect.into(),
-            format: args.format,
-            compose: args.compose,
-            allow: args.allow,
         }
     }
 }

@@ -38,13 +38,18 @@ pub enum SslMode {
     Require,
 }
 
-/// What the command line says about the connection; [`resolve`] completes it from the `.env`,
-/// the environment and the defaults.
-#[derive(Debug, Clone, Default)]
+/// How to reach the database. The password is best kept in the .env or in
+/// PMOVES_SECRETS_DB_URL: a password on the command line is visible to `ps`.
+///
+/// [`resolve`] completes it from the `.env`, the environment and the defaults.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectOptions {
-    /// `--db-url`: a `postgresql://` URL (it may carry a password, which `ps` shows).
+    /// postgresql:// URL of the database (overrides the .env; also PMOVES_SECRETS_DB_URL).
+    #[arg(long, value_name = "URL")]
     pub db_url: Option<String>,
-    /// `--sslmode`, when given.
+
+    /// TLS mode [default: the URL's sslmode, PGSSLMODE, else prefer].
+    #[arg(long, value_enum)]
     pub sslmode: Option<SslMode>,
 }
 

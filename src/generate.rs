@@ -7,23 +7,26 @@
 //! [`crate::envfile`]; this module only decides which keys to mint and where the values go.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fmt;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use zeroize::Zeroizing;
 
 use crate::db::{self, ConnectOptions};
 use crate::envfile::{self, EnvFile};
 use crate::error::{Error, Result};
 use crate::keyring::{self, JWKS_KEY, KEYS_KEY, STATE_KEY};
+use crate::limits::parse_lock_wait;
 use crate::secret::Secret;
 use crate::secrets::{self, Existing};
 use crate::service_copies;
 use crate::stack::connection::connection_settings;
 use crate::stack::copies::{self, Copy};
 use crate::stack::demo::is_demo_value;
-use crate::stack::keys::{self, POSTGRES_PASSWORD};
+use crate::stack::keys::{self, KeySpec, POSTGRES_PASSWORD};
 use crate::stack::notice;
 use crate::stack::settings;
 use crate::strength::{self, Weakness};
@@ -40,33 +43,89 @@ pub enum SecretsFormat {
     K8s,
 }
 
-/// What `generate-keys` is asked to do, resolved from the command line. `env_file` excludes the
-/// other two; `output` may go with `template`; none of them means stdout.
-#[derive(Debug, Clone)]
+/// Options of `generate-keys`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct GenerateOptions {
-    /// Also emit the asymmetric auth keys.
+    /// Also emit the newer asymmetric auth keys (JWT_KEYS, JWT_JWKS, ES256 API keys, opaque keys).
+    #[arg(long)]
     pub asymmetric: bool,
+
     /// Output format.
+    #[arg(long, value_enum, default_value_t = SecretsFormat::Env)]
     pub format: SecretsFormat,
-    /// `metadata.name` of the Kubernetes Secret (an RFC 1123 subdomain); `supabase-secrets` when
-    /// not given.
+
+    /// metadata.name of the Kubernetes Secret (--format k8s) [default: supabase-secrets].
+    #[arg(long, value_parser = parse_k8s_name)]
     pub name: Option<String>,
-    /// `metadata.namespace` of the Kubernetes Secret (an RFC 1123 label).
+
+    /// metadata.namespace of the Kubernetes Secret (--format k8s).
+    #[arg(long, value_parser = parse_k8s_namespace)]
     pub namespace: Option<String>,
-    /// Print this template with every secret filled in.
+
+    /// Print FILE (e.g. upstream's .env.example) with every secret filled in.
+    #[arg(long, value_name = "FILE", group = "target")]
     pub template: Option<PathBuf>,
-    /// Update this `.env` in place.
+
+    /// Update FILE in place: fill secrets that are missing, empty or a known demo value.
+    #[arg(long, value_name = "FILE", group = "target")]
     pub env_file: Option<PathBuf>,
-    /// Write to this new file (mode 0600).
+
+    /// Write to a new FILE created with mode 0600 instead of stdout (also with --template).
+    #[arg(long, short, value_name = "FILE", conflicts_with = "env_file")]
     pub output: Option<PathBuf>,
-    /// With `env_file`: catalogue keys to regenerate even when set.
-    pub only: BTreeSet<&'static str>,
-    /// With `output`: replace an existing file.
+
+    /// With --env-file: regenerate these keys even when set (comma-separated).
+    #[arg(long, value_name = "KEY[,KEY...]", value_delimiter = ',', requires = "env_file", value_parser = CatalogueKeyParser)]
+    pub only: Vec<&'static KeySpec>,
+
+    /// With --output: replace an existing file.
+    #[arg(long, requires = "output")]
     pub force: bool,
+
     /// Do not ask before changing a file.
+    #[arg(short = 'y', long)]
     pub yes: bool,
-    /// With `env_file`: how long to wait while another run holds its lock.
+
+    /// With --env-file: how long to wait while another run holds the file's lock (e.g. 30s; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait, requires = "env_file")]
     pub lock_wait: std::time::Duration,
+}
+
+/// `--only` values: names of the key catalogue (surrounding spaces tolerated, as in `A, B`),
+/// resolved to their catalogue entries. Unknown names are a usage error listing the valid ones.
+#[derive(Clone)]
+struct CatalogueKeyParser;
+
+impl TypedValueParser for CatalogueKeyParser {
+    type Value = &'static KeySpec;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let trimmed = value.to_str().map_or(value, |text| OsStr::new(text.trim()));
+        let names = PossibleValuesParser::new(keys::KEYS.iter().map(|spec| spec.key));
+        let name = names.parse_ref(cmd, arg, trimmed)?;
+        // The possible values are exactly the catalogue's names, so the lookup cannot miss; the
+        // fallback error keeps that an error rather than a panic should the two ever drift.
+        keys::key(&name).ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(keys::KEYS.iter().map(|spec| PossibleValue::new(spec.key))))
+    }
+}
+
+/// `--name`: an RFC 1123 subdomain, as Kubernetes requires of object names.
+fn parse_k8s_name(text: &str) -> Result<String, String> {
+    k8s_name_problem(text, 253, true).map_or(Ok(text.to_owned()), Err)
+}
+
+/// `--namespace`: an RFC 1123 label, as Kubernetes requires of namespaces.
+fn parse_k8s_namespace(text: &str) -> Result<String, String> {
+    k8s_name_problem(text, 63, false).map_or(Ok(text.to_owned()), Err)
 }
 
 /// A minted set: secrets in catalogue order, then the standard variables.
@@ -270,7 +329,8 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     // write refuses too (settling the rotation later would undo it).
     env.refuse_while_pending()?;
     let mut file = env.read_existing()?;
-    let plan = plan_changes(&file, path, &args.only, args.asymmetric, is_demo_value)?;
+    let only: BTreeSet<&'static str> = args.only.iter().map(|spec| spec.key).collect();
+    let plan = plan_changes(&file, path, &only, args.asymmetric, is_demo_value)?;
     warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);
     warn_weak_database_password(&file, path, ui);
     let plan = hold_back_keys_with_copies(&file, path, plan, ui)?;

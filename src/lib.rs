@@ -6,7 +6,8 @@
 //! list, which is also its table):
 //!
 //! - [`manual`]: the completion scripts and the man page, rendered from the clap definitions;
-//! - [`cli`]: the clap definitions and the usage rules;
+//! - [`cli`]: the top-level clap definitions and `rotate-keys`' phases (each command's own options
+//!   derive clap's `Args` in the command's module, and the command takes them as parsed);
 //! - the commands [`generate`], [`rotate`], [`rotate_keys`], [`rotate_secrets`] and [`check`],
 //!   which never import each other;
 //! - what several commands share: [`rotation`] (the silenced session, `--restart`, crash
@@ -27,7 +28,7 @@
 //!   travels in), [`envfile`] (every `.env` file concern), [`dburl`] (the one connection-string
 //!   grammar), [`jwt`] (reading tokens and keys), [`crypto`] (Supavisor's and Realtime's
 //!   encryption of their copies), [`clock`] (UTC rendering), [`interrupt`] (Ctrl-C and SIGTERM
-//!   during prompts and waits), [`limits`] (the time limits, which tests can shorten) and
+//!   during prompts and waits), [`limits`] (the time limits, which tests can shorten, and the duration options' grammar) and
 //!   [`process`] (protections of the process itself: no core dump).
 
 #![forbid(unsafe_code)]

@@ -35,6 +35,37 @@ impl Limit {
     }
 }
 
+/// Parses a `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms
+/// and 1 h; `None` otherwise.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number.parse().ok()?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        _ => return None,
+    };
+    (0.001..=3600.0).contains(&seconds).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms and 1 h.
+pub fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| "not a duration between 1ms and 1h, such as 5s or 500ms".to_owned())
+}
+
+/// `--lock-wait`: like `--lock-timeout`, or `0` (give up at once when another run holds the lock).
+pub fn parse_lock_wait(text: &str) -> Result<Duration, String> {
+    if matches!(text.trim(), "0" | "0s" | "0ms" | "0m") {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text).ok_or_else(|| "not a duration between 0 and 1h, such as 30s, 500ms or 0".to_owned())
+}
+
 /// The duration `spec` (`name=duration,...`) gives `name`.
 fn lookup(spec: &str, name: &str) -> Option<Duration> {
     spec.split(',').filter_map(|item| item.trim().split_once('=')).find(|(key, _)| *key == name).and_then(

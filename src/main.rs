@@ -35,11 +35,11 @@ fn main() -> std::process::ExitCode {
 /// Sends each command to its module: the outline of the program.
 fn run(command: Command, ui: &Ui) -> Result<ExitCode> {
     match command {
-        Command::GenerateKeys(args) => generate::run(&args.into(), ui).map(|()| ExitCode::Success),
-        Command::RotatePasswords(args) => rotate::run(&args.into(), ui),
-        Command::Check(args) => check::run(&args.into(), ui),
+        Command::GenerateKeys(args) => generate::run(&args, ui).map(|()| ExitCode::Success),
+        Command::RotatePasswords(args) => rotate::run(&args, ui),
+        Command::Check(args) => check::run(&args, ui),
         Command::RotateKeys(args) => rotate_keys::run(&args.into(), ui),
-        Command::RotateSecrets(args) => rotate_secrets::run(&args.into(), ui),
+        Command::RotateSecrets(args) => rotate_secrets::run(&args, ui),
         Command::Completions { shell } => {
             ui::write_stdout(&manual::completion_script(shell)).map(|()| ExitCode::Success)
         }

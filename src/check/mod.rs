@@ -38,8 +38,10 @@ mod test_support;
 mod values;
 mod weak;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use serde::Serialize;
 
 use crate::db::ConnectOptions;
@@ -52,21 +54,57 @@ pub use code::Code;
 use report::Report;
 use values::{AuditedFile, Values};
 
-/// What `check` is asked to do, resolved from the command line.
-#[derive(Debug, Clone)]
+/// Options of `check`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct CheckOptions {
-    /// The `.env` to audit.
+    /// The .env to audit.
+    #[arg(long, value_name = "FILE", default_value = ".env")]
     pub env_file: PathBuf,
-    /// Also log in to the database as each LOGIN role with `POSTGRES_PASSWORD`.
+
+    /// Also log in to the database as each LOGIN role with POSTGRES_PASSWORD.
+    #[arg(long)]
     pub db: bool,
-    /// How to reach the database (with `db`).
-    pub connect: ConnectOptions,
-    /// Report format.
-    pub format: ReportFormat,
-    /// Compose files to read as well (`--compose`, repeatable).
+
+    /// Also read this compose file (repeatable, like compose's -f): unset variables, secret
+    /// fallbacks, secrets written in it, .env keys nothing reads.
+    #[arg(long, value_name = "FILE")]
     pub compose: Vec<PathBuf>,
-    /// Codes whose findings are accepted (`--allow`): left out of the report and the exit status.
+
+    #[command(flatten)]
+    pub connect: ConnectOptions,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Accept findings of this code: left out of the report and the exit status (repeatable,
+    /// as clippy's --allow), e.g. --allow unused-env-key.
+    #[arg(long, value_name = "CODE", value_parser = FindingCodeParser)]
     pub allow: Vec<Code>,
+}
+
+/// `--allow` values: the stable finding codes; an unknown one is a usage error listing them.
+#[derive(Clone)]
+struct FindingCodeParser;
+
+impl TypedValueParser for FindingCodeParser {
+    type Value = Code;
+
+    fn parse_ref(&self, cmd: &clap::Command, arg: Option<&clap::Arg>, value: &OsStr) -> Result<Code, clap::Error> {
+        let names = PossibleValuesParser::new(Code::ALL.iter().map(|code| code.as_str()));
+        let name = names.parse_ref(cmd, arg, value)?;
+        // The possible values are exactly the codes' names, so the lookup cannot miss; the
+        // fallback keeps that an error rather than a panic should the two ever drift.
+        Code::ALL
+            .iter()
+            .copied()
+            .find(|code| code.as_str() == name)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(Code::ALL.iter().map(|code| PossibleValue::new(code.as_str()))))
+    }
 }
 
 /// How bad a finding is (SPEC §4): `error` breaks a service or is publicly known, `warning` is

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::{EnvFile, EnvFileError, LockedEnv, Publication};
 use crate::error::{Error, ExitCode, Result};
-use crate::limits::Limit;
+pub use crate::limits::parse_duration;
+use crate::limits::{parse_lock_timeout, parse_lock_wait, Limit};
 use crate::secret::Secret;
 use crate::secrets;
 use crate::stack::connection::connection_settings;
@@ -36,47 +37,47 @@ use crate::rotation::restart;
 use recovery::Leftover;
 use report::{Recovery, Report, Timings};
 
-/// What `rotate-passwords` is asked to do, resolved from the command line.
-#[derive(Debug, Clone)]
+/// Options of `rotate-passwords`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RotateOptions {
-    /// The stack's `.env`: read for the connection and the old password, rewritten afterwards.
+    /// The stack's .env: read for the connection and the old password, rewritten afterwards.
+    #[arg(long, value_name = "FILE", default_value = ".env")]
     pub env_file: PathBuf,
-    /// How to reach the database.
-    pub connect: ConnectOptions,
-    /// How long to wait for a lock before giving up and rolling back.
-    pub lock_timeout: Duration,
-    /// How long to wait while another run holds the `.env`'s lock.
-    pub lock_wait: Duration,
-    /// Print the plan and change nothing.
-    pub dry_run: bool,
-    /// Do not ask for confirmation.
-    pub yes: bool,
-    /// Report format.
-    pub format: ReportFormat,
-    /// After a verified rotation, recreate the services that hold the password.
-    pub restart: bool,
-    /// Compose files of the stack, for `restart`.
-    pub compose_file: Vec<PathBuf>,
-    /// Compose project directory, for `restart` (default: the `.env`'s directory).
-    pub project_directory: Option<PathBuf>,
-}
 
-/// Parses a `--lock-timeout`: `5s`, `500ms`, `1m`, or a bare number of seconds, between 1 ms
-/// and 1 h; `None` otherwise.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: f64 = number.parse().ok()?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" | "min" => value * 60.0,
-        _ => return None,
-    };
-    (0.001..=3600.0).contains(&seconds).then(|| Duration::from_secs_f64(seconds))
+    #[command(flatten)]
+    pub connect: ConnectOptions,
+
+    /// How long to wait for a table lock before giving up and rolling back (e.g. 5s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Duration,
+
+    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
+    pub lock_wait: Duration,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// After a verified rotation, recreate the services that hold the password (docker compose).
+    #[arg(long)]
+    pub restart: bool,
+
+    /// Compose file of the stack, for --restart (repeatable).
+    #[arg(long, value_name = "FILE", requires = "restart")]
+    pub compose_file: Vec<PathBuf>,
+
+    /// Compose project directory, for --restart [default: the .env's directory].
+    #[arg(long, value_name = "DIR", requires = "restart")]
+    pub project_directory: Option<PathBuf>,
 }
 
 /// Runs `rotate-passwords` on its own runtime.

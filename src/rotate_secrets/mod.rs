@@ -23,6 +23,7 @@ use tokio_postgres::Client;
 use crate::db::{self, ConnectOptions, Target};
 use crate::envfile::{EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
+use crate::limits::{parse_lock_timeout, parse_lock_wait};
 use crate::rotation::crash::{self, CrashPoint};
 use crate::rotation::restart::{self, ComposeProject};
 use crate::rotation::silence;
@@ -33,32 +34,54 @@ use crate::ui::{ReportFormat, Ui};
 
 use plan::Plan;
 
-/// What `rotate-secrets` is asked to do, resolved from the command line.
-#[derive(Debug, Clone)]
+/// Options of `rotate-secrets`.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RotateSecretsOptions {
-    /// The secrets named on the command line.
+    /// The secrets to rotate (JWT_SECRET, VAULT_ENC_KEY, REALTIME_DB_ENC_KEY, LOGFLARE_*, ...).
+    #[arg(value_name = "KEY", required_unless_present = "all", conflicts_with = "all")]
     pub keys: Vec<String>,
-    /// Every secret `rotate-secrets` owns.
+
+    /// Every secret rotate-secrets rotates.
+    #[arg(long)]
     pub all: bool,
-    /// The stack's `.env`.
+
+    /// The stack's .env: read for the connection and the current values, rewritten afterwards.
+    #[arg(long, value_name = "FILE", default_value = ".env")]
     pub env_file: PathBuf,
-    /// How to reach the database.
+
+    #[command(flatten)]
     pub connect: ConnectOptions,
-    /// How long to wait for a lock in the database.
+
+    /// How long to wait for a lock in the database before giving up and rolling back.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
-    /// How long to wait for the `.env`'s lock.
+
+    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
     pub lock_wait: Duration,
+
     /// Print the plan and change nothing.
+    #[arg(long)]
     pub dry_run: bool,
+
     /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
     pub yes: bool,
+
     /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
-    /// Recreate the services whose input changed.
+
+    /// Afterwards, recreate exactly the services whose input changed (docker compose).
+    #[arg(long)]
     pub restart: bool,
-    /// Compose files, for `restart`.
+
+    /// Compose file of the stack, for --restart (repeatable).
+    #[arg(long, value_name = "FILE", requires = "restart")]
     pub compose_file: Vec<PathBuf>,
-    /// Compose project directory, for `restart`.
+
+    /// Compose project directory, for --restart [default: the .env's directory].
+    #[arg(long, value_name = "DIR", requires = "restart")]
     pub project_directory: Option<PathBuf>,
 }
 

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::stack::{set_mode, stderr_of, wait_bounded};
 use crate::common::{bin_path, skipped, tempdir};
-use crate::rotate_fixture::{set_mode, stderr_of, wait_bounded};
 
 /// The commands that write a `.env`, each with the arguments of a run that would write it.
 const WRITERS: &[&[&str]] = &[

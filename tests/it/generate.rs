@@ -252,3 +252,16 @@ fn a_terminal_on_stdout_gets_a_reminder_that_the_output_is_secret() {
     let out = crate::common::bin().arg("generate-keys").output().expect("runs");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("output below is secret"));
 }
+
+#[test]
+fn kubernetes_flags_need_format_k8s() {
+    for args in [&["--namespace", "prod"][..], &["--name", "supa"][..], &["--format", "json", "--name", "x"][..]] {
+        let out = bin().arg("generate-keys").args(args).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "nothing printed");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--format k8s"), "{args:?}");
+    }
+    let out = bin().args(["generate-keys", "--format", "k8s", "--namespace", "prod"]).output().expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("name: \"supabase-secrets\""));
+}

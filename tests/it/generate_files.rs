@@ -669,3 +669,23 @@ fn env_file_never_follows_a_symlink_at_the_lock_name() {
     assert!(fs::symlink_metadata(&elsewhere).is_err(), "a file was created at the link's target");
     assert_eq!(fs::read(&path).expect("read"), before);
 }
+
+#[test]
+fn a_template_can_be_written_to_a_private_file() {
+    let dir = tempdir();
+    let template = dir.path().join(".env.example");
+    std::fs::write(&template, "# mine\nJWT_SECRET=\nSITE_URL=http://example.test\n").expect("write");
+    let output = dir.path().join(".env");
+    let run = || bin().arg("generate-keys").arg("--template").arg(&template).arg("--output").arg(&output).output();
+    let out = run().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "the secrets go to the file only");
+    assert_eq!(mode_of(&output), 0o600);
+    let text = std::fs::read_to_string(&output).expect("read");
+    assert!(text.starts_with("# mine\n") && text.contains("SITE_URL=http://example.test\n"));
+    assert!(text.lines().any(|l| l.starts_with("JWT_SECRET=") && l.len() > 40));
+    // An existing file is kept unless --force.
+    let again = run().expect("runs");
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&output).expect("read"), text);
+}

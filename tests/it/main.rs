@@ -38,14 +38,11 @@ mod check_compose;
 // check against hostile inputs: FIFOs, nested and self-repeating references, control characters.
 mod check_bounds;
 
-// Operator experience: completions, man page, --quiet, colour.
-mod ux;
+// What the command line offers before anything runs: completions, the man page, exit codes in --help.
+mod cli_surface;
 
-// Completion of options, man, exit codes in help, flag combinations.
-mod ux_frictions;
-
-// The stack directory shared by the rotation tests.
-mod rotate_fixture;
+// How the tool writes to stderr: one-line errors, colour only on a terminal.
+mod stderr;
 
 // Settling a pending file: where to wait, --dry-run, SASLprep.
 mod rotate_recovery;

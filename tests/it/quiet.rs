@@ -1,8 +1,10 @@
 //! `--quiet` prints only errors, as `--help` says (issue 19, item 4): no plan, no report in
 //! text, no warning; JSON reports, asked for by a machine, stay; errors always show.
 
+use predicates::prelude::*;
+
+use crate::common::stack::{local_cluster, Stack};
 use crate::common::{bin, tempdir};
-use crate::rotate_fixture::{local_cluster, Stack};
 
 fn generated_env(dir: &std::path::Path, asymmetric: bool) -> std::path::PathBuf {
     let path = dir.join(".env");
@@ -72,4 +74,24 @@ fn quiet_rotate_keys_status_prints_nothing_but_json_stays() {
     let json =
         bin().args(["-q", "rotate-keys", "status", "--format", "json", "--env-file"]).arg(&env).output().unwrap();
     assert!(String::from_utf8_lossy(&json.stdout).contains("\"keys\""));
+}
+
+#[test]
+fn quiet_silences_progress_but_not_errors() {
+    let dir = tempdir();
+    let path = dir.path().join("new.env");
+    bin().args(["generate-keys", "--output"]).arg(&path).assert().success().stderr(predicate::str::contains("wrote"));
+    let other = dir.path().join("other.env");
+    bin().args(["-q", "generate-keys", "--output"]).arg(&other).assert().success().stderr("");
+    bin()
+        .args(["--quiet", "generate-keys", "--output"])
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("pmoves-secrets: error: "));
+}
+
+#[test]
+fn quiet_and_verbose_exclude_each_other() {
+    bin().args(["-q", "-v", "generate-keys"]).assert().code(2);
 }

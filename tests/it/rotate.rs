@@ -14,69 +14,36 @@ use crate::common::pg::{
     needs_local_cluster, Cluster, ClusterOptions, Layout, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES, NOLOGIN_ROLES,
     READ_ONLY_USER, ROTATED_ROLES,
 };
-use crate::common::{bin, env_value, mode_of, skip_on_external_database, tempdir};
+use crate::common::stack::Stack;
+use crate::common::{bin, block_on, env_value, mode_of, skip_on_external_database, tempdir};
 
-/// Runs a future on a fresh runtime (the harness spawns its connection tasks there).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
-}
-
-/// A stack directory with a realistic `.env` pointing at `cluster`.
-struct Stack {
-    dir: tempfile::TempDir,
-    env: PathBuf,
-}
-
-impl Stack {
-    fn new(cluster: &Cluster) -> Stack {
-        let dir = tempdir();
-        let env = dir.path().join(".env");
-        let pw = cluster.password();
-        let text = format!(
-            "# Supabase stack\r\n\
-             ############\n\
-             # Database\n\
-             ############\n\
-             POSTGRES_HOST={host}\n\
-             POSTGRES_PORT={port}\n\
-             POSTGRES_DB={db}\n\
-             export POSTGRES_PASSWORD={pw}   # rotated by pmoves-secrets\n\
-             \n\
-             SUPABASE_DB_URL='postgresql://postgres:{pw}@{host}:{port}/{db}?sslmode=disable'\n\
-             DATABASE_URL=postgres://supabase_admin:{pw}@db:5432/postgres\n\
-             OTHER_URL=postgres://app_user:{app}@db:5432/postgres\n\
-             NATS_URL=nats://nats:pmoves@nats:4222\n\
-             JWT_SECRET=\"keep-this-value-exactly-as-it-is-0123456789\"\n\
-             NO_FINAL_NEWLINE=yes",
-            host = cluster.host(),
-            port = cluster.port(),
-            db = cluster.main_db(),
-            app = APP_USER_PASSWORD,
-        );
-        std::fs::write(&env, text).unwrap();
-        set_mode(&env, 0o640);
-        Stack { dir, env }
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.env).unwrap()
-    }
-
-    fn password(&self) -> String {
-        password_in(&self.text())
-    }
-
-    fn pending(&self) -> PathBuf {
-        self.dir.path().join(".env.pending")
-    }
-
-    fn rotate(&self) -> assert_cmd::Command {
-        let mut cmd = bin();
-        cmd.current_dir(self.dir.path())
-            .args(["rotate-passwords", "--sslmode", "disable", "--env-file"])
-            .arg(&self.env);
-        cmd
-    }
+/// A stack directory with a realistic `.env` pointing at `cluster` (mode 0640).
+fn realistic_stack(cluster: &Cluster) -> Stack {
+    let pw = cluster.password();
+    let text = format!(
+        "# Supabase stack\r\n\
+         ############\n\
+         # Database\n\
+         ############\n\
+         POSTGRES_HOST={host}\n\
+         POSTGRES_PORT={port}\n\
+         POSTGRES_DB={db}\n\
+         export POSTGRES_PASSWORD={pw}   # rotated by pmoves-secrets\n\
+         \n\
+         SUPABASE_DB_URL='postgresql://postgres:{pw}@{host}:{port}/{db}?sslmode=disable'\n\
+         DATABASE_URL=postgres://supabase_admin:{pw}@db:5432/postgres\n\
+         OTHER_URL=postgres://app_user:{app}@db:5432/postgres\n\
+         NATS_URL=nats://nats:pmoves@nats:4222\n\
+         JWT_SECRET=\"keep-this-value-exactly-as-it-is-0123456789\"\n\
+         NO_FINAL_NEWLINE=yes",
+        host = cluster.host(),
+        port = cluster.port(),
+        db = cluster.main_db(),
+        app = APP_USER_PASSWORD,
+    );
+    let stack = Stack::with_text(&text);
+    set_mode(&stack.env, 0o640);
+    stack
 }
 
 /// What a test needs of the server it rotates on.
@@ -106,7 +73,7 @@ fn stack(options: ClusterOptions, needs: Needs) -> Option<(Cluster, Stack)> {
         }
     }
     let cluster = Cluster::start(options);
-    let stack = Stack::new(&cluster);
+    let stack = realistic_stack(&cluster);
     Some((cluster, stack))
 }
 
@@ -888,7 +855,7 @@ fn a_server_that_stops_answering_before_commit_is_given_up_on_and_nothing_change
         .unwrap();
     // The limit is 4 × --lock-timeout + the server-silence limit (20 s, shortened to 1 s here);
     // the bound below leaves room for a loaded machine.
-    let out = crate::rotate_fixture::wait_bounded(child, std::time::Duration::from_secs(90))
+    let out = crate::common::stack::wait_bounded(child, std::time::Duration::from_secs(90))
         .expect("the run ends although the server went silent");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

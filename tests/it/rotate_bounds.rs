@@ -4,8 +4,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
+use crate::common::block_on;
+use crate::common::stack::{local_cluster, stderr_of, verifiers, wait_bounded, Stack};
 use crate::common::{bin, tempdir};
-use crate::rotate_fixture::{block_on, local_cluster, stderr_of, verifiers, wait_bounded, Stack};
 
 /// Shortens the binary's time limits (test builds only), so no test waits on a production one.
 const LIMITS_VAR: &str = "PMOVES_SECRETS_TEST_LIMITS";

@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 
+use crate::common::block_on;
 use crate::common::pg::READ_ONLY_USER;
-use crate::rotate_fixture::{block_on, local_cluster, stderr_of, value_in, Stack};
+use crate::common::stack::{local_cluster, stderr_of, value_in, Stack};
 
 #[test]
 fn every_copy_of_the_password_in_the_env_follows_the_rotation() {

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::common::block_on;
 use crate::common::pg::{Cluster, ClusterOptions, APP_USER, LOGIN_ROLES, ROTATED_ROLES};
 use crate::common::skip_on_external_database;
-use crate::rotate_fixture::{block_on, local_cluster, stderr_of, value_in, Stack};
+use crate::common::stack::{local_cluster, stderr_of, value_in, Stack};
 
 /// What takes the rotation lock, as the tool takes it (a lock only a superuser can take).
 pub const ROTATION_LOCK_SQL: &str = "LOCK TABLE pg_catalog.pg_authid IN SHARE UPDATE EXCLUSIVE MODE";
@@ -155,7 +156,7 @@ impl Bouncer {
             return None;
         };
         let dir = crate::common::tempdir();
-        crate::rotate_fixture::set_mode(dir.path(), 0o777);
+        crate::common::stack::set_mode(dir.path(), 0o777);
         let port = free_port();
         let userlist = dir.path().join("userlist.txt");
         std::fs::write(&userlist, format!("\"{user}\" \"{password}\"\n")).unwrap();
@@ -175,7 +176,7 @@ impl Bouncer {
         )
         .unwrap();
         for file in [&ini, &userlist] {
-            crate::rotate_fixture::set_mode(file, 0o644);
+            crate::common::stack::set_mode(file, 0o644);
         }
         let mut command = std::process::Command::new(binary);
         if nix_is_root() {

@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::rotate_fixture::{block_on, local_cluster, set_mode, stderr_of, Stack};
+use crate::common::block_on;
+use crate::common::stack::{local_cluster, set_mode, stderr_of, Stack};
 
 /// One call of the fake `docker`: its arguments, working directory and environment.
 struct DockerCall {
@@ -147,7 +148,7 @@ fn crash_after_commit(stack: &Stack) -> String {
     assert!(!out.status.success(), "the crash point aborts the run");
     assert!(stack.pending().exists(), "the crash left the pending file");
     let pending = std::fs::read_to_string(stack.pending()).unwrap();
-    crate::rotate_fixture::value_in(&pending, "POSTGRES_PASSWORD").expect("the pending password")
+    crate::common::stack::value_in(&pending, "POSTGRES_PASSWORD").expect("the pending password")
 }
 
 #[test]

@@ -7,78 +7,64 @@
 //! verifier-shaped text. Each also proves that the logging it configures is in force, so a
 //! test cannot pass because nothing was logged at all.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::common::pg::{server_library_available, Cluster, ClusterOptions, SeenActivity, ROTATED_ROLES};
-use crate::common::{bin, bin_path, env_value, skip_on_external_database, skipped, tempdir};
+use crate::common::stack::Stack;
+use crate::common::{bin, bin_path, env_value, skip_on_external_database, skipped};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-/// A stack directory whose `.env` points at the cluster (and embeds the password in a URL).
-struct Stack {
-    _dir: tempfile::TempDir,
-    env: PathBuf,
+/// A stack whose `.env` points at the cluster (and embeds the password in a URL).
+fn leaks_stack(cluster: &Cluster) -> Stack {
+    let text = format!(
+        "POSTGRES_HOST={host}\nPOSTGRES_PORT={port}\nPOSTGRES_DB={db}\nPOSTGRES_PASSWORD={pw}\n\
+         SUPABASE_DB_URL=postgresql://postgres:{pw}@{host}:{port}/{db}\n",
+        host = cluster.host(),
+        port = cluster.port(),
+        db = cluster.main_db(),
+        pw = cluster.password(),
+    );
+    Stack::with_text(&text)
 }
 
-impl Stack {
-    fn new(cluster: &Cluster) -> Stack {
-        let dir = tempdir();
-        let env = dir.path().join(".env");
-        let text = format!(
-            "POSTGRES_HOST={host}\nPOSTGRES_PORT={port}\nPOSTGRES_DB={db}\nPOSTGRES_PASSWORD={pw}\n\
-             SUPABASE_DB_URL=postgresql://postgres:{pw}@{host}:{port}/{db}\n",
-            host = cluster.host(),
-            port = cluster.port(),
-            db = cluster.main_db(),
-            pw = cluster.password(),
-        );
-        std::fs::write(&env, text).unwrap();
-        Stack { _dir: dir, env }
-    }
+fn rotate_ok(stack: &Stack) {
+    let out = bin()
+        .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rotation failed: {}", String::from_utf8_lossy(&out.stderr));
+}
 
-    fn password(&self) -> String {
-        env_value(&std::fs::read_to_string(&self.env).unwrap(), "POSTGRES_PASSWORD").unwrap()
-    }
+/// A rotation that aborts at `point` (`PMOVES_SECRETS_CRASH_AT`); returns the password of
+/// the pending file it leaves.
+fn rotate_and_crash(stack: &Stack, point: &str) -> String {
+    let out = bin()
+        .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .env("PMOVES_SECRETS_CRASH_AT", point)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the rotation crashed at {point}");
+    let pending = stack.env.with_file_name(".env.pending");
+    env_value(&std::fs::read_to_string(pending).unwrap(), "POSTGRES_PASSWORD").unwrap()
+}
 
-    fn rotate(&self) {
-        let out = bin()
-            .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
-            .arg(&self.env)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "rotation failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    /// A rotation that aborts at `point` (`PMOVES_SECRETS_CRASH_AT`); returns the password of
-    /// the pending file it leaves.
-    fn rotate_and_crash(&self, point: &str) -> String {
-        let out = bin()
-            .args(["rotate-passwords", "--yes", "--sslmode", "disable", "--env-file"])
-            .arg(&self.env)
-            .env("PMOVES_SECRETS_CRASH_AT", point)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "the rotation crashed at {point}");
-        let pending = self.env.with_file_name(".env.pending");
-        env_value(&std::fs::read_to_string(pending).unwrap(), "POSTGRES_PASSWORD").unwrap()
-    }
-
-    /// Starts a rotation in the background (a long `--lock-timeout`, so it can wait on a lock).
-    fn spawn_rotation(&self) -> std::process::Child {
-        std::process::Command::new(bin_path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .args(["rotate-passwords", "--yes", "--lock-timeout", "60s", "--sslmode", "disable", "--env-file"])
-            .arg(&self.env)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
+/// Starts a rotation in the background (a long `--lock-timeout`, so it can wait on a lock).
+fn spawn_rotation(stack: &Stack) -> std::process::Child {
+    std::process::Command::new(bin_path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .args(["rotate-passwords", "--yes", "--lock-timeout", "60s", "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// A cluster configured by `options` and a stack on it; `None` (saying so) against an
@@ -92,7 +78,7 @@ fn local_stack(options: ClusterOptions) -> Option<(Cluster, Stack)> {
         return None;
     }
     let cluster = Cluster::start(options);
-    let stack = Stack::new(&cluster);
+    let stack = leaks_stack(&cluster);
     Some((cluster, stack))
 }
 
@@ -186,7 +172,7 @@ fn audit_probe(cluster: &Cluster) {
 fn sampled_transactions_log_no_password_and_no_verifier() {
     let options = ClusterOptions::new().setting("log_transaction_sample_rate", "1.0");
     let Some((cluster, stack)) = local_stack(options) else { return };
-    stack.rotate();
+    rotate_ok(&stack);
     let secrets = Secrets::after_rotation(&cluster, &stack);
     let log = cluster.server_log();
     assert!(log.contains("rolcanlogin"), "sampling is in force: the rotation's discovery is in the log");
@@ -197,7 +183,7 @@ fn sampled_transactions_log_no_password_and_no_verifier() {
 fn sampled_transactions_on_an_md5_server_log_no_md5_verifier() {
     let options = ClusterOptions::new().md5().setting("log_transaction_sample_rate", "1.0");
     let Some((cluster, stack)) = local_stack(options) else { return };
-    stack.rotate();
+    rotate_ok(&stack);
     let secrets = Secrets::after_rotation(&cluster, &stack);
     assert!(secrets.verifiers.iter().all(|v| v.starts_with("md5")), "the server stores md5 verifiers");
     assert!(cluster.server_log().contains("rolcanlogin"), "sampling is in force");
@@ -209,7 +195,7 @@ fn pgaudit_ddl_logging_shows_no_verifier() {
     let options = ClusterOptions::new().pgaudit().setting("pgaudit.log", "ddl");
     let Some((cluster, stack)) = local_stack(options) else { return };
     audit_probe(&cluster);
-    stack.rotate();
+    rotate_ok(&stack);
     let secrets = Secrets::after_rotation(&cluster, &stack);
     let log = cluster.server_log();
     assert!(log.contains("AUDIT: SESSION") && log.contains("CREATE TABLE audit_probe"), "pgaudit logs DDL");
@@ -224,7 +210,7 @@ fn pgaudit_write_logging_with_parameters_shows_no_password() {
         .setting("pgaudit.log_parameter", "on");
     let Some((cluster, stack)) = local_stack(options) else { return };
     audit_probe(&cluster);
-    stack.rotate();
+    rotate_ok(&stack);
     let secrets = Secrets::after_rotation(&cluster, &stack);
     let log = cluster.server_log();
     assert!(log.contains("AUDIT: SESSION") && log.contains("INSERT INTO audit_probe"), "pgaudit logs writes");
@@ -249,7 +235,7 @@ fn every_statement_log_and_statistics_together_show_no_secret() {
         .setting("debug_print_parse", "on");
     let Some((cluster, stack)) = local_stack(options) else { return };
     cluster.psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-    stack.rotate();
+    rotate_ok(&stack);
     let secrets = Secrets::after_rotation(&cluster, &stack);
     let log = cluster.server_log();
     assert!(log.contains("statement: ") && log.contains("AUDIT: SESSION"), "statements are logged");
@@ -269,7 +255,7 @@ fn pg_stat_activity_shows_no_secret(options: ClusterOptions) {
     // The rotation's one batch of ALTER ROLEs then waits at DROP SCHEMA _supavisor for as long
     // as this lock is held: whatever its session shows, the watcher sees.
     let holder = rt.block_on(cluster.hold_lock(""));
-    let mut rotation = stack.spawn_rotation();
+    let mut rotation = spawn_rotation(&stack);
     wait_until_rotation_waits_on_a_lock(&cluster, &mut rotation);
     std::thread::sleep(Duration::from_millis(200));
     drop(holder);
@@ -305,7 +291,7 @@ fn lock_wait_and_deadlock_reports_do_not_quote_the_rotation() {
         "BEGIN; SET LOCAL deadlock_timeout = '20ms'; LOCK TABLE _supavisor.tenants IN ACCESS SHARE MODE",
     ))
     .unwrap();
-    let mut rotation = stack.spawn_rotation();
+    let mut rotation = spawn_rotation(&stack);
     wait_until_rotation_waits_on_a_lock(&cluster, &mut rotation);
     // Past the rotation's deadlock_timeout: its own lock-wait report is logged.
     std::thread::sleep(Duration::from_millis(1200));
@@ -331,7 +317,7 @@ fn pgaudit_object_auditing_of_the_analytics_table_shows_no_password() {
     cluster.psql("CREATE ROLE pmoves_auditor NOLOGIN; GRANT UPDATE ON _analytics.source_backends TO pmoves_auditor");
     cluster.psql("UPDATE _analytics.source_backends SET type = type WHERE false");
     assert!(cluster.server_log().contains("AUDIT: OBJECT"), "pgaudit audits updates of the analytics table");
-    stack.rotate();
+    rotate_ok(&stack);
     let secrets = Secrets::after_rotation(&cluster, &stack);
     assert_log_clean(&cluster, &secrets);
 }
@@ -380,8 +366,8 @@ fn log_everything() -> ClusterOptions {
 #[test]
 fn recovery_after_a_crash_after_commit_logs_no_secret() {
     let Some((cluster, stack)) = local_stack(log_everything()) else { return };
-    let committed = stack.rotate_and_crash("after-commit");
-    stack.rotate();
+    let committed = rotate_and_crash(&stack, "after-commit");
+    rotate_ok(&stack);
     assert_eq!(stack.password(), committed, "recovery published the committed password");
     let secrets = Secrets::after_rotation(&cluster, &stack);
     let log = cluster.server_log();
@@ -392,8 +378,8 @@ fn recovery_after_a_crash_after_commit_logs_no_secret() {
 #[test]
 fn recovery_after_a_crash_before_commit_logs_no_secret() {
     let Some((cluster, stack)) = local_stack(log_everything()) else { return };
-    let discarded = stack.rotate_and_crash("after-stage");
-    stack.rotate();
+    let discarded = rotate_and_crash(&stack, "after-stage");
+    rotate_ok(&stack);
     let mut secrets = Secrets::after_rotation(&cluster, &stack);
     assert_ne!(secrets.new_password, discarded, "the pending file was discarded and a new rotation ran");
     secrets.others.push(discarded);

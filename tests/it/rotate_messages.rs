@@ -2,8 +2,8 @@
 //! typed prompt accepts, Ctrl-C there, a dry run against a database that does not exist, and a
 //! discarded pending file reported once.
 
+use crate::common::stack::{local_cluster, verifiers, Stack};
 use crate::common::{pty_exit_code, spawn_in_pty};
-use crate::rotate_fixture::{local_cluster, verifiers, Stack};
 
 #[test]
 fn the_prompt_names_and_accepts_the_stacks_own_database_name() {

@@ -1,8 +1,9 @@
 //! The live rotation's confirmation: a typed answer and Enter,
 //! never one keypress; declining is exit 3 in plain words and keeps a pending file.
 
+use crate::common::block_on;
+use crate::common::stack::{local_cluster, verifiers, Stack};
 use crate::common::{pty_exit_code, spawn_in_pty};
-use crate::rotate_fixture::{block_on, local_cluster, verifiers, Stack};
 
 /// Starts the rotation in a pseudo-terminal and waits for the question.
 fn prompt(stack: &Stack) -> rexpect::session::PtySession {

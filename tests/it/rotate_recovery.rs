@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::block_on;
 use crate::common::pg::ROTATED_ROLES;
-use crate::rotate_fixture::{block_on, local_cluster, stderr_of, verifiers, Stack, ROTATION_LOCK_SQL};
+use crate::common::stack::{local_cluster, stderr_of, verifiers, Stack, ROTATION_LOCK_SQL};
 
 const PENDING_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
 

@@ -7,6 +7,7 @@
 
 pub mod copies;
 pub mod pg;
+pub mod stack;
 
 use std::path::{Path, PathBuf};
 
@@ -67,6 +68,11 @@ pub fn skip_on_external_database(needs: &str) -> bool {
         return true;
     }
     false
+}
+
+/// Runs a future on a fresh runtime (the cluster harness spawns its connection tasks there).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
 }
 
 /// A fresh temporary directory for one test.

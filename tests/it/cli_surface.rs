@@ -1,10 +1,33 @@
-//! The frictions a new user hit, each pinned: bash completion of a subcommand's options, the man
-//! page, exit codes in every `--help`, Kubernetes flags without `--format k8s`, and
-//! `--template` with `--output`.
+//! What the command line offers an operator before anything runs: shell completions (of
+//! subcommands and of each subcommand's options), the man page, and the exit codes in every
+//! `--help`.
 
 use std::process::Command;
 
-use crate::common::{bin, mode_of, tempdir};
+use predicates::prelude::*;
+
+use crate::common::{bin, tempdir};
+
+#[test]
+fn completions_are_produced_for_every_supported_shell() {
+    for (shell, marker) in [
+        ("bash", "complete"),
+        ("zsh", "#compdef"),
+        ("fish", "complete -c"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(marker), "{shell} completion lacks {marker}");
+        assert!(text.contains("rotate-passwords") && text.contains("generate-keys"), "{shell} completes subcommands");
+    }
+}
+
+#[test]
+fn an_unknown_shell_is_a_usage_error() {
+    bin().args(["completions", "tcsh"]).assert().code(2);
+}
 
 #[test]
 fn bash_completes_a_subcommands_options() {
@@ -37,6 +60,16 @@ fn bash_completes_a_subcommands_options() {
 }
 
 #[test]
+fn the_man_page_is_generated_from_the_cli() {
+    bin()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with(".ie").or(predicate::str::contains(".TH pmoves-secrets")))
+        .stdout(predicate::str::contains("rotate\\-passwords").and(predicate::str::contains("Exit codes")));
+}
+
+#[test]
 fn man_is_listed_and_every_subcommand_help_shows_the_exit_codes() {
     let help = bin().arg("--help").output().expect("runs");
     assert!(String::from_utf8_lossy(&help.stdout).lines().any(|l| l.trim_start().starts_with("man ")));
@@ -51,37 +84,4 @@ fn man_is_listed_and_every_subcommand_help_shows_the_exit_codes() {
         assert!(!page.contains(&format!("secrets\\-{sub}(1)")), "a reference to a page nothing makes: {sub}");
     }
     assert!(page.contains("pmoves-secrets check") && page.contains("Exit codes"));
-}
-
-#[test]
-fn kubernetes_flags_need_format_k8s() {
-    for args in [&["--namespace", "prod"][..], &["--name", "supa"][..], &["--format", "json", "--name", "x"][..]] {
-        let out = bin().arg("generate-keys").args(args).output().expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(out.stdout.is_empty(), "nothing printed");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("--format k8s"), "{args:?}");
-    }
-    let out = bin().args(["generate-keys", "--format", "k8s", "--namespace", "prod"]).output().expect("runs");
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("name: \"supabase-secrets\""));
-}
-
-#[test]
-fn a_template_can_be_written_to_a_private_file() {
-    let dir = tempdir();
-    let template = dir.path().join(".env.example");
-    std::fs::write(&template, "# mine\nJWT_SECRET=\nSITE_URL=http://example.test\n").expect("write");
-    let output = dir.path().join(".env");
-    let run = || bin().arg("generate-keys").arg("--template").arg(&template).arg("--output").arg(&output).output();
-    let out = run().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout.is_empty(), "the secrets go to the file only");
-    assert_eq!(mode_of(&output), 0o600);
-    let text = std::fs::read_to_string(&output).expect("read");
-    assert!(text.starts_with("# mine\n") && text.contains("SITE_URL=http://example.test\n"));
-    assert!(text.lines().any(|l| l.starts_with("JWT_SECRET=") && l.len() > 40));
-    // An existing file is kept unless --force.
-    let again = run().expect("runs");
-    assert_eq!(again.status.code(), Some(1));
-    assert_eq!(std::fs::read_to_string(&output).expect("read"), text);
 }

@@ -1,6 +1,5 @@
-//! A stack directory for the rotation tests (`rotate_recovery`, `rotate_bounds`,
-//! `rotate_copies`, `rotate_prompt`): a `.env` pointing at a throwaway cluster, and the few
-//! helpers those tests share.
+//! The stack directory of the tests that run a command on a cluster: a `.env` pointing at a
+//! throwaway cluster (the one `Stack` fixture), and the few helpers those tests share.
 
 #![allow(dead_code)]
 
@@ -13,11 +12,6 @@ use crate::common::{bin, bin_path, skip_on_external_database, tempdir};
 
 /// The rotation lock, as the tool takes it.
 pub use crate::rotate_db::ROTATION_LOCK_SQL;
-
-/// Runs a future on a fresh runtime.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
-}
 
 /// A stack directory whose `.env` points at a cluster.
 pub struct Stack {
@@ -36,6 +30,14 @@ impl Stack {
             port = cluster.port(),
             db = cluster.main_db(),
         );
+        std::fs::write(&env, text).unwrap();
+        Stack { dir, env }
+    }
+
+    /// A stack whose `.env` is `text` exactly.
+    pub fn with_text(text: &str) -> Stack {
+        let dir = tempdir();
+        let env = dir.path().join(".env");
         std::fs::write(&env, text).unwrap();
         Stack { dir, env }
     }
