@@ -110,7 +110,7 @@ Examples:
   pmoves-secrets generate-keys > .env                  a complete, commented .env
   pmoves-secrets generate-keys --output .env           the same, created with mode 0600
   pmoves-secrets generate-keys --template .env.example --output .env
-  pmoves-secrets generate-keys --env-file .env         fill missing or demo secrets in place
+  pmoves-secrets generate-keys --env-file .env         fill missing, demo, placeholder or weak secrets
   pmoves-secrets generate-keys --env-file .env --only JWT_SECRET --yes
   pmoves-secrets generate-keys --format k8s --name supabase --namespace prod | kubectl apply -f -";
 
@@ -244,6 +244,28 @@ impl From<RotateKeysArgs> for RotateKeysOptions {
 
 #[cfg(test)]
 mod tests {
+
+    /// `generate-keys --env-file`'s help names what it fills as the README does: each kind of
+    /// value the README lists for it is in the help.
+    #[test]
+    fn env_file_help_names_what_the_readme_says_it_fills() {
+        use clap::CommandFactory as _;
+        let mut cli = Cli::command();
+        let generate = cli.find_subcommand_mut("generate-keys").expect("generate-keys");
+        let help = generate
+            .get_arguments()
+            .find(|arg| arg.get_id() == "env_file")
+            .and_then(|arg| arg.get_help())
+            .expect("--env-file has help")
+            .to_string();
+        let readme = include_str!("../README.md");
+        let start = readme.find("- `--env-file .env` updates an existing `.env` in place").expect("README item");
+        let item = &readme[start..start + readme[start..].find("\n- ").unwrap_or(readme.len() - start)];
+        for kind in ["missing", "empty", "demo", "placeholder", "weak"] {
+            assert!(item.contains(kind), "README: {kind}");
+            assert!(help.contains(kind), "--env-file's help lacks {kind}: {help}");
+        }
+    }
     use super::*;
     use clap::CommandFactory as _;
 

@@ -279,6 +279,31 @@ mod tests {
         }
     }
 
+    /// The README's exit-code table says what `--help` says, row for row (backticks aside).
+    #[test]
+    fn the_readme_exit_code_table_is_the_help_table() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("| code | meaning |").expect("the README has an exit-code table");
+        let readme_rows: Vec<(String, String)> = readme[start..]
+            .lines()
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|line| {
+                let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+                (cells[0].to_owned(), cells[1].replace('`', ""))
+            })
+            .collect();
+        let help_rows: Vec<(String, String)> = EXIT_CODES_HELP
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let (code, meaning) = line.trim().split_once(' ').expect("code and meaning");
+                (code.to_owned(), meaning.trim().to_owned())
+            })
+            .collect();
+        assert_eq!(readme_rows, help_rows);
+    }
+
     /// Every variant, rendered with plain field values. The `match` has no wildcard, so a new
     /// variant does not compile until it has a sample here.
     fn every_variant() -> Vec<Error> {

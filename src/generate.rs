@@ -66,7 +66,8 @@ pub struct GenerateOptions {
     #[arg(long, value_name = "FILE", group = "target")]
     pub template: Option<PathBuf>,
 
-    /// Update FILE in place: fill secrets that are missing, empty or a known demo value.
+    /// Update FILE in place: fill secrets that are missing, empty, a published demo value, one of
+    /// upstream's placeholders, or too weak for their key.
     #[arg(long, value_name = "FILE", group = "target")]
     pub env_file: Option<PathBuf>,
 
