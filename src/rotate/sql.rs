@@ -12,16 +12,7 @@ use zeroize::Zeroizing;
 use crate::analytics;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
-/// The rotation lock: a lock on `pg_authid` that only a superuser can take.
-///
-/// `LOCK TABLE` checks the privilege before it queues, and only superusers have any privilege
-/// on `pg_authid`, so an ordinary login that can connect (to `_supabase` or anywhere) can
-/// neither take it nor wait in line for it. `pg_authid` is a shared catalog, so the lock is
-/// cluster-wide: every database sees the same one. `SHARE UPDATE EXCLUSIVE` conflicts with itself
-/// (two rotations, or a rotation and a recovery, wait for each other) but not with what other
-/// sessions do to `pg_authid`: logins and catalog reads (ACCESS SHARE) and other roles' `ALTER
-/// ROLE` / `CREATE ROLE` (ROW EXCLUSIVE) go on while a rotation runs.
-pub const ROTATION_LOCK: &str = "LOCK TABLE pg_catalog.pg_authid IN SHARE UPDATE EXCLUSIVE MODE";
+pub use crate::rotation::ROTATION_LOCK;
 
 /// The savepoint right after `BEGIN`: a failed transaction rolls back to it, so the same
 /// server session can still reset its settings and end cleanly behind a transaction pooler.

@@ -28,6 +28,7 @@ use crate::rotation::crash::{self, CrashPoint};
 use crate::rotation::restart::{self, ComposeProject};
 use crate::rotation::silence;
 use crate::rotation::xact::{self, Status, Xact};
+use crate::rotation::ROTATION_LOCK;
 use crate::stack::connection::connection_settings;
 use crate::stack::copies;
 use crate::ui::{ReportFormat, Ui};
@@ -84,9 +85,6 @@ pub struct RotateSecretsOptions {
     #[arg(long, value_name = "DIR", requires = "restart")]
     pub project_directory: Option<PathBuf>,
 }
-
-/// The advisory lock two runs of `rotate-secrets` take in each database (they cannot interleave).
-const ROTATE_SECRETS_LOCK: i64 = 0x706d_7365_6372_6574; // "pmsecret"
 
 /// Runs `rotate-secrets` on its own runtime.
 pub fn run(args: &RotateSecretsOptions, ui: &Ui) -> Result<ExitCode> {
@@ -185,17 +183,21 @@ async fn transact(
 ) -> Result<Vec<Xact>> {
     let mut xacts = Vec::new();
     let begun = async {
-        for (dbname, client) in sessions {
+        for (i, (dbname, client)) in sessions.iter().enumerate() {
             silence::silence(client).await?;
             let lock_ms = args.lock_timeout.as_millis().max(1);
             client
                 .batch_execute(&format!("BEGIN; SET LOCAL lock_timeout = '{lock_ms}ms'"))
                 .await
                 .map_err(|e| failed("BEGIN", &e))?;
-            client
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&ROTATE_SECRETS_LOCK])
-                .await
-                .map_err(|e| failed("waiting for another rotate-secrets run", &e))?;
+            // The rotation lock is cluster-wide: taken once, in the transaction that commits
+            // last, it keeps every other rotation out until this run has committed everywhere.
+            if i + 1 == sessions.len() {
+                client
+                    .batch_execute(ROTATION_LOCK)
+                    .await
+                    .map_err(|e| failed("waiting for another rotation (the rotation lock on pg_authid)", &e))?;
+            }
             let xid = xact::current(client)
                 .await
                 .map_err(|reason| Error::Database { step: "txid_current()".into(), reason })?;

@@ -346,12 +346,12 @@ fn when_neither_files_password_is_live_the_run_says_so_and_its_way_out_works() {
 // ----------------------------------------------------------------------------------- item 11
 
 /// A session of `user` in `_supabase` that runs `sql` and stays open until dropped.
-struct Session {
+pub(crate) struct Session {
     _runtime: tokio::runtime::Runtime,
     _client: tokio_postgres::Client,
 }
 
-fn open_session(cluster: &Cluster, user: &str, password: &str, sql: &str) -> Session {
+pub(crate) fn open_session(cluster: &Cluster, user: &str, password: &str, sql: &str) -> Session {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let client = runtime.block_on(async {
         let client = cluster.connect(user, password, "_supabase").await.expect("connect");

@@ -302,3 +302,18 @@ fn a_new_jwt_secret_during_a_signing_key_rotation_keeps_every_ec_key() {
     assert_eq!(oct_key(&env, "JWT_JWKS")["k"], new_oct["k"]);
     assert_eq!(errors(&env), vec![]);
 }
+
+#[test]
+fn an_ordinary_login_cannot_block_rotate_secrets() {
+    let Some((pg, env, _crypto)) = setup("an_ordinary_login_cannot_block_rotate_secrets") else { return };
+    // The advisory key rotate-secrets once took: a published constant any login could hold.
+    let old_key = 0x706d_7365_6372_6574_i64;
+    let sql = format!("SELECT pg_advisory_lock({old_key}); BEGIN; SELECT pg_advisory_xact_lock({old_key});");
+    let holder =
+        crate::rotate_db::open_session(&pg, crate::common::pg::APP_USER, crate::common::pg::APP_USER_PASSWORD, &sql);
+    let old = env.get("VAULT_ENC_KEY");
+    let out = rotate(&env, &["VAULT_ENC_KEY", "--yes", "--lock-timeout", "500ms"]);
+    drop(holder);
+    assert_eq!(out.status.code(), Some(0), "an ordinary login blocked rotate-secrets: {}", stderr(&out));
+    assert_ne!(env.get("VAULT_ENC_KEY"), old);
+}
