@@ -509,6 +509,18 @@ impl KeyRing {
     /// Makes `kid` (a standby key) the one signing key; every key that signed becomes a previous
     /// key (verify only, private part kept until `revoke`). Returns the kids that became previous.
     pub fn promote(&mut self, kid: &str, now: u64, from: Clock) -> Vec<String> {
+        self.make_signer(kid, KeyState::Previous, now, from)
+    }
+
+    /// Makes `kid` (a previous key with its private part) the signing key again and returns the
+    /// key that signed until now to standby. Returns the kids that went back to standby.
+    pub fn rollback(&mut self, kid: &str, now: u64, from: Clock) -> Vec<String> {
+        self.make_signer(kid, KeyState::Standby, now, from)
+    }
+
+    /// Makes `kid` the one signing key; every key that signed until now becomes `demoted_to`
+    /// (verify only). Returns the kids that were demoted.
+    fn make_signer(&mut self, kid: &str, demoted_to: KeyState, now: u64, from: Clock) -> Vec<String> {
         let mut demoted = Vec::new();
         for jwk in self.keys.iter_mut().filter(|jwk| !jwk.is_oct()) {
             let this = jwk.kid().to_owned();
@@ -517,29 +529,11 @@ impl KeyRing {
                 self.record.insert(this, Recorded { state: KeyState::Current, since: now, from });
             } else if jwk.signs() {
                 jwk.key_ops = Some(vec!["verify".into()]);
-                self.record.insert(this.clone(), Recorded { state: KeyState::Previous, since: now, from });
+                self.record.insert(this.clone(), Recorded { state: demoted_to, since: now, from });
                 demoted.push(this);
             }
         }
         demoted
-    }
-
-    /// Makes `kid` (a previous key with its private part) the signing key again and returns the
-    /// key that signed until now to standby. Returns the kids that went back to standby.
-    pub fn rollback(&mut self, kid: &str, now: u64, from: Clock) -> Vec<String> {
-        let mut back = Vec::new();
-        for jwk in self.keys.iter_mut().filter(|jwk| !jwk.is_oct()) {
-            let this = jwk.kid().to_owned();
-            if this == kid {
-                jwk.key_ops = Some(vec!["sign".into(), "verify".into()]);
-                self.record.insert(this, Recorded { state: KeyState::Current, since: now, from });
-            } else if jwk.signs() {
-                jwk.key_ops = Some(vec!["verify".into()]);
-                self.record.insert(this.clone(), Recorded { state: KeyState::Standby, since: now, from });
-                back.push(this);
-            }
-        }
-        back
     }
 
     /// Removes the keys `kids` from both sets and from the record.
