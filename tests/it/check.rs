@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::common::pg::{Cluster, ClusterOptions, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES};
-use crate::common::{bin, env_value, hs256_token, skip_on_external_database, tempdir};
+use crate::common::{bin, env_value, hs256_token, set_line, skip_on_external_database, tempdir};
 
 /// Upstream's newest `supabase/docker/.env.example`, read from `../shared/upstream/` (test data:
 /// its secrets are public). `None`, after saying the test skipped, outside that layout.
@@ -107,29 +107,6 @@ fn generated(asymmetric: bool) -> String {
 
 fn value(env_text: &str, key: &str) -> String {
     env_value(env_text, key).unwrap_or_else(|| panic!("{key} not in the generated file"))
-}
-
-/// `env_text` with every `KEY=` line set to `value` (single-quoted), or the line appended.
-fn with(env_text: &str, key: &str, value: &str) -> String {
-    assert!(!value.contains('\''), "test values must not contain a single quote");
-    let line = format!("{key}='{value}'");
-    let prefix = format!("{key}=");
-    let mut found = false;
-    let mut out: Vec<String> = env_text
-        .lines()
-        .map(|l| {
-            if l.starts_with(&prefix) {
-                found = true;
-                line.clone()
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect();
-    if !found {
-        out.push(line);
-    }
-    out.join("\n") + "\n"
 }
 
 /// `env_text` without any `KEY=` line.
@@ -270,7 +247,7 @@ fn older_upstream_and_cli_demo_values_are_demo_values() {
         ),
     ];
     for (key, demo) in cases {
-        let env = Env::new(&with(&base, key, demo));
+        let env = Env::new(&set_line(&base, key, demo));
         let (code, report) = env.json(&[]);
         assert_eq!(code, 1, "{key}");
         assert!(codes_of(&report, key).contains(&"demo-value".to_owned()), "{key}: {report:#}");
@@ -283,7 +260,7 @@ fn a_token_signed_by_the_demo_secret_is_a_demo_value_even_with_fresh_claims() {
     let demo_secret = "your-super-secret-jwt-token-with-at-least-32-characters-long";
     let token =
         hs256(demo_secret, &format!(r#"{{"role":"service_role","iss":"supabase","exp":{}}}"#, now() + 1_000_000));
-    let (_, report) = Env::new(&with(&base, "SERVICE_ROLE_KEY", &token)).json(&[]);
+    let (_, report) = Env::new(&set_line(&base, "SERVICE_ROLE_KEY", &token)).json(&[]);
     assert!(codes_of(&report, "SERVICE_ROLE_KEY").contains(&"demo-value".to_owned()), "{report:#}");
 }
 
@@ -292,7 +269,7 @@ fn a_token_signed_by_the_demo_secret_is_a_demo_value_even_with_fresh_claims() {
 #[test]
 fn missing_or_empty_secrets_are_errors() {
     let base = generated(false);
-    let env = Env::new(&with(&without(&base, "VAULT_ENC_KEY"), "SECRET_KEY_BASE", ""));
+    let env = Env::new(&set_line(&without(&base, "VAULT_ENC_KEY"), "SECRET_KEY_BASE", ""));
     let (code, report) = env.json(&[]);
     assert_eq!(code, 1);
     assert_finding(&report, "error", "missing-secret", Some("VAULT_ENC_KEY"));
@@ -311,7 +288,7 @@ fn wrong_lengths_are_errors() {
         ("PG_META_CRYPTO_KEY", "0123456789abcdef0123456789abcde"),
     ];
     for (key, bad) in cases {
-        let (code, report) = Env::new(&with(&base, key, bad)).json(&[]);
+        let (code, report) = Env::new(&set_line(&base, key, bad)).json(&[]);
         assert_eq!(code, 1, "{key}");
         assert_finding(&report, "error", "wrong-length", Some(key));
     }
@@ -321,7 +298,7 @@ fn wrong_lengths_are_errors() {
 fn an_anon_key_signed_by_another_secret_has_a_bad_signature() {
     let base = generated(false);
     let other = generated(false);
-    let (code, report) = Env::new(&with(&base, "ANON_KEY", &value(&other, "ANON_KEY"))).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "ANON_KEY", &value(&other, "ANON_KEY"))).json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "ANON_KEY"), ["jwt-bad-signature"]);
 }
@@ -329,8 +306,8 @@ fn an_anon_key_signed_by_another_secret_has_a_bad_signature() {
 #[test]
 fn swapped_api_keys_have_the_wrong_role() {
     let base = generated(false);
-    let swapped = with(
-        &with(&base, "ANON_KEY", &value(&base, "SERVICE_ROLE_KEY")),
+    let swapped = set_line(
+        &set_line(&base, "ANON_KEY", &value(&base, "SERVICE_ROLE_KEY")),
         "SERVICE_ROLE_KEY",
         &value(&base, "ANON_KEY"),
     );
@@ -345,7 +322,7 @@ fn an_expired_api_key_is_an_error() {
     let base = generated(false);
     let token =
         hs256(&value(&base, "JWT_SECRET"), &format!(r#"{{"role":"anon","iss":"supabase","exp":{}}}"#, now() - 60));
-    let (code, report) = Env::new(&with(&base, "ANON_KEY", &token)).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "ANON_KEY", &token)).json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "ANON_KEY"), ["jwt-expired"]);
 }
@@ -357,14 +334,14 @@ fn an_api_key_expiring_within_30_days_is_only_a_warning() {
     let now = now();
     let claims = format!(r#"{{"role":"service_role","iss":"supabase","exp":{}}}"#, now + 10 * 86_400);
     let token = hs256(&value(&base, "JWT_SECRET"), &claims);
-    let (code, report) = Env::new(&with(&base, "SERVICE_ROLE_KEY", &token)).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "SERVICE_ROLE_KEY", &token)).json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_finding(&report, "warning", "jwt-expiring", Some("SERVICE_ROLE_KEY"));
     let in_31_days = hs256(
         &value(&base, "JWT_SECRET"),
         &claims.replace(&format!("{}", now + 10 * 86_400), &format!("{}", now + 31 * 86_400)),
     );
-    let (_, report) = Env::new(&with(&base, "SERVICE_ROLE_KEY", &in_31_days)).json(&[]);
+    let (_, report) = Env::new(&set_line(&base, "SERVICE_ROLE_KEY", &in_31_days)).json(&[]);
     assert!(codes_of(&report, "SERVICE_ROLE_KEY").is_empty(), "{report:#}");
 }
 
@@ -372,7 +349,7 @@ fn an_api_key_expiring_within_30_days_is_only_a_warning() {
 fn a_value_that_is_not_a_jwt_is_unparsable() {
     let base = generated(false);
     for bad in ["not-a-token", "a.b.c", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.sig"] {
-        let (code, report) = Env::new(&with(&base, "ANON_KEY", bad)).json(&[]);
+        let (code, report) = Env::new(&set_line(&base, "ANON_KEY", bad)).json(&[]);
         assert_eq!(code, 1);
         assert_eq!(codes_of(&report, "ANON_KEY"), ["jwt-unparsable"], "{bad}");
     }
@@ -383,7 +360,7 @@ fn url_breaking_characters_in_postgres_password_are_errors() {
     let base = generated(false);
     for c in ["@", "/", "?", "#", ":", "&", "%", " ", "\""] {
         let password = format!("k3J9qLm2{c}xP7vR4zW8nB5tY6uH1");
-        let (code, report) = Env::new(&with(&base, "POSTGRES_PASSWORD", &password)).json(&[]);
+        let (code, report) = Env::new(&set_line(&base, "POSTGRES_PASSWORD", &password)).json(&[]);
         assert_eq!(code, 1, "{c:?}");
         assert_eq!(codes_of(&report, "POSTGRES_PASSWORD"), ["url-breaking-password"], "{c:?}");
     }
@@ -392,7 +369,7 @@ fn url_breaking_characters_in_postgres_password_are_errors() {
 #[test]
 fn a_digits_only_dashboard_password_is_an_error() {
     let base = generated(false);
-    let (code, report) = Env::new(&with(&base, "DASHBOARD_PASSWORD", "12345678901234567890123456789012")).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "DASHBOARD_PASSWORD", "12345678901234567890123456789012")).json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "DASHBOARD_PASSWORD"), ["digits-only-dashboard-password"]);
 }
@@ -401,7 +378,7 @@ fn a_digits_only_dashboard_password_is_an_error() {
 fn a_jwks_from_another_key_pair_is_an_asymmetric_mismatch() {
     let base = generated(true);
     let other = generated(true);
-    let (code, report) = Env::new(&with(&base, "JWT_JWKS", &value(&other, "JWT_JWKS"))).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "JWT_JWKS", &value(&other, "JWT_JWKS"))).json(&[]);
     assert_eq!(code, 1);
     assert_finding(&report, "error", "asymmetric-mismatch", Some("JWT_JWKS"));
     // The ES256 tokens were signed by the JWT_KEYS key, which JWT_JWKS no longer holds.
@@ -418,7 +395,7 @@ fn a_jwks_key_with_the_same_kid_but_another_public_key_is_a_mismatch() {
     let (mine, theirs) = (ec(&jwks), ec(&foreign));
     jwks["keys"][mine]["x"] = foreign["keys"][theirs]["x"].clone();
     jwks["keys"][mine]["y"] = foreign["keys"][theirs]["y"].clone();
-    let (code, report) = Env::new(&with(&base, "JWT_JWKS", &jwks.to_string())).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "JWT_JWKS", &jwks.to_string())).json(&[]);
     assert_eq!(code, 1);
     assert!(message_of(&report, "asymmetric-mismatch").contains("same kid"), "{report:#}");
 }
@@ -428,7 +405,8 @@ fn an_es256_key_from_another_set_does_not_verify() {
     let base = generated(true);
     let other = generated(true);
     let (code, report) =
-        Env::new(&with(&base, "SERVICE_ROLE_KEY_ASYMMETRIC", &value(&other, "SERVICE_ROLE_KEY_ASYMMETRIC"))).json(&[]);
+        Env::new(&set_line(&base, "SERVICE_ROLE_KEY_ASYMMETRIC", &value(&other, "SERVICE_ROLE_KEY_ASYMMETRIC")))
+            .json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "SERVICE_ROLE_KEY_ASYMMETRIC"), ["jwt-bad-signature"]);
 }
@@ -438,7 +416,7 @@ fn a_private_part_in_jwt_jwks_is_an_error() {
     let base = generated(true);
     let keys: Value = serde_json::from_str(&value(&base, "JWT_KEYS")).expect("json");
     let leaked = serde_json::json!({ "keys": keys }).to_string();
-    let (code, report) = Env::new(&with(&base, "JWT_JWKS", &leaked)).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "JWT_JWKS", &leaked)).json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "JWT_JWKS"), ["jwks-private-part"]);
 }
@@ -449,12 +427,12 @@ fn an_oct_key_that_is_not_jwt_secret_is_an_error_and_a_missing_one_a_warning() {
     let mut jwks: Value = serde_json::from_str(&value(&base, "JWT_JWKS")).expect("json");
     let oct = jwks["keys"].as_array().unwrap().iter().position(|k| k["kty"] == "oct").expect("oct key");
     jwks["keys"][oct]["k"] = Value::from(URL_SAFE_NO_PAD.encode("some-other-hs256-secret-of-40-characters"));
-    let (code, report) = Env::new(&with(&base, "JWT_JWKS", &jwks.to_string())).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "JWT_JWKS", &jwks.to_string())).json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "JWT_JWKS"), ["oct-key-mismatch"]);
 
     jwks["keys"].as_array_mut().unwrap().remove(oct);
-    let (code, report) = Env::new(&with(&base, "JWT_JWKS", &jwks.to_string())).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "JWT_JWKS", &jwks.to_string())).json(&[]);
     assert_eq!(code, 0, "{report:#}");
     assert_finding(&report, "warning", "oct-key-missing", Some("JWT_JWKS"));
 }
@@ -462,7 +440,7 @@ fn an_oct_key_that_is_not_jwt_secret_is_an_error_and_a_missing_one_a_warning() {
 #[test]
 fn a_key_set_that_is_not_json_is_invalid_and_an_incomplete_set_is_missing() {
     let base = generated(true);
-    let (code, report) = Env::new(&with(&base, "JWT_KEYS", "not json")).json(&[]);
+    let (code, report) = Env::new(&set_line(&base, "JWT_KEYS", "not json")).json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "JWT_KEYS"), ["key-set-invalid"]);
     let (code, report) = Env::new(&without(&base, "JWT_JWKS")).json(&[]);
@@ -506,19 +484,19 @@ fn a_temporary_file_left_by_a_killed_write_is_a_warning() {
 #[test]
 fn supabase_prefixed_copies_must_equal_the_standard_values() {
     let base = generated(false);
-    let stale = with(
-        &with(&base, "SUPABASE_ANON_KEY", &value(&base, "SERVICE_ROLE_KEY")),
+    let stale = set_line(
+        &set_line(&base, "SUPABASE_ANON_KEY", &value(&base, "SERVICE_ROLE_KEY")),
         "SUPABASE_JWT_SECRET",
         &value(&generated(false), "JWT_SECRET"),
     );
-    let stale = with(&stale, "SUPABASE_SERVICE_KEY", "x");
+    let stale = set_line(&stale, "SUPABASE_SERVICE_KEY", "x");
     let (code, report) = Env::new(&stale).json(&[]);
     assert_eq!(code, 1);
     for key in ["SUPABASE_ANON_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_SERVICE_KEY"] {
         assert_eq!(codes_of(&report, key), ["supabase-alias-mismatch"], "{key}");
     }
 
-    let good = with(&base, "SUPABASE_SERVICE_ROLE_KEY", &value(&base, "SERVICE_ROLE_KEY"));
+    let good = set_line(&base, "SUPABASE_SERVICE_ROLE_KEY", &value(&base, "SERVICE_ROLE_KEY"));
     let good = format!("{good}SUPABASE_ANON_KEY=${{ANON_KEY}}\nSUPABASE_URL=http://kong:8000\n");
     let (code, report) = Env::new(&good).json(&[]);
     assert_eq!((code, findings(&report)), (0, vec![]), "{report:#}");
@@ -527,8 +505,8 @@ fn supabase_prefixed_copies_must_equal_the_standard_values() {
 #[test]
 fn urls_of_the_operators_own_roles_may_carry_their_own_passwords() {
     let base = generated(false);
-    let app = with(&base, "APP_DATABASE_URL", "postgresql://app_user:its-own-password@db:5432/app");
-    let pooler = with(&app, "POOLER_URL", "postgresql://postgres.tenant-1:stale-password@supavisor:6543/postgres");
+    let app = set_line(&base, "APP_DATABASE_URL", "postgresql://app_user:its-own-password@db:5432/app");
+    let pooler = set_line(&app, "POOLER_URL", "postgresql://postgres.tenant-1:stale-password@supavisor:6543/postgres");
     let (code, report) = Env::new(&pooler).json(&[]);
     assert_eq!(code, 1);
     assert!(codes_of(&report, "APP_DATABASE_URL").is_empty(), "{report:#}");
@@ -542,13 +520,13 @@ fn urls_of_the_operators_own_roles_may_carry_their_own_passwords() {
 #[test]
 fn a_connection_url_with_another_password_is_an_error() {
     let base = generated(false);
-    let stale = with(&base, "DATABASE_URL", "postgresql://postgres:an-old-password@db:5432/postgres");
+    let stale = set_line(&base, "DATABASE_URL", "postgresql://postgres:an-old-password@db:5432/postgres");
     let (code, report) = Env::new(&stale).json(&[]);
     assert_eq!(code, 1);
     assert_eq!(codes_of(&report, "DATABASE_URL"), ["url-password-mismatch"]);
 
     let pw = value(&base, "POSTGRES_PASSWORD");
-    let good = with(&base, "DATABASE_URL", &format!("postgresql://postgres:{pw}@db:5432/postgres?sslmode=disable"));
+    let good = set_line(&base, "DATABASE_URL", &format!("postgresql://postgres:{pw}@db:5432/postgres?sslmode=disable"));
     // Unquoted, so compose interpolates it; the parser keeps `${...}` and check expands it.
     let good = format!("{good}SUPABASE_DB_URL=postgres://supabase_admin:${{POSTGRES_PASSWORD}}@db:5432/postgres\n");
     let (code, report) = Env::new(&good).json(&[]);
@@ -558,8 +536,8 @@ fn a_connection_url_with_another_password_is_an_error() {
 #[test]
 fn a_url_password_is_compared_percent_decoded() {
     // A password the URL must encode; the rule about URL-breaking characters fires, the URL rule not.
-    let base = with(&generated(false), "POSTGRES_PASSWORD", "k3J9q@Lm2x/P7vR4zW8nB5tY6uH");
-    let good = with(&base, "DATABASE_URL", "postgresql://postgres:k3J9q%40Lm2x%2FP7vR4zW8nB5tY6uH@db/postgres");
+    let base = set_line(&generated(false), "POSTGRES_PASSWORD", "k3J9q@Lm2x/P7vR4zW8nB5tY6uH");
+    let good = set_line(&base, "DATABASE_URL", "postgresql://postgres:k3J9q%40Lm2x%2FP7vR4zW8nB5tY6uH@db/postgres");
     let (_, report) = Env::new(&good).json(&[]);
     assert!(codes_of(&report, "DATABASE_URL").is_empty(), "{report:#}");
     assert_eq!(codes_of(&report, "POSTGRES_PASSWORD"), ["url-breaking-password"]);
@@ -570,8 +548,8 @@ fn a_url_password_is_compared_percent_decoded() {
 #[test]
 fn text_report_has_one_line_per_finding_and_a_summary() {
     let base = generated(false);
-    let env = Env::new(&with(
-        &with(&base, "DASHBOARD_PASSWORD", "83920174659201837465"),
+    let env = Env::new(&set_line(
+        &set_line(&base, "DASHBOARD_PASSWORD", "83920174659201837465"),
         "VAULT_ENC_KEY",
         "k3J9qLm2xP7vR4zW8nB5tY6uH1cD0fG",
     ));
@@ -632,10 +610,10 @@ fn messages_never_contain_a_secret_value() {
     ];
     let mut file = generated(false);
     for (key, secret) in &secrets {
-        file = with(&file, key, secret);
+        file = set_line(&file, key, secret);
     }
-    let file = with(&file, "POSTGRES_HOST", "127.0.0.1");
-    let file = with(&file, "POSTGRES_PORT", "1");
+    let file = set_line(&file, "POSTGRES_HOST", "127.0.0.1");
+    let file = set_line(&file, "POSTGRES_PORT", "1");
     let env = Env::new(&file);
     for args in [
         &[][..],
@@ -666,7 +644,7 @@ fn env_for(pg: &Cluster, password: &str) -> Env {
         ("POSTGRES_DB", pg.main_db().to_owned()),
         ("POSTGRES_PASSWORD", password.to_owned()),
     ] {
-        file = with(&file, key, &v);
+        file = set_line(&file, key, &v);
     }
     Env::new(&file)
 }
@@ -774,8 +752,8 @@ fn db_check_of_an_unreachable_host_is_one_error_naming_it() {
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     let mut file = generated(false);
-    file = with(&file, "POSTGRES_HOST", "127.0.0.1");
-    file = with(&file, "POSTGRES_PORT", &port.to_string());
+    file = set_line(&file, "POSTGRES_HOST", "127.0.0.1");
+    file = set_line(&file, "POSTGRES_PORT", &port.to_string());
     let (code, report) = Env::new(&file).json(DB_ARGS);
     assert_eq!(code, 1);
     assert_eq!(findings(&report), vec![("error".into(), "db-unreachable".into(), None)], "{report:#}");
@@ -794,7 +772,8 @@ fn db_check_without_a_password_says_nothing_was_checked() {
 fn db_check_of_a_missing_database_is_a_connect_failure_naming_the_host() {
     let pg = Cluster::start(ClusterOptions::default());
     let env = env_for(&pg, pg.password());
-    std::fs::write(&env.path, with(&std::fs::read_to_string(&env.path).unwrap(), "POSTGRES_DB", "no_such_db")).unwrap();
+    std::fs::write(&env.path, set_line(&std::fs::read_to_string(&env.path).unwrap(), "POSTGRES_DB", "no_such_db"))
+        .unwrap();
     let (code, report) = env.json(DB_ARGS);
     assert_eq!(code, 1);
     assert_eq!(findings(&report), vec![("error".into(), "db-connect-failed".into(), None)], "{report:#}");

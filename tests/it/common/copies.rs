@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::pg::Cluster;
-use super::{bin, env_value};
+use super::{bin, env_value, set_line};
 
 /// The other implementation: each operation reads the key from `$KEY` and the data from stdin.
 const SCRIPT: &str = r#"
@@ -207,28 +207,6 @@ impl StackEnv {
         });
         (out.status.code().expect("exit code"), report)
     }
-}
-
-/// `text` with the `KEY=` line set to `KEY='value'`, or the line appended.
-fn set_line(text: &str, key: &str, value: &str) -> String {
-    let prefix = format!("{key}=");
-    let line = format!("{key}='{value}'");
-    let mut found = false;
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            if l.starts_with(&prefix) {
-                found = true;
-                line.clone()
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect();
-    if !found {
-        lines.push(line);
-    }
-    lines.join("\n") + "\n"
 }
 
 /// `(severity, code, key)` of every finding in a JSON report.

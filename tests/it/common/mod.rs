@@ -109,6 +109,29 @@ pub fn parse_env(text: &str) -> Vec<(String, String)> {
     text.lines().filter_map(|line| Some((env_key_of(line)?.to_owned(), env_value_of_line(line)))).collect()
 }
 
+/// `env_text` with every `KEY=` line set to `value` (single-quoted), or the line appended.
+pub fn set_line(env_text: &str, key: &str, value: &str) -> String {
+    assert!(!value.contains('\''), "test values must not contain a single quote");
+    let line = format!("{key}='{value}'");
+    let prefix = format!("{key}=");
+    let mut found = false;
+    let mut out: Vec<String> = env_text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                found = true;
+                line.clone()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    if !found {
+        out.push(line);
+    }
+    out.join("\n") + "\n"
+}
+
 /// The value of `key` in `.env` text; with duplicates the last one, as compose reads it.
 pub fn env_value(text: &str, key: &str) -> Option<String> {
     parse_env(text).into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
