@@ -64,8 +64,17 @@ async fn cluster_starts_with_supabase_admin_as_bootstrap_superuser() {
     assert_eq!(cell(&rows, 0, 2), "127.0.0.1");
     assert_eq!(cell(&rows, 0, 3), "none");
     assert_eq!(cell(&rows, 0, 4), "postgres", "upstream migrate.sh makes postgres own database postgres");
-    let hba = pg.psql_in(pg.main_db(), "SELECT string_agg(type || ' ' || coalesce(address, '-') || ' ' || auth_method, ', ' ORDER BY line_number) FROM pg_hba_file_rules");
-    assert_eq!(hba, "local - scram-sha-256, host 127.0.0.1 scram-sha-256");
+    let hba = pg.psql_in(
+        pg.main_db(),
+        "SELECT string_agg(type || ' ' || array_to_string(user_name, ',') || ' ' || coalesce(address, '-') \
+         || ' ' || auth_method, ', ' ORDER BY line_number) FROM pg_hba_file_rules",
+    );
+    assert_eq!(
+        hba,
+        "local pmoves_test_harness - md5, host pmoves_test_harness 127.0.0.1 md5, \
+         local all - scram-sha-256, host all 127.0.0.1 scram-sha-256",
+        "only the harness's own role may log in with md5"
+    );
 }
 
 #[tokio::test]

@@ -9,10 +9,10 @@ use std::time::Instant;
 use super::cluster::{Cluster, Kind};
 use super::command::{run, run_psql, QUIET_LOG};
 use super::dirs::{append_file, make_dir};
-use super::options::{work_db_for, ClusterOptions, Layout};
+use super::options::{work_db_for, ClusterOptions, Layout, PasswordEncryption};
 use super::secrets::{random_hex, redact, secrets_for};
 use super::server::{pg_ctl_start, pg_ctl_stop, start_on_free_port};
-use super::sql::{sql_ident, sql_literal};
+use super::sql::{sql_ident, sql_literal, verifier};
 use super::template::Template;
 use super::url::pct_encode_all;
 use super::{env_flag, HARNESS_USER, LOCAL_HOST, LOGIN_ROLES, SUPERUSER};
@@ -93,8 +93,15 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
     // the session runs with log_statement = none, so nothing secret reaches the log.
     let dropped: HashSet<&str> = opts.drop_roles.iter().map(String::as_str).collect();
     let mut sql = String::new();
+    // Verifiers made here (one SCRAM salt for all roles) rather than plaintext the server hashes
+    // with 4096 rounds per role at every cluster start.
+    let scram = verifier(opts.password_encryption, "", &cluster.password);
     for role in LOGIN_ROLES.iter().filter(|r| !dropped.contains(*r)) {
-        sql.push_str(&format!("ALTER ROLE {} PASSWORD {};\n", sql_ident(role), sql_literal(&cluster.password)));
+        let stored = match opts.password_encryption {
+            PasswordEncryption::ScramSha256 => scram.clone(),
+            PasswordEncryption::Md5 => verifier(PasswordEncryption::Md5, role, &cluster.password),
+        };
+        sql.push_str(&format!("ALTER ROLE {} PASSWORD {};\n", sql_ident(role), sql_literal(&stored)));
     }
     sql.push_str(&create_extensions(opts));
     if opts.layout != Layout::Bare {

@@ -19,7 +19,8 @@
 //! - As root, `initdb`, `pg_ctl` and the server run as the OS user `postgres`
 //!   (`PMOVES_TEST_PG_OS_USER` to change it) through `runuser` (or `su`).
 //! - `pg_hba.conf`: `scram-sha-256` (or `md5` for `PasswordEncryption::Md5`) for the Unix socket and
-//!   for `host all all 127.0.0.1/32`; nothing else. The server listens on 127.0.0.1 only.
+//!   for `host all all 127.0.0.1/32`; nothing else. The server listens on 127.0.0.1 only. The
+//!   harness's own role alone logs in with `md5` (cheap for psql; see `template.rs`).
 //! - The server log is `<cluster dir>/server.log` (`log_path()`, `server_log()`);
 //!   `log_statement = 'all'` with `ClusterOptions::log_all()`. Any other server setting with
 //!   `ClusterOptions::setting(name, value)`, libraries in `shared_preload_libraries` with
