@@ -1,7 +1,7 @@
 //! Benchmark: a whole `rotate-secrets` run of the secrets whose copies live in `_supabase`
 //! (`VAULT_ENC_KEY`: `_supavisor` reset with its owner; both Logflare tokens:
 //! `_analytics.users.api_key` rewritten), next to one psql session running the same statements
-//! in one transaction. Target (issue 17): the whole run within 1.25× of the psql session.
+//! in one transaction. Target: the whole run within 1.25× of the psql session.
 //!
 //! Run with `cargo bench --bench rotate_secrets` (needs the PostgreSQL server binaries, as the
 //! tests). Prints medians; asserts nothing.

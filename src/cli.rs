@@ -127,7 +127,7 @@ Examples:
   pmoves-secrets check --format json                   for CI gates
   pmoves-secrets check --compose docker-compose.yml    also read the compose file";
 
-// ------------------------------------------------------------------ rotate-secrets (issue 17)
+// ----------------------------------------------------------------------------- rotate-secrets
 
 const ROTATE_SECRETS_EXAMPLES: &str = "\
 Examples:

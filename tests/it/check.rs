@@ -691,7 +691,7 @@ fn db_check_with_a_wrong_password_reports_every_login_role() {
         .filter(|f| f["code"] == "db-login-failed")
         .map(|f| f["message"].as_str().unwrap().to_owned())
         .collect();
-    // One line for one wrong password (issue 19, item 7), naming every role.
+    // One line for one wrong password, naming every role.
     assert_eq!(failed.len(), 1, "{failed:#?}");
     for role in LOGIN_ROLES {
         assert!(failed[0].contains(&format!(" {role}")), "{role} not reported: {failed:#?}");

@@ -1,4 +1,4 @@
-//! `check` against hostile inputs, through the binary (issue 15): paths that are not regular
+//! `check` against hostile inputs, through the binary: paths that are not regular
 //! files, deeply nested and self-repeating `${…}` references, compose's own reading of braces
 //! (compared with the real Compose v2), and text from the files that must not reach the terminal
 //! with control characters in it.

@@ -82,7 +82,7 @@ fn the_default_env_passes_upstreams_compose_file_with_warnings_only() {
         "{findings:#?}"
     );
     // Read by upstream's override files or PMOVES services, not by the base file: the stack
-    // model knows them, so none is flagged (issue 19, item 5).
+    // model knows them, so none is flagged.
     let unused: Vec<&str> = findings.iter().filter(|f| f.1 == "unused-env-key").map(|f| f.2.as_str()).collect();
     assert!(unused.is_empty(), "{unused:?}");
 }

@@ -1,4 +1,4 @@
-//! `check --compose` without noise (issue 19, item 5): the keys the tool itself writes for
+//! `check --compose` without noise: the keys the tool itself writes for
 //! optional services and PMOVES.AI are known, only unknown keys get `unused-env-key`, and
 //! `--allow CODE` accepts a finding (clippy-style; an unknown code is a usage error).
 
@@ -74,7 +74,7 @@ fn allow_accepts_a_code_and_an_unknown_code_is_a_usage_error() {
 }
 
 /// `check`'s text report: `severity[code]` in its severity's colour with `--color always`, even
-/// into a pipe; nothing coloured with `--color never`, nor with auto into a pipe (issue 19, item 9).
+/// into a pipe; nothing coloured with `--color never`, nor with auto into a pipe.
 #[test]
 fn findings_are_coloured_by_severity_only_when_asked_or_on_a_terminal() {
     let dir = tempdir();

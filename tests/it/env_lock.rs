@@ -1,4 +1,4 @@
-//! The `.env` lock of every writer (issue 15, item 16 and the root-owned lock file): every wait
+//! The `.env` lock of every writer and the root-owned lock file: every wait
 //! is bounded (`--lock-wait`) and said, naming the process that holds the lock; a lock file made
 //! by a run as root does not lock the `.env`'s owner out.
 

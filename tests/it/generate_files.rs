@@ -469,7 +469,7 @@ fn answer_in_pty(path: &Path, answer: &str) -> i32 {
     let mut session = spawn_in_pty(&["generate-keys", "--only", "SECRET_KEY_BASE"], path);
     session.exp_string("named in --only").expect("the plan is shown");
     session.exp_string("with these changes?").expect("the question is asked");
-    // A whole line: the question never acts on a single keypress (issue 19).
+    // A whole line: the question never acts on a single keypress.
     session.send_line(answer).expect("answer");
     session.exp_eof().expect("exits");
     pty_exit_code(&mut session)

@@ -1,4 +1,4 @@
-//! Hints that help rather than hurt (issue 19, items 1, 7 and 9): a command run in the wrong
+//! Hints that help rather than hurt: a command run in the wrong
 //! directory says where it looked and never suggests minting a new `.env`; a file that is not a
 //! `.env` is named as such; file errors never show the tool's internal temporary names.
 

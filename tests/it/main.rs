@@ -56,16 +56,16 @@ mod rotate_bounds;
 // Every copy of the password follows the rotation.
 mod rotate_copies;
 
-// Every prompt, interrupt and end of input, through a pty (issue 19).
+// Every prompt, interrupt and end of input, through a pty.
 mod prompts;
 
-// Hints that help: where a command looked, what a file is, no internal names (issue 19).
+// Hints that help: where a command looked, what a file is, no internal names.
 mod hints;
 
-// --quiet prints only errors (issue 19).
+// --quiet prints only errors.
 mod quiet;
 
-// What rotate-passwords says around its confirmation (issue 19).
+// What rotate-passwords says around its confirmation.
 mod rotate_messages;
 
 // The .env lock of every writer: bounded waits that name the holder, lock files of root runs.
@@ -75,18 +75,18 @@ mod env_lock;
 // .env, a single-file bind mount.
 mod rotate_files;
 
-// The database side of issue 15: DDL audit, whose connection strings follow, a pooler,
+// The database side of a rotation: DDL audit, whose connection strings follow, a pooler,
 // per-role verifier kinds, settling with any credentials, the rotation lock, roles that cannot log in.
 mod rotate_db;
 
-// check --db compares every copy the services keep in the database (issue 17).
+// check --db compares every copy the services keep in the database.
 mod check_copies;
 
-// generate-keys --env-file never leaves a copy in the database stale (issue 17).
+// generate-keys --env-file never leaves a copy in the database stale.
 mod generate_copies;
 
-// check --compose without noise, and --allow (issue 19).
+// check --compose without noise, and --allow.
 mod check_noise;
 
-// rotate-secrets: every copy followed, crashes that converge, --restart (issue 17).
+// rotate-secrets: every copy followed, crashes that converge, --restart.
 mod rotate_secrets;

@@ -1,4 +1,4 @@
-//! Every prompt, interrupt and end of input through a pseudo-terminal (issue 19, items 2 and 3):
+//! Every prompt, interrupt and end of input through a pseudo-terminal:
 //! one plain sentence, the terminal left as it was found, one documented exit code, and the file
 //! byte-identical unless the answer was consent.
 

@@ -1,4 +1,4 @@
-//! `--quiet` prints only errors, as `--help` says (issue 19, item 4): no plan, no report in
+//! `--quiet` prints only errors, as `--help` says: no plan, no report in
 //! text, no warning; JSON reports, asked for by a machine, stay; errors always show.
 
 use predicates::prelude::*;

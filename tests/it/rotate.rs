@@ -345,7 +345,7 @@ fn a_crash_after_staging_leaves_the_old_password_live_and_the_next_run_converges
     assert_eq!(stack.password(), old);
     assert!(block_on(cluster.can_login("supabase_admin", &old)), "the database still has the old password");
 
-    // Said once, on stderr (issue 19: it was said twice, on stderr and in the report).
+    // Said once, on stderr (not again in the report).
     stack.rotate().arg("--yes").assert().success().stderr(predicate::str::contains("never committed"));
     assert!(!stack.pending().exists());
     let new = stack.password();
@@ -604,7 +604,7 @@ fn an_interrupt_during_the_transaction_rolls_back_at_once() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "rolled back without waiting for the lock");
-    // 130: the one code of an interrupt (issue 19), nothing changed.
+    // 130: the one code of an interrupt, nothing changed.
     assert_eq!(out.status.code(), Some(130));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Interrupted; nothing was changed."),
@@ -873,8 +873,8 @@ fn a_role_that_cannot_log_in_afterwards_is_exit_4_naming_it() {
         return;
     };
     // pgbouncer may have one connection, and a session of its own holds it: nothing the plan
-    // can see (a CONNECTION LIMIT 0 or an expired role is said before asking, issue 15 item
-    // 12), but its login after COMMIT is refused.
+    // can see (a CONNECTION LIMIT 0 or an expired role is said before asking), but its
+    // login after COMMIT is refused.
     cluster.psql("ALTER ROLE pgbouncer CONNECTION LIMIT 1");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let _session = runtime.block_on(cluster.connect("pgbouncer", cluster.password(), cluster.main_db())).unwrap();

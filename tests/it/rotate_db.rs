@@ -1,8 +1,7 @@
-//! The database side of issue 15: what a rotation does on the server must hold against an
-//! operator's ordinary day — a DDL audit trigger (item 4), connection strings that belong to
-//! someone else (item 5), a transaction-mode pooler (item 6), a per-role `password_encryption`
-//! (item 8), a password changed by hand after an interrupted run (item 10), an ordinary login
-//! holding a lock (item 11), roles that cannot log in anyway (item 12).
+//! The database side of a rotation: what it does on the server must hold against an operator's
+//! ordinary day — a DDL audit trigger, connection strings that belong to someone else, a
+//! transaction-mode pooler, a per-role `password_encryption`, a password changed by hand after an
+//! interrupted run, an ordinary login holding a lock, roles that cannot log in anyway.
 
 use std::time::Duration;
 
@@ -46,7 +45,7 @@ fn holds_password(cluster: &Cluster, role: &str, password: &str) -> bool {
     ok
 }
 
-// ------------------------------------------------------------------------------------ item 4
+// ----------------------------------------------------------------------------- a DDL audit trigger
 
 #[test]
 fn a_ddl_audit_trigger_sees_the_schema_statements_without_any_verifier() {
@@ -73,7 +72,7 @@ fn a_ddl_audit_trigger_sees_the_schema_statements_without_any_verifier() {
     }
 }
 
-// ------------------------------------------------------------------------------------ item 5
+// --------------------------------------------------------------- someone else's connection strings
 
 /// A log drain of its own in `_analytics.source_backends`, on another host; returns its id.
 fn add_log_drain(cluster: &Cluster, url: &str) -> String {
@@ -137,7 +136,7 @@ fn only_the_stacks_own_connection_strings_follow_and_the_others_are_named() {
     assert!(backend_url(&cluster, "1").contains(&new), "the stack's own analytics backend follows");
 }
 
-// ------------------------------------------------------------------------------------ item 6
+// ----------------------------------------------------------------------- a transaction-mode pooler
 
 /// A pgbouncer in transaction mode in front of `cluster`, with one server connection per pool,
 /// letting `user` in with `password`. Stopped when dropped.
@@ -251,7 +250,7 @@ fn a_transaction_mode_pooler_hands_the_next_client_a_session_with_its_normal_set
     assert_eq!(after, before, "the pooled server connection came back changed");
 }
 
-// ------------------------------------------------------------------------------------ item 8
+// ------------------------------------------------------------------ a per-role password_encryption
 
 #[test]
 fn a_per_role_password_encryption_does_not_turn_scram_roles_into_md5() {
@@ -283,7 +282,7 @@ fn each_role_keeps_the_kind_of_verifier_it_has() {
     assert!(holds_password(&cluster, "authenticator", &stack.password()));
 }
 
-// ----------------------------------------------------------------------------------- item 10
+// --------------------------------------------- a password changed by hand after an interrupted run
 
 const DBA: &str = "dba_admin";
 const DBA_PASSWORD: &str = "dba-admin-password-0123";
@@ -343,7 +342,7 @@ fn when_neither_files_password_is_live_the_run_says_so_and_its_way_out_works() {
     }
 }
 
-// ----------------------------------------------------------------------------------- item 11
+// ---------------------------------------------------------------- an ordinary login holding a lock
 
 /// A session of `user` in `_supabase` that runs `sql` and stays open until dropped.
 pub(crate) struct Session {
@@ -397,7 +396,7 @@ fn a_held_rotation_lock_names_its_holder() {
     assert!(!error.contains("supavisor"), "does not blame supavisor: {error}");
 }
 
-// ----------------------------------------------------------------------------------- item 12
+// ------------------------------------------------------------------------ roles that cannot log in
 
 #[test]
 fn roles_that_cannot_log_in_are_named_before_asking_and_do_not_fail_verification() {

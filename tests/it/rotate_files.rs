@@ -1,4 +1,4 @@
-//! The file side of a rotation (issue 15): what `--restart` hands `docker compose`, publishing
+//! The file side of a rotation: what `--restart` hands `docker compose`, publishing
 //! onto the `.env` as it is now, and a `.env` that is a single-file bind mount.
 
 use std::path::{Path, PathBuf};

@@ -597,7 +597,7 @@ fn check_db_reports_a_copy_set_for_a_role() {
     assert!(found[0].1.contains("ALTER ROLE \"authenticator\" RESET"), "{}", found[0].1);
 }
 
-// ------------------------------------------------ issue 15 items 1 and 3, issue 18 items 1, 4, 5, 7
+// ------------------------------------ the ring's states, phases that refuse, verification by clients
 
 impl Stack {
     /// Sets `key` to `value` as a hand edit would (every other line kept).
@@ -913,7 +913,7 @@ fn generated_keys_record_the_current_key_and_status_shows_seconds_and_utc() {
     assert!(shown.contains(" s ago)"), "{shown}");
 }
 
-// ------------------------------------------------------------- issue 18 items 2 and 3: compose
+// ---------------------------------------------------------------------------------------- compose
 
 /// Upstream's stock compose file, or `None` (said on stderr) outside the shared layout.
 fn stock_compose() -> Option<PathBuf> {
@@ -1134,7 +1134,7 @@ fn restart_without_docker_is_refused_before_anything_changes() {
     assert_eq!(stack.bytes(), before);
 }
 
-// ------------------------------------- issue 18: the key sets as clients nobody here wrote read them
+// ---------------------------------------------- the key sets as clients nobody here wrote read them
 
 /// Verifies `tokens` against `jwks` with PyJWT (the key by the token's `kid`; an HS256 token with
 /// the set's `oct` key), as a supabase-js-like client with the set in hand would. Returns, per

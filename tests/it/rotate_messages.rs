@@ -1,4 +1,4 @@
-//! What `rotate-passwords` says around its confirmation (issue 19, items 2 and 9): the names the
+//! What `rotate-passwords` says around its confirmation: the names the
 //! typed prompt accepts, Ctrl-C there, a dry run against a database that does not exist, and a
 //! discarded pending file reported once.
 

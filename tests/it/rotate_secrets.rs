@@ -1,6 +1,6 @@
 //! `rotate-secrets` through the binary against a real cluster: every copy followed and checked by
 //! another implementation (Python `cryptography`), crashes that converge, refusals that change
-//! nothing, `--restart` of exactly the union of services (SPEC §8, issue 17).
+//! nothing, `--restart` of exactly the union of services (SPEC §8).
 
 use std::os::unix::fs::PermissionsExt;
 
