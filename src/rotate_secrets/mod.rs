@@ -13,30 +13,29 @@
 
 mod plan;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
-use crate::db::{self, ConnectOptions, Target};
+use crate::db::{self, Target};
 use crate::envfile::{EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
-use crate::limits::{parse_lock_timeout, parse_lock_wait};
 use crate::rotation::crash::{self, CrashPoint};
 use crate::rotation::restart::{self, ComposeProject};
 use crate::rotation::silence;
 use crate::rotation::xact::{self, Status, Xact};
-use crate::rotation::ROTATION_LOCK;
+use crate::rotation::{own_help, OwnHelp, RotationOptions, ROTATION_LOCK};
 use crate::stack::connection::connection_settings;
 use crate::stack::copies;
 use crate::ui::{ReportFormat, Ui};
 
 use plan::Plan;
 
-/// Options of `rotate-secrets`.
+/// Options of `rotate-secrets`: the keys, then the options every rotation takes.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_args(own_help(OWN_HELP)))]
 pub struct RotateSecretsOptions {
     /// The secrets to rotate (JWT_SECRET, VAULT_ENC_KEY, REALTIME_DB_ENC_KEY, LOGFLARE_*, ...).
     #[arg(value_name = "KEY", required_unless_present = "all", conflicts_with = "all")]
@@ -46,45 +45,13 @@ pub struct RotateSecretsOptions {
     #[arg(long)]
     pub all: bool,
 
-    /// The stack's .env: read for the connection and the current values, rewritten afterwards.
-    #[arg(long, value_name = "FILE", default_value = ".env")]
-    pub env_file: PathBuf,
-
     #[command(flatten)]
-    pub connect: ConnectOptions,
-
-    /// How long to wait for a lock in the database before giving up and rolling back.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
-    pub lock_timeout: Duration,
-
-    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
-    pub lock_wait: Duration,
-
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Do not ask for confirmation.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-
-    /// Afterwards, recreate exactly the services whose input changed (docker compose).
-    #[arg(long)]
-    pub restart: bool,
-
-    /// Compose file of the stack, for --restart (repeatable).
-    #[arg(long, value_name = "FILE", requires = "restart")]
-    pub compose_file: Vec<PathBuf>,
-
-    /// Compose project directory, for --restart [default: the .env's directory].
-    #[arg(long, value_name = "DIR", requires = "restart")]
-    pub project_directory: Option<PathBuf>,
+    pub rotation: RotationOptions,
 }
+
+/// The help line of the shared flag whose meaning is `rotate-secrets`' own.
+pub const OWN_HELP: OwnHelp =
+    &[("lock_timeout", "How long to wait for a lock in the database before giving up and rolling back")];
 
 /// Runs `rotate-secrets` on its own runtime.
 pub fn run(args: &RotateSecretsOptions, ui: &Ui) -> Result<ExitCode> {
@@ -95,7 +62,7 @@ pub fn run(args: &RotateSecretsOptions, ui: &Ui) -> Result<ExitCode> {
 async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let keys = plan::chosen_keys(&args.keys, args.all)?;
-    let env_lock = ui.lock_env(&args.env_file, args.lock_wait)?;
+    let env_lock = ui.lock_env(&args.rotation.env_file, args.rotation.lock_wait)?;
     let env = env_lock.read_existing()?;
     if let Some(done) = settle_leftover(args, ui, &env_lock, &env).await? {
         return Ok(done);
@@ -120,21 +87,25 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
     let services = plan::services(&minted);
     let plan = Plan { keys, minted, steps, left_to_services: left, services };
     let plan_ms = ms_since(started);
-    if args.dry_run {
+    if args.rotation.dry_run {
         return report(args, ui, &plan, true, &[], &[], plan_ms, started);
     }
-    if args.format == ReportFormat::Text || !args.yes {
-        ui.info(&plan.to_text(&args.env_file.display().to_string()));
+    if args.rotation.format == ReportFormat::Text || !args.rotation.yes {
+        ui.info(&plan.to_text(&args.rotation.env_file.display().to_string()));
     }
     ui.confirm_typed(
         "Rotate these secrets now?",
         &[],
-        &format!("rotating {} and rewriting {}", plan.keys.join(", "), args.env_file.display()),
-        args.yes,
+        &format!("rotating {} and rewriting {}", plan.keys.join(", "), args.rotation.env_file.display()),
+        args.rotation.yes,
     )?;
-    let compose = args.restart.then(|| {
-        ComposeProject::new(&args.env_file, &args.compose_file, args.project_directory.as_deref())
-            .recreating(plan.services.clone())
+    let compose = args.rotation.restart.then(|| {
+        ComposeProject::new(
+            &args.rotation.env_file,
+            &args.rotation.compose_file,
+            args.rotation.project_directory.as_deref(),
+        )
+        .recreating(plan.services.clone())
     });
     if let Some(project) = &compose {
         restart::preflight(project)?;
@@ -165,7 +136,7 @@ fn ms_since(start: Instant) -> f64 {
 }
 
 fn resolve_target(args: &RotateSecretsOptions, env: &EnvFile, ui: &Ui) -> Result<Target> {
-    let resolved = db::resolve(&args.connect, &connection_settings(env))?;
+    let resolved = db::resolve(&args.rotation.connect, &connection_settings(env))?;
     resolved.warnings.iter().for_each(|warning| ui.warn(warning));
     Ok(resolved.target)
 }
@@ -185,7 +156,7 @@ async fn transact(
     let begun = async {
         for (i, (dbname, client)) in sessions.iter().enumerate() {
             silence::silence(client).await?;
-            let lock_ms = args.lock_timeout.as_millis().max(1);
+            let lock_ms = args.rotation.lock_timeout.as_millis().max(1);
             client
                 .batch_execute(&format!("BEGIN; SET LOCAL lock_timeout = '{lock_ms}ms'"))
                 .await
@@ -278,7 +249,7 @@ async fn settle_after_failed_commit(
     e: &tokio_postgres::Error,
 ) -> Result<Vec<Xact>> {
     let env = env_lock.read_existing()?;
-    let target = db::resolve(&args.connect, &connection_settings(&env))?.target;
+    let target = db::resolve(&args.rotation.connect, &connection_settings(&env))?.target;
     let client = target.connect().await?;
     match xact::status(&client, xacts[0].xid).await {
         Ok(Status::Aborted) => {
@@ -340,17 +311,18 @@ async fn settle_leftover(
     let client = target.connect().await?;
     let mut statuses = Vec::new();
     for x in &xacts {
-        let status = wait_for(&client, x.xid, args.lock_timeout).await.map_err(|why| Error::OutcomeUnknown {
-            what: format!("it cannot be told whether the interrupted rotation committed ({why})"),
-            recovery: format!(
-                "keep {} and run rotate-secrets again once the database answers",
-                env_lock.pending_path().display()
-            ),
-        })?;
+        let status =
+            wait_for(&client, x.xid, args.rotation.lock_timeout).await.map_err(|why| Error::OutcomeUnknown {
+                what: format!("it cannot be told whether the interrupted rotation committed ({why})"),
+                recovery: format!(
+                    "keep {} and run rotate-secrets again once the database answers",
+                    env_lock.pending_path().display()
+                ),
+            })?;
         statuses.push(status);
     }
     if statuses.iter().all(|s| *s == Status::Committed) {
-        if args.dry_run {
+        if args.rotation.dry_run {
             ui.info("an interrupted rotation committed: a real run would publish its .env and stop");
             return Ok(Some(ExitCode::Success));
         }
@@ -362,7 +334,7 @@ async fn settle_leftover(
         return Ok(Some(ExitCode::Success));
     }
     if statuses.iter().all(|s| *s == Status::Aborted) {
-        if args.dry_run {
+        if args.rotation.dry_run {
             ui.info("an interrupted rotation never committed: a real run would discard its pending file");
             return Ok(None);
         }
@@ -405,11 +377,11 @@ fn report(
     plan_ms: f64,
     started: Instant,
 ) -> Result<ExitCode> {
-    match args.format {
+    match args.rotation.format {
         ReportFormat::Json => {
             let mut value = json!({
                 "dry_run": dry_run,
-                "env_file": args.env_file.display().to_string(),
+                "env_file": args.rotation.env_file.display().to_string(),
                 "plan": plan.to_json(),
                 "transactions": xacts.iter().map(|x| json!({"database": x.dbname, "xid": x.xid})).collect::<Vec<_>>(),
                 "restarted": restarted,
@@ -421,7 +393,7 @@ fn report(
             crate::ui::write_stdout(&format!("{value}\n"))?;
         }
         ReportFormat::Text if dry_run => {
-            ui.info(&plan.to_text(&args.env_file.display().to_string()));
+            ui.info(&plan.to_text(&args.rotation.env_file.display().to_string()));
             ui.info("dry run: nothing was changed");
         }
         ReportFormat::Text => {
