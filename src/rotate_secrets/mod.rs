@@ -17,19 +17,18 @@ mod plan;
 mod settle;
 mod transaction;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::json;
 use tokio_postgres::Client;
 
-use crate::db::{self, ConnectOptions, Target};
+use crate::db::{self, Target};
 use crate::envfile::EnvFile;
 use crate::error::{ExitCode, Result};
-use crate::limits::{parse_lock_timeout, parse_lock_wait};
 use crate::rotation::crash::{self, CrashPoint};
 use crate::rotation::restart::{self, ComposeProject};
 use crate::rotation::xact::Xact;
+use crate::rotation::{own_help, OwnHelp, RotationOptions};
 use crate::stack::connection::connection_settings;
 use crate::stack::copies;
 use crate::ui::{ReportFormat, Ui};
@@ -37,8 +36,9 @@ use crate::ui::{ReportFormat, Ui};
 use plan::{Plan, Scope};
 use transaction::Transact;
 
-/// Options of `rotate-secrets`.
+/// Options of `rotate-secrets`: the keys, then the options every rotation takes.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_args(own_help(OWN_HELP)))]
 pub struct RotateSecretsOptions {
     /// The secrets to rotate (JWT_SECRET, VAULT_ENC_KEY, REALTIME_DB_ENC_KEY, LOGFLARE_*, ...).
     #[arg(value_name = "KEY", required_unless_present = "all", conflicts_with = "all")]
@@ -48,45 +48,13 @@ pub struct RotateSecretsOptions {
     #[arg(long)]
     pub all: bool,
 
-    /// The stack's .env: read for the connection and the current values, rewritten afterwards.
-    #[arg(long, value_name = "FILE", default_value = ".env")]
-    pub env_file: PathBuf,
-
     #[command(flatten)]
-    pub connect: ConnectOptions,
-
-    /// How long to wait for a lock in the database before giving up and rolling back.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
-    pub lock_timeout: Duration,
-
-    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
-    pub lock_wait: Duration,
-
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Do not ask for confirmation.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-
-    /// Afterwards, recreate exactly the services whose input changed (docker compose).
-    #[arg(long)]
-    pub restart: bool,
-
-    /// Compose file of the stack, for --restart (repeatable).
-    #[arg(long, value_name = "FILE", requires = "restart")]
-    pub compose_file: Vec<PathBuf>,
-
-    /// Compose project directory, for --restart [default: the .env's directory].
-    #[arg(long, value_name = "DIR", requires = "restart")]
-    pub project_directory: Option<PathBuf>,
+    pub rotation: RotationOptions,
 }
+
+/// The help line of the shared flag whose meaning is `rotate-secrets`' own.
+pub const OWN_HELP: OwnHelp =
+    &[("lock_timeout", "How long to wait for a lock in the database before giving up and rolling back")];
 
 /// Runs `rotate-secrets` on its own runtime.
 pub fn run(args: &RotateSecretsOptions, ui: &Ui) -> Result<ExitCode> {
@@ -97,7 +65,7 @@ pub fn run(args: &RotateSecretsOptions, ui: &Ui) -> Result<ExitCode> {
 async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
     let keys = plan::chosen_keys(&args.keys, args.all)?;
-    let env_lock = ui.lock_env(&args.env_file, args.lock_wait)?;
+    let env_lock = ui.lock_env(&args.rotation.env_file, args.rotation.lock_wait)?;
     let env = env_lock.read_existing()?;
     if let Some(done) = settle::leftover(args, ui, &env_lock, &env, crash).await? {
         return Ok(done);
@@ -122,21 +90,25 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
     let services = plan::services(&minted);
     let plan = Plan { keys, minted, steps, left_to_services: left, services };
     let plan_ms = ms_since(started);
-    if args.dry_run {
+    if args.rotation.dry_run {
         return report(args, ui, &plan, true, &[], &[], plan_ms, started);
     }
-    if args.format == ReportFormat::Text || !args.yes {
-        ui.info(&plan.to_text(&args.env_file.display().to_string()));
+    if args.rotation.format == ReportFormat::Text || !args.rotation.yes {
+        ui.info(&plan.to_text(&args.rotation.env_file.display().to_string()));
     }
     ui.confirm_typed(
         "Rotate these secrets now?",
         &[],
-        &format!("rotating {} and rewriting {}", plan.keys.join(", "), args.env_file.display()),
-        args.yes,
+        &format!("rotating {} and rewriting {}", plan.keys.join(", "), args.rotation.env_file.display()),
+        args.rotation.yes,
     )?;
-    let compose = args.restart.then(|| {
-        ComposeProject::new(&args.env_file, &args.compose_file, args.project_directory.as_deref())
-            .recreating(plan.services.clone())
+    let compose = args.rotation.restart.then(|| {
+        ComposeProject::new(
+            &args.rotation.env_file,
+            &args.rotation.compose_file,
+            args.rotation.project_directory.as_deref(),
+        )
+        .recreating(plan.services.clone())
     });
     if let Some(project) = &compose {
         restart::preflight(project)?;
@@ -168,7 +140,7 @@ fn ms_since(start: Instant) -> f64 {
 }
 
 fn resolve_target(args: &RotateSecretsOptions, env: &EnvFile, ui: &Ui) -> Result<Target> {
-    let resolved = db::resolve(&args.connect, &connection_settings(env))?;
+    let resolved = db::resolve(&args.rotation.connect, &connection_settings(env))?;
     resolved.warnings.iter().for_each(|warning| ui.warn(warning));
     Ok(resolved.target)
 }
@@ -184,11 +156,11 @@ fn report(
     plan_ms: f64,
     started: Instant,
 ) -> Result<ExitCode> {
-    match args.format {
+    match args.rotation.format {
         ReportFormat::Json => {
             let mut value = json!({
                 "dry_run": dry_run,
-                "env_file": args.env_file.display().to_string(),
+                "env_file": args.rotation.env_file.display().to_string(),
                 "plan": plan.to_json(),
                 "transactions": xacts.iter().map(|x| json!({"database": x.dbname, "xid": x.xid})).collect::<Vec<_>>(),
                 "restarted": restarted,
@@ -200,7 +172,7 @@ fn report(
             crate::ui::write_stdout(&format!("{value}\n"))?;
         }
         ReportFormat::Text if dry_run => {
-            ui.info(&plan.to_text(&args.env_file.display().to_string()));
+            ui.info(&plan.to_text(&args.rotation.env_file.display().to_string()));
             ui.info("dry run: nothing was changed");
         }
         ReportFormat::Text => {

@@ -49,10 +49,10 @@ pub(super) async fn leftover(
     let client = target.connect().await?;
     let mut statuses = Vec::new();
     for x in &xacts {
-        statuses.push(status_of(&client, x, args.lock_timeout, env_lock).await?);
+        statuses.push(status_of(&client, x, args.rotation.lock_timeout, env_lock).await?);
     }
     if statuses.iter().all(|s| *s == Status::Committed) {
-        if args.dry_run {
+        if args.rotation.dry_run {
             ui.info("an interrupted rotation committed: a real run would publish its .env and stop");
             return Ok(Some(ExitCode::Success));
         }
@@ -64,7 +64,7 @@ pub(super) async fn leftover(
         return Ok(Some(ExitCode::Success));
     }
     if statuses.iter().all(|s| *s == Status::Aborted) {
-        if args.dry_run {
+        if args.rotation.dry_run {
             ui.info("an interrupted rotation never committed: a real run would discard its pending file");
             return Ok(None);
         }
@@ -158,7 +158,7 @@ impl Partial<'_> {
         );
         let (plan, sessions) = self.plan(target, main).await.map_err(|err| self.unfinishable(&what, err))?;
         let env_path = self.env_lock.path().display().to_string();
-        if self.args.dry_run {
+        if self.args.rotation.dry_run {
             ui.info(&format!(
                 "{what}: a real run would finish it in {} and then publish {env_path} and stop:\n{}",
                 names(&self.unfinished),
@@ -171,7 +171,7 @@ impl Partial<'_> {
             "Finish the interrupted rotation now?",
             &[],
             &format!("finishing the interrupted rotation of {}", plan.keys.join(", ")),
-            self.args.yes,
+            self.args.rotation.yes,
         )?;
         let finished = async {
             self.env_lock.ensure_publishable()?;

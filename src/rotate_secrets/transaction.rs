@@ -103,7 +103,7 @@ impl Transact<'_> {
     /// The first `COMMIT` failed: ask the database (from a new session) whether it committed.
     async fn settle_failed_commit(&self, xacts: &[Xact], dbname: &str, e: &tokio_postgres::Error) -> Result<Vec<Xact>> {
         let env = self.env_lock.read_existing()?;
-        let target = db::resolve(&self.args.connect, &connection_settings(&env))?.target;
+        let target = db::resolve(&self.args.rotation.connect, &connection_settings(&env))?.target;
         let client = target.connect().await?;
         match xact::status(&client, xacts[0].xid).await {
             Ok(Status::Aborted) => {
@@ -129,7 +129,7 @@ async fn begin(args: &RotateSecretsOptions, sessions: &[(String, Client)]) -> Re
     let mut xacts = Vec::new();
     for (i, (dbname, client)) in sessions.iter().enumerate() {
         silence::silence(client).await?;
-        let lock_ms = args.lock_timeout.as_millis().max(1);
+        let lock_ms = args.rotation.lock_timeout.as_millis().max(1);
         client
             .batch_execute(&format!("BEGIN; SET LOCAL lock_timeout = '{lock_ms}ms'"))
             .await
