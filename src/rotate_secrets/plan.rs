@@ -18,6 +18,7 @@ use crate::stack::copies::{
     self, copy, CopyId, REALTIME_DB_ENC_KEY, REALTIME_DB_ENC_KEY_FALLBACK, REALTIME_SEEDED_TENANT, VAULT_ENC_KEY,
 };
 use crate::stack::keys::{self, Recipe};
+use crate::stack::notice;
 
 /// One change to a copy in the database; `sql` and `params` run inside the run's transaction in
 /// `dbname`. `what` names it for the plan (never a value).
@@ -63,7 +64,7 @@ impl Plan {
         }
         lines.push(format!("  services to recreate: {}", self.services.join(" ")));
         for key in &self.keys {
-            lines.push(format!("  {key}: what users notice: {}", copies::users_notice(key)));
+            lines.push(format!("  {key}: what users notice: {}", notice::after_rotation(key)));
         }
         lines.join("\n")
     }
@@ -76,7 +77,7 @@ impl Plan {
             "database_changes": self.steps.iter().map(|s| json!({"database": s.dbname, "change": s.what})).collect::<Vec<_>>(),
             "left_to_services": self.left_to_services,
             "services": self.services,
-            "users_notice": self.keys.iter().map(|k| json!({"key": k, "notice": copies::users_notice(k)})).collect::<Vec<_>>(),
+            "users_notice": self.keys.iter().map(|k| json!({"key": k, "notice": notice::after_rotation(k)})).collect::<Vec<_>>(),
         })
     }
 }
