@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
 use zeroize::Zeroizing;
 
 use crate::db::{self, Target};
@@ -89,8 +90,8 @@ pub async fn locate<'a>(
         let client = location.client();
         let exists = async {
             db::bound_session(client, lock_timeout).await?;
-            let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await?;
-            row.try_get::<_, bool>(0)
+            let rows = client.query_typed("SELECT to_regclass($1) IS NOT NULL", &[(&qualified, Type::TEXT)]).await?;
+            Ok(rows.first().map(|row| row.try_get::<_, bool>(0)).transpose()?.unwrap_or(false))
         };
         match exists.await {
             Ok(true) => return Ok(Some(location)),
@@ -101,18 +102,28 @@ pub async fn locate<'a>(
     Ok(None)
 }
 
-/// Runs `read` where `copy`'s table is.
-async fn find<T, F>(target: &Target, main: &Client, copy: &Copy, lock_timeout: Duration, read: F) -> Found<T>
-where
-    F: AsyncFnOnce(&Client) -> Result<Vec<T>, tokio_postgres::Error>,
-{
+/// The rows `sql` (its parameters bound, as an unnamed statement: nothing a transaction-mode
+/// pooler must carry between server sessions) returns where `copy`'s table is, each made by
+/// `row`.
+async fn read<T>(
+    target: &Target,
+    main: &Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+    row: impl Fn(&Row) -> Result<T, tokio_postgres::Error>,
+) -> Found<T> {
     match locate(target, main, copy, lock_timeout).await {
         Ok(None) => Found::Absent,
         Err((dbname, reason)) => Found::Unreadable { dbname, reason },
-        Ok(Some(location)) => match read(location.client()).await {
-            Ok(rows) => Found::Rows { dbname: location.dbname, rows },
-            Err(err) => Found::Unreadable { dbname: location.dbname, reason: db::describe(&err) },
-        },
+        Ok(Some(location)) => {
+            let rows = location.client().query_typed(sql, params).await;
+            match rows.and_then(|rows| rows.iter().map(&row).collect()) {
+                Ok(rows) => Found::Rows { dbname: location.dbname, rows },
+                Err(err) => Found::Unreadable { dbname: location.dbname, reason: db::describe(&err) },
+            }
+        }
     }
 }
 
@@ -138,23 +149,10 @@ pub async fn supavisor_users(
     copy: &Copy,
     lock_timeout: Duration,
 ) -> Found<SupavisorUser> {
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT db_user::text, coalesce(tenant_external_id::text, ''), db_pass_encrypted \
-                 FROM _supavisor.users ORDER BY tenant_external_id, db_user",
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SupavisorUser {
-                    db_user: row.try_get(0)?,
-                    tenant: row.try_get(1)?,
-                    stored: Zeroizing::new(row.try_get(2)?),
-                })
-            })
-            .collect()
+    let sql = "SELECT db_user::text, coalesce(tenant_external_id::text, ''), db_pass_encrypted \
+               FROM _supavisor.users ORDER BY tenant_external_id, db_user";
+    read(target, main, copy, lock_timeout, sql, &[], |row| {
+        Ok(SupavisorUser { db_user: row.try_get(0)?, tenant: row.try_get(1)?, stored: Zeroizing::new(row.try_get(2)?) })
     })
     .await
 }
@@ -174,18 +172,12 @@ pub async fn realtime_tenants(
     copy: &Copy,
     lock_timeout: Duration,
 ) -> Found<RealtimeTenant> {
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query("SELECT external_id::text, jwt_secret::text FROM _realtime.tenants ORDER BY external_id", &[])
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RealtimeTenant {
-                    external_id: row.try_get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    jwt_secret: row.try_get::<_, Option<String>>(1)?.map(Secret::new),
-                })
-            })
-            .collect()
+    let sql = "SELECT external_id::text, jwt_secret::text FROM _realtime.tenants ORDER BY external_id";
+    read(target, main, copy, lock_timeout, sql, &[], |row| {
+        Ok(RealtimeTenant {
+            external_id: row.try_get::<_, Option<String>>(0)?.unwrap_or_default(),
+            jwt_secret: row.try_get::<_, Option<String>>(1)?.map(Secret::new),
+        })
     })
     .await
 }
@@ -208,25 +200,13 @@ pub async fn realtime_settings(
     lock_timeout: Duration,
 ) -> Found<RealtimeSetting> {
     let fields: Vec<String> = copy.fields.iter().map(|f| (*f).to_owned()).collect();
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT coalesce(e.tenant_external_id::text, ''), f.key, f.value \
-                 FROM _realtime.extensions e CROSS JOIN LATERAL jsonb_each_text(e.settings::jsonb) AS f \
-                 WHERE e.type = $1 AND f.key = ANY($2) AND f.value IS NOT NULL \
-                 ORDER BY 1, array_position($2, f.key)",
-                &[&REALTIME_CDC_EXTENSION, &fields],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RealtimeSetting {
-                    tenant: row.try_get(0)?,
-                    field: row.try_get(1)?,
-                    stored: Secret::new(row.try_get(2)?),
-                })
-            })
-            .collect()
+    let sql = "SELECT coalesce(e.tenant_external_id::text, ''), f.key, f.value \
+               FROM _realtime.extensions e CROSS JOIN LATERAL jsonb_each_text(e.settings::jsonb) AS f \
+               WHERE e.type = $1 AND f.key = ANY($2) AND f.value IS NOT NULL \
+               ORDER BY 1, array_position($2, f.key)";
+    let params: [(&(dyn ToSql + Sync), Type); 2] = [(&REALTIME_CDC_EXTENSION, Type::TEXT), (&fields, Type::TEXT_ARRAY)];
+    read(target, main, copy, lock_timeout, sql, &params, |row| {
+        Ok(RealtimeSetting { tenant: row.try_get(0)?, field: row.try_get(1)?, stored: Secret::new(row.try_get(2)?) })
     })
     .await
 }
@@ -247,15 +227,10 @@ pub async fn logflare_users(
     copy: &Copy,
     lock_timeout: Duration,
 ) -> Found<LogflareUser> {
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT id::bigint, api_key::text FROM _analytics.users \
-                 WHERE provider = 'default' AND provider_uid = 'default' AND api_key IS NOT NULL ORDER BY id",
-                &[],
-            )
-            .await?;
-        rows.iter().map(|row| Ok(LogflareUser { id: row.try_get(0)?, api_key: Secret::new(row.try_get(1)?) })).collect()
+    let sql = "SELECT id::bigint, api_key::text FROM _analytics.users \
+               WHERE provider = 'default' AND provider_uid = 'default' AND api_key IS NOT NULL ORDER BY id";
+    read(target, main, copy, lock_timeout, sql, &[], |row| {
+        Ok(LogflareUser { id: row.try_get(0)?, api_key: Secret::new(row.try_get(1)?) })
     })
     .await
 }
@@ -276,24 +251,17 @@ pub async fn logflare_tokens(
     lock_timeout: Duration,
 ) -> Found<LogflareToken> {
     let descriptions: Vec<String> = LOGFLARE_TOKENS.iter().map(|d| (*d).to_owned()).collect();
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT description::text, token::text FROM _analytics.oauth_access_tokens \
-                 WHERE revoked_at IS NULL AND description = ANY($1) ORDER BY id",
-                &[&descriptions],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| Ok(LogflareToken { description: row.try_get(0)?, token: Secret::new(row.try_get(1)?) }))
-            .collect()
+    let sql = "SELECT description::text, token::text FROM _analytics.oauth_access_tokens \
+               WHERE revoked_at IS NULL AND description = ANY($1) ORDER BY id";
+    read(target, main, copy, lock_timeout, sql, &[(&descriptions, Type::TEXT_ARRAY)], |row| {
+        Ok(LogflareToken { description: row.try_get(0)?, token: Secret::new(row.try_get(1)?) })
     })
     .await
 }
 
 /// How many rows of `copy` hold a value that changing the `.env` alone would leave stale: every
 /// row but those the service rewrites at its next start. `None` for a copy that never traps (its
-/// service always rewrites it).
+/// service always rewrites it) or that is not counted here.
 fn trap_count_sql(copy: &Copy) -> Option<&'static str> {
     Some(match copy.id {
         CopyId::SupavisorPoolerPassword => "SELECT count(*) FROM _supavisor.users",
@@ -352,12 +320,10 @@ async fn held_on(
         };
         let Some(location) = location else { continue };
         let client = location.client();
-        let row = if sql.contains("$1") {
-            client.query_one(sql, &[&REALTIME_SEEDED_TENANT]).await
-        } else {
-            client.query_one(sql, &[]).await
-        };
-        let count: i64 = row.and_then(|row| row.try_get(0)).map_err(|e| db::describe(&e))?;
+        let tenant: [(&(dyn ToSql + Sync), Type); 1] = [(&REALTIME_SEEDED_TENANT, Type::TEXT)];
+        let params: &[(&(dyn ToSql + Sync), Type)] = if sql.contains("$1") { &tenant } else { &[] };
+        let rows = client.query_typed(sql, params).await.map_err(|e| db::describe(&e))?;
+        let count: i64 = rows.first().map_or(Ok(0), |row| row.try_get(0)).map_err(|e| db::describe(&e))?;
         if count > 0 {
             out.push((copy, location.dbname));
         }

@@ -285,13 +285,13 @@ fn unreadable(place: String, dbname: &str, reason: &str) -> Error {
 }
 
 async fn reset_supavisor(client: &tokio_postgres::Client, dbname: &str) -> Result<Step> {
-    let row = client
-        .query_one("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'", &[])
+    let failed = |reason: String| Error::Database { step: "reading _supavisor's owner".into(), reason };
+    let rows = client
+        .query_typed("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'", &[])
         .await
-        .map_err(|e| Error::Database { step: "reading _supavisor's owner".into(), reason: db::describe(&e) })?;
-    let owner: String = row
-        .try_get(0)
-        .map_err(|e| Error::Database { step: "reading _supavisor's owner".into(), reason: db::describe(&e) })?;
+        .map_err(|e| failed(db::describe(&e)))?;
+    let row = rows.first().ok_or_else(|| failed("_supavisor is gone".into()))?;
+    let owner: String = row.try_get(0).map_err(|e| failed(db::describe(&e)))?;
     Ok(Step {
         dbname: dbname.to_owned(),
         what: format!(
