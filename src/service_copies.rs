@@ -275,11 +275,10 @@ fn trap_count_sql(copy: &Copy) -> Option<&'static str> {
         CopyId::LogflareUserApiKey => {
             "SELECT count(*) FROM _analytics.users WHERE provider = 'default' AND provider_uid = 'default'"
         }
+        // Never traps: Logflare rewrites its tokens at every start.
         CopyId::LogflareAccessToken => return None,
-        CopyId::JwtSecretSetting => {
-            "SELECT count(*) FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
-             WHERE cfg LIKE 'app.settings.jwt\\_secret=%'"
-        }
+        // Read by [`jwt_secret_settings`], the one reader of that setting.
+        CopyId::JwtSecretSetting => return None,
     })
 }
 
@@ -312,6 +311,12 @@ async fn held_on(
     db::bound_session(main, lock_timeout).await.map_err(|e| db::describe(&e))?;
     let mut out = Vec::new();
     for &copy in copies {
+        if copy.id == CopyId::JwtSecretSetting {
+            if !jwt_secret_settings(main).await?.is_empty() {
+                out.push((copy, target.dbname().to_owned()));
+            }
+            continue;
+        }
         let Some(sql) = trap_count_sql(copy) else { continue };
         let location = if copy.database == Database::Cluster {
             Some(Location { dbname: target.dbname().to_owned(), session: Session::Borrowed(main) })
@@ -331,35 +336,67 @@ async fn held_on(
     Ok(out)
 }
 
-/// Every database or role setting of `app.settings.jwt_secret`: where it is set (for the plan)
-/// and the statement that removes it.
-pub async fn jwt_secret_settings(client: &Client) -> Result<Vec<(String, String)>, String> {
+/// The setting upstream's first-start init leaves in the database.
+pub const JWT_SECRET_SETTING: &str = "app.settings.jwt_secret";
+
+/// One per-database or per-role setting of `app.settings.jwt_secret`, as `pg_db_role_setting`
+/// records it.
+pub struct JwtSecretSetting {
+    /// The database it applies to (`None`: every database).
+    pub database: Option<String>,
+    /// The role it applies to (`None`: every role).
+    pub role: Option<String>,
+    /// The value (a copy of a JWT secret; never printed).
+    pub value: Secret,
+}
+
+impl JwtSecretSetting {
+    /// Where it is set, in words.
+    pub fn place(&self) -> String {
+        match (&self.database, &self.role) {
+            (Some(d), None) => format!("for database {d}"),
+            (None, Some(r)) => format!("for role {r}"),
+            (Some(d), Some(r)) => format!("for role {r} in database {d}"),
+            (None, None) => "for every database and role".to_owned(),
+        }
+    }
+
+    /// The statement that removes it.
+    pub fn reset_sql(&self) -> String {
+        let setting = format!("\"{JWT_SECRET_SETTING}\"");
+        match (&self.database, &self.role) {
+            (Some(d), None) => format!("ALTER DATABASE {} RESET {setting}", quote_ident(d)),
+            (None, Some(r)) => format!("ALTER ROLE {} RESET {setting}", quote_ident(r)),
+            (Some(d), Some(r)) => {
+                format!("ALTER ROLE {} IN DATABASE {} RESET {setting}", quote_ident(r), quote_ident(d))
+            }
+            (None, None) => format!("ALTER ROLE ALL RESET {setting}"),
+        }
+    }
+}
+
+/// Every per-database and per-role setting of `app.settings.jwt_secret` (`pg_db_role_setting`
+/// is a shared catalog: any database of the server answers for all).
+pub async fn jwt_secret_settings(client: &Client) -> Result<Vec<JwtSecretSetting>, String> {
     let rows = client
-        .query(
-            "SELECT d.datname::text, r.rolname::text FROM pg_db_role_setting s \
-             LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole \
-             WHERE EXISTS (SELECT FROM unnest(s.setconfig) AS cfg WHERE cfg LIKE 'app.settings.jwt\\_secret=%') \
+        .query_typed(
+            "SELECT d.datname::text, r.rolname::text, substr(cfg, length($1) + 2) \
+             FROM pg_db_role_setting s \
+             LEFT JOIN pg_database d ON d.oid = s.setdatabase \
+             LEFT JOIN pg_roles r ON r.oid = s.setrole \
+             CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
+             WHERE cfg LIKE $1 || '=%' \
              ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
-            &[],
+            &[(&JWT_SECRET_SETTING, Type::TEXT)],
         )
         .await
         .map_err(|e| db::describe(&e))?;
-    let setting = "\"app.settings.jwt_secret\"";
-    rows.iter()
-        .map(|row| {
-            let database: Option<String> = row.try_get(0).map_err(|e| db::describe(&e))?;
-            let role: Option<String> = row.try_get(1).map_err(|e| db::describe(&e))?;
-            Ok(match (database, role) {
-                (Some(d), None) => {
-                    (format!("for database {d}"), format!("ALTER DATABASE {} RESET {setting}", quote_ident(&d)))
-                }
-                (None, Some(r)) => (format!("for role {r}"), format!("ALTER ROLE {} RESET {setting}", quote_ident(&r))),
-                (Some(d), Some(r)) => (
-                    format!("for role {r} in database {d}"),
-                    format!("ALTER ROLE {} IN DATABASE {} RESET {setting}", quote_ident(&r), quote_ident(&d)),
-                ),
-                (None, None) => ("for every role".to_owned(), format!("ALTER ROLE ALL RESET {setting}")),
-            })
+    let read = |row: &Row| {
+        Ok(JwtSecretSetting {
+            database: row.try_get(0)?,
+            role: row.try_get(1)?,
+            value: Secret::new(row.try_get::<_, String>(2)?),
         })
-        .collect()
+    };
+    rows.iter().map(read).collect::<Result<_, tokio_postgres::Error>>().map_err(|e| db::describe(&e))
 }

@@ -269,8 +269,8 @@ pub async fn database_steps(
         {
             steps.push(Step {
                 dbname: target.dbname().to_owned(),
-                what: format!("app.settings.jwt_secret {}: removed", reset.0),
-                sql: reset.1,
+                what: format!("{} {}: removed", stored::JWT_SECRET_SETTING, reset.place()),
+                sql: reset.reset_sql(),
                 params: Vec::new(),
             });
         }
