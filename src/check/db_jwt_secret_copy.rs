@@ -17,26 +17,20 @@ use crate::db::{self, Target};
 use crate::service_copies::{jwt_secret_settings, JwtSecretSetting, JWT_SECRET_SETTING as SETTING};
 use crate::ui::Ui;
 
-/// Every copy of the JWT secret the server would hand a session. A server that cannot be
-/// reached or read yields no finding here: the login rules (`earlier`) already report it, and it
-/// is not tried a second time.
-pub(super) async fn audit(target: &Target, jwt_secret: Option<&str>, earlier: &[Finding], ui: &Ui) -> Vec<Finding> {
-    if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
-        return Vec::new();
-    }
-    let client = match target.connect().await {
-        Ok(client) => client,
-        Err(err) => {
-            ui.detail(&format!("{SETTING} not checked: {err}"));
-            return Vec::new();
-        }
-    };
-    match jwt_secret_settings(&client).await {
+/// Every copy of the JWT secret the server would hand a session, read on `client` (a session on
+/// `target`).
+pub(super) async fn audit(
+    target: &Target,
+    client: &tokio_postgres::Client,
+    jwt_secret: Option<&str>,
+    ui: &Ui,
+) -> Vec<Finding> {
+    match jwt_secret_settings(client).await {
         Ok(found) => {
             let mut out: Vec<Finding> = found.iter().map(|copy| finding(copy, jwt_secret)).collect();
             if out.is_empty() {
                 // Not per database or role: then only the server configuration can set it.
-                match session_value(&client).await {
+                match session_value(client).await {
                     Ok(Some(value)) => out.push(config_finding(&value, jwt_secret, target.dbname())),
                     Ok(None) => {}
                     Err(reason) => ui.warn(&format!("{SETTING} not checked in the server configuration: {reason}")),
