@@ -110,3 +110,48 @@ fn findings_are_coloured_by_severity_only_when_asked_or_on_a_terminal() {
     let out = bin().args(["check", "--color", "sometimes"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "an unknown --color value is a usage error");
 }
+
+/// The `NATS_URL` every generated `.env` carries keeps PMOVES.AI's published default
+/// credentials on purpose; `check` says so, as a warning (exit 0), and nothing else: a minted
+/// password or `--allow published-default-credential` makes the report clean.
+#[test]
+fn the_published_nats_default_is_a_warning_gone_for_a_minted_password_or_when_allowed() {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    assert!(bin().args(["generate-keys", "--output"]).arg(&env).output().unwrap().status.success());
+    let check = |extra: &[&str]| {
+        let out = bin().args(["check", "--format", "json", "--env-file"]).arg(&env).args(extra).output().unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+        (out.status.code(), report["findings"].as_array().unwrap().clone())
+    };
+    let (code, findings) = check(&[]);
+    assert_eq!(code, Some(0), "a warning does not fail the check: {findings:?}");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding = &findings[0];
+    assert_eq!(finding["code"], "published-default-credential");
+    assert_eq!(finding["severity"], "warning");
+    assert_eq!(finding["key"], "NATS_URL");
+    let message = finding["message"].as_str().unwrap();
+    assert!(message.contains("published default") && message.contains("NATS"), "{message}");
+    assert!(!message.contains("pmoves@"), "the URL is not repeated: {message}");
+    let out = bin().args(["check", "--env-file"]).arg(&env).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("warning[published-default-credential] NATS_URL"), "{said}");
+
+    let (code, findings) = check(&["--allow", "published-default-credential"]);
+    assert_eq!((code, findings.len()), (Some(0), 0), "{findings:?}");
+
+    // The same default anywhere in the file (another host, a copy under another name) is flagged.
+    let text = std::fs::read_to_string(&env).unwrap();
+    std::fs::write(&env, format!("{text}MY_NATS=nats://nats:pmoves@10.0.0.5:4222\n")).unwrap();
+    let (_, findings) = check(&[]);
+    let keys: Vec<&str> = findings.iter().map(|f| f["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, ["NATS_URL", "MY_NATS"], "{findings:?}");
+
+    // An operator's own password (and a URL with no credentials) is not.
+    let minted = crate::common::set_line(&text, "NATS_URL", "nats://nats:Zq8tWm3vKx1Lp9Rb@nats:4222");
+    let minted = format!("{minted}OTHER_NATS=nats://nats:4222\n");
+    std::fs::write(&env, minted).unwrap();
+    let (code, findings) = check(&[]);
+    assert_eq!((code, findings.len()), (Some(0), 0), "{findings:?}");
+}
