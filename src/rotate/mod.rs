@@ -75,17 +75,7 @@ fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Ta
 
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
-    let env_lock = ui.lock_env(&args.rotation.env_file, args.rotation.lock_wait)?;
-    if !args.rotation.dry_run && env_lock.finish_interrupted_write()? {
-        ui.info(&format!(
-            "finished writing {}, which an interrupted run had begun to write in place",
-            args.rotation.env_file.display()
-        ));
-    }
-    let env = read_env(&env_lock, ui)?;
-    if !args.rotation.dry_run {
-        remove_leftover_temp_files(&env_lock, ui)?;
-    }
+    let (env_lock, env) = lock_and_read_env(args, ui)?;
     let target = resolve_target(args, &env, ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
     let current_password = env.value(POSTGRES_PASSWORD).map(|v| Secret::new(v.to_owned()));
@@ -105,16 +95,7 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     if args.rotation.dry_run {
         return dry_run(args, ui, &env_lock, &prepared, leftover.as_ref(), plan_ms, started);
     }
-    // Whatever could make publishing fail after COMMIT is found now, before the question (an
-    // operator who typed "yes" is not refused afterwards): an immutable .env or directory, an
-    // owner or mode the new file could not be given.
-    if env_lock.ensure_publishable()? == Publication::InPlace {
-        ui.info(&format!(
-            "{} is a mount point of its own (a single-file bind mount?): it will be written in place, \
-             the pending file kept until that write is on disk",
-            args.rotation.env_file.display()
-        ));
-    }
+    refuse_unpublishable(args, ui, &env_lock)?;
     confirm(args, ui, &prepared, target.dbname())?;
     let interrupted = interruption();
     let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
@@ -136,6 +117,37 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     let timings = Timings { plan_ms, transaction_ms: committed.transaction_ms, verify_ms, total_ms: ms_since(started) };
     let report = Report::applied(&prepared.plan, recovery, &committed, verification, timings);
     report_verify_restart(args, ui, &report, compose.as_ref())
+}
+
+/// Takes the `.env`'s lock, finishes an in-place write an interrupted run began (not for
+/// `--dry-run`), reads the file, and removes temporary files a crashed run left.
+fn lock_and_read_env(args: &RotateOptions, ui: &Ui) -> Result<(LockedEnv, EnvFile)> {
+    let env_lock = ui.lock_env(&args.rotation.env_file, args.rotation.lock_wait)?;
+    if !args.rotation.dry_run && env_lock.finish_interrupted_write()? {
+        ui.info(&format!(
+            "finished writing {}, which an interrupted run had begun to write in place",
+            args.rotation.env_file.display()
+        ));
+    }
+    let env = read_env(&env_lock, ui)?;
+    if !args.rotation.dry_run {
+        remove_leftover_temp_files(&env_lock, ui)?;
+    }
+    Ok((env_lock, env))
+}
+
+/// Whatever could make publishing fail after COMMIT is found before the question (an operator
+/// who typed "yes" is not refused afterwards): an immutable `.env` or directory, an owner or mode
+/// the new file could not be given.
+fn refuse_unpublishable(args: &RotateOptions, ui: &Ui, env_lock: &LockedEnv) -> Result<()> {
+    if env_lock.ensure_publishable()? == Publication::InPlace {
+        ui.info(&format!(
+            "{} is a mount point of its own (a single-file bind mount?): it will be written in place, \
+             the pending file kept until that write is on disk",
+            args.rotation.env_file.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `--restart` needs `docker compose`: checked before anything changes (not for `--dry-run`).

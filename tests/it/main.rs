@@ -1,5 +1,7 @@
 //! The integration tests: one test binary, one module per area (linked once).
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 // The throwaway-cluster harness and the Supabase-like fixture it loads.
