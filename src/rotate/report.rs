@@ -191,26 +191,10 @@ impl Report {
 
     /// The report for people.
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
         if self.dry_run {
-            if let Some(plan) = &self.plan {
-                out.push_str(&plan.to_text());
-            }
-            match self.recovery {
-                Some(Recovery::WouldFinishInterruptedRotation) => out.push_str(&format!(
-                    "A real run would publish the pending file of an interrupted rotation that had committed over {} \
-                     (no second rotation).\n",
-                    self.env_file.display()
-                )),
-                Some(Recovery::WouldDiscardUncommittedPending) => out.push_str(
-                    "A real run would discard the pending file of an interrupted rotation that never committed, \
-                     after the confirmation.\n",
-                ),
-                _ => {}
-            }
-            out.push_str("Dry run: nothing was changed.\n");
-            return out;
+            return self.dry_run_text();
         }
+        let mut out = String::new();
         match self.recovery {
             Some(Recovery::FinishedInterruptedRotation) => out.push_str(&format!(
                 "Finished an interrupted rotation: {} now holds the password the database has.\n",
@@ -225,31 +209,72 @@ impl Report {
             | None => {}
         }
         if let Some(plan) = &self.plan {
-            let window = match self.timings.transaction_ms {
-                Some(ms) => format!("{ms:.1} ms"),
-                None => "its COMMIT confirmed afterwards".to_owned(),
-            };
-            out.push_str(&format!(
-                "Rotated the password of {} role(s) in one transaction ({window}); {} rewritten: {}.\n",
-                plan.roles_to_change.len(),
-                self.env_file.display(),
-                plan.env_keys.join(", ")
-            ));
-            for skipped in &plan.skipped {
-                out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.describe()));
+            out.push_str(&self.changes_text(plan));
+        }
+        out.push_str(&self.verification_text());
+        out.push_str(&format!(
+            "Restart the services that hold the password, from the stack's directory:\n  {}\n",
+            self.restart_command
+        ));
+        out
+    }
+
+    /// A dry run's report: the plan and what a real run would do with a pending file.
+    fn dry_run_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(plan) = &self.plan {
+            out.push_str(&plan.to_text());
+        }
+        match self.recovery {
+            Some(Recovery::WouldFinishInterruptedRotation) => out.push_str(&format!(
+                "A real run would publish the pending file of an interrupted rotation that had committed over {} \
+                 (no second rotation).\n",
+                self.env_file.display()
+            )),
+            Some(Recovery::WouldDiscardUncommittedPending) => out.push_str(
+                "A real run would discard the pending file of an interrupted rotation that never committed, \
+                 after the confirmation.\n",
+            ),
+            _ => {}
+        }
+        out.push_str("Dry run: nothing was changed.\n");
+        out
+    }
+
+    /// What the transaction changed: the roles, the `.env`'s keys, the skipped roles, the
+    /// analytics rows and Supavisor.
+    fn changes_text(&self, plan: &Plan) -> String {
+        let mut out = String::new();
+        let window = match self.timings.transaction_ms {
+            Some(ms) => format!("{ms:.1} ms"),
+            None => "its COMMIT confirmed afterwards".to_owned(),
+        };
+        out.push_str(&format!(
+            "Rotated the password of {} role(s) in one transaction ({window}); {} rewritten: {}.\n",
+            plan.roles_to_change.len(),
+            self.env_file.display(),
+            plan.env_keys.join(", ")
+        ));
+        for skipped in &plan.skipped {
+            out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.describe()));
+        }
+        if let Some(rows) = self.analytics_rows_updated {
+            if plan.analytics_rows.is_some() {
+                out.push_str(&format!("  analytics: {rows} source backend URL(s) updated\n"));
             }
-            if let Some(rows) = self.analytics_rows_updated {
-                if plan.analytics_rows.is_some() {
-                    out.push_str(&format!("  analytics: {rows} source backend URL(s) updated\n"));
-                }
-                for left in &plan.analytics_left_alone {
-                    out.push_str(&format!("  analytics: {} left alone ({})\n", left.key, left.why));
-                }
-            }
-            if self.supavisor_reset {
-                out.push_str("  supavisor: _supavisor reset; supavisor re-seeds it on restart\n");
+            for left in &plan.analytics_left_alone {
+                out.push_str(&format!("  analytics: {} left alone ({})\n", left.key, left.why));
             }
         }
+        if self.supavisor_reset {
+            out.push_str("  supavisor: _supavisor reset; supavisor re-seeds it on restart\n");
+        }
+        out
+    }
+
+    /// Which LOGIN roles log in with the new password, and why the others do not.
+    fn verification_text(&self) -> String {
+        let mut out = String::new();
         let ok = self.verification.iter().filter(|r| r.ok).count();
         out.push_str(&format!(
             "Verification: {ok} of {} LOGIN role(s) log in with the new password.\n",
@@ -265,10 +290,6 @@ impl Report {
                 failed.error.as_deref().unwrap_or("no reason given")
             ));
         }
-        out.push_str(&format!(
-            "Restart the services that hold the password, from the stack's directory:\n  {}\n",
-            self.restart_command
-        ));
         out
     }
 }
