@@ -108,20 +108,31 @@ fn role_outcomes(plan: &Plan, done: Outcome) -> Vec<RoleOutcome> {
 }
 
 impl Report {
-    /// `--dry-run`: the plan, nothing done.
-    pub fn dry_run(plan: &Plan, recovery: Option<Recovery>, plan_ms: f64, total_ms: f64) -> Self {
+    /// A report with every outcome empty (no plan, no role, no row, no login): what the
+    /// constructors below fill in.
+    fn empty(dry_run: bool, recovery: Option<Recovery>, env_file: &Path, timings: Timings) -> Self {
         Report {
-            dry_run: true,
+            dry_run,
             recovery,
-            env_file: plan.env_file.clone(),
-            plan: Some(plan.clone()),
-            roles: role_outcomes(plan, Outcome::Planned),
+            env_file: env_file.to_owned(),
+            plan: None,
+            roles: Vec::new(),
             analytics_rows_updated: None,
             analytics_rows_without_user: 0,
             supavisor_reset: false,
             verification: Vec::new(),
             restart_command: restart_command(),
-            timings: Timings { plan_ms, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms },
+            timings,
+        }
+    }
+
+    /// `--dry-run`: the plan, nothing done.
+    pub fn dry_run(plan: &Plan, recovery: Option<Recovery>, plan_ms: f64, total_ms: f64) -> Self {
+        let timings = Timings { plan_ms, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms };
+        Report {
+            plan: Some(plan.clone()),
+            roles: role_outcomes(plan, Outcome::Planned),
+            ..Report::empty(true, recovery, &plan.env_file, timings)
         }
     }
 
@@ -134,52 +145,26 @@ impl Report {
         timings: Timings,
     ) -> Self {
         Report {
-            dry_run: false,
-            recovery,
-            env_file: plan.env_file.clone(),
             plan: Some(plan.clone()),
             roles: role_outcomes(plan, Outcome::Rotated),
             analytics_rows_updated: Some(applied.analytics_rows_updated),
             analytics_rows_without_user: applied.analytics_rows_without_user,
             supavisor_reset: applied.supavisor_reset,
             verification,
-            restart_command: restart_command(),
-            timings,
+            ..Report::empty(false, recovery, &plan.env_file, timings)
         }
     }
 
     /// A run that only finished a rotation an interrupted run had committed.
     pub fn recovered(env_file: &Path, verification: Vec<LoginResult>, verify_ms: f64, total_ms: f64) -> Self {
-        Report {
-            dry_run: false,
-            recovery: Some(Recovery::FinishedInterruptedRotation),
-            env_file: env_file.to_owned(),
-            plan: None,
-            roles: Vec::new(),
-            analytics_rows_updated: None,
-            analytics_rows_without_user: 0,
-            supavisor_reset: false,
-            verification,
-            restart_command: restart_command(),
-            timings: Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms, total_ms },
-        }
+        let timings = Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms, total_ms };
+        Report { verification, ..Report::empty(false, Some(Recovery::FinishedInterruptedRotation), env_file, timings) }
     }
 
     /// `--dry-run` with a pending file whose rotation committed: a real run would only publish it.
     pub fn would_finish(env_file: &Path, total_ms: f64) -> Self {
-        Report {
-            dry_run: true,
-            recovery: Some(Recovery::WouldFinishInterruptedRotation),
-            env_file: env_file.to_owned(),
-            plan: None,
-            roles: Vec::new(),
-            analytics_rows_updated: None,
-            analytics_rows_without_user: 0,
-            supavisor_reset: false,
-            verification: Vec::new(),
-            restart_command: restart_command(),
-            timings: Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms },
-        }
+        let timings = Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms };
+        Report::empty(true, Some(Recovery::WouldFinishInterruptedRotation), env_file, timings)
     }
 
     /// The report as pretty JSON.
