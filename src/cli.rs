@@ -265,6 +265,9 @@ mod tests {
             assert!(item.contains(kind), "README: {kind}");
             assert!(help.contains(kind), "--env-file's help lacks {kind}: {help}");
         }
+        // The one exception, in both: a set POSTGRES_PASSWORD that is only weak is kept.
+        assert!(readme.contains("A set `POSTGRES_PASSWORD` is not changed by `generate-keys` when it is only weak"));
+        assert!(help.contains("a weak POSTGRES_PASSWORD is kept"), "--env-file's help: {help}");
     }
     use super::*;
     use clap::CommandFactory as _;

@@ -73,15 +73,21 @@ fn allow_accepts_a_code_and_an_unknown_code_is_a_usage_error() {
     assert!(said.contains("no-such-code") && said.contains("unused-env-key"), "lists the codes: {said}");
 }
 
+/// A demo-free `.env` (in its own directory) with errors (missing secrets, `POSTGRES_PASSWORD`
+/// on line 1) and one warning (group-readable).
+fn errors_and_a_warning() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    std::fs::write(&env, "POSTGRES_PASSWORD=\n").unwrap();
+    std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    (dir, env)
+}
+
 /// `check`'s text report: `severity[code]` in its severity's colour with `--color always`, even
 /// into a pipe; nothing coloured with `--color never`, nor with auto into a pipe.
 #[test]
 fn findings_are_coloured_by_severity_only_when_asked_or_on_a_terminal() {
-    let dir = tempdir();
-    let env = dir.path().join(".env");
-    // A demo-free file with one error (a missing secret) and one warning (group-readable).
-    std::fs::write(&env, "POSTGRES_PASSWORD=\n").unwrap();
-    std::fs::set_permissions(&env, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let (_dir, env) = errors_and_a_warning();
     let run = |extra: &[&str], no_color: bool| {
         let mut cmd = bin();
         cmd.args(["check", "--env-file"]).arg(&env).args(extra);
@@ -154,4 +160,37 @@ fn the_published_nats_default_is_a_warning_gone_for_a_minted_password_or_when_al
     std::fs::write(&env, minted).unwrap();
     let (code, findings) = check(&[]);
     assert_eq!((code, findings.len()), (Some(0), 0), "{findings:?}");
+}
+
+/// `--color auto` on a real terminal: every finding line of `check` is coloured (its
+/// `severity[code]` label in the severity's colour, the key and its line in bold), and so is the
+/// verdict; `--color never` and `NO_COLOR` leave the terminal text plain.
+#[test]
+fn on_a_terminal_check_colours_its_findings_unless_told_not_to() {
+    let (_dir, env) = errors_and_a_warning();
+    let on_a_terminal = |extra: &[&str], no_color: bool| -> String {
+        let mut cmd = std::process::Command::new(crate::common::bin_path());
+        cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("TERM", "xterm");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        cmd.arg("check").args(extra).arg("--env-file").arg(&env);
+        let mut session = rexpect::session::spawn_command(cmd, Some(30_000)).expect("pty");
+        let said = session.exp_eof().expect("check ends");
+        assert_eq!(crate::common::pty_exit_code(&mut session), 1, "{said:?}");
+        said
+    };
+    let coloured = on_a_terminal(&["--color", "auto"], false);
+    assert!(coloured.contains("\x1b[1;31merror[missing-secret]\x1b[0m"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[1;33mwarning[file-permissions]\x1b[0m"), "{coloured:?}");
+    assert!(coloured.contains("\x1b[1mPOSTGRES_PASSWORD (line 1):\x1b[0m"), "the key in bold: {coloured:?}");
+    assert!(coloured.contains("\x1b[1;31mfailed:\x1b[0m"), "{coloured:?}");
+    let findings: Vec<&str> = coloured.lines().filter(|l| l.contains("error[") || l.contains("warning[")).collect();
+    assert!(findings.len() >= 2, "{coloured:?}");
+    assert!(findings.iter().all(|l| l.starts_with('\x1b')), "every finding line: {findings:?}");
+    for (extra, no_color) in [(&["--color", "never"][..], false), (&[][..], true)] {
+        let plain = on_a_terminal(extra, no_color);
+        assert!(!plain.contains('\x1b'), "{extra:?}, NO_COLOR {no_color}: {plain:?}");
+        assert!(plain.contains("error[missing-secret] POSTGRES_PASSWORD (line 1):"), "{plain:?}");
+    }
 }

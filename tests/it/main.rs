@@ -92,3 +92,6 @@ mod check_noise;
 
 // rotate-secrets: every copy followed, crashes that converge, --restart.
 mod rotate_secrets;
+
+// The README says what the binary does: its command list, the key-rotation runbook's restarts.
+mod readme;
