@@ -1,6 +1,8 @@
 //! Benchmark: rewriting a 1,000-line `.env` (target: ≤ 1 ms of work beyond the fsyncs, memory
 //! linear in file size). Run with `cargo bench --bench envfile`; prints medians, asserts nothing.
 
+#![forbid(unsafe_code)]
+
 use pmoves_secrets::envfile;
 
 use std::time::{Duration, Instant};

@@ -6,6 +6,8 @@
 //! Run with `cargo bench --bench rotate_secrets` (needs the PostgreSQL server binaries, as the
 //! tests). Prints medians; asserts nothing.
 
+#![forbid(unsafe_code)]
+
 #[path = "../tests/it/common/pg/mod.rs"]
 mod pg;
 

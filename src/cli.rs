@@ -3,7 +3,7 @@
 //! Doc comments are the `--help` text. Each command's options are its own struct, deriving
 //! clap's `Args` in the command's module (`generate::GenerateOptions`, `rotate::RotateOptions`,
 //! `rotate_secrets::RotateSecretsOptions`, `check::CheckOptions`, with `db::ConnectOptions`
-//! flattened in), so the command takes what clap parsed and no copy sits between the two.
+//! flattened in, and the two rotations' shared flags in `rotation::RotationOptions`), so the command takes what clap parsed and no copy sits between the two.
 //! Values are parsed by clap (a bad value is a usage error, exit 2, with the valid ones listed).
 //! `rotate-keys` is the exception: its phases are subcommands here, turned into the one
 //! [`RotateKeysOptions`] the command takes (the phase and its options resolved together).
@@ -265,6 +265,9 @@ mod tests {
             assert!(item.contains(kind), "README: {kind}");
             assert!(help.contains(kind), "--env-file's help lacks {kind}: {help}");
         }
+        // The one exception, in both: a set POSTGRES_PASSWORD that is only weak is kept.
+        assert!(readme.contains("A set `POSTGRES_PASSWORD` is not changed by `generate-keys` when it is only weak"));
+        assert!(help.contains("a weak POSTGRES_PASSWORD is kept"), "--env-file's help: {help}");
     }
     use super::*;
     use clap::CommandFactory as _;
@@ -272,6 +275,22 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// Each command's own help line for a shared rotation flag names a flag the command has, and
+    /// is the help `--help` shows for it (a misspelt id would leave the shared line in place).
+    #[test]
+    fn own_help_lines_replace_the_shared_ones() {
+        let mut cli = Cli::command();
+        for (command, lines) in
+            [("rotate-passwords", crate::rotate::OWN_HELP), ("rotate-secrets", crate::rotate_secrets::OWN_HELP)]
+        {
+            let command = cli.find_subcommand_mut(command).expect("a command");
+            for (id, help) in lines {
+                let arg = command.get_arguments().find(|arg| arg.get_id() == *id).expect("a shared flag");
+                assert_eq!(arg.get_help().map(ToString::to_string).as_deref(), Some(*help), "{id}");
+            }
+        }
     }
 
     #[test]
@@ -311,9 +330,9 @@ mod tests {
     fn rotate_defaults_match_the_spec() {
         let cli = Cli::try_parse_from(["p", "rotate-passwords"]).unwrap();
         let Command::RotatePasswords(args) = cli.command else { panic!("wrong command") };
-        assert_eq!(args.env_file, PathBuf::from(".env"));
-        assert_eq!(args.lock_timeout, Duration::from_secs(5));
-        assert!(!args.dry_run && !args.yes);
+        assert_eq!(args.rotation.env_file, PathBuf::from(".env"));
+        assert_eq!(args.rotation.lock_timeout, Duration::from_secs(5));
+        assert!(!args.rotation.dry_run && !args.rotation.yes);
     }
 
     #[test]
@@ -335,7 +354,7 @@ mod tests {
             let waits = |extra: &[&str]| {
                 let cli = Cli::try_parse_from(args.iter().chain(extra)).expect("parses");
                 match cli.command {
-                    Command::RotatePasswords(a) => a.lock_wait,
+                    Command::RotatePasswords(a) => a.rotation.lock_wait,
                     Command::RotateKeys(a) => a.lock_wait,
                     Command::GenerateKeys(a) => a.lock_wait,
                     _ => unreachable!("a writer"),
@@ -357,7 +376,7 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["p", "rotate-passwords", "--lock-timeout", "500ms"]).unwrap();
         let Command::RotatePasswords(args) = cli.command else { panic!("wrong command") };
-        assert_eq!(args.lock_timeout, Duration::from_millis(500));
+        assert_eq!(args.rotation.lock_timeout, Duration::from_millis(500));
     }
 
     #[test]

@@ -109,18 +109,7 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
         (Some(url), _) => (Some(url.clone()), true),
         (None, from_env) => (from_env, false),
     };
-    let source_name = if from_flag { "--db-url" } else { DB_URL_VAR };
-    if let Some(mode) = url.as_deref().and_then(|url| crate::dburl::query_param(url, "sslmode")) {
-        parse_sslmode(&mode, &format!("the sslmode of {source_name}"))?;
-    }
-    let mut config = match &url {
-        Some(url) => Config::from_str(url).map_err(|e| Error::BadUrl {
-            source_name,
-            shown: crate::dburl::redact(url),
-            reason: crate::dburl::scrub(&e.to_string(), url),
-        })?,
-        None => Config::new(),
-    };
+    let mut config = parse_url(url.as_deref(), if from_flag { "--db-url" } else { DB_URL_VAR })?;
     let mut warnings = Vec::new();
     if from_flag && config.get_password().is_some() {
         warnings.push(format!(
@@ -128,8 +117,37 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
              prefer POSTGRES_PASSWORD in the .env or the {DB_URL_VAR} variable"
         ));
     }
-    let from_env = |value: Option<&str>| value.map(str::to_owned);
+    fill_from_stack(&mut config, stack)?;
+    let url_sets_sslmode = url.as_deref().is_some_and(|u| u.contains("sslmode"));
+    set_sslmode(&mut config, args.sslmode, url_sets_sslmode)?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(match env_var("PGCONNECT_TIMEOUT") {
+            Some(text) => parse_connect_timeout(&text)?,
+            None => CONNECT_TIMEOUT.get(),
+        });
+    }
+    config.application_name("pmoves-secrets");
+    Ok(Resolved { target: Target { config, tls: tls_connector()? }, warnings })
+}
 
+/// The connection string (from `source_name`), its `sslmode` checked; an empty configuration
+/// without one.
+fn parse_url(url: Option<&str>, source_name: &'static str) -> Result<Config> {
+    let Some(url) = url else { return Ok(Config::new()) };
+    if let Some(mode) = crate::dburl::query_param(url, "sslmode") {
+        parse_sslmode(&mode, &format!("the sslmode of {source_name}"))?;
+    }
+    Config::from_str(url).map_err(|e| Error::BadUrl {
+        source_name,
+        shown: crate::dburl::redact(url),
+        reason: crate::dburl::scrub(&e.to_string(), url),
+    })
+}
+
+/// What the connection string left unset: from the stack's settings, then libpq's variables,
+/// then the defaults.
+fn fill_from_stack(config: &mut Config, stack: &StackSettings<'_>) -> Result<()> {
+    let from_env = |value: Option<&str>| value.map(str::to_owned);
     if config.get_user().is_none() {
         config.user(env_var("PGUSER").as_deref().unwrap_or(DEFAULT_USER));
     }
@@ -155,8 +173,12 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
     if config.get_dbname().is_none() {
         config.dbname(from_env(stack.dbname).or_else(|| env_var("PGDATABASE")).as_deref().unwrap_or("postgres"));
     }
-    let url_sets_sslmode = url.as_deref().is_some_and(|u| u.contains("sslmode"));
-    let sslmode = match (args.sslmode, url_sets_sslmode, env_var("PGSSLMODE")) {
+    Ok(())
+}
+
+/// `--sslmode`, else the connection string's own, else `PGSSLMODE`, else `prefer`.
+fn set_sslmode(config: &mut Config, flag: Option<SslMode>, url_sets_sslmode: bool) -> Result<()> {
+    let sslmode = match (flag, url_sets_sslmode, env_var("PGSSLMODE")) {
         (Some(mode), _, _) => Some(mode),
         (None, true, _) => None,
         (None, false, Some(text)) => Some(parse_sslmode(&text, "PGSSLMODE")?),
@@ -169,14 +191,7 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
             SslMode::Require => PgSslMode::Require,
         });
     }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(match env_var("PGCONNECT_TIMEOUT") {
-            Some(text) => parse_connect_timeout(&text)?,
-            None => CONNECT_TIMEOUT.get(),
-        });
-    }
-    config.application_name("pmoves-secrets");
-    Ok(Resolved { target: Target { config, tls: tls_connector()? }, warnings })
+    Ok(())
 }
 
 /// `PGCONNECT_TIMEOUT` as libpq reads it: whole seconds (libpq treats values below 2 as 2).

@@ -168,7 +168,7 @@ pub enum Error {
     },
 
     /// The database changed but a later step failed (exit 4).
-    #[error("{what}; the database already has the new password. To recover: {recovery}")]
+    #[error("{what}; the database has already changed. To recover: {recovery}")]
     PartiallyApplied {
         /// What failed after the commit.
         what: String,
@@ -181,7 +181,7 @@ pub enum Error {
     Precondition(String),
 
     /// Nobody can tell whether the database changed (exit 4): both files are kept.
-    #[error("{what}; the database may or may not have the new password. To recover: {recovery}")]
+    #[error("{what}; the database may or may not have changed. To recover: {recovery}")]
     OutcomeUnknown {
         /// What could not be determined, and why.
         what: String,

@@ -67,7 +67,8 @@ pub struct GenerateOptions {
     pub template: Option<PathBuf>,
 
     /// Update FILE in place: fill secrets that are missing, empty, a published demo value, one of
-    /// upstream's placeholders, or too weak for their key.
+    /// upstream's placeholders, or too weak for their key (a weak POSTGRES_PASSWORD is kept: the
+    /// database would keep the old one; rotate-passwords changes both).
     #[arg(long, value_name = "FILE", group = "target")]
     pub env_file: Option<PathBuf>,
 
@@ -334,12 +335,14 @@ fn update_env_file(path: &Path, args: &GenerateOptions, ui: &Ui) -> Result<()> {
     let plan = plan_changes(&file, path, &only, args.asymmetric, is_demo_value)?;
     warn_duplicates(&file, path, |key| plan.iter().any(|c| c.key == key), ui);
     warn_weak_database_password(&file, path, ui);
+    let planned = plan.len();
     let plan = hold_back_keys_with_copies(&file, path, plan, ui)?;
     if plan.is_empty() {
-        ui.info(&format!(
-            "nothing to change: every secret in {} is set and none is a demo, placeholder or weak value",
-            path.display()
-        ));
+        let why = match planned {
+            0 => "every secret in it is set and none is a demo, placeholder or weak value",
+            _ => "the secrets it would fill are left as they are (above)",
+        };
+        ui.info(&format!("nothing to change in {}: {why}", path.display()));
         return Ok(());
     }
     let minted = mint_planned(&file, path, &plan)?;
@@ -577,8 +580,13 @@ fn show_plan(path: &Path, plan: &[Change], ui: &Ui) {
             resigned.join(" and ")
         ));
     }
-    let with_copies: Vec<&str> =
-        plan.iter().map(|change| change.key).filter(|key| copies::has_database_copies(key)).collect();
+    // The keys rotate-secrets rotates; the database password (which has copies too) is
+    // rotate-passwords', named in the warning below.
+    let with_copies: Vec<&str> = plan
+        .iter()
+        .map(|change| change.key)
+        .filter(|key| copies::has_database_copies(key) && copies::rotated_by(key).is_none())
+        .collect();
     if !with_copies.is_empty() {
         ui.warn(&format!(
             "{} {} copies outside .env ({}): this command changes the .env alone, for a stack that has not started; \
@@ -669,22 +677,20 @@ fn hold_back_keys_with_copies(file: &EnvFile, path: &Path, plan: Vec<Change>, ui
             key: change.key.into(),
             problem: format!(
                 "has copies in the stack's database ({}), which a new value in the file alone would leave stale; \
-                 rotate it with `pmoves-secrets rotate-secrets {} --env-file {}`, which follows them (nothing was \
-                 changed)",
+                 rotate it with `{} --env-file {}`, which follows them (nothing was changed)",
                 places(change.key),
-                change.key,
+                rotating_command(change.key),
                 path.display()
             ),
         });
     }
     for change in plan.iter().filter(|c| held_keys.contains(c.key)) {
         ui.warn(&format!(
-            "{} is {} but is left as it is: the stack's database holds copies of it ({}); rotate it with \
-             `pmoves-secrets rotate-secrets {}`",
+            "{} is {} but is left as it is: the stack's database holds copies of it ({}); rotate it with `{}`",
             change.key,
             change.reason,
             places(change.key),
-            change.key
+            rotating_command(change.key)
         ));
     }
     Ok(plan
@@ -693,6 +699,15 @@ fn hold_back_keys_with_copies(file: &EnvFile, path: &Path, plan: Vec<Change>, ui
             !held_keys.contains(c.key) && !matches!(c.reason, Reason::Dependent(from) if held_keys.contains(from))
         })
         .collect())
+}
+
+/// The command that rotates `key` on a running stack with every copy of it: `rotate-secrets`,
+/// except for the database password, which `rotate-passwords` changes (rotate-secrets refuses it).
+fn rotating_command(key: &str) -> String {
+    match key {
+        POSTGRES_PASSWORD => "pmoves-secrets rotate-passwords".to_owned(),
+        _ => format!("pmoves-secrets rotate-secrets {key}"),
+    }
 }
 
 /// The copies among `wanted` that the `.env`'s database holds; `None` when it could not look.

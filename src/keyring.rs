@@ -386,6 +386,16 @@ impl KeyRing {
     /// The rules a usable ring obeys, broken ones first in the order a reader would fix them.
     pub fn problems(&self) -> Vec<Problem> {
         let mut out = Vec::new();
+        self.duplicate_kid_problems(&mut out);
+        self.signer_problems(&mut out);
+        self.ec_key_problems(&mut out);
+        self.publication_problems(&mut out);
+        self.jwks_only_problems(&mut out);
+        out
+    }
+
+    /// A kid held twice in either set.
+    fn duplicate_kid_problems(&self, out: &mut Vec<Problem>) {
         let mut push = |kind, key, message: String| out.push(Problem { kind, key, message });
         for (key, list) in [(KEYS_KEY, &self.keys), (JWKS_KEY, &self.jwks)] {
             let twice = duplicate_kids(list);
@@ -402,6 +412,11 @@ impl KeyRing {
                 );
             }
         }
+    }
+
+    /// Not exactly one signing key, or one that is not an EC P-256 key with alg ES256.
+    fn signer_problems(&self, out: &mut Vec<Problem>) {
+        let mut push = |kind, key, message: String| out.push(Problem { kind, key, message });
         let signers: Vec<&Jwk> = self.keys.iter().filter(|jwk| jwk.signs()).collect();
         match signers.as_slice() {
             [signer]
@@ -431,11 +446,21 @@ impl KeyRing {
                 ),
             ),
         }
+    }
+
+    /// An EC key of `JWT_KEYS` that is not a usable P-256 key.
+    fn ec_key_problems(&self, out: &mut Vec<Problem>) {
+        let mut push = |kind, key, message: String| out.push(Problem { kind, key, message });
         for jwk in self.keys.iter().filter(|jwk| jwk.is_ec()) {
             if let Some(problem) = ec_key_problem(jwk) {
                 push(problem.0, KEYS_KEY, problem.1);
             }
         }
+    }
+
+    /// A key of `JWT_KEYS` that `JWT_JWKS` does not publish, or publishes with another public point.
+    fn publication_problems(&self, out: &mut Vec<Problem>) {
+        let mut push = |kind, key, message: String| out.push(Problem { kind, key, message });
         let by_kid = self.jwks_by_kid();
         for jwk in self.keys.iter().filter(|jwk| !jwk.is_oct()) {
             let published: &[&Jwk] = by_kid.get(jwk.kid()).map_or(&[], Vec::as_slice);
@@ -471,6 +496,11 @@ impl KeyRing {
                 );
             }
         }
+    }
+
+    /// What only `JWT_JWKS` holds: a key `JWT_KEYS` lacks, a private part.
+    fn jwks_only_problems(&self, out: &mut Vec<Problem>) {
+        let mut push = |kind, key, message: String| out.push(Problem { kind, key, message });
         let held: HashSet<&str> = self.keys.iter().map(Jwk::kid).collect();
         for jwk in self.jwks.iter().filter(|jwk| !jwk.is_oct()) {
             if !held.contains(jwk.kid()) {
@@ -494,7 +524,6 @@ impl KeyRing {
                     .into(),
             );
         }
-        out
     }
 
     /// Adds a standby key: its private JWK (`["verify"]`) joins `JWT_KEYS` after the last EC key,

@@ -10,13 +10,14 @@
 //!   derive clap's `Args` in the command's module, and the command takes them as parsed);
 //! - the commands [`generate`], [`rotate`], [`rotate_keys`], [`rotate_secrets`] and [`check`],
 //!   which never import each other;
-//! - what several commands share: [`rotation`] (the silenced session, `--restart`, crash
-//!   points, settling a run by its transaction ids), [`analytics`] (Logflare's table of backends, which holds a
-//!   copy of the password), [`service_copies`] (the copies of secrets Supavisor, Realtime and
-//!   Logflare keep in the database, found and read), [`discovery`] (which of the stack's roles a live database lets log
-//!   in), [`keyring`] (the states of the signing keys, which `rotate-keys` changes and `check`
-//!   audits), [`compose_file`] (a compose file as compose reads it, and which services get the
-//!   key sets) and [`strength`] (how guessable a secret's value is);
+//! - what several commands share: [`rotation`] (the options every rotation takes, the silenced
+//!   session, `--restart`, crash points, settling a run by its transaction ids), [`analytics`]
+//!   (Logflare's table of backends, which holds a copy of the password), [`service_copies`] (the
+//!   copies of secrets Supavisor, Realtime and Logflare keep in the database, found and read),
+//!   [`discovery`] (which of the stack's roles a live database lets log in), [`keyring`] (the
+//!   states of the signing keys, which `rotate-keys` changes and `check` audits), [`compose_file`]
+//!   (a compose file as compose reads it, and which services get the key sets) and [`strength`]
+//!   (how guessable a secret's value is);
 //! - [`stack`]: what a Supabase stack is (roles, keys and how each is made, services, settings),
 //!   facts only;
 //! - [`secrets`]: the only place secret values are made; [`db`]: a pure connector (resolution

@@ -159,6 +159,9 @@ finding_codes! {
     /// error (`--compose`): an asymmetric key set in the `.env` that the compose files do not hand
     /// to a service that must read it (upstream ships those lines commented out).
     ComposeKeySetUnwired = "compose-key-set-unwired", Error;
+    /// warning: a URL that keeps the default credentials a project published for its service
+    /// (PMOVES.AI's NATS default, which the generated `.env` keeps so that server accepts it).
+    PublishedDefaultCredential = "published-default-credential", Warning;
 }
 
 impl std::fmt::Display for Code {

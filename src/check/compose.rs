@@ -63,48 +63,63 @@ fn is_empty_key_set(word: &str) -> bool {
 
 /// Audits every compose file against the `.env`'s values.
 pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path) -> Result<Vec<Finding>> {
-    let lookup = |name: &str| values.as_compose_reads(name);
     let mut out = Vec::new();
     let mut read: BTreeSet<String> = BTreeSet::new();
     for file in files {
-        let file = file.as_ref();
-        let shown = crate::ui::printable(&file.display().to_string()).into_owned();
-        let at = |mut finding: Finding, line: usize| {
-            finding.file = Some(shown.clone());
-            finding.line = Some(line);
-            finding
-        };
-        let mut reported: BTreeSet<(&'static str, String)> = BTreeSet::new();
-        for scalar in scalars(file)? {
-            let uses = match uses_of(&scalar.text, &lookup, EXPANSION_LIMIT) {
-                Ok(done) => done,
-                Err(error) => {
-                    out.push(at(
-                        Finding::new(
-                            Code::ComposeBadInterpolation,
-                            None,
-                            format!("compose cannot read a value here: {error}; write a literal `$` as `$$`"),
-                        ),
-                        scalar.line,
-                    ));
-                    continue;
-                }
-            };
-            read.extend(referenced_names(&scalar.text).unwrap_or_default().into_iter().map(str::to_owned));
-            for used in &uses {
-                for finding in judge_use(used, env_path) {
-                    if reported.insert((finding.code.as_str(), used.name.to_owned())) {
-                        out.push(at(finding, scalar.line));
-                    }
-                }
-            }
-            if let Some(finding) = literal_secret(&scalar) {
-                out.push(at(finding, scalar.line));
-            }
-        }
+        out.extend(audit_file(file.as_ref(), values, env_path, &mut read)?);
     }
     let unwired = key_sets_unwired(files, values)?;
+    out.extend(unused_keys(values, &read, &unwired));
+    out.extend(unwired);
+    Ok(out)
+}
+
+/// The findings of one compose file, each with its file and line; adds the names its values
+/// read to `read`.
+fn audit_file(file: &Path, values: &Values, env_path: &Path, read: &mut BTreeSet<String>) -> Result<Vec<Finding>> {
+    let lookup = |name: &str| values.as_compose_reads(name);
+    let mut out = Vec::new();
+    let shown = crate::ui::printable(&file.display().to_string()).into_owned();
+    let at = |mut finding: Finding, line: usize| {
+        finding.file = Some(shown.clone());
+        finding.line = Some(line);
+        finding
+    };
+    let mut reported: BTreeSet<(&'static str, String)> = BTreeSet::new();
+    for scalar in scalars(file)? {
+        let uses = match uses_of(&scalar.text, &lookup, EXPANSION_LIMIT) {
+            Ok(done) => done,
+            Err(error) => {
+                out.push(at(
+                    Finding::new(
+                        Code::ComposeBadInterpolation,
+                        None,
+                        format!("compose cannot read a value here: {error}; write a literal `$` as `$$`"),
+                    ),
+                    scalar.line,
+                ));
+                continue;
+            }
+        };
+        read.extend(referenced_names(&scalar.text).unwrap_or_default().into_iter().map(str::to_owned));
+        for used in &uses {
+            for finding in judge_use(used, env_path) {
+                if reported.insert((finding.code.as_str(), used.name.to_owned())) {
+                    out.push(at(finding, scalar.line));
+                }
+            }
+        }
+        if let Some(finding) = literal_secret(&scalar) {
+            out.push(at(finding, scalar.line));
+        }
+    }
+    Ok(out)
+}
+
+/// The `.env`'s keys no compose file reads and nothing else explains.
+fn unused_keys(values: &Values, read: &BTreeSet<String>, unwired: &[Finding]) -> Vec<Finding> {
     let reported_unwired: BTreeSet<&str> = unwired.iter().filter_map(|f| f.key.as_deref()).collect();
+    let mut out = Vec::new();
     for (key, _) in values.iter() {
         // A key the stack model knows (a secret, or a variable the tool writes for an optional
         // service or PMOVES.AI) has its readers elsewhere: not worth a warning. JWT_KEYS_STATE is
@@ -121,8 +136,7 @@ pub(super) fn audit(files: &[impl AsRef<Path>], values: &Values, env_path: &Path
             ));
         }
     }
-    out.extend(unwired);
-    Ok(out)
+    out
 }
 
 /// An asymmetric set in the `.env` that the compose files do not hand to a service that must

@@ -168,6 +168,7 @@ fn audit_values(values: &Values, path: &Path, now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
     per_value::missing_secrets(&ctx, &mut out);
     demo::demo_values(&ctx, &mut out);
+    demo::published_credentials(&ctx, &mut out);
     weak::weak_values(&ctx, &mut out);
     per_value::lengths(&ctx, &mut out);
     per_value::postgres_password_in_urls(&ctx, &mut out);
@@ -280,6 +281,7 @@ mod tests {
         ("signing-key-not-es256", "error"),
         ("jwks-unknown-key", "error"),
         ("compose-key-set-unwired", "error"),
+        ("published-default-credential", "warning"),
     ];
 
     #[test]

@@ -93,24 +93,26 @@ fn verdict(ok: bool, color: bool) -> String {
     }
 }
 
-/// One finding as a line of text: `severity[code] KEY (line N): message`, with `severity[code]`
-/// in its severity's colour (bold red for errors, bold yellow for warnings) when `color`.
+/// One finding as a line of text: `severity[code] KEY (line N): message`. When `color`,
+/// `severity[code]` is in its severity's colour (bold red for errors, bold yellow for warnings)
+/// and what it is about (`KEY (line N):`) in bold, so a finding stands out from the message.
 fn line(f: &Finding, color: bool) -> String {
     let place = match (f.file.as_deref(), f.line) {
         (Some(file), Some(line)) => Some(format!("{file}:{line}")),
         (None, Some(line)) => Some(format!("line {line}")),
         _ => None,
     };
-    let key = match (f.key.as_deref(), place) {
-        (Some(k), Some(place)) => format!(" {k} ({place}):"),
-        (Some(k), None) => format!(" {k}:"),
-        (None, Some(place)) => format!(" ({place}):"),
-        (None, None) => String::new(),
+    let subject = match (f.key.as_deref(), place) {
+        (Some(k), Some(place)) => Some(format!("{k} ({place}):")),
+        (Some(k), None) => Some(format!("{k}:")),
+        (None, Some(place)) => Some(format!("({place}):")),
+        (None, None) => None,
     };
+    let subject = subject.map(|subject| format!(" {}", paint(color, &subject, "1"))).unwrap_or_default();
     let ansi = match f.severity {
         Severity::Error => "1;31",
         Severity::Warning => "1;33",
     };
     let label = paint(color, &format!("{}[{}]", f.severity.as_str(), f.code), ansi);
-    format!("{label}{key} {}\n", f.message)
+    format!("{label}{subject} {}\n", f.message)
 }

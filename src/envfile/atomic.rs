@@ -87,28 +87,19 @@ fn install(
 ) -> Result<(), EnvFileError> {
     let write_error = |error: io::Error| EnvFileError::Write { path: shown.to_path_buf(), error };
     let (dir, _) = split(target, shown)?;
-    let mode = match (placement, original) {
-        (Placement::KeepModeAndOwner, Some(meta)) => {
-            let (uid, gid) = (meta.uid(), meta.gid());
-            set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner {
-                path: shown.to_path_buf(),
-                uid,
-                gid,
-                error,
-            })?;
-            meta.mode() & 0o7777
-        }
-        (Placement::PrivateOwnedBy(uid, gid), _) => {
-            set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner {
-                path: shown.to_path_buf(),
-                uid,
-                gid,
-                error,
-            })?;
-            PRIVATE_MODE
-        }
-        _ => PRIVATE_MODE,
+    let (owner, mode) = match (placement, original) {
+        (Placement::KeepModeAndOwner, Some(meta)) => (Some((meta.uid(), meta.gid())), meta.mode() & 0o7777),
+        (Placement::PrivateOwnedBy(uid, gid), _) => (Some((uid, gid)), PRIVATE_MODE),
+        _ => (None, PRIVATE_MODE),
     };
+    if let Some((uid, gid)) = owner {
+        set_owner(file, uid, gid).map_err(|error| EnvFileError::Owner {
+            path: shown.to_path_buf(),
+            uid,
+            gid,
+            error,
+        })?;
+    }
     // After chown, which may clear set-id bits.
     file.set_permissions(Permissions::from_mode(mode)).map_err(write_error)?;
     file.sync_all().map_err(write_error)?;

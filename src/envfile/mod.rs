@@ -78,7 +78,7 @@ pub use atomic::create_new;
 pub use error::EnvFileError;
 pub use lock::{LockedEnv, Publication};
 pub use parse::is_valid_key;
-pub use pending::HandEdit;
+pub use pending::{staged_keys, HandEdit};
 pub use quote::quote_value;
 
 use entry::{decoded_copy, replace_value, Entry, Pair};

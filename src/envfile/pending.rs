@@ -96,6 +96,15 @@ pub(super) fn split(text: &str) -> (Record, &str) {
     (record, body)
 }
 
+/// The keys a pending file's record says its rotation changes; `None` when it records none (a
+/// whole-file write, or a file of an earlier version).
+pub fn staged_keys(text: &str) -> Option<Vec<String>> {
+    match split(text).0 {
+        Record::Apply(keys) => Some(keys.into_iter().map(|(key, _)| key).collect()),
+        Record::Whole | Record::Unrecorded => None,
+    }
+}
+
 /// The keys whose values (every occurrence) differ between `base` and `staged`, in `staged`'s
 /// order, each once.
 fn changed_keys<'a>(base: &EnvFile, staged: &'a EnvFile) -> Vec<&'a str> {

@@ -15,7 +15,7 @@ use crate::analytics::{self, UrlColumns};
 use crate::db::{describe, Target};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::stack::internals::INTERNALS_DATABASE;
+use crate::stack::internals::internals_candidates;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
 /// `supabase_read_only_user`, as found.
@@ -102,8 +102,9 @@ impl Internals {
 
 /// Connects to the database that holds the Supabase internals and looks around.
 ///
-/// `_supabase` is tried first (current stacks), then the main database (older stacks). Roles
-/// are cluster-wide, so whichever database is chosen, one transaction covers every role.
+/// `_supabase` is tried first (current stacks), then the main database (older stacks), in the
+/// order of [`internals_candidates`]. Roles are cluster-wide, so whichever database is chosen,
+/// one transaction covers every role.
 ///
 /// Every statement is bounded: the session gets `lock_timeout` (an uncommitted `ALTER TABLE` on
 /// `_analytics.source_backends` must not hold the run, and the `.env` lock, for ever) and a
@@ -190,34 +191,27 @@ fn role_states(rows: &[tokio_postgres::Row]) -> (Vec<RoleState>, Option<ReadOnly
     (roles, read_only)
 }
 
-/// The session in the work database (`_supabase`, else the main one) and what it holds.
+/// The session in the work database and what it holds: the first of the stack's internals
+/// candidates that holds them (`_supabase` on current stacks), else the database `target` names.
 async fn work_session(target: &Target, lock_timeout: Duration) -> Result<(Client, Target, Internals)> {
-    // `_supabase` first: on current stacks that is the only login this needs (each login is a
-    // SCRAM handshake, a few milliseconds of hashing on both sides).
-    let supabase_target = target.in_database(INTERNALS_DATABASE);
-    let in_supabase = match supabase_target.connect_if_exists().await? {
-        Some(client) => {
+    // The internals database first: on current stacks that is the only login this needs (each
+    // login is a SCRAM handshake, a few milliseconds of hashing on both sides).
+    for dbname in internals_candidates(target.dbname()).filter(|dbname| *dbname != target.dbname()) {
+        let candidate = target.in_database(dbname);
+        if let Some(client) = candidate.connect_if_exists().await? {
             let found = internals(&client, lock_timeout).await?;
-            if found.holds_internals() || target.dbname() == INTERNALS_DATABASE {
-                Some((client, supabase_target, found))
-            } else {
-                // Not the work database: its session goes back as it came (a pooler hands
-                // its server session to the next client with the timeouts set above).
-                let _ = client.batch_execute("RESET ALL").await;
-                None
+            if found.holds_internals() {
+                return Ok((client, candidate, found));
             }
+            // Not the work database: its session goes back as it came (a pooler hands its
+            // server session to the next client with the timeouts set above).
+            let _ = client.batch_execute("RESET ALL").await;
         }
-        None => None,
-    };
-    let (client, work_target, internals) = match in_supabase {
-        Some(work) => work,
-        None => {
-            let main = target.connect().await?;
-            let found = internals(&main, lock_timeout).await?;
-            (main, target.clone(), found)
-        }
-    };
-    Ok((client, work_target, internals))
+    }
+    // The database the operator named is the work database whatever it holds.
+    let main = target.connect().await?;
+    let found = internals(&main, lock_timeout).await?;
+    Ok((main, target.clone(), found))
 }
 
 /// The fingerprint of the rotated roles' stored verifiers.

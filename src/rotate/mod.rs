@@ -17,14 +17,14 @@ mod sql;
 mod transaction;
 pub mod verifier;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::db::{self, ConnectOptions, Target};
+use crate::db::{self, Target};
 use crate::envfile::{EnvFile, EnvFileError, LockedEnv, Publication};
 use crate::error::{Error, ExitCode, Result};
 pub use crate::limits::parse_duration;
-use crate::limits::{parse_lock_timeout, parse_lock_wait, Limit};
+use crate::limits::Limit;
 use crate::secret::Secret;
 use crate::secrets;
 use crate::stack::connection::connection_settings;
@@ -34,56 +34,29 @@ use crate::ui::{ReportFormat, Ui};
 
 use crate::rotation::crash::{self, CrashPoint};
 use crate::rotation::restart;
+use crate::rotation::{own_help, OwnHelp, RotationOptions};
 use recovery::Leftover;
 use report::{Recovery, Report, Timings};
 
-/// Options of `rotate-passwords`.
+/// Options of `rotate-passwords`: the options every rotation takes, with the help of the two
+/// flags whose meaning is this command's own.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_args(own_help(OWN_HELP)))]
 pub struct RotateOptions {
-    /// The stack's .env: read for the connection and the old password, rewritten afterwards.
-    #[arg(long, value_name = "FILE", default_value = ".env")]
-    pub env_file: PathBuf,
-
     #[command(flatten)]
-    pub connect: ConnectOptions,
-
-    /// How long to wait for a table lock before giving up and rolling back (e.g. 5s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_lock_timeout)]
-    pub lock_timeout: Duration,
-
-    /// How long to wait while another run holds the .env's lock (e.g. 30s, 2m; 0: do not wait).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_lock_wait)]
-    pub lock_wait: Duration,
-
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Do not ask for confirmation.
-    #[arg(short = 'y', long)]
-    pub yes: bool,
-
-    /// Report format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-
-    /// After a verified rotation, recreate the services that hold the password (docker compose).
-    #[arg(long)]
-    pub restart: bool,
-
-    /// Compose file of the stack, for --restart (repeatable).
-    #[arg(long, value_name = "FILE", requires = "restart")]
-    pub compose_file: Vec<PathBuf>,
-
-    /// Compose project directory, for --restart [default: the .env's directory].
-    #[arg(long, value_name = "DIR", requires = "restart")]
-    pub project_directory: Option<PathBuf>,
+    pub rotation: RotationOptions,
 }
+
+/// The help lines of the shared flags whose meaning is `rotate-passwords`' own.
+pub const OWN_HELP: OwnHelp = &[
+    ("env_file", "The stack's .env: read for the connection and the old password, rewritten afterwards"),
+    ("restart", "After a verified rotation, recreate the services that hold the password (docker compose)"),
+];
 
 /// Runs `rotate-passwords` on its own runtime.
 pub fn run(args: &RotateOptions, ui: &Ui) -> Result<ExitCode> {
     let crash = CrashPoint::from_env()?;
-    crate::db::runtime()?.block_on(rotate(args, ui, args.lock_timeout, crash))
+    crate::db::runtime()?.block_on(rotate(args, ui, args.rotation.lock_timeout, crash))
 }
 
 fn ms_since(start: Instant) -> f64 {
@@ -95,24 +68,14 @@ const DISCOVERY_SILENCE_LIMIT: Limit = Limit::new("discovery-silence", Duration:
 
 /// The database to rotate, from the command line, the `.env` and the environment.
 fn resolve_target(args: &RotateOptions, env: &EnvFile, ui: &Ui) -> Result<db::Target> {
-    let resolved = db::resolve(&args.connect, &connection_settings(env))?;
+    let resolved = db::resolve(&args.rotation.connect, &connection_settings(env))?;
     resolved.warnings.iter().for_each(|warning| ui.warn(warning));
     Ok(resolved.target)
 }
 
 async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Option<CrashPoint>) -> Result<ExitCode> {
     let started = Instant::now();
-    let env_lock = ui.lock_env(&args.env_file, args.lock_wait)?;
-    if !args.dry_run && env_lock.finish_interrupted_write()? {
-        ui.info(&format!(
-            "finished writing {}, which an interrupted run had begun to write in place",
-            args.env_file.display()
-        ));
-    }
-    let env = read_env(&env_lock, ui)?;
-    if !args.dry_run {
-        remove_leftover_temp_files(&env_lock, ui)?;
-    }
+    let (env_lock, env) = lock_and_read_env(args, ui)?;
     let target = resolve_target(args, &env, ui)?;
     ui.detail(&format!("connecting as {}", target.display()));
     let current_password = env.value(POSTGRES_PASSWORD).map(|v| Secret::new(v.to_owned()));
@@ -129,19 +92,10 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     let old_password = current_password.or_else(|| target.password());
     let (prepared, client, work_target) = plan(args, ui, &target, &env, old_password, started).await?;
     let plan_ms = ms_since(started);
-    if args.dry_run {
+    if args.rotation.dry_run {
         return dry_run(args, ui, &env_lock, &prepared, leftover.as_ref(), plan_ms, started);
     }
-    // Whatever could make publishing fail after COMMIT is found now, before the question (an
-    // operator who typed "yes" is not refused afterwards): an immutable .env or directory, an
-    // owner or mode the new file could not be given.
-    if env_lock.ensure_publishable()? == Publication::InPlace {
-        ui.info(&format!(
-            "{} is a mount point of its own (a single-file bind mount?): it will be written in place, \
-             the pending file kept until that write is on disk",
-            args.env_file.display()
-        ));
-    }
+    refuse_unpublishable(args, ui, &env_lock)?;
     confirm(args, ui, &prepared, target.dbname())?;
     let interrupted = interruption();
     let recovery = discard_uncommitted(&env_lock, leftover, ui)?;
@@ -155,7 +109,7 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     crash::at(crash, CrashPoint::Committed);
 
     publish(&env_lock)?;
-    ui.detail(&format!("published {}", args.env_file.display()));
+    ui.detail(&format!("published {}", args.rotation.env_file.display()));
     crash::at(crash, CrashPoint::Published);
 
     let login_roles: Vec<String> = prepared.plan.login_roles.iter().map(|r| (*r).to_owned()).collect();
@@ -165,10 +119,41 @@ async fn rotate(args: &RotateOptions, ui: &Ui, lock_timeout: Duration, crash: Op
     report_verify_restart(args, ui, &report, compose.as_ref())
 }
 
+/// Takes the `.env`'s lock, finishes an in-place write an interrupted run began (not for
+/// `--dry-run`), reads the file, and removes temporary files a crashed run left.
+fn lock_and_read_env(args: &RotateOptions, ui: &Ui) -> Result<(LockedEnv, EnvFile)> {
+    let env_lock = ui.lock_env(&args.rotation.env_file, args.rotation.lock_wait)?;
+    if !args.rotation.dry_run && env_lock.finish_interrupted_write()? {
+        ui.info(&format!(
+            "finished writing {}, which an interrupted run had begun to write in place",
+            args.rotation.env_file.display()
+        ));
+    }
+    let env = read_env(&env_lock, ui)?;
+    if !args.rotation.dry_run {
+        remove_leftover_temp_files(&env_lock, ui)?;
+    }
+    Ok((env_lock, env))
+}
+
+/// Whatever could make publishing fail after COMMIT is found before the question (an operator
+/// who typed "yes" is not refused afterwards): an immutable `.env` or directory, an owner or mode
+/// the new file could not be given.
+fn refuse_unpublishable(args: &RotateOptions, ui: &Ui, env_lock: &LockedEnv) -> Result<()> {
+    if env_lock.ensure_publishable()? == Publication::InPlace {
+        ui.info(&format!(
+            "{} is a mount point of its own (a single-file bind mount?): it will be written in place, \
+             the pending file kept until that write is on disk",
+            args.rotation.env_file.display()
+        ));
+    }
+    Ok(())
+}
+
 /// `--restart` needs `docker compose`: checked before anything changes (not for `--dry-run`).
 fn refuse_early_restart(args: &RotateOptions) -> Result<Option<restart::ComposeProject>> {
-    let compose = args.restart.then(|| compose_project(args));
-    if let (Some(project), false) = (&compose, args.dry_run) {
+    let compose = args.rotation.restart.then(|| compose_project(args));
+    if let (Some(project), false) = (&compose, args.rotation.dry_run) {
         restart::preflight(project)?;
     }
     Ok(compose)
@@ -183,7 +168,7 @@ async fn plan(
     old_password: Option<Secret>,
     started: Instant,
 ) -> Result<(plan::Prepared, tokio_postgres::Client, Target)> {
-    let lock_timeout = args.lock_timeout;
+    let lock_timeout = args.rotation.lock_timeout;
     // Discovery's statements are bounded by the server (lock_timeout, statement_timeout); this
     // bounds a server that stops answering altogether, while the .env lock is held.
     let discovery_limit = lock_timeout * 4 + DISCOVERY_SILENCE_LIMIT.get();
@@ -197,7 +182,7 @@ async fn plan(
     refuse_missing_database(&client, target).await?;
     let inputs = plan::Inputs {
         target: target.display(),
-        env_file: args.env_file.clone(),
+        env_file: args.rotation.env_file.clone(),
         env,
         old_password: old_password.as_ref(),
         own_server: OwnServer::new(|key| env.get(key).map(str::to_owned), &target.host(), target.port()),
@@ -257,23 +242,23 @@ fn dry_run(
         None => {}
     }
     let recovery = leftover.is_some().then_some(Recovery::WouldDiscardUncommittedPending);
-    print_report(ui, &Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.format)?;
+    print_report(ui, &Report::dry_run(&prepared.plan, recovery, plan_ms, ms_since(started)), args.rotation.format)?;
     Ok(ExitCode::Success)
 }
 
 /// The typed confirmation of a live rotation: `yes`, the database the transaction runs in
 /// (`_supabase`) or the stack's own (`POSTGRES_DB`, the name the operator knows), then Enter.
 fn confirm(args: &RotateOptions, ui: &Ui, prepared: &plan::Prepared, stack_database: &str) -> Result<()> {
-    if !args.yes {
+    if !args.rotation.yes {
         ui.prompt_context(&prepared.plan.to_text());
-    } else if args.format == ReportFormat::Text {
+    } else if args.rotation.format == ReportFormat::Text {
         ui.info(&prepared.plan.to_text());
     }
     ui.confirm_typed(
         "Rotate the password of these roles now?",
         &[prepared.plan.database.as_str(), stack_database],
-        &format!("rotating the database passwords and rewriting {}", args.env_file.display()),
-        args.yes,
+        &format!("rotating the database passwords and rewriting {}", args.rotation.env_file.display()),
+        args.rotation.yes,
     )
 }
 
@@ -330,17 +315,17 @@ async fn finish_interrupted_rotation(
     started: Instant,
 ) -> Result<ExitCode> {
     let pending = env_lock.pending_path();
-    if args.dry_run {
+    if args.rotation.dry_run {
         ui.info(&format!(
             "found {} from an interrupted rotation that had committed: a real run would publish its new \
              password into {} (no second rotation); this dry run changes nothing",
             pending.display(),
-            args.env_file.display()
+            args.rotation.env_file.display()
         ));
-        print_report(ui, &Report::would_finish(&args.env_file, ms_since(started)), args.format)?;
+        print_report(ui, &Report::would_finish(&args.rotation.env_file, ms_since(started)), args.rotation.format)?;
         return Ok(ExitCode::Success);
     }
-    let compose = args.restart.then(|| compose_project(args));
+    let compose = args.rotation.restart.then(|| compose_project(args));
     if let Some(project) = &compose {
         restart::preflight(project)?;
     }
@@ -361,7 +346,7 @@ async fn finish_interrupted_rotation(
         crate::stack::roles::login_by_default().map(str::to_owned).collect()
     });
     let (verification, verify_ms) = verify(target, &login_roles, new_password).await;
-    let report = Report::recovered(&args.env_file, verification, verify_ms, ms_since(started));
+    let report = Report::recovered(&args.rotation.env_file, verification, verify_ms, ms_since(started));
     report_verify_restart(args, ui, &report, compose.as_ref())
 }
 
@@ -382,8 +367,8 @@ fn report_verify_restart(
 ) -> Result<ExitCode> {
     // The database has changed: a report that cannot be written (a closed pipe, a full disk)
     // must not stop the verification and the restart, nor pass for "nothing changed" (exit 1).
-    let printed = print_report(ui, report, args.format);
-    verification_outcome(report, &args.env_file)?;
+    let printed = print_report(ui, report, args.rotation.format);
+    verification_outcome(report, &args.rotation.env_file)?;
     if let Some(project) = compose {
         let services = restart::restart(project)?;
         ui.info(&format!("recreated {}", services.join(" ")));
@@ -393,14 +378,18 @@ fn report_verify_restart(
         recovery: format!(
             "{env} and the database agree on the new password; `pmoves-secrets check --db --env-file {env}` shows \
              the state",
-            env = args.env_file.display()
+            env = args.rotation.env_file.display()
         ),
     })?;
     Ok(ExitCode::Success)
 }
 
 fn compose_project(args: &RotateOptions) -> restart::ComposeProject {
-    restart::ComposeProject::new(&args.env_file, &args.compose_file, args.project_directory.as_deref())
+    restart::ComposeProject::new(
+        &args.rotation.env_file,
+        &args.rotation.compose_file,
+        args.rotation.project_directory.as_deref(),
+    )
 }
 
 /// The `.env` under the lock; it must exist (rotation rewrites the stack's own file).

@@ -30,8 +30,9 @@ pub enum Recovery {
 pub struct Timings {
     /// Start to plan ready (lock, connect, discover, hash).
     pub plan_ms: f64,
-    /// `BEGIN` to `COMMIT` (null when the answer to `COMMIT` was lost and the outcome had to be
-    /// asked of the database).
+    /// `BEGIN` to `COMMIT`; null when this run ran no transaction (a dry run, a run that only
+    /// finished an interrupted one) or the answer to `COMMIT` was lost and the outcome had to be
+    /// asked of the database.
     pub transaction_ms: Option<f64>,
     /// The login test of every LOGIN role.
     pub verify_ms: f64,
@@ -108,20 +109,31 @@ fn role_outcomes(plan: &Plan, done: Outcome) -> Vec<RoleOutcome> {
 }
 
 impl Report {
-    /// `--dry-run`: the plan, nothing done.
-    pub fn dry_run(plan: &Plan, recovery: Option<Recovery>, plan_ms: f64, total_ms: f64) -> Self {
+    /// A report with every outcome empty (no plan, no role, no row, no login): what the
+    /// constructors below fill in.
+    fn empty(dry_run: bool, recovery: Option<Recovery>, env_file: &Path, timings: Timings) -> Self {
         Report {
-            dry_run: true,
+            dry_run,
             recovery,
-            env_file: plan.env_file.clone(),
-            plan: Some(plan.clone()),
-            roles: role_outcomes(plan, Outcome::Planned),
+            env_file: env_file.to_owned(),
+            plan: None,
+            roles: Vec::new(),
             analytics_rows_updated: None,
             analytics_rows_without_user: 0,
             supavisor_reset: false,
             verification: Vec::new(),
             restart_command: restart_command(),
-            timings: Timings { plan_ms, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms },
+            timings,
+        }
+    }
+
+    /// `--dry-run`: the plan, nothing done.
+    pub fn dry_run(plan: &Plan, recovery: Option<Recovery>, plan_ms: f64, total_ms: f64) -> Self {
+        let timings = Timings { plan_ms, transaction_ms: None, verify_ms: 0.0, total_ms };
+        Report {
+            plan: Some(plan.clone()),
+            roles: role_outcomes(plan, Outcome::Planned),
+            ..Report::empty(true, recovery, &plan.env_file, timings)
         }
     }
 
@@ -134,52 +146,26 @@ impl Report {
         timings: Timings,
     ) -> Self {
         Report {
-            dry_run: false,
-            recovery,
-            env_file: plan.env_file.clone(),
             plan: Some(plan.clone()),
             roles: role_outcomes(plan, Outcome::Rotated),
             analytics_rows_updated: Some(applied.analytics_rows_updated),
             analytics_rows_without_user: applied.analytics_rows_without_user,
             supavisor_reset: applied.supavisor_reset,
             verification,
-            restart_command: restart_command(),
-            timings,
+            ..Report::empty(false, recovery, &plan.env_file, timings)
         }
     }
 
     /// A run that only finished a rotation an interrupted run had committed.
     pub fn recovered(env_file: &Path, verification: Vec<LoginResult>, verify_ms: f64, total_ms: f64) -> Self {
-        Report {
-            dry_run: false,
-            recovery: Some(Recovery::FinishedInterruptedRotation),
-            env_file: env_file.to_owned(),
-            plan: None,
-            roles: Vec::new(),
-            analytics_rows_updated: None,
-            analytics_rows_without_user: 0,
-            supavisor_reset: false,
-            verification,
-            restart_command: restart_command(),
-            timings: Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms, total_ms },
-        }
+        let timings = Timings { plan_ms: 0.0, transaction_ms: None, verify_ms, total_ms };
+        Report { verification, ..Report::empty(false, Some(Recovery::FinishedInterruptedRotation), env_file, timings) }
     }
 
     /// `--dry-run` with a pending file whose rotation committed: a real run would only publish it.
     pub fn would_finish(env_file: &Path, total_ms: f64) -> Self {
-        Report {
-            dry_run: true,
-            recovery: Some(Recovery::WouldFinishInterruptedRotation),
-            env_file: env_file.to_owned(),
-            plan: None,
-            roles: Vec::new(),
-            analytics_rows_updated: None,
-            analytics_rows_without_user: 0,
-            supavisor_reset: false,
-            verification: Vec::new(),
-            restart_command: restart_command(),
-            timings: Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms },
-        }
+        let timings = Timings { plan_ms: 0.0, transaction_ms: None, verify_ms: 0.0, total_ms };
+        Report::empty(true, Some(Recovery::WouldFinishInterruptedRotation), env_file, timings)
     }
 
     /// The report as pretty JSON.
@@ -191,26 +177,10 @@ impl Report {
 
     /// The report for people.
     pub fn to_text(&self) -> String {
-        let mut out = String::new();
         if self.dry_run {
-            if let Some(plan) = &self.plan {
-                out.push_str(&plan.to_text());
-            }
-            match self.recovery {
-                Some(Recovery::WouldFinishInterruptedRotation) => out.push_str(&format!(
-                    "A real run would publish the pending file of an interrupted rotation that had committed over {} \
-                     (no second rotation).\n",
-                    self.env_file.display()
-                )),
-                Some(Recovery::WouldDiscardUncommittedPending) => out.push_str(
-                    "A real run would discard the pending file of an interrupted rotation that never committed, \
-                     after the confirmation.\n",
-                ),
-                _ => {}
-            }
-            out.push_str("Dry run: nothing was changed.\n");
-            return out;
+            return self.dry_run_text();
         }
+        let mut out = String::new();
         match self.recovery {
             Some(Recovery::FinishedInterruptedRotation) => out.push_str(&format!(
                 "Finished an interrupted rotation: {} now holds the password the database has.\n",
@@ -225,31 +195,72 @@ impl Report {
             | None => {}
         }
         if let Some(plan) = &self.plan {
-            let window = match self.timings.transaction_ms {
-                Some(ms) => format!("{ms:.1} ms"),
-                None => "its COMMIT confirmed afterwards".to_owned(),
-            };
-            out.push_str(&format!(
-                "Rotated the password of {} role(s) in one transaction ({window}); {} rewritten: {}.\n",
-                plan.roles_to_change.len(),
-                self.env_file.display(),
-                plan.env_keys.join(", ")
-            ));
-            for skipped in &plan.skipped {
-                out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.describe()));
+            out.push_str(&self.changes_text(plan));
+        }
+        out.push_str(&self.verification_text());
+        out.push_str(&format!(
+            "Restart the services that hold the password, from the stack's directory:\n  {}\n",
+            self.restart_command
+        ));
+        out
+    }
+
+    /// A dry run's report: the plan and what a real run would do with a pending file.
+    fn dry_run_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(plan) = &self.plan {
+            out.push_str(&plan.to_text());
+        }
+        match self.recovery {
+            Some(Recovery::WouldFinishInterruptedRotation) => out.push_str(&format!(
+                "A real run would publish the pending file of an interrupted rotation that had committed over {} \
+                 (no second rotation).\n",
+                self.env_file.display()
+            )),
+            Some(Recovery::WouldDiscardUncommittedPending) => out.push_str(
+                "A real run would discard the pending file of an interrupted rotation that never committed, \
+                 after the confirmation.\n",
+            ),
+            _ => {}
+        }
+        out.push_str("Dry run: nothing was changed.\n");
+        out
+    }
+
+    /// What the transaction changed: the roles, the `.env`'s keys, the skipped roles, the
+    /// analytics rows and Supavisor.
+    fn changes_text(&self, plan: &Plan) -> String {
+        let mut out = String::new();
+        let window = match self.timings.transaction_ms {
+            Some(ms) => format!("{ms:.1} ms"),
+            None => "its COMMIT confirmed afterwards".to_owned(),
+        };
+        out.push_str(&format!(
+            "Rotated the password of {} role(s) in one transaction ({window}); {} rewritten: {}.\n",
+            plan.roles_to_change.len(),
+            self.env_file.display(),
+            plan.env_keys.join(", ")
+        ));
+        for skipped in &plan.skipped {
+            out.push_str(&format!("  {}: {}\n", skipped.role, skipped.reason.describe()));
+        }
+        if let Some(rows) = self.analytics_rows_updated {
+            if plan.analytics_rows.is_some() {
+                out.push_str(&format!("  analytics: {rows} source backend URL(s) updated\n"));
             }
-            if let Some(rows) = self.analytics_rows_updated {
-                if plan.analytics_rows.is_some() {
-                    out.push_str(&format!("  analytics: {rows} source backend URL(s) updated\n"));
-                }
-                for left in &plan.analytics_left_alone {
-                    out.push_str(&format!("  analytics: {} left alone ({})\n", left.key, left.why));
-                }
-            }
-            if self.supavisor_reset {
-                out.push_str("  supavisor: _supavisor reset; supavisor re-seeds it on restart\n");
+            for left in &plan.analytics_left_alone {
+                out.push_str(&format!("  analytics: {} left alone ({})\n", left.key, left.why));
             }
         }
+        if self.supavisor_reset {
+            out.push_str("  supavisor: _supavisor reset; supavisor re-seeds it on restart\n");
+        }
+        out
+    }
+
+    /// Which LOGIN roles log in with the new password, and why the others do not.
+    fn verification_text(&self) -> String {
+        let mut out = String::new();
         let ok = self.verification.iter().filter(|r| r.ok).count();
         out.push_str(&format!(
             "Verification: {ok} of {} LOGIN role(s) log in with the new password.\n",
@@ -265,10 +276,6 @@ impl Report {
                 failed.error.as_deref().unwrap_or("no reason given")
             ));
         }
-        out.push_str(&format!(
-            "Restart the services that hold the password, from the stack's directory:\n  {}\n",
-            self.restart_command
-        ));
         out
     }
 }

@@ -159,6 +159,7 @@ pub fn services(minted: &[(&'static str, Secret)]) -> Vec<&'static str> {
 struct Values<'a> {
     env: &'a EnvFile,
     minted: &'a [(&'static str, Secret)],
+    scope: Scope<'a>,
 }
 
 impl Values<'_> {
@@ -180,22 +181,54 @@ impl Values<'_> {
     }
 }
 
-/// Looks at the copies in the database and decides each step. `main` is a session on `target`.
+/// The databases whose copies a plan follows.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every database holding a copy: a new run.
+    All,
+    /// Only these: finishing a run that committed in the others, whose copies already hold the
+    /// new values (and, under a new key, no longer decrypt under the `.env`'s).
+    Only(&'a [String]),
+}
+
+impl Scope<'_> {
+    fn covers(self, dbname: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(names) => names.iter().any(|n| n == dbname),
+        }
+    }
+
+    /// What was found, as far as this scope goes: a table in a database outside it is none.
+    fn keep<T>(self, found: Found<T>) -> Found<T> {
+        match &found {
+            Found::Rows { dbname, .. } | Found::Unreadable { dbname, .. } if !self.covers(dbname) => Found::Absent,
+            _ => found,
+        }
+    }
+}
+
+/// Looks at the copies in the database and decides each step. `main` is a session on `target`;
+/// `env` holds the values the copies in `scope` are under now, `minted` the new ones.
 pub async fn database_steps(
     target: &Target,
     main: &tokio_postgres::Client,
     env: &EnvFile,
     minted: &[(&'static str, Secret)],
+    scope: Scope<'_>,
 ) -> Result<(Vec<Step>, Vec<String>)> {
-    let values = Values { env, minted };
+    let values = Values { env, minted, scope };
     let lock = db::DEFAULT_LOCK_TIMEOUT.get();
     let mut steps = Vec::new();
     let mut left = Vec::new();
     if values.rotated(VAULT_ENC_KEY) {
         let supavisor = copy(CopyId::SupavisorPoolerPassword);
         match stored::locate(target, main, supavisor, lock).await {
-            Ok(Some(location)) => steps.push(reset_supavisor(location.client(), &location.dbname).await?),
-            Ok(None) => {}
+            Ok(Some(location)) if values.scope.covers(&location.dbname) => {
+                steps.push(reset_supavisor(location.client(), &location.dbname).await?);
+            }
+            Ok(_) => {}
+            Err((dbname, _)) if !values.scope.covers(&dbname) => {}
             Err((dbname, reason)) => return Err(unreadable(supavisor.place(), &dbname, &reason)),
         }
     }
@@ -204,7 +237,7 @@ pub async fn database_steps(
     }
     if values.rotated("LOGFLARE_PUBLIC_ACCESS_TOKEN") {
         let api_key = copy(CopyId::LogflareUserApiKey);
-        match stored::logflare_users(target, main, api_key, lock).await {
+        match values.scope.keep(stored::logflare_users(target, main, api_key, lock).await) {
             Found::Absent => {}
             Found::Unreadable { dbname, reason } => return Err(unreadable(api_key.place(), &dbname, &reason)),
             Found::Rows { dbname, rows } => {
@@ -228,7 +261,7 @@ pub async fn database_steps(
             copy(CopyId::LogflareAccessToken).place()
         ));
     }
-    if values.rotated("JWT_SECRET") {
+    if values.rotated("JWT_SECRET") && values.scope.covers(target.dbname()) {
         for reset in stored::jwt_secret_settings(main)
             .await
             .map_err(|reason| unreadable(copy(CopyId::JwtSecretSetting).place(), target.dbname(), &reason))?
@@ -284,7 +317,7 @@ async fn realtime_steps(
     let lock = db::DEFAULT_LOCK_TIMEOUT.get();
     let (old_key, new_key) = (values.realtime_key(false), values.realtime_key(true));
     let tenants = copy(CopyId::RealtimeTenantJwtSecret);
-    match stored::realtime_tenants(target, main, tenants, lock).await {
+    match values.scope.keep(stored::realtime_tenants(target, main, tenants, lock).await) {
         Found::Absent => {}
         Found::Unreadable { dbname, reason } => return Err(unreadable(tenants.place(), &dbname, &reason)),
         Found::Rows { dbname, rows } => {
@@ -316,7 +349,7 @@ async fn realtime_steps(
     }
     for id in [CopyId::RealtimeDbPassword, CopyId::RealtimeDbConnection] {
         let settings = copy(id);
-        match stored::realtime_settings(target, main, settings, lock).await {
+        match values.scope.keep(stored::realtime_settings(target, main, settings, lock).await) {
             Found::Absent => {}
             Found::Unreadable { dbname, reason } => return Err(unreadable(settings.place(), &dbname, &reason)),
             Found::Rows { dbname, rows } => {

@@ -12,6 +12,9 @@ use crate::error::Result;
 pub enum CrashPoint {
     /// After the pending file is staged, before `BEGIN`.
     Staged,
+    /// Between two `COMMIT`s of a run with one transaction per database (`rotate-secrets`): the
+    /// first database committed, the next has not.
+    BetweenCommits,
     /// After `COMMIT`, before the pending file is published.
     Committed,
     /// After publishing, before verification.
@@ -26,10 +29,11 @@ impl CrashPoint {
         match std::env::var(CRASH_VAR).ok().as_deref() {
             None | Some("") => Ok(None),
             Some("after-stage") => Ok(Some(CrashPoint::Staged)),
+            Some("between-commits") => Ok(Some(CrashPoint::BetweenCommits)),
             Some("after-commit") => Ok(Some(CrashPoint::Committed)),
             Some("after-publish") => Ok(Some(CrashPoint::Published)),
             Some(other) => Err(crate::error::Error::Usage(format!(
-                "{CRASH_VAR}='{other}' is not one of after-stage, after-commit, after-publish"
+                "{CRASH_VAR}='{other}' is not one of after-stage, between-commits, after-commit, after-publish"
             ))),
         }
     }

@@ -56,6 +56,8 @@ pub enum Status {
     Aborted,
     /// It is still running (a backend that has not noticed its client died yet).
     InProgress,
+    /// The server no longer knows: the id is older than the commit log it keeps.
+    Forgotten,
 }
 
 /// The current transaction's id (call inside `BEGIN`).
@@ -74,7 +76,8 @@ pub async fn status(client: &Client, xid: i64) -> Result<Status, String> {
         Some("aborted") => Ok(Status::Aborted),
         Some("in progress") => Ok(Status::InProgress),
         // NULL: too old to be known (the server has truncated its commit log).
-        _ => Err(format!("the server no longer knows whether transaction {xid} committed")),
+        None => Ok(Status::Forgotten),
+        Some(other) => Err(format!("txid_status({xid}) answered '{other}'")),
     }
 }
 

@@ -61,6 +61,25 @@ fn is_demo_jwt(value: &str) -> bool {
         || demo_jwt_secrets().any(|secret| jwt.verifies_hs256(secret))
 }
 
+/// Credentials a project publishes as the defaults of a service it ships, which the generated
+/// `.env` keeps in a URL on purpose (the service is configured with them): `(scheme, user,
+/// password, whose)`. PMOVES.AI's NATS server accepts `nats` / `pmoves` (SPEC §1's `NATS_URL`).
+const PUBLISHED_URL_CREDENTIALS: &[(&str, &str, &str, &str)] =
+    &[("nats", "nats", "pmoves", "PMOVES.AI's published default NATS credentials")];
+
+/// Whose published default credentials the URL `value` carries (named in messages instead of
+/// the URL), if it carries any: `scheme://user:password@host…`, whatever the host.
+pub fn published_url_credential(value: &str) -> Option<&'static str> {
+    let (scheme, rest) = value.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let (userinfo, _host) = authority.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    PUBLISHED_URL_CREDENTIALS
+        .iter()
+        .find(|(s, u, p, _)| scheme.eq_ignore_ascii_case(s) && user == *u && password == *p)
+        .map(|(_, _, _, whose)| *whose)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +106,17 @@ mod tests {
         assert_eq!(demo_jwt_secrets().count(), 2);
         assert!(is_demo_value("your-super-secret-anything"));
         assert!(!is_demo_value("0123456789abcdef0123456789abcdef"));
+    }
+
+    #[test]
+    fn the_default_nats_url_carries_published_credentials_and_an_own_password_does_not() {
+        let nats = crate::stack::settings::defaults().find(|(k, _)| *k == "NATS_URL").map(|(_, v)| v);
+        assert!(published_url_credential(nats.expect("NATS_URL is a default")).is_some());
+        assert!(published_url_credential("NATS://nats:pmoves@10.0.0.5:4222/").is_some());
+        for own in
+            ["nats://nats:s3cr3t-minted@nats:4222", "nats://nats:4222", "nats://pmoves@nats", "http://nats:pmoves@x"]
+        {
+            assert_eq!(published_url_credential(own), None, "{own}");
+        }
     }
 }

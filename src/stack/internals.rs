@@ -3,8 +3,9 @@
 //!
 //! Current stacks put the schemas of Logflare (`_analytics`) and Supavisor (`_supavisor`) in a
 //! database of their own, [`INTERNALS_DATABASE`]; older ones kept them in the main database.
-//! Every lookup of them (`analytics`, rotation's discovery and recovery) tries [`INTERNALS_DATABASE`] first, then the database they
-//! were pointed at ([`internals_candidates`]).
+//! Every lookup of them (`analytics`, `service_copies`, `rotate-passwords`' discovery) takes its
+//! order from [`internals_candidates`]: [`INTERNALS_DATABASE`] first, then the database it was
+//! pointed at.
 
 /// The database of the internal schemas on current stacks.
 pub const INTERNALS_DATABASE: &str = "_supabase";

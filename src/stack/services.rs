@@ -22,4 +22,26 @@ mod tests {
             assert!(readers.contains(service), "{service}");
         }
     }
+
+    /// Every restart list the README gives for rotate-passwords (the dry run's `restart
+    /// afterwards:`, the printed `docker compose up -d --force-recreate …`, the runbook's) names
+    /// exactly these services, in this order, as the tool prints them.
+    #[test]
+    fn the_readmes_rotate_passwords_restart_lists_are_these_services() {
+        let readme = include_str!("../../README.md");
+        let section = readme.split_once("\n## `rotate-passwords`").expect("the rotate-passwords section").1;
+        let section = section.split_once("\n## ").map_or(section, |(section, _)| section);
+        let lists: Vec<&str> = section
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start();
+                line.strip_prefix("restart afterwards: ")
+                    .or_else(|| line.strip_prefix("docker compose up -d --force-recreate "))
+            })
+            .collect();
+        assert!(lists.len() >= 3, "the dry run, the rotation's output and the runbook: {lists:?}");
+        for list in lists {
+            assert_eq!(list, HOLDING_DB_PASSWORD.join(" "));
+        }
+    }
 }

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::common::pg::{Cluster, ClusterOptions, APP_USER, APP_USER_PASSWORD, LOGIN_ROLES};
-use crate::common::{bin, env_value, hs256_token, set_line, skip_on_external_database, tempdir};
+use crate::common::{bin, check, env_value, hs256_token, set_line, skip_on_external_database, tempdir};
 
 /// Upstream's newest `supabase/docker/.env.example`, read from `../shared/upstream/` (test data:
 /// its secrets are public). `None`, after saying the test skipped, outside that layout.
@@ -68,13 +68,12 @@ impl Env {
     }
 
     fn check(&self, extra: &[&str]) -> Output {
-        bin().arg("check").arg("--env-file").arg(&self.path).args(extra).output().expect("runs")
+        check().arg("--env-file").arg(&self.path).args(extra).output().expect("runs")
     }
 
     /// `check --db --format json` with the admin connection taken from `PMOVES_SECRETS_DB_URL`.
     fn db_check_through(&self, url: &str) -> Output {
-        bin()
-            .arg("check")
+        check()
             .arg("--env-file")
             .arg(&self.path)
             .args(["--db", "--sslmode", "disable", "--format", "json"])

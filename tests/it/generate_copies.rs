@@ -90,3 +90,29 @@ fn with_no_database_answering_the_plan_still_names_rotate_secrets_and_does_not_w
     assert!(stderr.contains("REALTIME_DB_ENC_KEY has copies outside .env (_realtime.tenants.jwt_secret"), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
 }
+
+/// The database password has copies too (Supavisor's), but `rotate-secrets` refuses it: a demo
+/// `POSTGRES_PASSWORD` the running database holds copies of is left as it is, and the warning
+/// points at `rotate-passwords`, which changes it in the database and every copy.
+#[test]
+fn a_demo_database_password_with_copies_held_points_at_rotate_passwords() {
+    if skip_on_external_database("sets supabase_admin's password and writes Supavisor's row") {
+        return;
+    }
+    let Some(crypto) = OtherCrypto::find("a_demo_database_password_with_copies_held_points_at_rotate_passwords") else {
+        return;
+    };
+    let pg = Cluster::start(ClusterOptions::default());
+    let env = StackEnv::new(&pg);
+    let demo = "your-super-secret-and-long-postgres-password";
+    seed_supavisor(&pg, &crypto, &env.get("VAULT_ENC_KEY"), demo);
+    pg.psql(&format!("ALTER ROLE supabase_admin PASSWORD '{demo}'"));
+    env.set("POSTGRES_PASSWORD", demo);
+    let out = generate(&env, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("POSTGRES_PASSWORD is a publicly known demo value but is left as it is"), "{stderr}");
+    assert!(stderr.contains("`pmoves-secrets rotate-passwords"), "{stderr}");
+    assert!(!stderr.contains("rotate-secrets POSTGRES_PASSWORD"), "a command that refuses it: {stderr}");
+    assert!(!stderr.contains("none is a demo"), "the demo value was just named: {stderr}");
+    assert_eq!(env.get("POSTGRES_PASSWORD"), demo);
+}

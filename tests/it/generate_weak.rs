@@ -37,7 +37,7 @@ fn weak_and_placeholder_secrets_are_filled_but_a_set_database_password_is_kept()
     assert_eq!(env_value(&after, "POSTGRES_PASSWORD").as_deref(), Some("postgrespostgrespostgrespostgres"));
 
     // What is left is the one finding generate-keys leaves to rotate-passwords.
-    let check = bin().arg("check").arg("--env-file").arg(&path).output().expect("runs");
+    let check = crate::common::check().arg("--env-file").arg(&path).output().expect("runs");
     let report = String::from_utf8_lossy(&check.stdout);
     assert_eq!(check.status.code(), Some(1), "{report}");
     assert!(report.starts_with("error[weak-secret] POSTGRES_PASSWORD"), "{report}");

@@ -116,3 +116,23 @@ fn check_of_generate_keys_json_or_k8s_output_says_only_env_files_are_read() {
         assert_eq!(said.lines().count(), 1, "{format}: {said}");
     }
 }
+
+/// `generate-keys --env-file` replacing secrets the database keeps copies of points a running
+/// stack at the command that rotates each: `rotate-secrets` for the keys it owns, never for the
+/// database password (which it refuses: `rotate-passwords` changes that one).
+#[test]
+fn generate_keys_points_each_secret_with_database_copies_at_the_command_that_rotates_it() {
+    let dir = tempdir();
+    let env = dir.path().join(".env");
+    assert!(bin().args(["generate-keys", "--output"]).arg(&env).output().unwrap().status.success());
+    let text = std::fs::read_to_string(&env).unwrap();
+    let text = crate::common::set_line(&text, "POSTGRES_PASSWORD", "your-super-secret-and-long-postgres-password");
+    let text = crate::common::set_line(&text, "VAULT_ENC_KEY", "your-encryption-key-32-chars-min");
+    std::fs::write(&env, text).unwrap();
+    let (said, _) = run_in(dir.path(), &["generate-keys", "--env-file", ".env", "--yes"]);
+    assert!(said.contains("`pmoves-secrets rotate-secrets VAULT_ENC_KEY`"), "{said}");
+    assert!(said.contains("`pmoves-secrets rotate-passwords`"), "{said}");
+    assert!(!said.contains("rotate-secrets POSTGRES_PASSWORD"), "a command that refuses it: {said}");
+    let (refused, code) = run_in(dir.path(), &["rotate-secrets", "POSTGRES_PASSWORD", "--dry-run"]);
+    assert_eq!(code, Some(2), "rotate-secrets refuses the database password: {refused}");
+}

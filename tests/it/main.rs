@@ -1,5 +1,7 @@
 //! The integration tests: one test binary, one module per area (linked once).
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 // The throwaway-cluster harness and the Supabase-like fixture it loads.
@@ -90,3 +92,6 @@ mod check_noise;
 
 // rotate-secrets: every copy followed, crashes that converge, --restart.
 mod rotate_secrets;
+
+// The README says what the binary does: its command list, the key-rotation runbook's restarts.
+mod readme;

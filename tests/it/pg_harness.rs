@@ -422,3 +422,34 @@ async fn subsequent_starts_copy_the_template() {
     );
     assert!(template.join("PG_VERSION").is_file(), "the template is a data directory");
 }
+
+/// A template directory records the pid of the test process that made it, and the sweep of a
+/// later test process removes a harness directory whose owner is gone (a run killed before its
+/// end) while it keeps one whose owner still runs.
+#[test]
+fn the_sweep_removes_a_dead_owners_template_directory() {
+    if skip_on_external_database("template directories") {
+        return;
+    }
+    let template = crate::common::pg::template_data_dir(&ClusterOptions::default()).expect("the template");
+    let root = template.parent().expect("the template's directory");
+    let owner = std::fs::read_to_string(root.join("owner.pid")).expect("the template records its owner");
+    assert_eq!(owner.trim(), std::process::id().to_string());
+
+    let mut gone = std::process::Command::new("true").spawn().expect("true runs");
+    let gone_pid = gone.id();
+    gone.wait().expect("true ends");
+    let sweep_root = tempfile::tempdir().expect("a directory");
+    let left = |name: &str, pid: u32| {
+        let dir = sweep_root.path().join(name);
+        std::fs::create_dir_all(dir.join("data")).expect("a data directory");
+        std::fs::write(dir.join("data/PG_VERSION"), "15\n").expect("a file");
+        std::fs::write(dir.join("owner.pid"), pid.to_string()).expect("owner.pid");
+        dir
+    };
+    let dead = left("pmoves-pg-tpl-dead", gone_pid);
+    let live = left("pmoves-pg-tpl-live", std::process::id());
+    sweep(sweep_root.path());
+    assert!(!dead.exists(), "the directory of a gone owner is swept");
+    assert!(live.join("data/PG_VERSION").exists(), "the directory of a running owner is kept");
+}

@@ -15,7 +15,7 @@ use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 
 use crate::common::pg::{Cluster, ClusterOptions};
-use crate::common::{bin, bin_path, pty_exit_code, spawn_in_pty, tempdir};
+use crate::common::{bin, bin_path, check, pty_exit_code, spawn_in_pty, tempdir};
 
 /// A stack directory with a complete asymmetric `.env` (mode 0600).
 struct Stack {
@@ -127,7 +127,7 @@ impl Stack {
     }
 
     fn check(&self) -> Output {
-        bin().arg("check").arg("--env-file").arg(&self.path).args(["--format", "json"]).output().expect("runs")
+        check().arg("--env-file").arg(&self.path).args(["--format", "json"]).output().expect("runs")
     }
 
     /// `check` passes: exit 0 and no finding at all.
@@ -524,8 +524,7 @@ fn stack_on(pg: &Cluster) -> Stack {
 }
 
 fn db_report(stack: &Stack) -> (i32, Value) {
-    let out = bin()
-        .arg("check")
+    let out = check()
         .arg("--env-file")
         .arg(&stack.path)
         .args(["--db", "--sslmode", "disable", "--format", "json"])
@@ -962,8 +961,7 @@ fn check_compose_names_the_commented_out_key_set_lines_of_upstreams_file() {
     let Some(stock) = stock_compose() else { return };
     let stack = Stack::new();
     let report = |compose: &std::path::Path| -> Value {
-        let out = bin()
-            .arg("check")
+        let out = check()
             .arg("--env-file")
             .arg(&stack.path)
             .arg("--compose")

@@ -209,6 +209,70 @@ fn a_crash_after_staging_after_commit_or_after_publishing_converges() {
 }
 
 #[test]
+fn a_crash_between_the_two_commits_is_finished_by_the_next_run() {
+    let Some((pg, env, crypto)) = setup("a_crash_between_the_two_commits") else { return };
+    let (old_vault, old_realtime, old_public) =
+        (env.get("VAULT_ENC_KEY"), env.get("REALTIME_DB_ENC_KEY"), env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN"));
+    let out = bin()
+        .args(["rotate-secrets", "VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN", "--yes"])
+        .args(["--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .env("PMOVES_SECRETS_CRASH_AT", "between-commits")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "the crash point aborts");
+    // The main database (Realtime's rows) committed first: its rows are under the new key, which
+    // only the pending file holds; _supabase's transaction (Supavisor, Logflare) rolled back.
+    let pending = env.path.with_file_name(".env.pending");
+    let staged = |key: &str| crate::common::env_value(&std::fs::read_to_string(&pending).unwrap(), key).unwrap();
+    let (new_vault, new_realtime, new_public) =
+        (staged("VAULT_ENC_KEY"), staged("REALTIME_DB_ENC_KEY"), staged("LOGFLARE_PUBLIC_ACCESS_TOKEN"));
+    assert_eq!(env.get("REALTIME_DB_ENC_KEY"), old_realtime);
+    let (jwt, _) = realtime_values(&pg);
+    assert_eq!(crypto.realtime_decrypt(&new_realtime, &jwt).as_deref(), Some(env.get("JWT_SECRET").as_str()));
+    assert_eq!(pg.psql("SELECT count(*) FROM _supavisor.users"), "1");
+    assert_eq!(pg.psql("SELECT api_key FROM _analytics.users"), old_public);
+
+    // A dry run says what a run would do, and changes nothing.
+    let files = || (std::fs::read(&env.path).unwrap(), std::fs::read(&pending).unwrap());
+    let before = files();
+    let out = rotate(&env, &["VAULT_ENC_KEY", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(said.contains(&format!("committed in database {} but not in {}", pg.main_db(), pg.work_db())), "{said}");
+    assert!(said.contains("_supavisor reset") && said.contains("_analytics.users.api_key"), "{said}");
+    assert!(!said.contains("tenant-b"), "the committed database's copies are done: {said}");
+    assert!(files() == before, "a dry run writes nothing");
+
+    // Finishing fails (Logflare's row is held): the pending file, the only record of the values
+    // the main database now holds, is kept, and the advice is to run again.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let holder = runtime.block_on(pg.hold_lock_in(pg.work_db(), "SELECT * FROM _analytics.users FOR UPDATE"));
+    let out = rotate(&env, &["VAULT_ENC_KEY", "--yes", "--lock-timeout", "300ms"]);
+    drop(holder);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("run rotate-secrets again: it finishes the rotation"), "{}", stderr(&out));
+    assert!(files().0 == before.0, "the .env is as it was");
+    assert_eq!(staged("REALTIME_DB_ENC_KEY"), new_realtime, "the pending file keeps the new values");
+
+    // The next run finishes it (whatever it was asked), and does nothing else.
+    let out = rotate(&env, &["VAULT_ENC_KEY", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!pending.exists());
+    assert_eq!(
+        (env.get("VAULT_ENC_KEY"), env.get("REALTIME_DB_ENC_KEY"), env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN")),
+        (new_vault.clone(), new_realtime.clone(), new_public.clone())
+    );
+    assert_ne!((new_vault, &new_public), (old_vault, &old_public));
+    let (jwt, pw) = realtime_values(&pg);
+    assert_eq!(crypto.realtime_decrypt(&new_realtime, &jwt).as_deref(), Some(env.get("JWT_SECRET").as_str()));
+    assert_eq!(crypto.realtime_decrypt(&new_realtime, &pw).as_deref(), Some(pg.password()));
+    assert_eq!(pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = '_supavisor'"), "0");
+    assert_eq!(pg.psql("SELECT api_key FROM _analytics.users"), new_public);
+    assert_eq!(errors(&env), vec![], "no stale copy is left");
+}
+
+#[test]
 fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
     let dir = crate::common::tempdir();
     let path = dir.path().join(".env");

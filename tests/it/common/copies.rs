@@ -195,8 +195,7 @@ impl StackEnv {
 
     /// `check --db --format json`: exit code and report.
     pub fn check_db(&self) -> (i32, serde_json::Value) {
-        let out = bin()
-            .arg("check")
+        let out = super::check()
             .arg("--env-file")
             .arg(&self.path)
             .args(["--db", "--sslmode", "disable", "--format", "json"])

@@ -23,6 +23,18 @@ pub fn bin() -> Command {
     cmd
 }
 
+/// `check`'s arguments that accept the one finding every generated `.env` has: the NATS URL keeps
+/// PMOVES.AI's published default credentials (`published-default-credential`, a warning; tested
+/// in check_noise.rs). Tests about other findings pass them, so a clean file reads as clean.
+pub const ALLOW_NATS_DEFAULT: [&str; 2] = ["--allow", "published-default-credential"];
+
+/// `check` with [`ALLOW_NATS_DEFAULT`], for a test about something other than that finding.
+pub fn check() -> Command {
+    let mut cmd = bin();
+    cmd.arg("check").args(ALLOW_NATS_DEFAULT);
+    cmd
+}
+
 /// Path of the built binary, for pty-driven tests.
 pub fn bin_path() -> PathBuf {
     assert_cmd::cargo::cargo_bin("pmoves-secrets")

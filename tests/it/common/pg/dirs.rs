@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -76,74 +76,76 @@ pub(super) fn append_file(path: &Path, text: &str) -> Result<(), String> {
     f.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn cleanup_list() -> &'static Mutex<Vec<PathBuf>> {
-    static L: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
-    L.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-unsafe extern "C" {
-    fn atexit(callback: extern "C" fn()) -> std::os::raw::c_int;
-}
-
-extern "C" fn remove_templates_at_exit() {
-    let _ = std::panic::catch_unwind(|| {
-        if let Ok(list) = cleanup_list().try_lock() {
-            for p in list.iter() {
-                let _ = std::fs::remove_dir_all(p);
-            }
-        }
+/// Template directories are removed when the test process ends, however it ends.
+///
+/// A `sh` child reads their paths from a pipe whose only writer is this process (std's pipes are
+/// close-on-exec, so no other child holds it), and removes them when the pipe reaches its end:
+/// the kernel closes it when this process exits, normally or killed. The child ignores the
+/// terminal's signals so a Ctrl-C of the run reaches it only through that end. Should the child
+/// not start, the directory's `owner.pid` still lets the next test process sweep it.
+pub(super) fn remove_at_exit(dir: &Path) {
+    static REMOVER: OnceLock<Option<Mutex<ChildStdin>>> = OnceLock::new();
+    let remover = REMOVER.get_or_init(|| {
+        Command::new("sh")
+            .args([
+                "-c",
+                r#"trap '' INT TERM HUP; while IFS= read -r dir; do set -- "$@" "$dir"; done; rm -rf -- "$@""#,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()
+            .and_then(|mut child| child.stdin.take())
+            .map(Mutex::new)
     });
-}
-
-/// Template directories are removed when the test process exits.
-pub(super) fn register_cleanup(dir: &Path) {
-    static REGISTERED: OnceLock<()> = OnceLock::new();
-    REGISTERED.get_or_init(|| {
-        // SAFETY: registers a plain `extern "C"` function with the C library's atexit.
-        unsafe {
-            atexit(remove_templates_at_exit);
-        }
-    });
-    cleanup_list().lock().unwrap_or_else(|e| e.into_inner()).push(dir.to_path_buf());
+    if let Some(pipe) = remover {
+        let mut pipe = pipe.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writeln!(pipe, "{}", dir.display());
+    }
 }
 
 /// Stops and removes what killed test processes left behind (once per process).
 pub(super) fn sweep_orphans() {
     static SWEPT: OnceLock<()> = OnceLock::new();
-    SWEPT.get_or_init(|| {
-        if !Path::new("/proc/self").exists() {
-            return;
+    SWEPT.get_or_init(|| sweep(&temp_root()));
+}
+
+/// Stops and removes the harness's directories in `root` whose owner process is gone (a
+/// directory kept for a failed test stays a day).
+pub fn sweep(root: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !name.to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
         }
-        let Ok(entries) = std::fs::read_dir(temp_root()) else { return };
-        for e in entries.flatten() {
-            let name = e.file_name();
-            if !name.to_string_lossy().starts_with(DIR_PREFIX) {
-                continue;
-            }
-            let dir = e.path();
-            let age = |p: &Path| {
-                std::fs::metadata(p)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
-                    .unwrap_or_default()
-            };
-            let alive = match std::fs::read_to_string(dir.join("owner.pid")) {
-                Ok(pid) => pid.trim().parse().is_ok_and(process_alive),
-                Err(_) => age(&dir) < Duration::from_secs(3600),
-            };
-            if alive {
-                continue;
-            }
-            let data = dir.join("data");
-            if data.join("postmaster.pid").exists() {
-                let _ = pg_ctl_stop(&data, "immediate");
-            }
-            let kept = dir.join("KEPT");
-            if kept.exists() && age(&kept) < Duration::from_secs(24 * 3600) {
-                continue;
-            }
-            let _ = std::fs::remove_dir_all(&dir);
+        let dir = e.path();
+        let age = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
+                .unwrap_or_default()
+        };
+        let alive = match std::fs::read_to_string(dir.join("owner.pid")) {
+            Ok(pid) => pid.trim().parse().is_ok_and(process_alive),
+            Err(_) => age(&dir) < Duration::from_secs(3600),
+        };
+        if alive {
+            continue;
         }
-    });
+        let data = dir.join("data");
+        if data.join("postmaster.pid").exists() {
+            let _ = pg_ctl_stop(&data, "immediate");
+        }
+        let kept = dir.join("KEPT");
+        if kept.exists() && age(&kept) < Duration::from_secs(24 * 3600) {
+            continue;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

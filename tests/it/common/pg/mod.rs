@@ -32,8 +32,9 @@
 //!   `log_line_prefix = '%m [%p] %q%u@%d '`, `autovacuum = off`.
 //! - Drop stops the server (immediate shutdown: SIGQUIT) and removes its directory; when the
 //!   test is panicking (or `PMOVES_TEST_PG_KEEP=1`) the directory is kept and its path printed.
-//!   Template directories are removed at process exit; directories left by a killed test process
-//!   (their owner pid is gone) are stopped and removed by the next test process.
+//!   Template directories are removed when the test process ends (a child process waits for the
+//!   end of a pipe only this process writes); every directory records its owner's pid, so what a
+//!   killed test process left (its owner pid is gone) is stopped and removed by the next one.
 //! - Helper queries (`psql`, `query_strings`, `stored_verifier`, `hold_lock`, ...) log in as a
 //!   harness-only superuser `pmoves_test_harness` with its own password, so they keep working
 //!   after a test rotated the Supabase passwords. Rotation must not (and cannot know to) touch it.
@@ -69,7 +70,7 @@
 //! - `template`: building and caching the template data directories.
 //! - `local`: a cluster copied from a template: start, stop, restart, removal.
 //! - `server`: `pg_ctl` start/stop, free ports, process liveness.
-//! - `dirs`: where cluster directories live, cleanup at exit, sweeping orphans.
+//! - `dirs`: where cluster directories live, removal at exit, sweeping orphans.
 //! - `external`: `PMOVES_TEST_DATABASE_URL` mode: its URL, one test at a time, snapshot and restore.
 //! - `binaries`: finding the PostgreSQL binaries, running them as the `postgres` OS user.
 //! - `command`: running psql and other programs with redacted errors.
@@ -102,6 +103,7 @@ pub use self::{
     activity::{ActivityWatcher, SeenActivity, MONITOR_USER},
     binaries::{pg_bin_dir, server_library_available},
     cluster::Cluster,
+    dirs::sweep,
     external::{external_mode, needs_local_cluster},
     lock::LockHolder,
     options::{ClusterOptions, Layout, PasswordEncryption},

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use super::binaries::{chown_to_pg_user, pg_bin_dir, server_command};
 use super::command::{run, run_psql, PsqlTarget, QUIET_LOG};
-use super::dirs::{append_file, make_dir, register_cleanup, write_private};
+use super::dirs::{append_file, make_dir, remove_at_exit, write_private};
 use super::options::{ClusterOptions, Layout, PasswordEncryption};
 use super::secrets::{random_hex, secrets_for};
 use super::server::{pg_ctl_stop, start_on_free_port};
@@ -88,7 +88,7 @@ pub(super) fn template_for(opts: &ClusterOptions) -> Result<Arc<Template>, Strin
 fn build_template(key: &TemplateKey) -> Result<Arc<Template>, String> {
     let bin = pg_bin_dir()?;
     let root = make_dir("tpl-")?;
-    register_cleanup(&root);
+    remove_at_exit(&root);
     let data = root.join("data");
     let log = root.join("server.log");
     let password = random_hex(16);
