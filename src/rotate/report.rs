@@ -30,8 +30,9 @@ pub enum Recovery {
 pub struct Timings {
     /// Start to plan ready (lock, connect, discover, hash).
     pub plan_ms: f64,
-    /// `BEGIN` to `COMMIT` (null when the answer to `COMMIT` was lost and the outcome had to be
-    /// asked of the database).
+    /// `BEGIN` to `COMMIT`; null when this run ran no transaction (a dry run, a run that only
+    /// finished an interrupted one) or the answer to `COMMIT` was lost and the outcome had to be
+    /// asked of the database.
     pub transaction_ms: Option<f64>,
     /// The login test of every LOGIN role.
     pub verify_ms: f64,
@@ -128,7 +129,7 @@ impl Report {
 
     /// `--dry-run`: the plan, nothing done.
     pub fn dry_run(plan: &Plan, recovery: Option<Recovery>, plan_ms: f64, total_ms: f64) -> Self {
-        let timings = Timings { plan_ms, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms };
+        let timings = Timings { plan_ms, transaction_ms: None, verify_ms: 0.0, total_ms };
         Report {
             plan: Some(plan.clone()),
             roles: role_outcomes(plan, Outcome::Planned),
@@ -157,13 +158,13 @@ impl Report {
 
     /// A run that only finished a rotation an interrupted run had committed.
     pub fn recovered(env_file: &Path, verification: Vec<LoginResult>, verify_ms: f64, total_ms: f64) -> Self {
-        let timings = Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms, total_ms };
+        let timings = Timings { plan_ms: 0.0, transaction_ms: None, verify_ms, total_ms };
         Report { verification, ..Report::empty(false, Some(Recovery::FinishedInterruptedRotation), env_file, timings) }
     }
 
     /// `--dry-run` with a pending file whose rotation committed: a real run would only publish it.
     pub fn would_finish(env_file: &Path, total_ms: f64) -> Self {
-        let timings = Timings { plan_ms: 0.0, transaction_ms: Some(0.0), verify_ms: 0.0, total_ms };
+        let timings = Timings { plan_ms: 0.0, transaction_ms: None, verify_ms: 0.0, total_ms };
         Report::empty(true, Some(Recovery::WouldFinishInterruptedRotation), env_file, timings)
     }
 

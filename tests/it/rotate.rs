@@ -371,6 +371,7 @@ fn a_crash_after_commit_is_finished_by_the_next_run_without_a_second_rotation() 
     assert!(out.status.success(), "recovery needs no confirmation: {}", String::from_utf8_lossy(&out.stderr));
     let report = json_of(&out);
     assert_eq!(report["recovery"], "finished-interrupted-rotation");
+    assert!(report["timings"]["transaction_ms"].is_null(), "this run ran no transaction: {report:#}");
     assert_eq!(stack.password(), pending, ".env now holds the committed password");
     assert!(!stack.pending().exists());
     assert_eq!(db_state(&cluster).verifiers, verifiers_after_crash, "no second rotation");
@@ -463,6 +464,7 @@ fn a_dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(report["dry_run"], true);
     assert_eq!(report["plan"]["roles_to_change"].as_array().unwrap().len(), 12);
     assert_eq!(report["plan"]["analytics_rows"], 2);
+    assert!(report["timings"]["transaction_ms"].is_null(), "a dry run runs no transaction: {report:#}");
     assert!(report["roles"].as_array().unwrap().iter().all(|r| r["outcome"] != "rotated"));
     assert_nothing_changed(&cluster, &stack, &before, &env_before);
 
