@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
 use zeroize::Zeroizing;
 
 use crate::db::{self, Target};
@@ -89,8 +90,8 @@ pub async fn locate<'a>(
         let client = location.client();
         let exists = async {
             db::bound_session(client, lock_timeout).await?;
-            let row = client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified]).await?;
-            row.try_get::<_, bool>(0)
+            let rows = client.query_typed("SELECT to_regclass($1) IS NOT NULL", &[(&qualified, Type::TEXT)]).await?;
+            Ok(rows.first().map(|row| row.try_get::<_, bool>(0)).transpose()?.unwrap_or(false))
         };
         match exists.await {
             Ok(true) => return Ok(Some(location)),
@@ -101,18 +102,28 @@ pub async fn locate<'a>(
     Ok(None)
 }
 
-/// Runs `read` where `copy`'s table is.
-async fn find<T, F>(target: &Target, main: &Client, copy: &Copy, lock_timeout: Duration, read: F) -> Found<T>
-where
-    F: AsyncFnOnce(&Client) -> Result<Vec<T>, tokio_postgres::Error>,
-{
+/// The rows `sql` (its parameters bound, as an unnamed statement: nothing a transaction-mode
+/// pooler must carry between server sessions) returns where `copy`'s table is, each made by
+/// `row`.
+async fn read<T>(
+    target: &Target,
+    main: &Client,
+    copy: &Copy,
+    lock_timeout: Duration,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+    row: impl Fn(&Row) -> Result<T, tokio_postgres::Error>,
+) -> Found<T> {
     match locate(target, main, copy, lock_timeout).await {
         Ok(None) => Found::Absent,
         Err((dbname, reason)) => Found::Unreadable { dbname, reason },
-        Ok(Some(location)) => match read(location.client()).await {
-            Ok(rows) => Found::Rows { dbname: location.dbname, rows },
-            Err(err) => Found::Unreadable { dbname: location.dbname, reason: db::describe(&err) },
-        },
+        Ok(Some(location)) => {
+            let rows = location.client().query_typed(sql, params).await;
+            match rows.and_then(|rows| rows.iter().map(&row).collect()) {
+                Ok(rows) => Found::Rows { dbname: location.dbname, rows },
+                Err(err) => Found::Unreadable { dbname: location.dbname, reason: db::describe(&err) },
+            }
+        }
     }
 }
 
@@ -138,23 +149,10 @@ pub async fn supavisor_users(
     copy: &Copy,
     lock_timeout: Duration,
 ) -> Found<SupavisorUser> {
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT db_user::text, coalesce(tenant_external_id::text, ''), db_pass_encrypted \
-                 FROM _supavisor.users ORDER BY tenant_external_id, db_user",
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SupavisorUser {
-                    db_user: row.try_get(0)?,
-                    tenant: row.try_get(1)?,
-                    stored: Zeroizing::new(row.try_get(2)?),
-                })
-            })
-            .collect()
+    let sql = "SELECT db_user::text, coalesce(tenant_external_id::text, ''), db_pass_encrypted \
+               FROM _supavisor.users ORDER BY tenant_external_id, db_user";
+    read(target, main, copy, lock_timeout, sql, &[], |row| {
+        Ok(SupavisorUser { db_user: row.try_get(0)?, tenant: row.try_get(1)?, stored: Zeroizing::new(row.try_get(2)?) })
     })
     .await
 }
@@ -174,18 +172,12 @@ pub async fn realtime_tenants(
     copy: &Copy,
     lock_timeout: Duration,
 ) -> Found<RealtimeTenant> {
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query("SELECT external_id::text, jwt_secret::text FROM _realtime.tenants ORDER BY external_id", &[])
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RealtimeTenant {
-                    external_id: row.try_get::<_, Option<String>>(0)?.unwrap_or_default(),
-                    jwt_secret: row.try_get::<_, Option<String>>(1)?.map(Secret::new),
-                })
-            })
-            .collect()
+    let sql = "SELECT external_id::text, jwt_secret::text FROM _realtime.tenants ORDER BY external_id";
+    read(target, main, copy, lock_timeout, sql, &[], |row| {
+        Ok(RealtimeTenant {
+            external_id: row.try_get::<_, Option<String>>(0)?.unwrap_or_default(),
+            jwt_secret: row.try_get::<_, Option<String>>(1)?.map(Secret::new),
+        })
     })
     .await
 }
@@ -208,25 +200,13 @@ pub async fn realtime_settings(
     lock_timeout: Duration,
 ) -> Found<RealtimeSetting> {
     let fields: Vec<String> = copy.fields.iter().map(|f| (*f).to_owned()).collect();
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT coalesce(e.tenant_external_id::text, ''), f.key, f.value \
-                 FROM _realtime.extensions e CROSS JOIN LATERAL jsonb_each_text(e.settings::jsonb) AS f \
-                 WHERE e.type = $1 AND f.key = ANY($2) AND f.value IS NOT NULL \
-                 ORDER BY 1, array_position($2, f.key)",
-                &[&REALTIME_CDC_EXTENSION, &fields],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(RealtimeSetting {
-                    tenant: row.try_get(0)?,
-                    field: row.try_get(1)?,
-                    stored: Secret::new(row.try_get(2)?),
-                })
-            })
-            .collect()
+    let sql = "SELECT coalesce(e.tenant_external_id::text, ''), f.key, f.value \
+               FROM _realtime.extensions e CROSS JOIN LATERAL jsonb_each_text(e.settings::jsonb) AS f \
+               WHERE e.type = $1 AND f.key = ANY($2) AND f.value IS NOT NULL \
+               ORDER BY 1, array_position($2, f.key)";
+    let params: [(&(dyn ToSql + Sync), Type); 2] = [(&REALTIME_CDC_EXTENSION, Type::TEXT), (&fields, Type::TEXT_ARRAY)];
+    read(target, main, copy, lock_timeout, sql, &params, |row| {
+        Ok(RealtimeSetting { tenant: row.try_get(0)?, field: row.try_get(1)?, stored: Secret::new(row.try_get(2)?) })
     })
     .await
 }
@@ -247,15 +227,10 @@ pub async fn logflare_users(
     copy: &Copy,
     lock_timeout: Duration,
 ) -> Found<LogflareUser> {
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT id::bigint, api_key::text FROM _analytics.users \
-                 WHERE provider = 'default' AND provider_uid = 'default' AND api_key IS NOT NULL ORDER BY id",
-                &[],
-            )
-            .await?;
-        rows.iter().map(|row| Ok(LogflareUser { id: row.try_get(0)?, api_key: Secret::new(row.try_get(1)?) })).collect()
+    let sql = "SELECT id::bigint, api_key::text FROM _analytics.users \
+               WHERE provider = 'default' AND provider_uid = 'default' AND api_key IS NOT NULL ORDER BY id";
+    read(target, main, copy, lock_timeout, sql, &[], |row| {
+        Ok(LogflareUser { id: row.try_get(0)?, api_key: Secret::new(row.try_get(1)?) })
     })
     .await
 }
@@ -276,24 +251,17 @@ pub async fn logflare_tokens(
     lock_timeout: Duration,
 ) -> Found<LogflareToken> {
     let descriptions: Vec<String> = LOGFLARE_TOKENS.iter().map(|d| (*d).to_owned()).collect();
-    find(target, main, copy, lock_timeout, async |client: &Client| {
-        let rows = client
-            .query(
-                "SELECT description::text, token::text FROM _analytics.oauth_access_tokens \
-                 WHERE revoked_at IS NULL AND description = ANY($1) ORDER BY id",
-                &[&descriptions],
-            )
-            .await?;
-        rows.iter()
-            .map(|row| Ok(LogflareToken { description: row.try_get(0)?, token: Secret::new(row.try_get(1)?) }))
-            .collect()
+    let sql = "SELECT description::text, token::text FROM _analytics.oauth_access_tokens \
+               WHERE revoked_at IS NULL AND description = ANY($1) ORDER BY id";
+    read(target, main, copy, lock_timeout, sql, &[(&descriptions, Type::TEXT_ARRAY)], |row| {
+        Ok(LogflareToken { description: row.try_get(0)?, token: Secret::new(row.try_get(1)?) })
     })
     .await
 }
 
 /// How many rows of `copy` hold a value that changing the `.env` alone would leave stale: every
 /// row but those the service rewrites at its next start. `None` for a copy that never traps (its
-/// service always rewrites it).
+/// service always rewrites it) or that is not counted here.
 fn trap_count_sql(copy: &Copy) -> Option<&'static str> {
     Some(match copy.id {
         CopyId::SupavisorPoolerPassword => "SELECT count(*) FROM _supavisor.users",
@@ -307,11 +275,10 @@ fn trap_count_sql(copy: &Copy) -> Option<&'static str> {
         CopyId::LogflareUserApiKey => {
             "SELECT count(*) FROM _analytics.users WHERE provider = 'default' AND provider_uid = 'default'"
         }
+        // Never traps: Logflare rewrites its tokens at every start.
         CopyId::LogflareAccessToken => return None,
-        CopyId::JwtSecretSetting => {
-            "SELECT count(*) FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
-             WHERE cfg LIKE 'app.settings.jwt\\_secret=%'"
-        }
+        // Read by [`jwt_secret_settings`], the one reader of that setting.
+        CopyId::JwtSecretSetting => return None,
     })
 }
 
@@ -344,6 +311,12 @@ async fn held_on(
     db::bound_session(main, lock_timeout).await.map_err(|e| db::describe(&e))?;
     let mut out = Vec::new();
     for &copy in copies {
+        if copy.id == CopyId::JwtSecretSetting {
+            if !jwt_secret_settings(main).await?.is_empty() {
+                out.push((copy, target.dbname().to_owned()));
+            }
+            continue;
+        }
         let Some(sql) = trap_count_sql(copy) else { continue };
         let location = if copy.database == Database::Cluster {
             Some(Location { dbname: target.dbname().to_owned(), session: Session::Borrowed(main) })
@@ -352,12 +325,10 @@ async fn held_on(
         };
         let Some(location) = location else { continue };
         let client = location.client();
-        let row = if sql.contains("$1") {
-            client.query_one(sql, &[&REALTIME_SEEDED_TENANT]).await
-        } else {
-            client.query_one(sql, &[]).await
-        };
-        let count: i64 = row.and_then(|row| row.try_get(0)).map_err(|e| db::describe(&e))?;
+        let tenant: [(&(dyn ToSql + Sync), Type); 1] = [(&REALTIME_SEEDED_TENANT, Type::TEXT)];
+        let params: &[(&(dyn ToSql + Sync), Type)] = if sql.contains("$1") { &tenant } else { &[] };
+        let rows = client.query_typed(sql, params).await.map_err(|e| db::describe(&e))?;
+        let count: i64 = rows.first().map_or(Ok(0), |row| row.try_get(0)).map_err(|e| db::describe(&e))?;
         if count > 0 {
             out.push((copy, location.dbname));
         }
@@ -365,35 +336,67 @@ async fn held_on(
     Ok(out)
 }
 
-/// Every database or role setting of `app.settings.jwt_secret`: where it is set (for the plan)
-/// and the statement that removes it.
-pub async fn jwt_secret_settings(client: &Client) -> Result<Vec<(String, String)>, String> {
+/// The setting upstream's first-start init leaves in the database.
+pub const JWT_SECRET_SETTING: &str = "app.settings.jwt_secret";
+
+/// One per-database or per-role setting of `app.settings.jwt_secret`, as `pg_db_role_setting`
+/// records it.
+pub struct JwtSecretSetting {
+    /// The database it applies to (`None`: every database).
+    pub database: Option<String>,
+    /// The role it applies to (`None`: every role).
+    pub role: Option<String>,
+    /// The value (a copy of a JWT secret; never printed).
+    pub value: Secret,
+}
+
+impl JwtSecretSetting {
+    /// Where it is set, in words.
+    pub fn place(&self) -> String {
+        match (&self.database, &self.role) {
+            (Some(d), None) => format!("for database {d}"),
+            (None, Some(r)) => format!("for role {r}"),
+            (Some(d), Some(r)) => format!("for role {r} in database {d}"),
+            (None, None) => "for every database and role".to_owned(),
+        }
+    }
+
+    /// The statement that removes it.
+    pub fn reset_sql(&self) -> String {
+        let setting = format!("\"{JWT_SECRET_SETTING}\"");
+        match (&self.database, &self.role) {
+            (Some(d), None) => format!("ALTER DATABASE {} RESET {setting}", quote_ident(d)),
+            (None, Some(r)) => format!("ALTER ROLE {} RESET {setting}", quote_ident(r)),
+            (Some(d), Some(r)) => {
+                format!("ALTER ROLE {} IN DATABASE {} RESET {setting}", quote_ident(r), quote_ident(d))
+            }
+            (None, None) => format!("ALTER ROLE ALL RESET {setting}"),
+        }
+    }
+}
+
+/// Every per-database and per-role setting of `app.settings.jwt_secret` (`pg_db_role_setting`
+/// is a shared catalog: any database of the server answers for all).
+pub async fn jwt_secret_settings(client: &Client) -> Result<Vec<JwtSecretSetting>, String> {
     let rows = client
-        .query(
-            "SELECT d.datname::text, r.rolname::text FROM pg_db_role_setting s \
-             LEFT JOIN pg_database d ON d.oid = s.setdatabase LEFT JOIN pg_roles r ON r.oid = s.setrole \
-             WHERE EXISTS (SELECT FROM unnest(s.setconfig) AS cfg WHERE cfg LIKE 'app.settings.jwt\\_secret=%') \
+        .query_typed(
+            "SELECT d.datname::text, r.rolname::text, substr(cfg, length($1) + 2) \
+             FROM pg_db_role_setting s \
+             LEFT JOIN pg_database d ON d.oid = s.setdatabase \
+             LEFT JOIN pg_roles r ON r.oid = s.setrole \
+             CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
+             WHERE cfg LIKE $1 || '=%' \
              ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
-            &[],
+            &[(&JWT_SECRET_SETTING, Type::TEXT)],
         )
         .await
         .map_err(|e| db::describe(&e))?;
-    let setting = "\"app.settings.jwt_secret\"";
-    rows.iter()
-        .map(|row| {
-            let database: Option<String> = row.try_get(0).map_err(|e| db::describe(&e))?;
-            let role: Option<String> = row.try_get(1).map_err(|e| db::describe(&e))?;
-            Ok(match (database, role) {
-                (Some(d), None) => {
-                    (format!("for database {d}"), format!("ALTER DATABASE {} RESET {setting}", quote_ident(&d)))
-                }
-                (None, Some(r)) => (format!("for role {r}"), format!("ALTER ROLE {} RESET {setting}", quote_ident(&r))),
-                (Some(d), Some(r)) => (
-                    format!("for role {r} in database {d}"),
-                    format!("ALTER ROLE {} IN DATABASE {} RESET {setting}", quote_ident(&r), quote_ident(&d)),
-                ),
-                (None, None) => ("for every role".to_owned(), format!("ALTER ROLE ALL RESET {setting}")),
-            })
+    let read = |row: &Row| {
+        Ok(JwtSecretSetting {
+            database: row.try_get(0)?,
+            role: row.try_get(1)?,
+            value: Secret::new(row.try_get::<_, String>(2)?),
         })
-        .collect()
+    };
+    rows.iter().map(read).collect::<Result<_, tokio_postgres::Error>>().map_err(|e| db::describe(&e))
 }

@@ -51,14 +51,29 @@ pub(super) fn audit_database(
     ui.detail(&format!("checking the database at {}", target.display()));
     let runtime = crate::db::runtime()?;
     let mut findings = runtime.block_on(audit_live(target.clone(), password, ui, verified));
-    findings.extend(runtime.block_on(super::db_jwt_secret_copy::audit(
-        &target,
-        values.get("JWT_SECRET"),
-        &findings,
-        ui,
-    )));
-    findings.extend(runtime.block_on(super::service_copies::audit(&target, values, &findings, ui, verified)));
+    if let Some(session) = runtime.block_on(copies_session(&target, &findings, ui)) {
+        let jwt_secret = values.get("JWT_SECRET");
+        findings.extend(runtime.block_on(super::db_jwt_secret_copy::audit(&target, &session, jwt_secret, ui)));
+        findings.extend(runtime.block_on(super::service_copies::audit(&target, &session, values, ui, verified)));
+    }
     Ok(findings)
+}
+
+/// The one session the audits of the copies in the database share. None for a server that the
+/// login rules (`earlier`) found unreachable (it is not tried a second time) or that refuses now.
+async fn copies_session(target: &Target, earlier: &[Finding], ui: &Ui) -> Option<tokio_postgres::Client> {
+    if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
+        return None;
+    }
+    match target.connect().await {
+        Ok(client) => Some(client),
+        Err(err) => {
+            ui.detail(&format!(
+                "the copies in the database (app.settings.jwt_secret included) were not checked: {err}"
+            ));
+            None
+        }
+    }
 }
 
 /// The server part of `--db`. Every failure becomes a finding, so the file report still prints.

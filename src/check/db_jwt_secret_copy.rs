@@ -7,46 +7,30 @@
 //! Reported as `db-jwt-secret-copy`: an error when it differs from `JWT_SECRET` (SQL that signs or
 //! verifies with it disagrees with the services), a warning when it matches (any role can read the
 //! secret). Each setting found is named with the statement that removes it. The value itself is
-//! compared here and never printed.
+//! compared here and never printed. The settings are read by `service_copies`'
+//! `jwt_secret_settings`, the one reader rotate-secrets uses too.
 
 use zeroize::Zeroizing;
 
 use super::{Code, Finding, Severity};
 use crate::db::{self, Target};
+use crate::service_copies::{jwt_secret_settings, JwtSecretSetting, JWT_SECRET_SETTING as SETTING};
 use crate::ui::Ui;
 
-/// The setting upstream's init leaves behind.
-const SETTING: &str = "app.settings.jwt_secret";
-
-/// Where one copy is set, as `pg_db_role_setting` records it.
-struct Copy {
-    /// The database it applies to (`None`: every database).
-    database: Option<String>,
-    /// The role it applies to (`None`: every role).
-    role: Option<String>,
-    value: Zeroizing<String>,
-}
-
-/// Every copy of the JWT secret the server would hand a session. A server that cannot be
-/// reached or read yields no finding here: the login rules (`earlier`) already report it, and it
-/// is not tried a second time.
-pub(super) async fn audit(target: &Target, jwt_secret: Option<&str>, earlier: &[Finding], ui: &Ui) -> Vec<Finding> {
-    if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
-        return Vec::new();
-    }
-    let client = match target.connect().await {
-        Ok(client) => client,
-        Err(err) => {
-            ui.detail(&format!("{SETTING} not checked: {err}"));
-            return Vec::new();
-        }
-    };
-    match copies(&client).await {
+/// Every copy of the JWT secret the server would hand a session, read on `client` (a session on
+/// `target`).
+pub(super) async fn audit(
+    target: &Target,
+    client: &tokio_postgres::Client,
+    jwt_secret: Option<&str>,
+    ui: &Ui,
+) -> Vec<Finding> {
+    match jwt_secret_settings(client).await {
         Ok(found) => {
             let mut out: Vec<Finding> = found.iter().map(|copy| finding(copy, jwt_secret)).collect();
             if out.is_empty() {
                 // Not per database or role: then only the server configuration can set it.
-                match session_value(&client).await {
+                match session_value(client).await {
                     Ok(Some(value)) => out.push(config_finding(&value, jwt_secret, target.dbname())),
                     Ok(None) => {}
                     Err(reason) => ui.warn(&format!("{SETTING} not checked in the server configuration: {reason}")),
@@ -61,32 +45,6 @@ pub(super) async fn audit(target: &Target, jwt_secret: Option<&str>, earlier: &[
     }
 }
 
-/// The per-database and per-role settings of `app.settings.jwt_secret`.
-async fn copies(client: &tokio_postgres::Client) -> Result<Vec<Copy>, String> {
-    let rows = client
-        .query(
-            "SELECT d.datname::text, r.rolname::text, substr(cfg, length($1) + 2) \
-             FROM pg_db_role_setting s \
-             LEFT JOIN pg_database d ON d.oid = s.setdatabase \
-             LEFT JOIN pg_roles r ON r.oid = s.setrole \
-             CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
-             WHERE cfg LIKE $1 || '=%' \
-             ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
-            &[&SETTING],
-        )
-        .await
-        .map_err(|e| db::describe(&e))?;
-    rows.iter()
-        .map(|row| {
-            Ok(Copy {
-                database: row.try_get(0).map_err(|e| db::describe(&e))?,
-                role: row.try_get(1).map_err(|e| db::describe(&e))?,
-                value: Zeroizing::new(row.try_get::<_, String>(2).map_err(|e| db::describe(&e))?),
-            })
-        })
-        .collect()
-}
-
 /// What this session sees, for a setting made in `postgresql.conf` or by `ALTER SYSTEM`.
 async fn session_value(client: &tokio_postgres::Client) -> Result<Option<Zeroizing<String>>, String> {
     let row = client.query_one("SELECT current_setting($1, true)", &[&SETTING]).await.map_err(|e| db::describe(&e))?;
@@ -94,26 +52,8 @@ async fn session_value(client: &tokio_postgres::Client) -> Result<Option<Zeroizi
     Ok(value.filter(|v| !v.is_empty()).map(Zeroizing::new))
 }
 
-/// `"name"` with embedded quotes doubled, as SQL spells an identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn finding(copy: &Copy, jwt_secret: Option<&str>) -> Finding {
-    let (where_, reset) = match (&copy.database, &copy.role) {
-        (Some(db), None) => {
-            (format!("for database {db}"), format!("ALTER DATABASE {} RESET \"{SETTING}\"", quote_ident(db)))
-        }
-        (None, Some(role)) => {
-            (format!("for role {role}"), format!("ALTER ROLE {} RESET \"{SETTING}\"", quote_ident(role)))
-        }
-        (Some(db), Some(role)) => (
-            format!("for role {role} in database {db}"),
-            format!("ALTER ROLE {} IN DATABASE {} RESET \"{SETTING}\"", quote_ident(role), quote_ident(db)),
-        ),
-        (None, None) => ("for every database and role".to_owned(), format!("ALTER ROLE ALL RESET \"{SETTING}\"")),
-    };
-    build(&copy.value, jwt_secret, &where_, &format!("`{reset};` as a superuser"))
+fn finding(copy: &JwtSecretSetting, jwt_secret: Option<&str>) -> Finding {
+    build(copy.value.expose(), jwt_secret, &copy.place(), &format!("`{};` as a superuser", copy.reset_sql()))
 }
 
 fn config_finding(value: &str, jwt_secret: Option<&str>, dbname: &str) -> Finding {
@@ -161,11 +101,11 @@ fn build(value: &str, jwt_secret: Option<&str>, where_: &str, remove: &str) -> F
 mod tests {
     use super::*;
 
-    fn copy(database: Option<&str>, role: Option<&str>, value: &str) -> Copy {
-        Copy {
+    fn copy(database: Option<&str>, role: Option<&str>, value: &str) -> JwtSecretSetting {
+        JwtSecretSetting {
             database: database.map(str::to_owned),
             role: role.map(str::to_owned),
-            value: Zeroizing::new(value.to_owned()),
+            value: crate::secret::Secret::new(value.to_owned()),
         }
     }
 

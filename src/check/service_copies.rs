@@ -35,26 +35,16 @@ fn code_of(id: CopyId) -> Code {
     }
 }
 
-/// Every copy of [`crate::stack::copies`] but the JWT secret setting. A server that the login
-/// rules (`earlier`) found unreachable is not tried a second time.
+/// Every copy of [`crate::stack::copies`] but the JWT secret setting, read through `main` (a
+/// session on `target`'s database) and the sessions `service_copies` opens for the others.
 pub(super) async fn audit(
     target: &Target,
+    main: &tokio_postgres::Client,
     values: &Values<'_>,
-    earlier: &[Finding],
     ui: &Ui,
     verified: &mut Vec<String>,
 ) -> Vec<Finding> {
-    if earlier.iter().any(|f| matches!(f.code, Code::DbUnreachable | Code::DbConnectFailed)) {
-        return Vec::new();
-    }
-    let main = match target.connect().await {
-        Ok(client) => client,
-        Err(err) => {
-            ui.detail(&format!("the copies in the database were not checked: {err}"));
-            return Vec::new();
-        }
-    };
-    let audit = Audit { target, main: &main, values, ui, out: Vec::new(), compared: Vec::new() };
+    let audit = Audit { target, main, values, ui, out: Vec::new(), compared: Vec::new() };
     let (findings, compared) = audit.run().await;
     if !compared.is_empty() {
         verified.push(format!("the copies in the database compared with the .env: {}", compared.join("; ")));

@@ -12,36 +12,14 @@ use zeroize::Zeroizing;
 use crate::analytics;
 use crate::stack::roles::{rotated_role_names, PASSWORDLESS_ROLE};
 
+pub use crate::rotation::silence::{self, last_row, RESET_AND_COMMIT};
 pub use crate::rotation::ROTATION_LOCK;
-
-/// The savepoint right after `BEGIN`: a failed transaction rolls back to it, so the same
-/// server session can still reset its settings and end cleanly behind a transaction pooler.
-const SAVEPOINT: &str = "pmoves_rotation";
 
 /// The transaction's first round trip: `BEGIN`, its savepoint, its `lock_timeout`, the rotation
 /// lock, then one row: the server session's pid and the fingerprint of the roles' verifiers.
 pub fn setup(lock_timeout: Duration) -> String {
-    format!(
-        "BEGIN; SAVEPOINT {SAVEPOINT}; SET LOCAL lock_timeout = '{}ms'; {ROTATION_LOCK}; \
-         SELECT pg_backend_pid()::text, ({})",
-        lock_timeout.as_millis().max(1),
-        fingerprint()
-    )
+    silence::begin_sql(lock_timeout, true, &format!("({})", fingerprint()))
 }
-
-/// Ends a successful transaction: every setting the session got (silencing, timeouts) back
-/// to its default, then `COMMIT`, in one query string. Inside the transaction, the reset
-/// lands in the same server session whatever pooler is in between; nothing secret is in it.
-pub const RESET_AND_COMMIT: &str = "RESET ALL; COMMIT";
-
-/// Ends a failed transaction: back to the savepoint (the rotation's statements and lock are
-/// undone), every setting reset, and the empty rest committed, in the same server session.
-pub fn roll_back_and_reset() -> String {
-    format!("ROLLBACK TO SAVEPOINT {SAVEPOINT}; RESET ALL; COMMIT")
-}
-
-/// For a transaction that failed before its savepoint: roll back, then reset.
-pub const ROLLBACK_THEN_RESET: &str = "ROLLBACK; RESET ALL";
 
 /// What a session waited for when its `lock_timeout` expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,16 +163,6 @@ fn quote_ident(name: &str) -> String {
 
 fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
-}
-
-/// Every column of the last row a simple query returned.
-pub fn last_row(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<Vec<Option<String>>> {
-    messages.iter().rev().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(row) => {
-            Some((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect())
-        }
-        _ => None,
-    })
 }
 
 /// The first column of the last row a simple query returned.

@@ -20,6 +20,7 @@ use crate::analytics;
 use crate::db::{describe, Target};
 use crate::error::Error;
 use crate::limits::Limit;
+use crate::rotation::silence::{self, ROLLBACK_LIMIT};
 use crate::secret::Secret;
 
 /// What the committed transaction did.
@@ -62,9 +63,6 @@ const SERVER_SILENCE_LIMIT: Limit = Limit::new("server-silence", Duration::from_
 /// a synchronous standby or a slow disk can delay a commit that will land.
 const COMMIT_LIMIT: Limit = Limit::new("commit", Duration::from_secs(60));
 
-/// How long a best-effort `ROLLBACK` may take.
-const ROLLBACK_LIMIT: Limit = Limit::new("rollback", Duration::from_secs(5));
-
 /// Everything the transaction works with: the session (already silent-able, in the database
 /// the transaction runs in), how to reach it again, the plan and its secrets, the lock timeout.
 pub struct Work<'a> {
@@ -98,7 +96,7 @@ struct Done {
 /// goes back to a pooler as it came. A connection lost during `COMMIT` is settled here, at once,
 /// as crash recovery would: the database is asked which password it holds.
 pub async fn apply(work: &Work<'_>, interrupted: impl Future<Output = ()>) -> Result<Applied, Failure> {
-    let silenced_pid = crate::rotation::silence::silence(work.client).await.map_err(Failure::RolledBack)?;
+    let silenced_pid = silence::silence(work.client).await.map_err(Failure::RolledBack)?;
     let started = Instant::now();
     match work.bounded(work.statements(&silenced_pid), interrupted).await {
         Ok(done) => work.commit(done, started).await,
@@ -178,15 +176,7 @@ impl Work<'_> {
         })?;
         let row = sql::last_row(&messages).unwrap_or_default();
         let (pid, fingerprint) = (row.first().cloned().flatten(), row.get(1).cloned().flatten());
-        if pid.as_deref() != Some(silenced_pid) {
-            return Err(Stop::Other(Error::Database {
-                step: "the session check".into(),
-                reason: "the transaction runs in another server session than the one silenced before BEGIN: a \
-                         pooler in transaction mode is in between; connect to PostgreSQL itself (its own port, not \
-                         pgbouncer's or supavisor's transaction port)"
-                    .into(),
-            }));
-        }
+        silence::same_session(silenced_pid, pid.as_deref()).map_err(Stop::Other)?;
         // Under the rotation lock: a rotation that committed since discovery shows here.
         if fingerprint.as_deref() != Some(self.prepared.fingerprint.as_str()) {
             return Err(Stop::Other(Error::Database {
@@ -210,13 +200,7 @@ impl Work<'_> {
     /// session. If the connection is gone (or the server silent) the server rolls back on its
     /// own when the connection closes.
     async fn roll_back(&self) {
-        let client = self.client;
-        let cleanup = async {
-            if client.batch_execute(&sql::roll_back_and_reset()).await.is_err() {
-                let _ = client.batch_execute(sql::ROLLBACK_THEN_RESET).await;
-            }
-        };
-        let _ = tokio::time::timeout(ROLLBACK_LIMIT.get(), cleanup).await;
+        silence::roll_back(self.client).await;
     }
 
     /// The error for the operator: the server's reason without secrets, and for a lock wait that

@@ -18,6 +18,7 @@ use crate::stack::copies::{
     self, copy, CopyId, REALTIME_DB_ENC_KEY, REALTIME_DB_ENC_KEY_FALLBACK, REALTIME_SEEDED_TENANT, VAULT_ENC_KEY,
 };
 use crate::stack::keys::{self, Recipe};
+use crate::stack::notice;
 
 /// One change to a copy in the database; `sql` and `params` run inside the run's transaction in
 /// `dbname`. `what` names it for the plan (never a value).
@@ -63,7 +64,7 @@ impl Plan {
         }
         lines.push(format!("  services to recreate: {}", self.services.join(" ")));
         for key in &self.keys {
-            lines.push(format!("  {key}: what users notice: {}", copies::users_notice(key)));
+            lines.push(format!("  {key}: what users notice: {}", notice::after_rotation(key)));
         }
         lines.join("\n")
     }
@@ -76,7 +77,7 @@ impl Plan {
             "database_changes": self.steps.iter().map(|s| json!({"database": s.dbname, "change": s.what})).collect::<Vec<_>>(),
             "left_to_services": self.left_to_services,
             "services": self.services,
-            "users_notice": self.keys.iter().map(|k| json!({"key": k, "notice": copies::users_notice(k)})).collect::<Vec<_>>(),
+            "users_notice": self.keys.iter().map(|k| json!({"key": k, "notice": notice::after_rotation(k)})).collect::<Vec<_>>(),
         })
     }
 }
@@ -268,8 +269,8 @@ pub async fn database_steps(
         {
             steps.push(Step {
                 dbname: target.dbname().to_owned(),
-                what: format!("app.settings.jwt_secret {}: removed", reset.0),
-                sql: reset.1,
+                what: format!("{} {}: removed", stored::JWT_SECRET_SETTING, reset.place()),
+                sql: reset.reset_sql(),
                 params: Vec::new(),
             });
         }
@@ -284,13 +285,13 @@ fn unreadable(place: String, dbname: &str, reason: &str) -> Error {
 }
 
 async fn reset_supavisor(client: &tokio_postgres::Client, dbname: &str) -> Result<Step> {
-    let row = client
-        .query_one("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'", &[])
+    let failed = |reason: String| Error::Database { step: "reading _supavisor's owner".into(), reason };
+    let rows = client
+        .query_typed("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'", &[])
         .await
-        .map_err(|e| Error::Database { step: "reading _supavisor's owner".into(), reason: db::describe(&e) })?;
-    let owner: String = row
-        .try_get(0)
-        .map_err(|e| Error::Database { step: "reading _supavisor's owner".into(), reason: db::describe(&e) })?;
+        .map_err(|e| failed(db::describe(&e)))?;
+    let row = rows.first().ok_or_else(|| failed("_supavisor is gone".into()))?;
+    let owner: String = row.try_get(0).map_err(|e| failed(db::describe(&e)))?;
     Ok(Step {
         dbname: dbname.to_owned(),
         what: format!(

@@ -7,7 +7,7 @@
 //! transactions those were; the next run finishes the others (`settle`) through this same
 //! code, with the committed ones carried in the marker and the pending file never discarded.
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use super::plan::Plan;
@@ -18,7 +18,6 @@ use crate::error::{Error, Result};
 use crate::rotation::crash::{self, CrashPoint};
 use crate::rotation::silence;
 use crate::rotation::xact::{self, Status, Xact};
-use crate::rotation::ROTATION_LOCK;
 use crate::stack::connection::connection_settings;
 
 /// One run's database work.
@@ -68,7 +67,7 @@ impl Transact<'_> {
             if i > 0 {
                 crash::at(self.crash, CrashPoint::BetweenCommits);
             }
-            if let Err(e) = client.batch_execute("RESET ALL; COMMIT").await {
+            if let Err(e) = client.batch_execute(silence::RESET_AND_COMMIT).await {
                 if i == 0 {
                     // Nothing committed yet unless this COMMIT did: ask.
                     return self.settle_failed_commit(&xacts, dbname, &e).await;
@@ -122,26 +121,25 @@ impl Transact<'_> {
     }
 }
 
-/// Silences each session, begins its transaction and records its id. The rotation lock is
-/// cluster-wide: taken once, in the transaction that commits last, it keeps every other
-/// rotation out until this run has committed everywhere.
+/// Silences each session, begins its transaction (checking it runs in the silenced server
+/// session) and records its id. The rotation lock is cluster-wide: taken once, in the
+/// transaction that commits last, it keeps every other rotation out until this run has
+/// committed everywhere.
 async fn begin(args: &RotateSecretsOptions, sessions: &[(String, Client)]) -> Result<Vec<Xact>> {
     let mut xacts = Vec::new();
     for (i, (dbname, client)) in sessions.iter().enumerate() {
-        silence::silence(client).await?;
-        let lock_ms = args.rotation.lock_timeout.as_millis().max(1);
-        client
-            .batch_execute(&format!("BEGIN; SET LOCAL lock_timeout = '{lock_ms}ms'"))
-            .await
-            .map_err(|e| failed("BEGIN", &e))?;
-        if i + 1 == sessions.len() {
-            client
-                .batch_execute(ROTATION_LOCK)
-                .await
-                .map_err(|e| failed("waiting for another rotation (the rotation lock on pg_authid)", &e))?;
-        }
-        let xid =
-            xact::current(client).await.map_err(|reason| Error::Database { step: "txid_current()".into(), reason })?;
+        let silenced_pid = silence::silence(client).await?;
+        let last = i + 1 == sessions.len();
+        let sql = silence::begin_sql(args.rotation.lock_timeout, last, "txid_current()::text");
+        let step =
+            if last { "BEGIN and the rotation lock (on pg_authid; another rotation holds it?)" } else { "BEGIN" };
+        let messages = client.simple_query(&sql).await.map_err(|e| failed(step, &e))?;
+        let row = silence::last_row(&messages).unwrap_or_default();
+        silence::same_session(&silenced_pid, row.first().cloned().flatten().as_deref())?;
+        let xid = row.get(1).cloned().flatten().and_then(|id| id.parse().ok()).ok_or_else(|| Error::Database {
+            step: format!("txid_current() in database {dbname}"),
+            reason: "the server gave no transaction id".into(),
+        })?;
         xacts.push(Xact { dbname: dbname.clone(), xid });
     }
     Ok(xacts)
@@ -151,6 +149,8 @@ fn failed(step: &str, e: &tokio_postgres::Error) -> Error {
     Error::Database { step: step.to_owned(), reason: db::describe(e) }
 }
 
+/// The steps, each an unnamed statement with its values bound as text (one round trip, nothing
+/// a transaction-mode pooler would have to carry between server sessions).
 async fn apply(plan: &Plan, sessions: &[(String, Client)]) -> Result<()> {
     for step in &plan.steps {
         let Some((_, client)) = sessions.iter().find(|(d, _)| *d == step.dbname) else { continue };
@@ -158,17 +158,19 @@ async fn apply(plan: &Plan, sessions: &[(String, Client)]) -> Result<()> {
             client.batch_execute(&step.sql).await
         } else {
             let texts: Vec<&str> = step.params.iter().map(|p| p.expose()).collect();
-            let params: Vec<&(dyn ToSql + Sync)> = texts.iter().map(|t| t as &(dyn ToSql + Sync)).collect();
-            client.execute(step.sql.as_str(), &params).await.map(|_| ())
+            let params: Vec<(&(dyn ToSql + Sync), Type)> =
+                texts.iter().map(|t| (t as &(dyn ToSql + Sync), Type::TEXT)).collect();
+            client.execute_typed(step.sql.as_str(), &params).await.map(|_| ())
         };
         outcome.map_err(|e| failed(&format!("{} (database {})", step.what, step.dbname), &e))?;
     }
     Ok(())
 }
 
+/// Every session's transaction aborted (its recorded id reads as aborted), its settings reset.
 async fn rollback(sessions: &[(String, Client)]) {
     for (_, client) in sessions {
-        let _ = client.batch_execute("ROLLBACK; RESET ALL").await;
+        silence::abort(client).await;
     }
 }
 

@@ -1,11 +1,13 @@
 //! Settling an interrupted run by asking the database (SPEC §8): the transaction ids a run takes
-//! are written into its pending file before any `COMMIT`, as a marker line, and
-//! `txid_status()` later says whether each committed.
+//! (`txid_current()`, asked in the transaction's first round trip) are written into its pending
+//! file before any `COMMIT`, as a marker line, and `txid_status()` later says whether each
+//! committed.
 //!
 //! The marker is a comment line at the top of the staged `.env` (after `envfile`'s own record
 //! line), so the file stays a valid `.env`; publishing applies only the staged keys to the
 //! current `.env`, so the marker never reaches it.
 
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::db::describe;
@@ -60,16 +62,11 @@ pub enum Status {
     Forgotten,
 }
 
-/// The current transaction's id (call inside `BEGIN`).
-pub async fn current(client: &Client) -> Result<i64, String> {
-    let row = client.query_one("SELECT txid_current()", &[]).await.map_err(|e| describe(&e))?;
-    row.try_get(0).map_err(|e| describe(&e))
-}
-
 /// The status of transaction `xid`. Transaction ids are cluster-wide, so any database of the
 /// server answers for all of them.
 pub async fn status(client: &Client, xid: i64) -> Result<Status, String> {
-    let row = client.query_one("SELECT txid_status($1)", &[&xid]).await.map_err(|e| describe(&e))?;
+    let rows = client.query_typed("SELECT txid_status($1)", &[(&xid, Type::INT8)]).await.map_err(|e| describe(&e))?;
+    let row = rows.first().ok_or_else(|| "txid_status() returned no row".to_owned())?;
     let text: Option<String> = row.try_get(0).map_err(|e| describe(&e))?;
     match text.as_deref() {
         Some("committed") => Ok(Status::Committed),

@@ -293,24 +293,6 @@ pub const COPIES: &[Copy] = &[
     },
 ];
 
-/// What the people using the stack notice when a key is rotated (SPEC §8).
-pub fn users_notice(key: &str) -> &'static str {
-    match key {
-        "JWT_SECRET" => {
-            "HS256 sessions end; clients need the new ANON_KEY / SERVICE_ROLE_KEY; signed Storage URLs stop working"
-        }
-        VAULT_ENC_KEY => "the pooler restarts",
-        REALTIME_DB_ENC_KEY => "websockets reconnect",
-        "LOGFLARE_PUBLIC_ACCESS_TOKEN" | "LOGFLARE_PRIVATE_ACCESS_TOKEN" => {
-            "nothing (log shipping resumes after the restart)"
-        }
-        "S3_PROTOCOL_ACCESS_KEY_ID" | "S3_PROTOCOL_ACCESS_KEY_SECRET" => "S3 clients need the new value",
-        "DASHBOARD_PASSWORD" => "dashboard users need the new password",
-        "MINIO_ROOT_PASSWORD" => "MinIO's root user needs the new password",
-        _ => "nothing beyond the services' restart",
-    }
-}
-
 /// The command that rotates `key` when `rotate-secrets` does not (SPEC §8): the database
 /// password, the signing keys and the tokens signed with `JWT_SECRET`.
 pub fn rotated_by(key: &str) -> Option<&'static str> {

@@ -8,7 +8,8 @@
 //! - [`keys`]: the secret keys of `.env` as a typed catalogue (recipe, length rule, aliases,
 //!   dependents, the services that read each);
 //! - [`demo`]: the values upstream published, which no real stack may run on;
-//! - [`notice`]: what users of a running stack notice when a secret changes;
+//! - [`notice`]: what users of a running stack notice when a secret changes (in `.env` alone, or
+//!   rotated with every copy);
 //! - [`readers`]: who reads the variables the tool writes for optional services and PMOVES.AI;
 //! - [`services`]: the compose services and what each holds;
 //! - [`internals`]: the database that holds the stack's internal schemas, and the analytics

@@ -138,16 +138,21 @@ fn only_the_stacks_own_connection_strings_follow_and_the_others_are_named() {
 
 // ----------------------------------------------------------------------- a transaction-mode pooler
 
-/// A pgbouncer in transaction mode in front of `cluster`, with one server connection per pool,
-/// letting `user` in with `password`. Stopped when dropped.
-struct Bouncer {
+/// A pgbouncer in transaction mode in front of `cluster`, with one server connection per pool
+/// (or as `pooling` says), letting `user` in with `password`. Stopped when dropped.
+pub(crate) struct Bouncer {
     child: std::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Bouncer {
-    fn start(cluster: &Cluster, user: &str, password: &str) -> Option<Bouncer> {
+    pub(crate) fn start(cluster: &Cluster, user: &str, password: &str) -> Option<Bouncer> {
+        Bouncer::start_pooling(cluster, user, password, "default_pool_size = 1")
+    }
+
+    /// With `pooling` (pgbouncer.ini lines) instead of one server connection per pool.
+    pub(crate) fn start_pooling(cluster: &Cluster, user: &str, password: &str, pooling: &str) -> Option<Bouncer> {
         let binary =
             ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"].into_iter().find(|p| std::path::Path::new(p).exists());
         let Some(binary) = binary else {
@@ -165,7 +170,7 @@ impl Bouncer {
             format!(
                 "[databases]\n* = host={host} port={pg}\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
                  unix_socket_dir =\nauth_type = scram-sha-256\nauth_file = {userlist}\npool_mode = transaction\n\
-                 default_pool_size = 1\nmax_client_conn = 50\nserver_reset_query =\n\
+                 {pooling}\nmax_client_conn = 50\nserver_reset_query =\n\
                  ignore_startup_parameters = extra_float_digits,options\nlogfile = {log}\n",
                 host = cluster.host(),
                 pg = cluster.port(),
@@ -208,7 +213,7 @@ fn free_port() -> u16 {
 }
 
 /// The settings a silenced session changes, as the next client of the pooled connection sees them.
-async fn pooled_settings(port: u16, user: &str, password: &str) -> Vec<(String, String)> {
+pub(crate) async fn pooled_settings(port: u16, user: &str, password: &str) -> Vec<(String, String)> {
     let mut config = tokio_postgres::Config::new();
     config.host("127.0.0.1").port(port).user(user).password(password).dbname("_supabase");
     let (client, connection) = config.connect(tokio_postgres::NoTls).await.expect("through pgbouncer");

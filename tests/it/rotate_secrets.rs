@@ -9,11 +9,15 @@ use crate::common::pg::{Cluster, ClusterOptions};
 use crate::common::{bin, hs256_signed_by, skip_on_external_database};
 
 fn setup(test: &str) -> Option<(Cluster, StackEnv, OtherCrypto)> {
+    setup_with(test, ClusterOptions::default())
+}
+
+fn setup_with(test: &str, options: ClusterOptions) -> Option<(Cluster, StackEnv, OtherCrypto)> {
     if skip_on_external_database("writes rows into the services' tables") {
         return None;
     }
     let crypto = OtherCrypto::find(test)?;
-    let pg = Cluster::start(ClusterOptions::default());
+    let pg = Cluster::start(options);
     let env = StackEnv::new(&pg);
     seed_supavisor(&pg, &crypto, &env.get("VAULT_ENC_KEY"), pg.password());
     seed_realtime(&pg, &crypto, &env.get("REALTIME_DB_ENC_KEY"), "tenant-b", &env.get("JWT_SECRET"), pg.password());
@@ -272,6 +276,63 @@ fn a_crash_between_the_two_commits_is_finished_by_the_next_run() {
     assert_eq!(pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = '_supavisor'"), "0");
     assert_eq!(pg.psql("SELECT api_key FROM _analytics.users"), new_public);
     assert_eq!(errors(&env), vec![], "no stale copy is left");
+}
+
+#[test]
+fn through_a_transaction_mode_pooler_the_copies_follow_and_the_pooled_session_comes_back_unchanged() {
+    let options = ClusterOptions::new().pgaudit().setting("log_statement", "ddl").setting("pgaudit.log", "role");
+    let Some((pg, env, crypto)) = setup_with("through_a_transaction_mode_pooler", options) else { return };
+    let (admin, admin_password) = ("pool_admin", "pool-admin-password-0123");
+    pg.psql(&format!("CREATE ROLE {admin} SUPERUSER LOGIN PASSWORD '{admin_password}'"));
+    let Some(bouncer) = crate::rotate_db::Bouncer::start(&pg, admin, admin_password) else { return };
+    let pooled = || crate::common::block_on(crate::rotate_db::pooled_settings(bouncer.port, admin, admin_password));
+    let before = pooled();
+    assert!(before.contains(&("log_statement".into(), "ddl".into())), "{before:?}");
+
+    let url = format!("postgresql://{admin}:{admin_password}@127.0.0.1:{}/{}", bouncer.port, pg.main_db());
+    let keys = ["VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN"];
+    let out = rotate(&env, &[&keys[..], &["--yes", "--db-url", &url]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (jwt, _) = realtime_values(&pg);
+    let new_realtime = env.get("REALTIME_DB_ENC_KEY");
+    assert_eq!(crypto.realtime_decrypt(&new_realtime, &jwt).as_deref(), Some(env.get("JWT_SECRET").as_str()));
+    assert_eq!(pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = '_supavisor'"), "0");
+    assert_eq!(pg.psql("SELECT api_key FROM _analytics.users"), env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN"));
+    assert_eq!(pooled(), before, "the pooled server connection came back changed");
+}
+
+#[test]
+fn a_pooler_that_hands_the_transaction_another_server_session_is_refused_before_any_copy_changes() {
+    let options = ClusterOptions::new().setting("log_statement", "all");
+    let Some((pg, env, _crypto)) = setup_with("a_pooler_that_hands_the_transaction_another", options) else { return };
+    let (admin, admin_password) = ("pool_admin", "pool-admin-password-0123");
+    pg.psql(&format!("CREATE ROLE {admin} SUPERUSER LOGIN PASSWORD '{admin_password}'"));
+    // Two server connections per pool, handed out in turn: the silencing round trip gets one,
+    // the transaction the other.
+    let pooling = "default_pool_size = 2\nserver_round_robin = 1";
+    let Some(bouncer) = crate::rotate_db::Bouncer::start_pooling(&pg, admin, admin_password, pooling) else { return };
+    let url = |db: &str| format!("postgresql://{admin}:{admin_password}@127.0.0.1:{}/{db}", bouncer.port);
+    crate::common::block_on(async {
+        let mut open = Vec::new();
+        for db in [pg.main_db(), pg.work_db(), pg.main_db(), pg.work_db()] {
+            let (client, connection) = tokio_postgres::connect(&url(db), tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client.batch_execute("BEGIN; SELECT 1").await.unwrap();
+            open.push(client);
+        }
+        for client in &open {
+            client.batch_execute("COMMIT").await.unwrap();
+        }
+    });
+    let before = std::fs::read(&env.path).unwrap();
+    let out =
+        rotate(&env, &["REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN", "--yes", "--db-url", &url(pg.main_db())]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("a pooler in transaction mode is in between"), "{}", stderr(&out));
+    assert!(std::fs::read(&env.path).unwrap() == before, "the .env is unchanged");
+    assert!(!env.path.with_file_name(".env.pending").exists());
+    let log = pg.server_log();
+    assert!(!log.contains("SET api_key") && !log.contains("SET jwt_secret"), "a copy's statement reached the log");
 }
 
 #[test]
