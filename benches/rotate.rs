@@ -144,7 +144,8 @@ fn main() {
     // The harness runs clusters with fsync=off; production runs with it on, where each of
     // psql's twelve autocommits waits for its own WAL flush. Measure both.
     for fsync in ["off", "on"] {
-        cluster.psql(&format!("ALTER SYSTEM SET fsync = {fsync}; SELECT pg_reload_conf();"));
+        cluster.psql(&format!("ALTER SYSTEM SET fsync = {fsync}"));
+        cluster.psql("SELECT pg_reload_conf()");
         std::thread::sleep(Duration::from_millis(200));
         println!("== fsync = {fsync} ==");
         measure(&cluster, &env);

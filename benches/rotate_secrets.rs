@@ -47,7 +47,8 @@ fn stack_env(tool: &str, cluster: &pg::Cluster, env: &Path) {
 fn main() {
     let tool = env!("CARGO_BIN_EXE_pmoves-secrets");
     let cluster = pg::Cluster::start(pg::ClusterOptions::new());
-    cluster.psql("ALTER SYSTEM SET fsync = on; SELECT pg_reload_conf();");
+    cluster.psql("ALTER SYSTEM SET fsync = on");
+    cluster.psql("SELECT pg_reload_conf()");
     let dir = tempfile::tempdir().expect("temp dir");
     let env = dir.path().join(".env");
     stack_env(tool, &cluster, &env);

@@ -445,9 +445,9 @@ impl ConnectFailure {
     }
 }
 
-/// How long a `check --db` session waits for a lock before giving up (rotation passes its
-/// `--lock-timeout`).
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a session without a `--lock-timeout` option (`check --db`, rotate-secrets' reads of
+/// the services' copies) waits for a lock before giving up; rotation passes its `--lock-timeout`.
+pub const DEFAULT_LOCK_TIMEOUT: Limit = Limit::new("lock", Duration::from_secs(5));
 
 /// Bounds every statement of the session `client` runs from now on: a lock is waited for at
 /// most `lock_timeout`, a statement runs at most `lock_timeout` plus 30 s. Nothing the tool

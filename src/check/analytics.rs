@@ -23,7 +23,7 @@ pub(super) async fn check_analytics(
     password: &Secret,
     ui: &Ui,
 ) -> Vec<Finding> {
-    let (dbname, backends) = match analytics::find_and_read(target, admin, db::DEFAULT_LOCK_TIMEOUT).await {
+    let (dbname, backends) = match analytics::find_and_read(target, admin, db::DEFAULT_LOCK_TIMEOUT.get()).await {
         analytics::Found::Backends { dbname, backends } => (dbname, backends),
         analytics::Found::Absent => {
             ui.detail("no _analytics.source_backends table: analytics not checked");

@@ -108,7 +108,7 @@ impl Audit<'_> {
 
     async fn supavisor(&mut self) {
         let copy = copy(CopyId::SupavisorPoolerPassword);
-        let found = stored::supavisor_users(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT).await;
+        let found = stored::supavisor_users(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT.get()).await;
         let Some((dbname, rows)) = self.rows(copy, found) else { return };
         let Some(key) = self.key(VAULT_ENC_KEY, None, 32).map(str::to_owned) else { return };
         for row in rows {
@@ -155,7 +155,7 @@ impl Audit<'_> {
 
     async fn realtime_tenants(&mut self) {
         let copy = copy(CopyId::RealtimeTenantJwtSecret);
-        let found = stored::realtime_tenants(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT).await;
+        let found = stored::realtime_tenants(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT.get()).await;
         let Some((dbname, rows)) = self.rows(copy, found) else { return };
         let Some(key) = self.realtime_key() else { return };
         for tenant in rows {
@@ -180,7 +180,7 @@ impl Audit<'_> {
     async fn realtime_settings(&mut self) {
         for id in [CopyId::RealtimeDbPassword, CopyId::RealtimeDbConnection] {
             let copy = copy(id);
-            let found = stored::realtime_settings(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT).await;
+            let found = stored::realtime_settings(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT.get()).await;
             let Some((dbname, rows)) = self.rows(copy, found) else { return };
             let Some(key) = self.realtime_key() else { return };
             let expected = match id {
@@ -249,7 +249,7 @@ impl Audit<'_> {
 
     async fn logflare_api_key(&mut self) {
         let copy = copy(CopyId::LogflareUserApiKey);
-        let found = stored::logflare_users(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT).await;
+        let found = stored::logflare_users(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT.get()).await;
         let Some((dbname, rows)) = self.rows(copy, found) else { return };
         let Some(token) = self.values.get("LOGFLARE_PUBLIC_ACCESS_TOKEN") else { return };
         for user in rows.iter().filter(|user| !crypto::same_secret(user.api_key.expose().as_bytes(), token)) {
@@ -270,7 +270,7 @@ impl Audit<'_> {
 
     async fn logflare_tokens(&mut self) {
         let copy = copy(CopyId::LogflareAccessToken);
-        let found = stored::logflare_tokens(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT).await;
+        let found = stored::logflare_tokens(self.target, self.main, copy, db::DEFAULT_LOCK_TIMEOUT.get()).await;
         let Some((dbname, rows)) = self.rows(copy, found) else { return };
         for key in copy.holds {
             let Some(value) = self.values.get(key) else { continue };

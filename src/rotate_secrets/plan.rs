@@ -219,7 +219,7 @@ pub async fn database_steps(
     scope: Scope<'_>,
 ) -> Result<(Vec<Step>, Vec<String>)> {
     let values = Values { env, minted, scope };
-    let lock = db::DEFAULT_LOCK_TIMEOUT;
+    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
     let mut steps = Vec::new();
     let mut left = Vec::new();
     if values.rotated(VAULT_ENC_KEY) {
@@ -315,7 +315,7 @@ async fn realtime_steps(
     steps: &mut Vec<Step>,
     left: &mut Vec<String>,
 ) -> Result<()> {
-    let lock = db::DEFAULT_LOCK_TIMEOUT;
+    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
     let (old_key, new_key) = (values.realtime_key(false), values.realtime_key(true));
     let tenants = copy(CopyId::RealtimeTenantJwtSecret);
     match values.scope.keep(stored::realtime_tenants(target, main, tenants, lock).await) {

@@ -22,6 +22,8 @@ fn every_command_run_outside_the_stack_directory_says_where_it_looked() {
         &["rotate-keys", "status"],
         &["rotate-keys", "stage"],
         &["check"],
+        &["rotate-secrets", "SECRET_KEY_BASE"],
+        &["rotate-secrets", "VAULT_ENC_KEY", "--dry-run"],
         &["generate-keys", "--env-file", ".env"],
     ] {
         let (said, code) = run_in(dir.path(), args);

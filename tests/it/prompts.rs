@@ -163,43 +163,56 @@ fn a_new_jwt_secret_names_the_consequence_and_takes_a_typed_yes() {
 
 // ----------------------------------------------------------------------- the typed prompt
 
+/// The commands with a typed prompt that need no database: a signing-key phase, and
+/// rotate-secrets of a key with no copy in the database (rotate-passwords': rotate_prompt.rs).
+const TYPED_PROMPTS: &[&[&str]] = &[&["rotate-keys", "stage"], &["rotate-secrets", "SECRET_KEY_BASE"]];
+
 #[test]
 fn ctrl_c_at_the_typed_prompt_is_one_sentence_exit_130_and_changes_nothing() {
-    let env = EnvDir::new(true, |text| text);
-    let before = env.bytes();
-    let mut session = start(&["rotate-keys", "stage"], &env.path, "type yes");
-    session.send("ye").unwrap();
-    session.send_control('c').unwrap();
-    let (said, code) = finish(session);
-    assert_eq!(code, INTERRUPTED, "{said}");
-    assert!(said.contains("\nInterrupted; nothing was changed."), "{said:?}");
-    assert_eq!(said.matches("nothing was changed").count(), 1, "said once: {said}");
-    assert_terminal_restored(&said);
-    assert_eq!(env.bytes(), before);
+    for args in TYPED_PROMPTS {
+        let env = EnvDir::new(true, |text| text);
+        let before = env.bytes();
+        let mut session = start(args, &env.path, "type yes");
+        session.send("ye").unwrap();
+        session.send_control('c').unwrap();
+        let (said, code) = finish(session);
+        assert_eq!(code, INTERRUPTED, "{args:?}: {said}");
+        assert!(said.contains("\nInterrupted; nothing was changed."), "{args:?}: {said:?}");
+        assert_eq!(said.matches("nothing was changed").count(), 1, "said once: {said}");
+        assert_terminal_restored(&said);
+        assert_eq!(env.bytes(), before, "{args:?}");
+    }
 }
 
 #[test]
 fn ctrl_d_at_the_typed_prompt_declines_at_once() {
-    let env = EnvDir::new(true, |text| text);
-    let before = env.bytes();
-    let mut session = start(&["rotate-keys", "stage"], &env.path, "type yes");
-    session.send_control('d').unwrap();
-    let (said, code) = finish(session);
-    assert_eq!(code, DECLINED, "{said}");
-    assert!(said.contains("\nNo answer at the confirmation (end of input); nothing was changed."), "{said:?}");
-    assert_eq!(env.bytes(), before);
+    for args in TYPED_PROMPTS {
+        let env = EnvDir::new(true, |text| text);
+        let before = env.bytes();
+        let mut session = start(args, &env.path, "type yes");
+        session.send_control('d').unwrap();
+        let (said, code) = finish(session);
+        assert_eq!(code, DECLINED, "{args:?}: {said}");
+        assert!(
+            said.contains("\nNo answer at the confirmation (end of input); nothing was changed."),
+            "{args:?}: {said:?}"
+        );
+        assert_eq!(env.bytes(), before, "{args:?}");
+    }
 }
 
 #[test]
 fn sigterm_at_the_typed_prompt_is_an_interrupt_too() {
-    let env = EnvDir::new(true, |text| text);
-    let before = env.bytes();
-    let session = start(&["rotate-keys", "stage"], &env.path, "type yes");
-    nix::sys::signal::kill(session.process.child_pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    let (said, code) = finish(session);
-    assert_eq!(code, INTERRUPTED, "{said}");
-    assert!(said.contains("Interrupted; nothing was changed."), "{said:?}");
-    assert_eq!(env.bytes(), before);
+    for args in TYPED_PROMPTS {
+        let env = EnvDir::new(true, |text| text);
+        let before = env.bytes();
+        let session = start(args, &env.path, "type yes");
+        nix::sys::signal::kill(session.process.child_pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let (said, code) = finish(session);
+        assert_eq!(code, INTERRUPTED, "{args:?}: {said}");
+        assert!(said.contains("Interrupted; nothing was changed."), "{args:?}: {said:?}");
+        assert_eq!(env.bytes(), before, "{args:?}");
+    }
 }
 
 // ------------------------------------------------------------------------------ lock waits
@@ -210,6 +223,7 @@ fn ctrl_c_while_waiting_for_the_env_lock_is_one_sentence_and_exit_130() {
         &["generate-keys", "--yes", "--only", "SECRET_KEY_BASE"][..],
         &["rotate-keys", "stage", "--yes"],
         &["rotate-passwords", "--yes", "--sslmode", "disable"],
+        &["rotate-secrets", "SECRET_KEY_BASE", "--yes"],
     ] {
         let env = EnvDir::new(true, |text| text);
         let before = env.bytes();

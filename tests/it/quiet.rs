@@ -95,3 +95,23 @@ fn quiet_silences_progress_but_not_errors() {
 fn quiet_and_verbose_exclude_each_other() {
     bin().args(["-q", "-v", "generate-keys"]).assert().code(2);
 }
+
+#[test]
+fn quiet_rotate_secrets_yes_prints_nothing_but_json_stays() {
+    let dir = tempdir();
+    let env = generated_env(dir.path(), false);
+    let loud = bin().args(["rotate-secrets", "SECRET_KEY_BASE", "--yes", "--env-file"]).arg(&env).output().unwrap();
+    assert_eq!(loud.status.code(), Some(0));
+    assert!(!loud.stderr.is_empty() || !loud.stdout.is_empty(), "without -q it reports");
+    let out =
+        bin().args(["-q", "rotate-secrets", "SECRET_KEY_BASE", "--yes", "--env-file"]).arg(&env).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let json = bin()
+        .args(["-q", "rotate-secrets", "SECRET_KEY_BASE", "--yes", "--format", "json", "--env-file"])
+        .arg(&env)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&json.stdout).contains("\"env_keys\""));
+}

@@ -88,6 +88,7 @@ fn a_locked_analytics_table_does_not_hang_check() {
     let mut cmd = std::process::Command::new(crate::common::bin_path());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(LIMITS_VAR, "lock=500ms")
         .args(["check", "--db", "--sslmode", "disable", "--env-file"])
         .arg(&stack.env)
         .stdout(std::process::Stdio::piped())

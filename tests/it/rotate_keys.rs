@@ -1032,15 +1032,18 @@ fn fake_docker(dir: &std::path::Path) -> (String, PathBuf) {
     let bin_dir = dir.join("fakebin");
     std::fs::create_dir_all(&bin_dir).unwrap();
     let log = dir.join("docker.log");
+    // `up` ends in a later second than it began only while `dir/slow_up` exists (the record's
+    // time is in whole seconds, so only then can a time taken before `up` be told apart).
     let script = format!(
         "#!/bin/sh\n\
          {{ printf 'CALL %s\\n' \"$*\"; env | sed 's/^/ENV /'; }} >> '{log}'\n\
          case \"$*\" in\n\
            *'config --services'*) printf 'db\\nauth\\nrest\\nrealtime\\nstorage\\nfunctions\\napi-gw\\nstudio\\n' ;;\n\
-           *' up '*) sleep 1; date +%s > '{up}' ;;\n\
+           *' up '*) if [ -e '{slow}' ]; then sleep 1; fi; date +%s > '{up}' ;;\n\
          esac\n\
          exit 0\n",
         log = log.display(),
+        slow = dir.join("slow_up").display(),
         up = dir.join("up_at").display()
     );
     let docker = bin_dir.join("docker");
@@ -1089,7 +1092,10 @@ fn restart_recreates_exactly_the_phases_services_and_records_the_time_after_them
         std::fs::remove_file(&log).unwrap();
         up_at
     };
+    // One slow `up` is enough to see when the time is taken; the other phases run at full speed.
+    std::fs::write(dir.join("slow_up"), b"").unwrap();
     let up = expect(&["stage"], &["auth", "functions", "realtime", "rest", "storage"]);
+    std::fs::remove_file(dir.join("slow_up")).unwrap();
     let standby = stack.kid_in_state("standby");
     let record = stack.json("JWT_KEYS_STATE");
     assert!(record[&standby]["since"].as_u64().unwrap() >= up, "the time is taken after the services are up: {record}");

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::block_on;
 use crate::common::pg::ROTATED_ROLES;
-use crate::common::stack::{local_cluster, stderr_of, verifiers, Stack, ROTATION_LOCK_SQL};
+use crate::common::stack::{local_cluster, stderr_of, verifiers, wait_bounded, Stack, ROTATION_LOCK_SQL};
 
 const PENDING_PASSWORD: &str = "0123456789abcdef0123456789abcdef";
 
@@ -23,19 +23,33 @@ fn recovery_waits_for_a_rotation_still_committing_in_the_work_database() {
     let stack = Stack::new(&cluster);
     stack.write_pending(PENDING_PASSWORD);
     // An earlier rotation whose client died during COMMIT: its session still holds the
-    // rotation lock and commits the pending password a moment later.
-    let in_flight =
-        format!("BEGIN; {ROTATION_LOCK_SQL}; {} SELECT pg_sleep(3); COMMIT;", set_all_passwords_sql(PENDING_PASSWORD));
-    std::thread::scope(|scope| {
-        let committer = scope.spawn(|| cluster.psql(&in_flight));
-        let held = "SELECT count(*) FROM pg_locks WHERE relation = 'pg_catalog.pg_authid'::regclass \
-                    AND mode = 'ShareUpdateExclusiveLock' AND granted";
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while cluster.psql(held) != "1" {
-            assert!(Instant::now() < deadline, "the in-flight transaction never took the lock");
+    // rotation lock and commits the pending password once the test lets it go (an advisory
+    // lock the test holds), which it does only after seeing the new run wait for that lock.
+    let gate = block_on(cluster.hold_lock("SELECT pg_advisory_xact_lock(1616)"));
+    let in_flight = format!(
+        "BEGIN; {ROTATION_LOCK_SQL}; {} SELECT pg_advisory_xact_lock(1616); COMMIT;",
+        set_all_passwords_sql(PENDING_PASSWORD)
+    );
+    let rotation_lock = |granted: bool| {
+        format!(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'pg_catalog.pg_authid'::regclass \
+             AND mode = 'ShareUpdateExclusiveLock' AND granted = {granted}"
+        )
+    };
+    let wait_for = |sql: &str, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while cluster.psql(sql) != "1" {
+            assert!(Instant::now() < deadline, "{what}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let out = stack.rotate().arg("--yes").output().unwrap();
+    };
+    std::thread::scope(|scope| {
+        let committer = scope.spawn(|| cluster.psql(&in_flight));
+        wait_for(&rotation_lock(true), "the in-flight transaction never took the rotation lock");
+        let run = stack.rotate_process(&["--yes"]).spawn().unwrap();
+        wait_for(&rotation_lock(false), "the new run never waited for the rotation lock");
+        drop(gate);
+        let out = wait_bounded(run, Duration::from_secs(60)).expect("the new run ends once the rotation committed");
         committer.join().unwrap();
         assert!(out.status.success(), "{}", stderr_of(&out));
     });

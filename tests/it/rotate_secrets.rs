@@ -207,6 +207,8 @@ fn crash_then_rerun(point: &str) -> Option<(Cluster, StackEnv, OtherCrypto, Stri
     Some((pg, env, crypto, old))
 }
 
+// Slow (about 3 s quiet, over 5 s on a loaded machine): three crash points, each a cluster of its
+// own, a crashed run and a rerun.
 #[test]
 fn a_crash_after_staging_after_commit_or_after_publishing_converges() {
     for point in ["after-stage", "after-commit", "after-publish"] {

@@ -7,9 +7,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use super::cluster::{Cluster, Kind};
-use super::command::{run, run_psql, QUIET_LOG};
+use super::command::{run, QUIET_LOG};
 use super::dirs::{append_file, make_dir};
 use super::options::{work_db_for, ClusterOptions, Layout, PasswordEncryption};
+use super::queries::simple_query_blocking;
 use super::secrets::{random_hex, redact, secrets_for};
 use super::server::{pg_ctl_start, pg_ctl_stop, start_on_free_port};
 use super::sql::{sql_ident, sql_literal, verifier};
@@ -104,12 +105,12 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
         sql.push_str(&format!("ALTER ROLE {} PASSWORD {};\n", sql_ident(role), sql_literal(&stored)));
     }
     sql.push_str(&create_extensions(opts));
+    let mut work_sql = String::new();
     if opts.layout != Layout::Bare {
-        sql.push_str(&format!("\\connect {}\n", cluster.work_db));
         if cluster.work_db != opts.main_db {
-            sql.push_str(&create_extensions(opts));
+            work_sql.push_str(&create_extensions(opts));
         }
-        sql.push_str(&format!(
+        work_sql.push_str(&format!(
             "UPDATE _analytics.source_backends SET config = jsonb_set(config, '{{url}}', \
              to_jsonb(replace(replace(config->>'url', {}, {}), {}, {}))) \
              WHERE type = 'postgres' AND config ? 'url';\n",
@@ -120,16 +121,16 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
         ));
     }
     let secrets = secrets_for(&[&cluster.password, &template.password, &template.harness_password]);
-    run_psql(
-        &cluster.psql_target(&opts.main_db),
-        HARNESS_USER,
-        &template.harness_password,
-        &[],
-        Some(QUIET_LOG),
-        &sql,
-        &secrets,
-        "setting the cluster's passwords",
-    )?;
+    // On connections of the harness's own (no psql process per cluster), main database first.
+    for (db, sql) in [(&opts.main_db, &sql), (&cluster.work_db, &work_sql)] {
+        if sql.is_empty() {
+            continue;
+        }
+        let mut config = cluster.pg_config(HARNESS_USER, &template.harness_password, db);
+        config.options(QUIET_LOG);
+        simple_query_blocking(&config, sql)
+            .map_err(|e| redact(&format!("setting the cluster's passwords in {db}: {e}"), &secrets))?;
+    }
     if env_flag("PMOVES_TEST_PG_VERBOSE") {
         eprintln!(
             "pg harness: cluster on port {} ready: copy {} ms, started {} ms, passwords set {} ms",
