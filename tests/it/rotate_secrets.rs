@@ -220,6 +220,8 @@ fn a_crash_after_staging_after_commit_or_after_publishing_converges() {
     }
 }
 
+// About 4 s on a quiet machine (over 5 s loaded): a cluster of its own, the crashed run, a dry
+// run, a finishing run refused by a held lock, the finishing run and check --db.
 #[test]
 fn a_crash_between_the_two_commits_is_finished_by_the_next_run() {
     let Some((pg, env, crypto)) = setup("a_crash_between_the_two_commits") else { return };
