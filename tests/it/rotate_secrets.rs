@@ -314,6 +314,10 @@ fn through_a_transaction_mode_pooler_the_copies_follow_and_the_pooled_session_co
 
     let url = format!("postgresql://{admin}:{admin_password}@127.0.0.1:{}/{}", bouncer.port, pg.main_db());
     let keys = ["VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN"];
+    // A dry run only reads, and leaves nothing set on the pooled server connections either.
+    let out = rotate(&env, &[&keys[..], &["--dry-run", "--db-url", &url]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(pooled(), before, "a dry run left a setting on the pooled server connection");
     let out = rotate(&env, &[&keys[..], &["--yes", "--db-url", &url]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (jwt, _) = realtime_values(&pg);
