@@ -453,9 +453,38 @@ pub const DEFAULT_LOCK_TIMEOUT: Limit = Limit::new("lock", Duration::from_secs(5
 /// most `lock_timeout`, a statement runs at most `lock_timeout` plus 30 s. Nothing the tool
 /// reads (catalogs, `_analytics.source_backends`) may hold a run for ever.
 pub async fn bound_session(client: &Client, lock_timeout: Duration) -> std::result::Result<(), tokio_postgres::Error> {
+    client.batch_execute(&bounds(lock_timeout, "")).await
+}
+
+/// The `SET LOCAL` statements that bound the rest of a transaction as [`bound_session`] bounds
+/// a session.
+pub fn bound_transaction_sql(lock_timeout: Duration) -> String {
+    bounds(lock_timeout, "LOCAL ")
+}
+
+/// The `SET` statements of [`bound_session`]; `scope` is `""` (the session) or `"LOCAL "`.
+fn bounds(lock_timeout: Duration, scope: &str) -> String {
     let lock_ms = lock_timeout.as_millis().max(1);
     let statement_ms = lock_ms + 30_000;
-    client.batch_execute(&format!("SET lock_timeout = '{lock_ms}ms'; SET statement_timeout = '{statement_ms}ms'")).await
+    format!("SET {scope}lock_timeout = '{lock_ms}ms'; SET {scope}statement_timeout = '{statement_ms}ms'")
+}
+
+/// One read, bounded as [`bound_session`] bounds a session, in a read-only transaction of its
+/// own with `SET LOCAL`: nothing stays set on the session afterwards. Behind a transaction-mode
+/// pooler the bounds, the read (an unnamed statement) and its end run in one server session,
+/// and that server session goes to the pooler's next client as it came.
+pub async fn bounded_read(
+    client: &Client,
+    lock_timeout: Duration,
+    sql: &str,
+    params: &[(&(dyn tokio_postgres::types::ToSql + Sync), tokio_postgres::types::Type)],
+) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    client.batch_execute(&format!("BEGIN READ ONLY; {}", bound_transaction_sql(lock_timeout))).await?;
+    let rows = client.query_typed(sql, params).await;
+    let end = client.batch_execute(if rows.is_ok() { "COMMIT" } else { "ROLLBACK" }).await;
+    let rows = rows?;
+    end?;
+    Ok(rows)
 }
 
 /// Whether the server refused the login itself: 28P01 is a rejected password, 28000 an unknown

@@ -89,8 +89,8 @@ pub async fn locate<'a>(
         };
         let client = location.client();
         let exists = async {
-            db::bound_session(client, lock_timeout).await?;
-            let rows = client.query_typed("SELECT to_regclass($1) IS NOT NULL", &[(&qualified, Type::TEXT)]).await?;
+            let sql = "SELECT to_regclass($1) IS NOT NULL";
+            let rows = db::bounded_read(client, lock_timeout, sql, &[(&qualified, Type::TEXT)]).await?;
             Ok(rows.first().map(|row| row.try_get::<_, bool>(0)).transpose()?.unwrap_or(false))
         };
         match exists.await {
@@ -102,9 +102,9 @@ pub async fn locate<'a>(
     Ok(None)
 }
 
-/// The rows `sql` (its parameters bound, as an unnamed statement: nothing a transaction-mode
-/// pooler must carry between server sessions) returns where `copy`'s table is, each made by
-/// `row`.
+/// The rows `sql` returns where `copy`'s table is, each made by `row`: an unnamed statement in a
+/// bounded read-only transaction of its own ([`db::bounded_read`]), so a transaction-mode pooler
+/// neither carries a prepared statement between server sessions nor keeps a setting of ours.
 async fn read<T>(
     target: &Target,
     main: &Client,
@@ -118,7 +118,7 @@ async fn read<T>(
         Ok(None) => Found::Absent,
         Err((dbname, reason)) => Found::Unreadable { dbname, reason },
         Ok(Some(location)) => {
-            let rows = location.client().query_typed(sql, params).await;
+            let rows = db::bounded_read(location.client(), lock_timeout, sql, params).await;
             match rows.and_then(|rows| rows.iter().map(&row).collect()) {
                 Ok(rows) => Found::Rows { dbname: location.dbname, rows },
                 Err(err) => Found::Unreadable { dbname: location.dbname, reason: db::describe(&err) },
@@ -308,11 +308,10 @@ async fn held_on(
     copies: &[&'static Copy],
     lock_timeout: Duration,
 ) -> Result<Vec<(&'static Copy, String)>, String> {
-    db::bound_session(main, lock_timeout).await.map_err(|e| db::describe(&e))?;
     let mut out = Vec::new();
     for &copy in copies {
         if copy.id == CopyId::JwtSecretSetting {
-            if !jwt_secret_settings(main).await?.is_empty() {
+            if !jwt_secret_settings(main, lock_timeout).await?.is_empty() {
                 out.push((copy, target.dbname().to_owned()));
             }
             continue;
@@ -327,7 +326,7 @@ async fn held_on(
         let client = location.client();
         let tenant: [(&(dyn ToSql + Sync), Type); 1] = [(&REALTIME_SEEDED_TENANT, Type::TEXT)];
         let params: &[(&(dyn ToSql + Sync), Type)] = if sql.contains("$1") { &tenant } else { &[] };
-        let rows = client.query_typed(sql, params).await.map_err(|e| db::describe(&e))?;
+        let rows = db::bounded_read(client, lock_timeout, sql, params).await.map_err(|e| db::describe(&e))?;
         let count: i64 = rows.first().map_or(Ok(0), |row| row.try_get(0)).map_err(|e| db::describe(&e))?;
         if count > 0 {
             out.push((copy, location.dbname));
@@ -377,20 +376,21 @@ impl JwtSecretSetting {
 
 /// Every per-database and per-role setting of `app.settings.jwt_secret` (`pg_db_role_setting`
 /// is a shared catalog: any database of the server answers for all).
-pub async fn jwt_secret_settings(client: &Client) -> Result<Vec<JwtSecretSetting>, String> {
-    let rows = client
-        .query_typed(
-            "SELECT d.datname::text, r.rolname::text, substr(cfg, length($1) + 2) \
+pub async fn jwt_secret_settings(client: &Client, lock_timeout: Duration) -> Result<Vec<JwtSecretSetting>, String> {
+    let rows = db::bounded_read(
+        client,
+        lock_timeout,
+        "SELECT d.datname::text, r.rolname::text, substr(cfg, length($1) + 2) \
              FROM pg_db_role_setting s \
              LEFT JOIN pg_database d ON d.oid = s.setdatabase \
              LEFT JOIN pg_roles r ON r.oid = s.setrole \
              CROSS JOIN LATERAL unnest(s.setconfig) AS cfg \
              WHERE cfg LIKE $1 || '=%' \
              ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
-            &[(&JWT_SECRET_SETTING, Type::TEXT)],
-        )
-        .await
-        .map_err(|e| db::describe(&e))?;
+        &[(&JWT_SECRET_SETTING, Type::TEXT)],
+    )
+    .await
+    .map_err(|e| db::describe(&e))?;
     let read = |row: &Row| {
         Ok(JwtSecretSetting {
             database: row.try_get(0)?,

@@ -25,7 +25,7 @@ pub(super) async fn audit(
     jwt_secret: Option<&str>,
     ui: &Ui,
 ) -> Vec<Finding> {
-    match jwt_secret_settings(client).await {
+    match jwt_secret_settings(client, db::DEFAULT_LOCK_TIMEOUT.get()).await {
         Ok(found) => {
             let mut out: Vec<Finding> = found.iter().map(|copy| finding(copy, jwt_secret)).collect();
             if out.is_empty() {

@@ -67,7 +67,7 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
     let keys = plan::chosen_keys(&args.keys, args.all)?;
     let env_lock = ui.lock_env(&args.rotation.env_file, args.rotation.lock_wait)?;
     let env = env_lock.read_existing()?;
-    if let Some(done) = settle::leftover(args, ui, &env_lock, &env, crash).await? {
+    if let Some(done) = settle::leftover(args, ui, &env_lock, &env, crash, started).await? {
         return Ok(done);
     }
     let minted = plan::mint(&env, &keys)?;
@@ -102,17 +102,7 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
         &format!("rotating {} and rewriting {}", plan.keys.join(", "), args.rotation.env_file.display()),
         args.rotation.yes,
     )?;
-    let compose = args.rotation.restart.then(|| {
-        ComposeProject::new(
-            &args.rotation.env_file,
-            &args.rotation.compose_file,
-            args.rotation.project_directory.as_deref(),
-        )
-        .recreating(plan.services.clone())
-    });
-    if let Some(project) = &compose {
-        restart::preflight(project)?;
-    }
+    let compose = compose_project(args, &plan)?;
     env_lock.ensure_publishable()?;
     let mut new_env = env.clone();
     for (key, value) in &plan.minted {
@@ -133,6 +123,23 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
         None => Vec::new(),
     };
     report(args, ui, &plan, false, &xacts, &restarted, plan_ms, started)
+}
+
+/// With `--restart`: the compose project recreating `plan`'s services, checked before anything
+/// changes (`docker compose` is there).
+fn compose_project(args: &RotateSecretsOptions, plan: &Plan) -> Result<Option<ComposeProject>> {
+    let compose = args.rotation.restart.then(|| {
+        ComposeProject::new(
+            &args.rotation.env_file,
+            &args.rotation.compose_file,
+            args.rotation.project_directory.as_deref(),
+        )
+        .recreating(plan.services.clone())
+    });
+    if let Some(project) = &compose {
+        restart::preflight(project)?;
+    }
+    Ok(compose)
 }
 
 fn ms_since(start: Instant) -> f64 {

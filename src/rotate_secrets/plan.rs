@@ -226,7 +226,7 @@ pub async fn database_steps(
         let supavisor = copy(CopyId::SupavisorPoolerPassword);
         match stored::locate(target, main, supavisor, lock).await {
             Ok(Some(location)) if values.scope.covers(&location.dbname) => {
-                steps.push(reset_supavisor(location.client(), &location.dbname).await?);
+                steps.push(reset_supavisor(location.client(), &location.dbname, lock).await?);
             }
             Ok(_) => {}
             Err((dbname, _)) if !values.scope.covers(&dbname) => {}
@@ -263,7 +263,7 @@ pub async fn database_steps(
         ));
     }
     if values.rotated("JWT_SECRET") && values.scope.covers(target.dbname()) {
-        for reset in stored::jwt_secret_settings(main)
+        for reset in stored::jwt_secret_settings(main, lock)
             .await
             .map_err(|reason| unreadable(copy(CopyId::JwtSecretSetting).place(), target.dbname(), &reason))?
         {
@@ -284,12 +284,10 @@ fn unreadable(place: String, dbname: &str, reason: &str) -> Error {
     ))
 }
 
-async fn reset_supavisor(client: &tokio_postgres::Client, dbname: &str) -> Result<Step> {
+async fn reset_supavisor(client: &tokio_postgres::Client, dbname: &str, lock: std::time::Duration) -> Result<Step> {
     let failed = |reason: String| Error::Database { step: "reading _supavisor's owner".into(), reason };
-    let rows = client
-        .query_typed("SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'", &[])
-        .await
-        .map_err(|e| failed(db::describe(&e)))?;
+    let sql = "SELECT pg_get_userbyid(nspowner)::text FROM pg_namespace WHERE nspname = '_supavisor'";
+    let rows = db::bounded_read(client, lock, sql, &[]).await.map_err(|e| failed(db::describe(&e)))?;
     let row = rows.first().ok_or_else(|| failed("_supavisor is gone".into()))?;
     let owner: String = row.try_get(0).map_err(|e| failed(db::describe(&e)))?;
     Ok(Step {

@@ -23,10 +23,11 @@ use crate::db::Target;
 use crate::envfile::{self, EnvFile, LockedEnv};
 use crate::error::{Error, ExitCode, Result};
 use crate::rotation::crash::CrashPoint;
+use crate::rotation::restart::{self, ComposeProject};
 use crate::rotation::xact::{self, Status, Xact};
 use crate::secret::Secret;
 use crate::stack::{copies, keys};
-use crate::ui::Ui;
+use crate::ui::{ReportFormat, Ui};
 
 /// Settles a pending file, if there is one: `Some(exit code)` when that ends the run.
 pub(super) async fn leftover(
@@ -35,6 +36,7 @@ pub(super) async fn leftover(
     env_lock: &LockedEnv,
     env: &EnvFile,
     crash: Option<CrashPoint>,
+    started: Instant,
 ) -> Result<Option<ExitCode>> {
     let Some(pending) = env_lock.read_pending()? else { return Ok(None) };
     let text = pending.render();
@@ -52,16 +54,19 @@ pub(super) async fn leftover(
         statuses.push(status_of(&client, x, args.rotation.lock_timeout, env_lock).await?);
     }
     if statuses.iter().all(|s| *s == Status::Committed) {
+        let plan = interrupted_plan(staged(env_lock, &pending, &text)?, Vec::new());
         if args.rotation.dry_run {
-            ui.info("an interrupted rotation committed: a real run would publish its .env and stop");
-            return Ok(Some(ExitCode::Success));
+            let said = "an interrupted rotation committed: a real run would publish its .env and stop";
+            return conclude(args, ui, &plan, &xacts, None, said, started).map(Some);
         }
+        let compose = super::compose_project(args, &plan)?;
         publish(env_lock)?;
-        ui.info(&format!(
-            "an interrupted rotation had committed: {} now holds its values (nothing else was done)",
+        let said = format!(
+            "an interrupted rotation of {} had committed: {} now holds its values (nothing else was rotated)",
+            plan.keys.join(", "),
             env_lock.path().display()
-        ));
-        return Ok(Some(ExitCode::Success));
+        );
+        return conclude(args, ui, &plan, &xacts, compose, &said, started).map(Some);
     }
     if statuses.iter().all(|s| *s == Status::Aborted) {
         if args.rotation.dry_run {
@@ -81,7 +86,7 @@ pub(super) async fn leftover(
         }
     }
     let partial = Partial { args, env_lock, env, pending: &pending, text: &text, committed, unfinished };
-    partial.finish(ui, &target, client, crash).await.map(Some)
+    partial.finish(ui, &target, client, crash, started).await.map(Some)
 }
 
 /// The status of `x`, waiting up to `limit` while it is still running. What cannot be told is
@@ -149,7 +154,14 @@ struct Partial<'a> {
 impl Partial<'_> {
     /// Plans the unfinished databases' steps again and runs them, then publishes (a dry run
     /// says so and stops).
-    async fn finish(&self, ui: &Ui, target: &Target, main: Client, crash: Option<CrashPoint>) -> Result<ExitCode> {
+    async fn finish(
+        &self,
+        ui: &Ui,
+        target: &Target,
+        main: Client,
+        crash: Option<CrashPoint>,
+        started: Instant,
+    ) -> Result<ExitCode> {
         let names = |xacts: &[Xact]| xacts.iter().map(|x| x.dbname.clone()).collect::<Vec<_>>().join(", ");
         let what = format!(
             "an interrupted rotation committed in database {} but not in {}",
@@ -159,12 +171,12 @@ impl Partial<'_> {
         let (plan, sessions) = self.plan(target, main).await.map_err(|err| self.unfinishable(&what, err))?;
         let env_path = self.env_lock.path().display().to_string();
         if self.args.rotation.dry_run {
-            ui.info(&format!(
+            let said = format!(
                 "{what}: a real run would finish it in {} and then publish {env_path} and stop:\n{}",
                 names(&self.unfinished),
                 plan.to_text(&env_path)
-            ));
-            return Ok(ExitCode::Success);
+            );
+            return conclude(self.args, ui, &plan, &self.committed, None, &said, started);
         }
         ui.info(&format!("{what}; finishing it:\n{}", plan.to_text(&env_path)));
         ui.confirm_typed(
@@ -173,6 +185,7 @@ impl Partial<'_> {
             &format!("finishing the interrupted rotation of {}", plan.keys.join(", ")),
             self.args.rotation.yes,
         )?;
+        let compose = super::compose_project(self.args, &plan).map_err(|err| self.unfinishable(&what, err))?;
         let finished = async {
             self.env_lock.ensure_publishable()?;
             let mut new_env = self.env.clone();
@@ -180,46 +193,31 @@ impl Partial<'_> {
                 new_env.set(&key, value.expose())?;
             }
             if plan.steps.is_empty() {
-                publish(self.env_lock)
+                publish(self.env_lock).map(|()| Vec::new())
             } else {
                 let run =
                     Transact { args: self.args, env_lock: self.env_lock, crash, committed_before: &self.committed };
-                run.run(self.env, &new_env, &plan, &sessions).await.map(|_| ())
+                run.run(self.env, &new_env, &plan, &sessions).await
             }
         };
-        finished.await.map_err(|err| self.unfinishable(&what, err))?;
-        ui.info(&format!(
-            "the interrupted rotation of {} is finished ({} database change(s) in {}); {env_path} holds its values; \
-             recreate: {}",
+        let xacts = finished.await.map_err(|err| self.unfinishable(&what, err))?;
+        let said = format!(
+            "the interrupted rotation of {} is finished ({} database change(s) in {}); {env_path} holds its values",
             plan.keys.join(", "),
             plan.steps.len(),
             names(&self.unfinished),
-            plan.services.join(" ")
-        ));
-        Ok(ExitCode::Success)
+        );
+        let all: Vec<Xact> = self.committed.iter().chain(&xacts).cloned().collect();
+        conclude(self.args, ui, &plan, &all, compose, &said, started)
     }
 
-    /// The keys the pending file changes, with their new values.
     fn staged(&self) -> Result<Vec<(String, Secret)>> {
-        let keys = envfile::staged_keys(self.text).ok_or_else(|| {
-            Error::Precondition(format!(
-                "{} does not record which keys it changes",
-                self.env_lock.pending_path().display()
-            ))
-        })?;
-        Ok(keys
-            .into_iter()
-            .filter_map(|key| {
-                let value = self.pending.get(&key).map(|v| Secret::new(v.to_owned()));
-                value.map(|value| (key, value))
-            })
-            .collect())
+        staged(self.env_lock, self.pending, self.text)
     }
 
     /// The steps of the unfinished databases, and a session on each.
     async fn plan(&self, target: &Target, main: Client) -> Result<(Plan, Vec<(String, Client)>)> {
-        let minted: Vec<(&'static str, Secret)> =
-            self.staged()?.into_iter().filter_map(|(key, value)| Some((keys::key(&key)?.key, value))).collect();
+        let minted = interrupted_plan(self.staged()?, Vec::new()).minted;
         let unfinished: Vec<String> = self.unfinished.iter().map(|x| x.dbname.clone()).collect();
         let (steps, _) = plan::database_steps(target, &main, self.env, &minted, Scope::Only(&unfinished)).await?;
         let mut sessions: Vec<(String, Client)> = Vec::new();
@@ -237,10 +235,7 @@ impl Partial<'_> {
             };
             sessions.push((dbname.clone(), client));
         }
-        let keys: Vec<&'static str> =
-            minted.iter().map(|(k, _)| *k).filter(|k| copies::rotated_here().any(|r| r == *k)).collect();
-        let services = plan::services(&minted);
-        Ok((Plan { keys, minted, steps, left_to_services: Vec::new(), services }, sessions))
+        Ok((interrupted_plan(self.staged()?, steps), sessions))
     }
 
     /// Why the run cannot be finished now, and the way out: the pending file is the only record
@@ -273,4 +268,56 @@ impl Partial<'_> {
             },
         }
     }
+}
+
+/// The keys a pending file changes (its record names them), with their new values.
+fn staged(env_lock: &LockedEnv, pending: &EnvFile, text: &str) -> Result<Vec<(String, Secret)>> {
+    let keys = envfile::staged_keys(text).ok_or_else(|| {
+        Error::Precondition(format!("{} does not record which keys it changes", env_lock.pending_path().display()))
+    })?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|key| {
+            let value = pending.get(&key).map(|v| Secret::new(v.to_owned()));
+            value.map(|value| (key, value))
+        })
+        .collect())
+}
+
+/// The plan of the interrupted run, as far as it is left: its keys, their new values, the
+/// services their readers are, and `steps`.
+fn interrupted_plan(staged: Vec<(String, Secret)>, steps: Vec<plan::Step>) -> Plan {
+    let minted: Vec<(&'static str, Secret)> =
+        staged.into_iter().filter_map(|(key, value)| Some((keys::key(&key)?.key, value))).collect();
+    let keys: Vec<&'static str> =
+        minted.iter().map(|(k, _)| *k).filter(|k| copies::rotated_here().any(|r| r == *k)).collect();
+    let services = plan::services(&minted);
+    Plan { keys, minted, steps, left_to_services: Vec::new(), services }
+}
+
+/// The end of a run that settled an interrupted one: `--restart` (checked before anything
+/// changed), then what was done, in words or as the JSON report.
+fn conclude(
+    args: &RotateSecretsOptions,
+    ui: &Ui,
+    plan: &Plan,
+    xacts: &[Xact],
+    compose: Option<ComposeProject>,
+    said: &str,
+    started: Instant,
+) -> Result<ExitCode> {
+    let restarted = match &compose {
+        Some(project) => restart::restart(project)?,
+        None => Vec::new(),
+    };
+    if args.rotation.format == ReportFormat::Json {
+        return super::report(args, ui, plan, args.rotation.dry_run, xacts, &restarted, 0.0, started);
+    }
+    let services = match restarted.as_slice() {
+        [] if args.rotation.dry_run => String::new(),
+        [] => format!("; recreate: {}", plan.services.join(" ")),
+        done => format!("; recreated: {}", done.join(" ")),
+    };
+    ui.info(&format!("{said}{services}"));
+    Ok(ExitCode::Success)
 }

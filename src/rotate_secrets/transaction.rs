@@ -130,7 +130,13 @@ async fn begin(args: &RotateSecretsOptions, sessions: &[(String, Client)]) -> Re
     for (i, (dbname, client)) in sessions.iter().enumerate() {
         let silenced_pid = silence::silence(client).await?;
         let last = i + 1 == sessions.len();
-        let sql = silence::begin_sql(args.rotation.lock_timeout, last, "txid_current()::text");
+        // Every statement after the first round trip bounded too (a server that stops answering).
+        let lock_timeout = args.rotation.lock_timeout;
+        let sql = format!(
+            "{}; {}",
+            silence::begin_sql(lock_timeout, last, "txid_current()::text"),
+            db::bound_transaction_sql(lock_timeout)
+        );
         let step =
             if last { "BEGIN and the rotation lock (on pg_authid; another rotation holds it?)" } else { "BEGIN" };
         let messages = client.simple_query(&sql).await.map_err(|e| failed(step, &e))?;

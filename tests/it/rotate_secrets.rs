@@ -40,6 +40,15 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A generated `.env` in a directory of its own, pointing at no database.
+fn generated_env() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = crate::common::tempdir();
+    let path = dir.path().join(".env");
+    let out = bin().arg("generate-keys").output().unwrap();
+    std::fs::write(&path, &out.stdout).unwrap();
+    (dir, path)
+}
+
 fn errors(env: &StackEnv) -> Vec<(String, String, Option<String>)> {
     let (_, report) = env.check_db();
     findings(&report).into_iter().filter(|(severity, _, _)| severity == "error").collect()
@@ -145,10 +154,7 @@ fn keys_without_database_copies_need_no_database() {
 
 #[test]
 fn a_refusal_and_a_key_of_another_command_leave_the_env_byte_identical() {
-    let dir = crate::common::tempdir();
-    let path = dir.path().join(".env");
-    let out = bin().arg("generate-keys").output().unwrap();
-    std::fs::write(&path, &out.stdout).unwrap();
+    let (_dir, path) = generated_env();
     let before = std::fs::read(&path).unwrap();
     let out = bin().args(["rotate-secrets", "SECRET_KEY_BASE", "--env-file"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(3), "no terminal, no --yes: {}", stderr(&out));
@@ -214,6 +220,8 @@ fn a_crash_after_staging_after_commit_or_after_publishing_converges() {
     }
 }
 
+// About 4 s on a quiet machine (over 5 s loaded): a cluster of its own, the crashed run, a dry
+// run, a finishing run refused by a held lock, the finishing run and check --db.
 #[test]
 fn a_crash_between_the_two_commits_is_finished_by_the_next_run() {
     let Some((pg, env, crypto)) = setup("a_crash_between_the_two_commits") else { return };
@@ -261,9 +269,24 @@ fn a_crash_between_the_two_commits_is_finished_by_the_next_run() {
     assert!(files().0 == before.0, "the .env is as it was");
     assert_eq!(staged("REALTIME_DB_ENC_KEY"), new_realtime, "the pending file keeps the new values");
 
-    // The next run finishes it (whatever it was asked), and does nothing else.
-    let out = rotate(&env, &["VAULT_ENC_KEY", "--yes"]);
+    // The next run finishes it (whatever it was asked), recreates the interrupted run's
+    // services, reports as any run, and does nothing else.
+    let (path_var, log) = fake_docker(env.dir.path());
+    let out = bin()
+        .args(["rotate-secrets", "VAULT_ENC_KEY", "--yes", "--restart", "--format", "json", "--sslmode", "disable"])
+        .arg("--env-file")
+        .arg(&env.path)
+        .env("PATH", &path_var)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["plan"]["database_changes"].as_array().map(Vec::len), Some(2), "{report}");
+    let databases: Vec<&str> =
+        report["transactions"].as_array().unwrap().iter().map(|x| x["database"].as_str().unwrap()).collect();
+    assert_eq!(databases, [pg.main_db(), pg.work_db()], "{report}");
+    let up = ups(&log);
+    assert!(up.len() == 1 && up[0].ends_with("realtime studio supavisor"), "{up:?}");
     assert!(!pending.exists());
     assert_eq!(
         (env.get("VAULT_ENC_KEY"), env.get("REALTIME_DB_ENC_KEY"), env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN")),
@@ -291,6 +314,10 @@ fn through_a_transaction_mode_pooler_the_copies_follow_and_the_pooled_session_co
 
     let url = format!("postgresql://{admin}:{admin_password}@127.0.0.1:{}/{}", bouncer.port, pg.main_db());
     let keys = ["VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN"];
+    // A dry run only reads, and leaves nothing set on the pooled server connections either.
+    let out = rotate(&env, &[&keys[..], &["--dry-run", "--db-url", &url]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(pooled(), before, "a dry run left a setting on the pooled server connection");
     let out = rotate(&env, &[&keys[..], &["--yes", "--db-url", &url]].concat());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (jwt, _) = realtime_values(&pg);
@@ -335,15 +362,12 @@ fn a_pooler_that_hands_the_transaction_another_server_session_is_refused_before_
     assert!(!log.contains("SET api_key") && !log.contains("SET jwt_secret"), "a copy's statement reached the log");
 }
 
-#[test]
-fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
-    let dir = crate::common::tempdir();
-    let path = dir.path().join(".env");
-    let out = bin().arg("generate-keys").output().unwrap();
-    std::fs::write(&path, &out.stdout).unwrap();
-    let bin_dir = dir.path().join("fakebin");
+/// A fake `docker` in `dir` that logs its calls and environment to `docker.log` and lists
+/// compose services: `(PATH with it first, the log)`.
+fn fake_docker(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+    let bin_dir = dir.join("fakebin");
     std::fs::create_dir_all(&bin_dir).unwrap();
-    let log = dir.path().join("docker.log");
+    let log = dir.join("docker.log");
     let script = format!(
         "#!/bin/sh\n{{ printf 'CALL %s\\n' \"$*\"; env | sed 's/^/ENV /'; }} >> '{}'\n\
          case \"$*\" in *'config --services'*) printf 'db\\nauth\\nrest\\nrealtime\\nsupavisor\\nstorage\\nminio\\nstudio\\n' ;; esac\nexit 0\n",
@@ -352,7 +376,19 @@ fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
     let docker = bin_dir.join("docker");
     std::fs::write(&docker, script).unwrap();
     std::fs::set_permissions(&docker, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path_var = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    (format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()), log)
+}
+
+/// The `docker compose up` calls in the fake docker's log.
+fn ups(log: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter(|l| l.starts_with("CALL ") && l.contains(" up -d")).map(str::to_owned).collect()
+}
+
+#[test]
+fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
+    let (dir, path) = generated_env();
+    let (path_var, log) = fake_docker(dir.path());
     let out = bin()
         .args(["rotate-secrets", "SECRET_KEY_BASE", "MINIO_ROOT_PASSWORD", "--yes", "--restart", "--env-file"])
         .arg(&path)
@@ -362,7 +398,7 @@ fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = std::fs::read_to_string(&log).unwrap();
-    let up: Vec<&str> = text.lines().filter(|l| l.starts_with("CALL ") && l.contains(" up -d")).collect();
+    let up = ups(&log);
     assert_eq!(up.len(), 1, "{text}");
     assert!(up[0].ends_with("--force-recreate minio realtime supavisor"), "{}", up[0]);
     assert!(!text.contains("ENV SECRET_KEY_BASE="), "the .env's keys are not in compose's environment");
