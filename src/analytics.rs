@@ -52,6 +52,9 @@ impl std::fmt::Display for Unsupported {
     }
 }
 
+/// The table, as `(schema, name)`.
+const TABLE: (&str, &str) = ("_analytics", "source_backends");
+
 /// The `pg_attribute` rows of the table's columns (catalogs only: cheap on a fresh session,
 /// and readable without rights on the schema).
 const COLUMN_OF_TABLE: &str = "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
@@ -185,30 +188,22 @@ pub enum Found {
 }
 
 /// Finds the table in the first database that has it, the internals database first and then
-/// the one `target` opens (older stacks), and reads its postgres backends; every statement is
-/// bounded by `lock_timeout`. `main` is a session already open on `target`'s database.
+/// the one `target` opens (older stacks), in the order of [`internals_candidates`], and reads its
+/// postgres backends; every statement is bounded by `lock_timeout`. `main` is a session already
+/// open on `target`'s database.
 pub async fn find_and_read(target: &Target, main: &Client, lock_timeout: Duration) -> Found {
-    for dbname in internals_candidates(target.dbname()) {
-        let own;
-        let client = if dbname == target.dbname() {
-            main
-        } else {
-            match target.in_database(dbname).connect().await {
-                Ok(client) => {
-                    own = client;
-                    &own
-                }
-                // No internals database (older stacks), or it refuses this role: look further.
-                Err(_) => continue,
-            }
-        };
-        match read_in(client, lock_timeout).await {
-            Ok(Some(backends)) => return Found::Backends { dbname: dbname.to_owned(), backends },
-            Ok(None) => {}
-            Err(reason) => return Found::Unreadable { dbname: dbname.to_owned(), reason },
-        }
+    let candidates = internals_candidates(target.dbname());
+    let located = match db::find_table(target, main, candidates, TABLE, lock_timeout).await {
+        Ok(Some(located)) => located,
+        Ok(None) => return Found::Absent,
+        Err((dbname, err)) => return Found::Unreadable { dbname, reason: db::describe(&err) },
+    };
+    match read_in(located.client(), lock_timeout).await {
+        Ok(Some(backends)) => Found::Backends { dbname: located.dbname, backends },
+        // Dropped between the look and the read.
+        Ok(None) => Found::Absent,
+        Err(reason) => Found::Unreadable { dbname: located.dbname, reason },
     }
-    Found::Absent
 }
 
 /// The postgres backends of the database `client` is in; `None` when the table is not there.

@@ -487,6 +487,72 @@ pub async fn bounded_read(
     Ok(rows)
 }
 
+/// A session on the database [`find_table`] found: the caller's own, or one opened for it.
+pub struct Located<'a> {
+    /// The database's name.
+    pub dbname: String,
+    session: LocatedSession<'a>,
+}
+
+enum LocatedSession<'a> {
+    Borrowed(&'a Client),
+    Owned(Client),
+}
+
+impl<'a> Located<'a> {
+    /// The caller's own session on `dbname`.
+    pub fn borrowed(dbname: &str, client: &'a Client) -> Self {
+        Located { dbname: dbname.to_owned(), session: LocatedSession::Borrowed(client) }
+    }
+
+    /// The session.
+    pub fn client(&self) -> &Client {
+        match &self.session {
+            LocatedSession::Borrowed(client) => client,
+            LocatedSession::Owned(client) => client,
+        }
+    }
+}
+
+/// The first of `candidates` (database names of `target`'s server, in the order to look) whose
+/// catalogs hold the table `schema.table`, with a session on it. `main` is a session already
+/// open on `target`'s database; any other candidate is connected to, and skipped when that
+/// fails (a database that does not exist, or refuses the role). Each look is one bounded read
+/// ([`bounded_read`]) of the catalogs, which need no rights on the schema. A failed look stops
+/// the walk with the database it failed in.
+pub async fn find_table<'a, 'n>(
+    target: &Target,
+    main: &'a Client,
+    candidates: impl IntoIterator<Item = &'n str>,
+    (schema, table): (&str, &str),
+    lock_timeout: Duration,
+) -> std::result::Result<Option<Located<'a>>, (String, tokio_postgres::Error)> {
+    use tokio_postgres::types::Type;
+    const HOLDS_TABLE: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)";
+    for dbname in candidates {
+        let located = if dbname == target.dbname() {
+            Located::borrowed(dbname, main)
+        } else {
+            match target.in_database(dbname).connect().await {
+                Ok(client) => Located { dbname: dbname.to_owned(), session: LocatedSession::Owned(client) },
+                Err(_) => continue,
+            }
+        };
+        let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 2] =
+            [(&schema, Type::TEXT), (&table, Type::TEXT)];
+        let holds = bounded_read(located.client(), lock_timeout, HOLDS_TABLE, &params)
+            .await
+            .and_then(|rows| rows.first().map_or(Ok(false), |row| row.try_get::<_, bool>(0)));
+        match holds {
+            Ok(true) => return Ok(Some(located)),
+            Ok(false) => {}
+            Err(err) => return Err((located.dbname, err)),
+        }
+    }
+    Ok(None)
+}
+
 /// Whether the server refused the login itself: 28P01 is a rejected password, 28000 an unknown
 /// role or no `pg_hba.conf` entry (under SCRAM an absent role answers 28P01 too).
 pub fn is_auth_failure_code(code: &str) -> bool {

@@ -13,32 +13,9 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 use zeroize::Zeroizing;
 
-use crate::db::{self, Target};
+use crate::db::{self, Located as Location, Target};
 use crate::secret::Secret;
 use crate::stack::copies::{Copy, CopyId, Database, LOGFLARE_TOKENS, REALTIME_CDC_EXTENSION, REALTIME_SEEDED_TENANT};
-use crate::stack::internals::internals_candidates;
-
-/// A session on the database that holds a table: the caller's own, or one opened for it.
-pub struct Location<'a> {
-    /// The database's name.
-    pub dbname: String,
-    session: Session<'a>,
-}
-
-enum Session<'a> {
-    Borrowed(&'a Client),
-    Owned(Client),
-}
-
-impl Location<'_> {
-    /// The session.
-    pub fn client(&self) -> &Client {
-        match &self.session {
-            Session::Borrowed(client) => client,
-            Session::Owned(client) => client,
-        }
-    }
-}
 
 /// Where a copy's table is, and what was read there.
 pub enum Found<T> {
@@ -60,46 +37,19 @@ pub enum Found<T> {
     },
 }
 
-/// The databases a copy's table can be in, in the order to look.
-fn candidates<'t>(target: &'t Target, copy: &Copy) -> Vec<&'t str> {
-    match copy.database {
-        Database::Internals => internals_candidates(target.dbname()).collect(),
-        Database::Main | Database::Cluster => vec![target.dbname()],
-    }
-}
-
-/// Finds the first candidate database holding `copy`'s table. `main` is a session already open
-/// on `target`'s database; every session used is bounded by `lock_timeout`.
+/// Finds the first database that holds `copy`'s table, in the order of
+/// [`Database::candidates`]. `main` is a session already open on `target`'s database; every
+/// look is bounded by `lock_timeout`.
 pub async fn locate<'a>(
     target: &Target,
     main: &'a Client,
     copy: &Copy,
     lock_timeout: Duration,
 ) -> Result<Option<Location<'a>>, (String, String)> {
-    let qualified = format!("{}.{}", quote_ident(copy.schema), quote_ident(copy.table));
-    for dbname in candidates(target, copy) {
-        let location = if dbname == target.dbname() {
-            Location { dbname: dbname.to_owned(), session: Session::Borrowed(main) }
-        } else {
-            match target.in_database(dbname).connect().await {
-                Ok(client) => Location { dbname: dbname.to_owned(), session: Session::Owned(client) },
-                // No internals database (older stacks), or it refuses this role: look further.
-                Err(_) => continue,
-            }
-        };
-        let client = location.client();
-        let exists = async {
-            let sql = "SELECT to_regclass($1) IS NOT NULL";
-            let rows = db::bounded_read(client, lock_timeout, sql, &[(&qualified, Type::TEXT)]).await?;
-            Ok(rows.first().map(|row| row.try_get::<_, bool>(0)).transpose()?.unwrap_or(false))
-        };
-        match exists.await {
-            Ok(true) => return Ok(Some(location)),
-            Ok(false) => {}
-            Err(err) => return Err((dbname.to_owned(), db::describe(&err))),
-        }
-    }
-    Ok(None)
+    let candidates = copy.database.candidates(target.dbname());
+    db::find_table(target, main, candidates, (copy.schema, copy.table), lock_timeout)
+        .await
+        .map_err(|(dbname, err)| (dbname, db::describe(&err)))
 }
 
 /// The rows `sql` returns where `copy`'s table is, each made by `row`: an unnamed statement in a
@@ -318,7 +268,7 @@ async fn held_on(
         }
         let Some(sql) = trap_count_sql(copy) else { continue };
         let location = if copy.database == Database::Cluster {
-            Some(Location { dbname: target.dbname().to_owned(), session: Session::Borrowed(main) })
+            Some(Location::borrowed(target.dbname(), main))
         } else {
             locate(target, main, copy, lock_timeout).await.map_err(|(db, reason)| format!("{db}: {reason}"))?
         };

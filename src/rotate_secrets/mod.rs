@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio_postgres::Client;
 
 use crate::db::{self, Target};
-use crate::envfile::EnvFile;
+use crate::envfile::{EnvFile, LockedEnv};
 use crate::error::{ExitCode, Result};
 use crate::rotation::crash::{self, CrashPoint};
 use crate::rotation::restart::{self, ComposeProject};
@@ -70,13 +70,41 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
     if let Some(done) = settle::leftover(args, ui, &env_lock, &env, crash, started).await? {
         return Ok(done);
     }
-    let minted = plan::mint(&env, &keys)?;
+    let (plan, sessions) = make_plan(args, ui, &env, keys).await?;
+    let plan_ms = ms_since(started);
+    if args.rotation.dry_run {
+        return report(args, ui, &plan, true, &[], &[], plan_ms, started);
+    }
+    confirm(args, ui, &plan)?;
+    let compose = compose_project(args, &plan)?;
+    env_lock.ensure_publishable()?;
+    let xacts = apply(args, &env_lock, &env, &plan, sessions, crash).await?;
+    crash::at(crash, CrashPoint::Published);
+    let restarted = match &compose {
+        Some(project) => restart::restart(project)?,
+        None => Vec::new(),
+    };
+    report(args, ui, &plan, false, &xacts, &restarted, plan_ms, started)
+}
+
+/// A session on one database, by name.
+type Session = (String, Client);
+
+/// The plan: the new values and, when a minted key has copies in the database, the steps there
+/// with a session on the main database and on every other database a step runs in.
+async fn make_plan(
+    args: &RotateSecretsOptions,
+    ui: &Ui,
+    env: &EnvFile,
+    keys: Vec<&'static str>,
+) -> Result<(Plan, Vec<Session>)> {
+    let minted = plan::mint(env, &keys)?;
     let needs_database = minted.iter().any(|(key, _)| copies::has_database_copies(key));
-    let mut sessions: Vec<(String, Client)> = Vec::new();
-    let (steps, left) = if needs_database {
-        let target = resolve_target(args, &env, ui)?;
+    let mut sessions: Vec<Session> = Vec::new();
+    let (steps, left_to_services) = if needs_database {
+        let target = resolve_target(args, env, ui)?;
         let main = target.connect().await?;
-        let found = plan::database_steps(&target, &main, &env, &minted, Scope::All).await?;
+        let found = plan::database_steps(&target, &main, env, &minted, Scope::All).await?;
         sessions.push((target.dbname().to_owned(), main));
         for dbname in found.0.iter().map(|s| s.dbname.clone()) {
             if !sessions.iter().any(|(d, _)| *d == dbname) {
@@ -88,11 +116,11 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
         (Vec::new(), Vec::new())
     };
     let services = plan::services(&minted);
-    let plan = Plan { keys, minted, steps, left_to_services: left, services };
-    let plan_ms = ms_since(started);
-    if args.rotation.dry_run {
-        return report(args, ui, &plan, true, &[], &[], plan_ms, started);
-    }
+    Ok((Plan { keys, minted, steps, left_to_services, services }, sessions))
+}
+
+/// The plan shown (unless JSON was asked for with `--yes`), then the typed confirmation.
+fn confirm(args: &RotateSecretsOptions, ui: &Ui, plan: &Plan) -> Result<()> {
     if args.rotation.format == ReportFormat::Text || !args.rotation.yes {
         ui.info(&plan.to_text(&args.rotation.env_file.display().to_string()));
     }
@@ -101,28 +129,32 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
         &[],
         &format!("rotating {} and rewriting {}", plan.keys.join(", "), args.rotation.env_file.display()),
         args.rotation.yes,
-    )?;
-    let compose = compose_project(args, &plan)?;
-    env_lock.ensure_publishable()?;
+    )
+}
+
+/// The new `.env` published: in one atomic rewrite when the plan changes nothing in the
+/// database, else through one transaction per database that a step runs in (`transaction`).
+/// Returns those transactions.
+async fn apply(
+    args: &RotateSecretsOptions,
+    env_lock: &LockedEnv,
+    env: &EnvFile,
+    plan: &Plan,
+    sessions: Vec<Session>,
+    crash: Option<CrashPoint>,
+) -> Result<Vec<Xact>> {
     let mut new_env = env.clone();
     for (key, value) in &plan.minted {
         new_env.set(key, value.expose())?;
     }
-    let xacts = if plan.steps.is_empty() {
+    if plan.steps.is_empty() {
         env_lock.write(&new_env)?;
-        Vec::new()
-    } else {
-        let sessions: Vec<(String, Client)> =
-            sessions.into_iter().filter(|(d, _)| plan.steps.iter().any(|s| s.dbname == *d)).collect();
-        let run = Transact { args, env_lock: &env_lock, crash, committed_before: &[] };
-        run.run(&env, &new_env, &plan, &sessions).await?
-    };
-    crash::at(crash, CrashPoint::Published);
-    let restarted = match &compose {
-        Some(project) => restart::restart(project)?,
-        None => Vec::new(),
-    };
-    report(args, ui, &plan, false, &xacts, &restarted, plan_ms, started)
+        return Ok(Vec::new());
+    }
+    let sessions: Vec<Session> =
+        sessions.into_iter().filter(|(d, _)| plan.steps.iter().any(|s| s.dbname == *d)).collect();
+    let run = Transact { args, env_lock, crash, committed_before: &[] };
+    run.run(env, &new_env, plan, &sessions).await
 }
 
 /// With `--restart`: the compose project recreating `plan`'s services, checked before anything

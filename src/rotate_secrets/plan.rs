@@ -210,7 +210,8 @@ impl Scope<'_> {
 }
 
 /// Looks at the copies in the database and decides each step. `main` is a session on `target`;
-/// `env` holds the values the copies in `scope` are under now, `minted` the new ones.
+/// `env` holds the values the copies in `scope` are under now, `minted` the new ones. Returns
+/// the steps and the copies left to their services.
 pub async fn database_steps(
     target: &Target,
     main: &tokio_postgres::Client,
@@ -219,42 +220,16 @@ pub async fn database_steps(
     scope: Scope<'_>,
 ) -> Result<(Vec<Step>, Vec<String>)> {
     let values = Values { env, minted, scope };
-    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
     let mut steps = Vec::new();
     let mut left = Vec::new();
     if values.rotated(VAULT_ENC_KEY) {
-        let supavisor = copy(CopyId::SupavisorPoolerPassword);
-        match stored::locate(target, main, supavisor, lock).await {
-            Ok(Some(location)) if values.scope.covers(&location.dbname) => {
-                steps.push(reset_supavisor(location.client(), &location.dbname, lock).await?);
-            }
-            Ok(_) => {}
-            Err((dbname, _)) if !values.scope.covers(&dbname) => {}
-            Err((dbname, reason)) => return Err(unreadable(supavisor.place(), &dbname, &reason)),
-        }
+        steps.extend(supavisor_step(target, main, &values).await?);
     }
     if values.rotated(REALTIME_DB_ENC_KEY) || values.rotated("JWT_SECRET") {
         realtime_steps(target, main, &values, &mut steps, &mut left).await?;
     }
     if values.rotated("LOGFLARE_PUBLIC_ACCESS_TOKEN") {
-        let api_key = copy(CopyId::LogflareUserApiKey);
-        match values.scope.keep(stored::logflare_users(target, main, api_key, lock).await) {
-            Found::Absent => {}
-            Found::Unreadable { dbname, reason } => return Err(unreadable(api_key.place(), &dbname, &reason)),
-            Found::Rows { dbname, rows } => {
-                let old = values.old("LOGFLARE_PUBLIC_ACCESS_TOKEN").unwrap_or_default();
-                let new = values.after("LOGFLARE_PUBLIC_ACCESS_TOKEN").unwrap_or_default();
-                for user in rows.iter().filter(|u| crypto::same_secret(u.api_key.expose().as_bytes(), &old)) {
-                    steps.push(Step {
-                        dbname: dbname.clone(),
-                        what: format!("{} of user {}: the new public token", api_key.place(), user.id),
-                        sql: "UPDATE _analytics.users SET api_key = $1, updated_at = now() WHERE id = $2::text::bigint"
-                            .to_owned(),
-                        params: vec![Secret::new(new.clone()), Secret::new(user.id.to_string())],
-                    });
-                }
-            }
-        }
+        steps.extend(logflare_api_key_steps(target, main, &values).await?);
     }
     if values.rotated("LOGFLARE_PUBLIC_ACCESS_TOKEN") || values.rotated("LOGFLARE_PRIVATE_ACCESS_TOKEN") {
         left.push(format!(
@@ -263,19 +238,69 @@ pub async fn database_steps(
         ));
     }
     if values.rotated("JWT_SECRET") && values.scope.covers(target.dbname()) {
-        for reset in stored::jwt_secret_settings(main, lock)
-            .await
-            .map_err(|reason| unreadable(copy(CopyId::JwtSecretSetting).place(), target.dbname(), &reason))?
-        {
-            steps.push(Step {
-                dbname: target.dbname().to_owned(),
-                what: format!("{} {}: removed", stored::JWT_SECRET_SETTING, reset.place()),
-                sql: reset.reset_sql(),
-                params: Vec::new(),
-            });
-        }
+        steps.extend(jwt_secret_setting_steps(target, main).await?);
     }
     Ok((steps, left))
+}
+
+/// A new `VAULT_ENC_KEY`: `_supavisor` reset where it is (Supavisor re-seeds it at its start).
+async fn supavisor_step(target: &Target, main: &tokio_postgres::Client, values: &Values<'_>) -> Result<Option<Step>> {
+    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
+    let supavisor = copy(CopyId::SupavisorPoolerPassword);
+    match stored::locate(target, main, supavisor, lock).await {
+        Ok(Some(location)) if values.scope.covers(&location.dbname) => {
+            Ok(Some(reset_supavisor(location.client(), &location.dbname, lock).await?))
+        }
+        Ok(_) => Ok(None),
+        Err((dbname, _)) if !values.scope.covers(&dbname) => Ok(None),
+        Err((dbname, reason)) => Err(unreadable(supavisor.place(), &dbname, &reason)),
+    }
+}
+
+/// A new public Logflare token: the default user's legacy API key, where it holds the old token.
+async fn logflare_api_key_steps(
+    target: &Target,
+    main: &tokio_postgres::Client,
+    values: &Values<'_>,
+) -> Result<Vec<Step>> {
+    let api_key = copy(CopyId::LogflareUserApiKey);
+    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
+    let found = values.scope.keep(stored::logflare_users(target, main, api_key, lock).await);
+    let Some((dbname, rows)) = rows_or_refusal(found, api_key)? else { return Ok(Vec::new()) };
+    let old = values.old("LOGFLARE_PUBLIC_ACCESS_TOKEN").unwrap_or_default();
+    let new = values.after("LOGFLARE_PUBLIC_ACCESS_TOKEN").unwrap_or_default();
+    let holding_old = rows.iter().filter(|u| crypto::same_secret(u.api_key.expose().as_bytes(), &old));
+    let steps = holding_old.map(|user| Step {
+        dbname: dbname.clone(),
+        what: format!("{} of user {}: the new public token", api_key.place(), user.id),
+        sql: "UPDATE _analytics.users SET api_key = $1, updated_at = now() WHERE id = $2::text::bigint".to_owned(),
+        params: vec![Secret::new(new.clone()), Secret::new(user.id.to_string())],
+    });
+    Ok(steps.collect())
+}
+
+/// A new `JWT_SECRET`: every database or role setting of `app.settings.jwt_secret` removed.
+async fn jwt_secret_setting_steps(target: &Target, main: &tokio_postgres::Client) -> Result<Vec<Step>> {
+    let settings = stored::jwt_secret_settings(main, db::DEFAULT_LOCK_TIMEOUT.get())
+        .await
+        .map_err(|reason| unreadable(copy(CopyId::JwtSecretSetting).place(), target.dbname(), &reason))?;
+    let steps = settings.iter().map(|reset| Step {
+        dbname: target.dbname().to_owned(),
+        what: format!("{} {}: removed", stored::JWT_SECRET_SETTING, reset.place()),
+        sql: reset.reset_sql(),
+        params: Vec::new(),
+    });
+    Ok(steps.collect())
+}
+
+/// The rows found and their database; `None` when the table is absent; a refusal when it could
+/// not be read (its copy could not be followed).
+fn rows_or_refusal<T>(found: Found<T>, copy: &copies::Copy) -> Result<Option<(String, Vec<T>)>> {
+    match found {
+        Found::Absent => Ok(None),
+        Found::Unreadable { dbname, reason } => Err(unreadable(copy.place(), &dbname, &reason)),
+        Found::Rows { dbname, rows } => Ok(Some((dbname, rows))),
+    }
 }
 
 fn unreadable(place: String, dbname: &str, reason: &str) -> Error {
@@ -313,69 +338,96 @@ async fn realtime_steps(
     steps: &mut Vec<Step>,
     left: &mut Vec<String>,
 ) -> Result<()> {
-    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
-    let (old_key, new_key) = (values.realtime_key(false), values.realtime_key(true));
-    let tenants = copy(CopyId::RealtimeTenantJwtSecret);
-    match values.scope.keep(stored::realtime_tenants(target, main, tenants, lock).await) {
-        Found::Absent => {}
-        Found::Unreadable { dbname, reason } => return Err(unreadable(tenants.place(), &dbname, &reason)),
-        Found::Rows { dbname, rows } => {
-            for tenant in rows {
-                let Some(stored) = tenant.jwt_secret else { continue };
-                let what = format!("{} of tenant {}", tenants.place(), printable(&tenant.external_id));
-                let plain = match reencryptable(stored.expose(), &old_key, &tenant.external_id, &what, left)? {
-                    Some(plain) => plain,
-                    None => continue,
-                };
-                let text = if values.rotated("JWT_SECRET") {
-                    values.after("JWT_SECRET").unwrap_or_default()
-                } else {
-                    String::from_utf8_lossy(&plain).into_owned()
-                };
-                let new_stored = crypto::realtime::encrypt(new_key.as_bytes(), text.as_bytes()).map_err(key_error)?;
-                steps.push(Step {
-                    dbname: dbname.clone(),
-                    what: format!("{what}: re-encrypted"),
-                    sql: "UPDATE _realtime.tenants SET jwt_secret = $1, updated_at = now() WHERE external_id = $2"
-                        .to_owned(),
-                    params: vec![Secret::new(new_stored), Secret::new(tenant.external_id.clone())],
-                });
-            }
-        }
-    }
-    if old_key == new_key {
-        return Ok(());
-    }
-    for id in [CopyId::RealtimeDbPassword, CopyId::RealtimeDbConnection] {
-        let settings = copy(id);
-        match values.scope.keep(stored::realtime_settings(target, main, settings, lock).await) {
-            Found::Absent => {}
-            Found::Unreadable { dbname, reason } => return Err(unreadable(settings.place(), &dbname, &reason)),
-            Found::Rows { dbname, rows } => {
-                for setting in rows {
-                    let what = format!(
-                        "_realtime.extensions.settings {} of tenant {}",
-                        printable(&setting.field),
-                        printable(&setting.tenant)
-                    );
-                    let Some(plain) = reencryptable(setting.stored.expose(), &old_key, &setting.tenant, &what, left)?
-                    else {
-                        continue;
-                    };
-                    let new_stored = crypto::realtime::encrypt(new_key.as_bytes(), &plain).map_err(key_error)?;
-                    steps.push(Step {
-                        dbname: dbname.clone(),
-                        what: format!("{what}: re-encrypted"),
-                        sql: "UPDATE _realtime.extensions SET settings = jsonb_set(settings::jsonb, ARRAY[$2], to_jsonb($1::text)), \
-                              updated_at = now() WHERE type = 'postgres_cdc_rls' AND tenant_external_id = $3"
-                            .to_owned(),
-                        params: vec![Secret::new(new_stored), Secret::new(setting.field.clone()), Secret::new(setting.tenant.clone())],
-                    });
-                }
-            }
+    let keys = RealtimeKeys { old: values.realtime_key(false), new: values.realtime_key(true) };
+    steps.extend(realtime_tenant_steps(target, main, values, &keys, left).await?);
+    if keys.old != keys.new {
+        for id in [CopyId::RealtimeDbPassword, CopyId::RealtimeDbConnection] {
+            steps.extend(realtime_setting_steps(target, main, values, copy(id), &keys, left).await?);
         }
     }
     Ok(())
+}
+
+/// `REALTIME_DB_ENC_KEY` (or upstream's fallback) before and after the run.
+struct RealtimeKeys {
+    old: String,
+    new: String,
+}
+
+/// Each tenant's `jwt_secret` under the new key: the new `JWT_SECRET` when that rotates, else
+/// the same secret re-encrypted.
+async fn realtime_tenant_steps(
+    target: &Target,
+    main: &tokio_postgres::Client,
+    values: &Values<'_>,
+    keys: &RealtimeKeys,
+    left: &mut Vec<String>,
+) -> Result<Vec<Step>> {
+    let tenants = copy(CopyId::RealtimeTenantJwtSecret);
+    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
+    let found = values.scope.keep(stored::realtime_tenants(target, main, tenants, lock).await);
+    let Some((dbname, rows)) = rows_or_refusal(found, tenants)? else { return Ok(Vec::new()) };
+    let mut steps = Vec::new();
+    for tenant in rows {
+        let Some(stored) = tenant.jwt_secret else { continue };
+        let what = format!("{} of tenant {}", tenants.place(), printable(&tenant.external_id));
+        let Some(plain) = reencryptable(stored.expose(), &keys.old, &tenant.external_id, &what, left)? else {
+            continue;
+        };
+        let text = if values.rotated("JWT_SECRET") {
+            values.after("JWT_SECRET").unwrap_or_default()
+        } else {
+            String::from_utf8_lossy(&plain).into_owned()
+        };
+        let new_stored = crypto::realtime::encrypt(keys.new.as_bytes(), text.as_bytes()).map_err(key_error)?;
+        steps.push(Step {
+            dbname: dbname.clone(),
+            what: format!("{what}: re-encrypted"),
+            sql: "UPDATE _realtime.tenants SET jwt_secret = $1, updated_at = now() WHERE external_id = $2".to_owned(),
+            params: vec![Secret::new(new_stored), Secret::new(tenant.external_id.clone())],
+        });
+    }
+    Ok(steps)
+}
+
+/// The encrypted fields of `settings` (a `postgres_cdc_rls` row's) re-encrypted under the new key.
+async fn realtime_setting_steps(
+    target: &Target,
+    main: &tokio_postgres::Client,
+    values: &Values<'_>,
+    settings: &copies::Copy,
+    keys: &RealtimeKeys,
+    left: &mut Vec<String>,
+) -> Result<Vec<Step>> {
+    let lock = db::DEFAULT_LOCK_TIMEOUT.get();
+    let found = values.scope.keep(stored::realtime_settings(target, main, settings, lock).await);
+    let Some((dbname, rows)) = rows_or_refusal(found, settings)? else { return Ok(Vec::new()) };
+    let mut steps = Vec::new();
+    for setting in rows {
+        let what = format!(
+            "_realtime.extensions.settings {} of tenant {}",
+            printable(&setting.field),
+            printable(&setting.tenant)
+        );
+        let Some(plain) = reencryptable(setting.stored.expose(), &keys.old, &setting.tenant, &what, left)? else {
+            continue;
+        };
+        let new_stored = crypto::realtime::encrypt(keys.new.as_bytes(), &plain).map_err(key_error)?;
+        steps.push(Step {
+            dbname: dbname.clone(),
+            what: format!("{what}: re-encrypted"),
+            sql:
+                "UPDATE _realtime.extensions SET settings = jsonb_set(settings::jsonb, ARRAY[$2], to_jsonb($1::text)), \
+                  updated_at = now() WHERE type = 'postgres_cdc_rls' AND tenant_external_id = $3"
+                    .to_owned(),
+            params: vec![
+                Secret::new(new_stored),
+                Secret::new(setting.field.clone()),
+                Secret::new(setting.tenant.clone()),
+            ],
+        });
+    }
+    Ok(steps)
 }
 
 fn key_error(err: CipherError) -> Error {

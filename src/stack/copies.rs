@@ -45,6 +45,8 @@
 //!   init): `ALTER DATABASE postgres SET "app.settings.jwt_secret"` at first start only, readable
 //!   by every role of that database and never updated.
 
+use super::internals::internals_candidates;
+
 /// Which database of the server holds a copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Database {
@@ -55,6 +57,17 @@ pub enum Database {
     Internals,
     /// Server-wide (`pg_db_role_setting`).
     Cluster,
+}
+
+impl Database {
+    /// The databases of the server that can hold a copy kept in this one, in the order to look:
+    /// the internal schemas' ([`internals_candidates`]) or `main` itself.
+    pub fn candidates(self, main: &str) -> Vec<&str> {
+        match self {
+            Database::Internals => internals_candidates(main).collect(),
+            Database::Main | Database::Cluster => vec![main],
+        }
+    }
 }
 
 /// How a copy is stored.
