@@ -178,6 +178,9 @@ impl Partial<'_> {
             );
             return conclude(self.args, ui, &plan, &self.committed, None, &said, started);
         }
+        // Every pre-flight before the question: an operator who types "yes" is not refused afterwards.
+        let compose = super::compose_project(self.args, &plan).map_err(|err| self.unfinishable(&what, err))?;
+        self.env_lock.ensure_publishable().map_err(|err| self.unfinishable(&what, err.into()))?;
         ui.info(&format!("{what}; finishing it:\n{}", plan.to_text(&env_path)));
         ui.confirm_typed(
             "Finish the interrupted rotation now?",
@@ -185,9 +188,7 @@ impl Partial<'_> {
             &format!("finishing the interrupted rotation of {}", plan.keys.join(", ")),
             self.args.rotation.yes,
         )?;
-        let compose = super::compose_project(self.args, &plan).map_err(|err| self.unfinishable(&what, err))?;
         let finished = async {
-            self.env_lock.ensure_publishable()?;
             let mut new_env = self.env.clone();
             for (key, value) in self.staged()? {
                 new_env.set(&key, value.expose())?;

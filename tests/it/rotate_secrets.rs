@@ -384,6 +384,39 @@ fn a_pooler_that_hands_the_transaction_another_server_session_is_refused_before_
     assert!(!log.contains("SET api_key") && !log.contains("SET jwt_secret"), "a copy's statement reached the log");
 }
 
+/// Finishing an interrupted run runs its pre-flights before its question too: an immutable `.env`
+/// is refused (exit 4: the run stays half done, the pending file kept) without asking.
+#[test]
+fn finishing_an_interrupted_run_refuses_an_env_that_could_not_be_published_before_the_question() {
+    let Some((_pg, env, _crypto)) = setup("finishing_refuses_before_the_question") else { return };
+    let out = bin()
+        .args(["rotate-secrets", "VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "--yes"])
+        .args(["--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .env("PMOVES_SECRETS_CRASH_AT", "between-commits")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "the crash point aborts");
+    let pending = env.path.with_file_name(".env.pending");
+    let files = || (std::fs::read(&env.path).unwrap(), std::fs::read(&pending).unwrap());
+    let before = files();
+    let chattr = |flag: &str| std::process::Command::new("chattr").arg(flag).arg(&env.path).status();
+    if !chattr("+i").is_ok_and(|status| status.success()) {
+        crate::common::skipped("chattr +i is not possible here");
+        return;
+    }
+    let mut session =
+        crate::common::spawn_in_pty(&["rotate-secrets", "VAULT_ENC_KEY", "--sslmode", "disable"], &env.path);
+    let said = session.exp_eof();
+    chattr("-i").expect("chattr -i");
+    let said = said.expect("exits without asking");
+    let code = crate::common::pty_exit_code(&mut session);
+    assert!(!said.contains("Finish the interrupted rotation now?"), "asked before refusing: {said}");
+    assert_eq!(code, 4, "{said}");
+    assert!(said.contains("immutable"), "{said}");
+    assert!(files() == before, "the .env and the pending file are as they were");
+}
+
 /// A fake `docker` in `dir` that logs its calls and environment to `docker.log` and lists
 /// compose services: `(PATH with it first, the log)`.
 fn fake_docker(dir: &std::path::Path) -> (String, std::path::PathBuf) {
