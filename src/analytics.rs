@@ -91,8 +91,9 @@ pub fn url_columns(exists: bool, config_type: Option<&str>, has_url: bool) -> Re
 
 /// Reads the layout of the table in the database `client` is connected to.
 pub async fn layout(client: &Client) -> Result<Result<Option<UrlColumns>, Unsupported>, tokio_postgres::Error> {
-    let row = client.query_one(&format!("SELECT {}", layout_columns_sql()), &[]).await?;
-    Ok(url_columns(row.get(0), row.get::<_, Option<String>>(1).as_deref(), row.get(2)))
+    let rows = client.query_typed(&format!("SELECT {}", layout_columns_sql()), &[]).await?;
+    let Some(row) = rows.first() else { return Ok(Ok(None)) };
+    Ok(url_columns(row.try_get(0)?, row.try_get::<_, Option<String>>(1)?.as_deref(), row.try_get(2)?))
 }
 
 impl UrlColumns {
@@ -207,14 +208,14 @@ pub async fn find_and_read(target: &Target, main: &Client, lock_timeout: Duratio
 }
 
 /// The postgres backends of the database `client` is in; `None` when the table is not there.
+/// One bounded read-only transaction ([`db::bounded_reads`]): nothing stays set on the session.
 async fn read_in(client: &Client, lock_timeout: Duration) -> Result<Option<Vec<Backend>>, String> {
-    db::bound_session(client, lock_timeout).await.map_err(|e| db::describe(&e))?;
-    let columns = match layout(client).await.map_err(|e| db::describe(&e))? {
-        Ok(Some(columns)) => columns,
-        Ok(None) => return Ok(None),
-        Err(unsupported) => return Err(unsupported.to_string()),
-    };
-    postgres_backends(client, columns, false).await.map(Some).map_err(|e| db::describe(&e))
+    let read = db::bounded_reads(client, lock_timeout, async |client| match layout(client).await? {
+        Ok(Some(columns)) => postgres_backends(client, columns, false).await.map(|backends| Ok(Some(backends))),
+        Ok(None) => Ok(Ok(None)),
+        Err(unsupported) => Ok(Err(unsupported.to_string())),
+    });
+    read.await.and_then(|read| read).map_err(|e| db::describe(&e))?
 }
 
 /// What [`rewrite_passwords`] did.

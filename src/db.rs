@@ -449,42 +449,48 @@ impl ConnectFailure {
 /// the services' copies) waits for a lock before giving up; rotation passes its `--lock-timeout`.
 pub const DEFAULT_LOCK_TIMEOUT: Limit = Limit::new("lock", Duration::from_secs(5));
 
-/// Bounds every statement of the session `client` runs from now on: a lock is waited for at
-/// most `lock_timeout`, a statement runs at most `lock_timeout` plus 30 s. Nothing the tool
-/// reads (catalogs, `_analytics.source_backends`) may hold a run for ever.
-pub async fn bound_session(client: &Client, lock_timeout: Duration) -> std::result::Result<(), tokio_postgres::Error> {
-    client.batch_execute(&bounds(lock_timeout, "")).await
-}
-
-/// The `SET LOCAL` statements that bound the rest of a transaction as [`bound_session`] bounds
-/// a session.
+/// The `SET LOCAL` statements that bound the rest of a transaction: a lock is waited for at most
+/// `lock_timeout`, a statement runs at most `lock_timeout` plus 30 s. Nothing the tool reads
+/// (catalogs, `_analytics.source_backends`) may hold a run for ever. Never set for a whole
+/// session: behind a transaction-mode pooler a session-level setting stays on the server
+/// connection, and the pooler hands it to its next client.
 pub fn bound_transaction_sql(lock_timeout: Duration) -> String {
-    bounds(lock_timeout, "LOCAL ")
-}
-
-/// The `SET` statements of [`bound_session`]; `scope` is `""` (the session) or `"LOCAL "`.
-fn bounds(lock_timeout: Duration, scope: &str) -> String {
     let lock_ms = lock_timeout.as_millis().max(1);
     let statement_ms = lock_ms + 30_000;
-    format!("SET {scope}lock_timeout = '{lock_ms}ms'; SET {scope}statement_timeout = '{statement_ms}ms'")
+    format!("SET LOCAL lock_timeout = '{lock_ms}ms'; SET LOCAL statement_timeout = '{statement_ms}ms'")
 }
 
-/// One read, bounded as [`bound_session`] bounds a session, in a read-only transaction of its
-/// own with `SET LOCAL`: nothing stays set on the session afterwards. Behind a transaction-mode
-/// pooler the bounds, the read (an unnamed statement) and its end run in one server session,
-/// and that server session goes to the pooler's next client as it came.
+/// One read, as an unnamed statement, in a bounded read-only transaction of its own
+/// ([`bounded_reads`]).
 pub async fn bounded_read(
     client: &Client,
     lock_timeout: Duration,
     sql: &str,
     params: &[(&(dyn tokio_postgres::types::ToSql + Sync), tokio_postgres::types::Type)],
 ) -> std::result::Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    bounded_reads(client, lock_timeout, async |client| client.query_typed(sql, params).await).await?
+}
+
+/// `reads` run in a read-only transaction of their own, bounded by [`bound_transaction_sql`]:
+/// nothing stays set on the session afterwards. Behind a
+/// transaction-mode pooler the bounds, the reads and their end run in one server session, and
+/// that server session goes to the pooler's next client as it came. The outer error is the
+/// transaction's own (`BEGIN`, `COMMIT`); the inner result is what `reads` returned (on an
+/// error the transaction is rolled back, and that error is the one reported).
+pub async fn bounded_reads<T, E>(
+    client: &Client,
+    lock_timeout: Duration,
+    reads: impl AsyncFnOnce(&Client) -> std::result::Result<T, E>,
+) -> std::result::Result<std::result::Result<T, E>, tokio_postgres::Error> {
     client.batch_execute(&format!("BEGIN READ ONLY; {}", bound_transaction_sql(lock_timeout))).await?;
-    let rows = client.query_typed(sql, params).await;
-    let end = client.batch_execute(if rows.is_ok() { "COMMIT" } else { "ROLLBACK" }).await;
-    let rows = rows?;
-    end?;
-    Ok(rows)
+    let read = reads(client).await;
+    match read {
+        Ok(_) => client.batch_execute("COMMIT").await?,
+        Err(_) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+    }
+    Ok(read)
 }
 
 /// A session on the database [`find_table`] found: the caller's own, or one opened for it.

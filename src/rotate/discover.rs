@@ -12,7 +12,7 @@ use tokio_postgres::Client;
 use super::sql;
 use super::verifier::Encryption;
 use crate::analytics::{self, UrlColumns};
-use crate::db::{describe, Target};
+use crate::db::{self, describe, Target};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::stack::internals::internals_candidates;
@@ -83,10 +83,12 @@ struct Internals {
     superuser: bool,
 }
 
-/// One round trip for everything that does not depend on the answer to something else.
+/// One read for everything that does not depend on the answer to something else, bounded in a
+/// transaction of its own ([`db::bounded_read`]): nothing stays set on the session.
 async fn internals(client: &Client, lock_timeout: Duration) -> Result<Internals> {
-    crate::db::bound_session(client, lock_timeout).await.map_err(|e| db_error("discovery", &e))?;
-    let row = client.query_one(&sql::internals(), &[]).await.map_err(|e| db_error("discovery", &e))?;
+    let rows = db::bounded_read(client, lock_timeout, &sql::internals(), &[]).await;
+    let rows = rows.map_err(|e| db_error("discovery", &e))?;
+    let row = rows.first().ok_or_else(|| Error::Database { step: "discovery".into(), reason: "no answer".into() })?;
     Ok(Internals {
         analytics: analytics::url_columns(row.get(0), row.get::<_, Option<String>>(1).as_deref(), row.get(2)),
         supavisor_owner: row.get(3),
@@ -106,9 +108,11 @@ impl Internals {
 /// order of [`internals_candidates`]. Roles are cluster-wide, so whichever database is chosen,
 /// one transaction covers every role.
 ///
-/// Every statement is bounded: the session gets `lock_timeout` (an uncommitted `ALTER TABLE` on
-/// `_analytics.source_backends` must not hold the run, and the `.env` lock, for ever) and a
-/// `statement_timeout`.
+/// Every statement is bounded: each read runs in a read-only transaction of its own with
+/// `lock_timeout` (an uncommitted `ALTER TABLE` on `_analytics.source_backends` must not hold
+/// the run, and the `.env` lock, for ever) and a `statement_timeout`, set with `SET LOCAL`
+/// ([`db::bounded_reads`]), so nothing of ours stays on a server connection that a
+/// transaction-mode pooler hands to its next client (a dry run ends the session right after).
 pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discovery, Client, Target)> {
     let (client, work_target, internals) = work_session(target, lock_timeout).await?;
     if !internals.superuser {
@@ -122,28 +126,11 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
         });
     }
 
-    // The remaining reads are independent: sent together, they cost one round trip.
-    let names: Vec<&str> = rotated_role_names().chain([PASSWORDLESS_ROLE]).collect();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&names, &PASSWORDLESS_ROLE];
-    let roles_query = client.query(sql::ROLES, &params);
-    let encryption_query = client.query_one(sql::SERVER_PASSWORD_ENCRYPTION, &[]);
     let url_columns = internals
         .analytics
         .map_err(|unsupported| Error::Database { step: "discovery".into(), reason: unsupported.to_string() })?;
-    let analytics_query = async {
-        match url_columns {
-            Some(columns) => analytics::read_backends(&client, columns)
-                .await
-                .map(|backends| Some(Analytics { columns, backends }))
-                .map_err(|e| db_error("discovery", &e)),
-            None => Ok(None),
-        }
-    };
-    let (rows, fingerprint, analytics, encryption) =
-        tokio::join!(roles_query, fingerprint(&client), analytics_query, encryption_query);
-    let rows = rows.map_err(|e| db_error("discovery", &e))?;
-    let encryption = configured_encryption(&encryption.map_err(|e| db_error("discovery", &e))?)?;
-    let (fingerprint, analytics) = (fingerprint?, analytics?);
+    let read = db::bounded_reads(&client, lock_timeout, async |client| the_rest(client, url_columns).await);
+    let (rows, fingerprint, analytics, encryption) = read.await.map_err(|e| db_error("discovery", &e))??;
     let (roles, read_only) = role_states(&rows);
     let discovery = Discovery {
         work_db: work_target.dbname().to_owned(),
@@ -155,6 +142,33 @@ pub async fn discover(target: &Target, lock_timeout: Duration) -> Result<(Discov
         fingerprint,
     };
     Ok((discovery, client, work_target))
+}
+
+/// The reads after the superuser check: independent, so sent together they cost one round trip.
+/// The roles' rows, the fingerprint of their verifiers, the analytics backends and the server's
+/// configured `password_encryption`.
+async fn the_rest(
+    client: &Client,
+    url_columns: Option<UrlColumns>,
+) -> Result<(Vec<tokio_postgres::Row>, String, Option<Analytics>, Encryption)> {
+    let names: Vec<&str> = rotated_role_names().chain([PASSWORDLESS_ROLE]).collect();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&names, &PASSWORDLESS_ROLE];
+    let roles_query = client.query(sql::ROLES, &params);
+    let encryption_query = client.query_one(sql::SERVER_PASSWORD_ENCRYPTION, &[]);
+    let analytics_query = async {
+        match url_columns {
+            Some(columns) => analytics::read_backends(client, columns)
+                .await
+                .map(|backends| Some(Analytics { columns, backends }))
+                .map_err(|e| db_error("discovery", &e)),
+            None => Ok(None),
+        }
+    };
+    let (rows, fingerprint, analytics, encryption) =
+        tokio::join!(roles_query, fingerprint(client), analytics_query, encryption_query);
+    let rows = rows.map_err(|e| db_error("discovery", &e))?;
+    let encryption = configured_encryption(&encryption.map_err(|e| db_error("discovery", &e))?)?;
+    Ok((rows, fingerprint?, analytics?, encryption))
 }
 
 /// The server's configured `password_encryption`, from its row.
@@ -203,9 +217,6 @@ async fn work_session(target: &Target, lock_timeout: Duration) -> Result<(Client
             if found.holds_internals() {
                 return Ok((client, candidate, found));
             }
-            // Not the work database: its session goes back as it came (a pooler hands its
-            // server session to the next client with the timeouts set above).
-            let _ = client.batch_execute("RESET ALL").await;
         }
     }
     // The database the operator named is the work database whatever it holds.

@@ -179,7 +179,7 @@ async fn plan(
                 reason: format!("{} stopped answering for {} s", target.host_port(), discovery_limit.as_secs()),
             }
         })??;
-    refuse_missing_database(&client, target).await?;
+    refuse_missing_database(&client, target, lock_timeout).await?;
     let inputs = plan::Inputs {
         target: target.display(),
         env_file: args.rotation.env_file.clone(),
@@ -201,12 +201,18 @@ async fn plan(
 /// The stack's own database (`POSTGRES_DB`, or the URL's) must exist, dry run included: the
 /// transaction runs in `_supabase`, but every service and the verification log in to this one,
 /// so a typo there would only show after `COMMIT`, as failed logins (exit 4).
-async fn refuse_missing_database(client: &tokio_postgres::Client, target: &Target) -> Result<()> {
-    let found = client
-        .query_opt("SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1", &[&target.dbname()])
+async fn refuse_missing_database(
+    client: &tokio_postgres::Client,
+    target: &Target,
+    lock_timeout: Duration,
+) -> Result<()> {
+    let sql = "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1";
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), tokio_postgres::types::Type); 1] =
+        [(&target.dbname(), tokio_postgres::types::Type::TEXT)];
+    let found = db::bounded_read(client, lock_timeout, sql, &params)
         .await
         .map_err(|e| Error::Database { step: "discovery".into(), reason: db::describe(&e) })?;
-    match found {
+    match found.first() {
         Some(_) => Ok(()),
         None => Err(Error::Precondition(format!(
             "the database {} does not exist on {} (POSTGRES_DB in the .env, or the database of --db-url); \

@@ -741,7 +741,10 @@ enum CommitFault {
     GoSilentAtAlterRole,
 }
 
-/// A TCP proxy in front of the cluster that breaks the connection at `COMMIT` once.
+/// The end of the rotation's transaction (discovery's reads end in a `COMMIT` of their own).
+const ROTATION_COMMIT: &[u8] = b"RESET ALL; COMMIT";
+
+/// A TCP proxy in front of the cluster that breaks the connection at the rotation's `COMMIT` once.
 fn commit_breaking_proxy(upstream_port: u16, fault: CommitFault) -> u16 {
     use std::io::{Read as _, Write as _};
     use std::net::{Shutdown, TcpListener, TcpStream};
@@ -773,7 +776,7 @@ fn commit_breaking_proxy(upstream_port: u16, fault: CommitFault) -> u16 {
                         break;
                     }
                     if fault != CommitFault::GoSilentAtAlterRole
-                        && chunk.windows(6).any(|w| w == b"COMMIT")
+                        && chunk.windows(ROTATION_COMMIT.len()).any(|w| w == ROTATION_COMMIT)
                         && armed.swap(false, Ordering::SeqCst)
                     {
                         // The client's side goes first, so no answer can reach it.

@@ -214,8 +214,13 @@ fn free_port() -> u16 {
 
 /// The settings a silenced session changes, as the next client of the pooled connection sees them.
 pub(crate) async fn pooled_settings(port: u16, user: &str, password: &str) -> Vec<(String, String)> {
+    pooled_settings_in(port, user, password, "_supabase").await
+}
+
+/// [`pooled_settings`] of the pool of `dbname`.
+pub(crate) async fn pooled_settings_in(port: u16, user: &str, password: &str, dbname: &str) -> Vec<(String, String)> {
     let mut config = tokio_postgres::Config::new();
-    config.host("127.0.0.1").port(port).user(user).password(password).dbname("_supabase");
+    config.host("127.0.0.1").port(port).user(user).password(password).dbname(dbname);
     let (client, connection) = config.connect(tokio_postgres::NoTls).await.expect("through pgbouncer");
     tokio::spawn(connection);
     let mut seen = Vec::new();
@@ -253,6 +258,42 @@ fn a_transaction_mode_pooler_hands_the_next_client_a_session_with_its_normal_set
 
     let after = block_on(pooled_settings(bouncer.port, admin, admin_password));
     assert_eq!(after, before, "the pooled server connection came back changed");
+}
+
+/// What only looks (`check --db`, a dry run) bounds each read in a transaction of its own with
+/// `SET LOCAL`: behind a transaction-mode pooler a session-level `SET` would stay on the server
+/// connection for the pool's next client.
+#[test]
+fn through_a_transaction_mode_pooler_check_db_and_a_dry_run_leave_no_setting_on_the_pooled_connections() {
+    let options = ClusterOptions::new().pgaudit();
+    let Some(cluster) = cluster_with(options, "a pgbouncer in front of a cluster of its own") else { return };
+    let (admin, admin_password) = ("pool_admin", "pool-admin-password-0123");
+    cluster.psql(&format!("CREATE ROLE {admin} SUPERUSER LOGIN PASSWORD '{admin_password}'"));
+    let Some(bouncer) = Bouncer::start(&cluster, admin, admin_password) else { return };
+    let databases = [cluster.main_db(), cluster.work_db()];
+    let pooled = || {
+        let settings = |db| block_on(pooled_settings_in(bouncer.port, admin, admin_password, db));
+        databases.map(settings)
+    };
+    let before = pooled();
+    let stack = Stack::new(&cluster);
+    let url = format!("postgresql://{admin}:{admin_password}@127.0.0.1:{}/{}", bouncer.port, cluster.main_db());
+
+    let check = crate::common::bin()
+        .args(["check", "--db", "--format", "json", "--db-url", &url, "--sslmode", "disable", "--env-file"])
+        .arg(&stack.env)
+        .output()
+        .unwrap();
+    // The stack's roles are not in this pgbouncer's userlist, so their logins fail (exit 1); the
+    // analytics table was read all the same.
+    assert!(matches!(check.status.code(), Some(0 | 1)), "{}", stderr_of(&check));
+    let report = stdout_of(&check);
+    assert!(!report.contains("db-unreachable") && !report.contains("analytics-not-checked"), "{report}");
+    assert_eq!(pooled(), before, "check --db left a setting on a pooled server connection");
+
+    let dry_run = stack.rotate().args(["--dry-run", "--db-url", &url]).output().unwrap();
+    assert_eq!(dry_run.status.code(), Some(0), "{}", stderr_of(&dry_run));
+    assert_eq!(pooled(), before, "a dry run left a setting on a pooled server connection");
 }
 
 // ------------------------------------------------------------------ a per-role password_encryption
