@@ -4,7 +4,7 @@
 //! The pipeline reads top to bottom in [`rotate`]: lock `.env` → settle a pending file left by an
 //! interrupted run (`settle`: publish it, discard it, or finish a run that committed in some
 //! databases only) → choose keys and mint → look at the copies in the database → plan →
-//! `--dry-run` stops → typed confirmation → refuse early (`--restart`, publishable `.env`) →
+//! `--dry-run` stops → refuse early (`--restart`, publishable `.env`) → typed confirmation →
 //! without database copies: one atomic rewrite of `.env`; with them: one transaction per
 //! database holding copies, each on a silenced session, their ids recorded in the pending file
 //! (staged before any database change), then `COMMIT`, publish (`transaction`) → `--restart` →
@@ -75,9 +75,10 @@ async fn rotate(args: &RotateSecretsOptions, ui: &Ui, crash: Option<CrashPoint>)
     if args.rotation.dry_run {
         return report(args, ui, &plan, true, &[], &[], plan_ms, started);
     }
-    confirm(args, ui, &plan)?;
+    // Every pre-flight before the question: an operator who types "yes" is not refused afterwards.
     let compose = compose_project(args, &plan)?;
     env_lock.ensure_publishable()?;
+    confirm(args, ui, &plan)?;
     let xacts = apply(args, &env_lock, &env, &plan, sessions, crash).await?;
     crash::at(crash, CrashPoint::Published);
     let restarted = match &compose {

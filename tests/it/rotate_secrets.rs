@@ -152,6 +152,28 @@ fn keys_without_database_copies_need_no_database() {
     assert_eq!(value(&after, "JWT_SECRET"), value(&before, "JWT_SECRET"));
 }
 
+/// Every pre-flight runs before the question, as in rotate-passwords: an operator who types
+/// "yes" is never refused afterwards. An immutable `.env` is refused first.
+#[test]
+fn an_env_that_could_not_be_published_is_refused_before_the_question() {
+    let (_dir, path) = generated_env();
+    let before = std::fs::read(&path).unwrap();
+    let chattr = |flag: &str| std::process::Command::new("chattr").arg(flag).arg(&path).status();
+    if !chattr("+i").is_ok_and(|status| status.success()) {
+        crate::common::skipped("chattr +i is not possible here");
+        return;
+    }
+    let mut session = crate::common::spawn_in_pty(&["rotate-secrets", "SECRET_KEY_BASE"], &path);
+    let said = session.exp_eof();
+    chattr("-i").expect("chattr -i");
+    let said = said.expect("exits without asking");
+    let code = crate::common::pty_exit_code(&mut session);
+    assert!(!said.contains("Rotate these secrets now?"), "asked before refusing: {said}");
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("immutable"), "{said}");
+    assert!(std::fs::read(&path).unwrap() == before, "the .env is unchanged");
+}
+
 #[test]
 fn a_refusal_and_a_key_of_another_command_leave_the_env_byte_identical() {
     let (_dir, path) = generated_env();
