@@ -11,16 +11,13 @@
 #[path = "../tests/it/common/pg/mod.rs"]
 mod pg;
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 25;
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 fn env_password(env: &Path) -> String {
     let text = std::fs::read_to_string(env).expect(".env");
@@ -49,22 +46,7 @@ fn measure(cluster: &pg::Cluster, env: &Path) {
         let script: String =
             pg::ROTATED_ROLES.iter().map(|r| format!("ALTER ROLE {r} PASSWORD '{password}';\n")).collect();
         let url = cluster.db_url("supabase_admin", password, cluster.work_db());
-        let start = Instant::now();
-        let out = Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url])
-            .env("PGCONNECT_TIMEOUT", "10")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write as _;
-                child.stdin.take().expect("stdin").write_all(script.as_bytes())?;
-                child.wait_with_output()
-            })
-            .expect("psql runs");
-        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
-        start.elapsed()
+        common::timed_psql_session(&pg::psql_path(), &url, &script)
     };
     psql(&env_password(env));
 
@@ -113,24 +95,24 @@ fn measure(cluster: &pg::Cluster, env: &Path) {
         tx_ratio.push(t / f);
     }
 
-    let (w, b, t, f) = (median(wall), median(baseline), median(tx), median(floor));
+    let (w, b, t, f) = (common::median(wall), common::median(baseline), common::median(tx), common::median(floor));
     println!("rotate-passwords on loopback, {RUNS} runs (medians):");
-    println!("  start to plan ready (plan_ms):        {:.2} ms", median(plan));
+    println!("  start to plan ready (plan_ms):        {:.2} ms", common::median(plan));
     println!("  BEGIN→COMMIT (transaction_ms):        {t:.2} ms");
-    println!("  login test of every LOGIN role:       {:.2} ms", median(verify));
-    println!("  whole run as the tool times it:       {:.2} ms", median(total));
+    println!("  login test of every LOGIN role:       {:.2} ms", common::median(verify));
+    println!("  whole run as the tool times it:       {:.2} ms", common::median(total));
     println!("  whole process (wall):                 {w:.2} ms");
     println!("  psql, 12 plaintext ALTERs autocommit: {b:.2} ms");
     println!(
         "  ratio whole rotation / psql session:  {:.2} (median of per-round ratios: {:.2})",
         w / b,
-        median(wall_ratio)
+        common::median(wall_ratio)
     );
     println!("  floor: 12 ALTER ROLE with verifiers, BEGIN→COMMIT alone: {f:.2} ms");
     println!(
         "  ratio BEGIN→COMMIT / floor:           {:.2} (median of per-round ratios: {:.2})",
         t / f,
-        median(tx_ratio)
+        common::median(tx_ratio)
     );
 }
 
@@ -169,7 +151,7 @@ fn main() {
         std::fs::write(&env, body).expect("write .env");
         let samples: Vec<f64> =
             (0..RUNS).map(|_| rotate().1["timings"]["transaction_ms"].as_f64().unwrap_or(f64::NAN)).collect();
-        median(samples)
+        common::median(samples)
     };
 
     println!("== md5 cluster (fsync = off) ==");

@@ -11,17 +11,14 @@
 #[path = "../tests/it/common/pg/mod.rs"]
 mod pg;
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 const RUNS: usize = 25;
 const KEYS: [&str; 3] = ["VAULT_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN", "LOGFLARE_PRIVATE_ACCESS_TOKEN"];
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 fn value(env: &Path, key: &str) -> String {
     let text = std::fs::read_to_string(env).expect(".env");
@@ -81,21 +78,7 @@ fn main() {
              UPDATE _analytics.users SET api_key = '{token}' WHERE api_key = '{token}';\nCOMMIT;\n"
         );
         let url = cluster.db_url("supabase_admin", cluster.password(), cluster.work_db());
-        let start = Instant::now();
-        let out = Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write as _;
-                child.stdin.take().expect("stdin").write_all(script.as_bytes())?;
-                child.wait_with_output()
-            })
-            .expect("psql runs");
-        assert!(out.status.success(), "psql failed: {}", String::from_utf8_lossy(&out.stderr));
-        start.elapsed().as_secs_f64() * 1000.0
+        common::timed_psql_session(&pg::psql_path(), &url, &script).as_secs_f64() * 1000.0
     };
     rotate();
     psql(&value(&env, "LOGFLARE_PUBLIC_ACCESS_TOKEN"));
@@ -109,13 +92,13 @@ fn main() {
         psql_ms.push(p);
         ratios.push(t / p);
     }
-    let (t, p) = (median(tool_ms), median(psql_ms));
+    let (t, p) = (common::median(tool_ms), common::median(psql_ms));
     println!("rotate-secrets {} on loopback (fsync = on), {RUNS} runs (medians):", KEYS.join(" "));
     println!("  whole process (wall):                 {t:.2} ms");
     println!("  psql, the same statements in one transaction: {p:.2} ms");
     println!(
         "  ratio whole run / psql session:       {:.2} (median of per-round ratios: {:.2})",
         t / p,
-        median(ratios)
+        common::median(ratios)
     );
 }

@@ -126,7 +126,7 @@ pub fn pg_bin_dir() -> Result<PathBuf, String> {
 
 /// The server's own `psql`, not Debian's `/usr/bin/psql`: that one is a Perl wrapper
 /// (pg_wrapper) whose start-up cost a quarter of the suite's CPU time.
-pub(super) fn psql_path() -> PathBuf {
+pub fn psql_path() -> PathBuf {
     match pg_bin_dir() {
         Ok(d) if d.join("psql").is_file() => d.join("psql"),
         _ => find_on_path("psql").unwrap_or_else(|| PathBuf::from("psql")),

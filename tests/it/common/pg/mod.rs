@@ -101,7 +101,7 @@ mod url;
 #[allow(unused_imports)]
 pub use self::{
     activity::{ActivityWatcher, SeenActivity, MONITOR_USER},
-    binaries::{pg_bin_dir, server_library_available},
+    binaries::{pg_bin_dir, psql_path, server_library_available},
     cluster::Cluster,
     dirs::sweep,
     external::{external_mode, needs_local_cluster},
