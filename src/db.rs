@@ -67,7 +67,13 @@ const CONNECT_TIMEOUT: Limit = Limit::new("connect", Duration::from_secs(10));
 pub struct Target {
     config: Config,
     tls: tokio_postgres_rustls::MakeRustlsConnect,
+    /// The sessions [`Target::session_in`] opened, shared by every clone of this target and by
+    /// its [`Target::in_database`] targets (the same login on the same server), never by a
+    /// target for another login: each database costs one login per run, not one per look.
+    opened: OpenedSessions,
 }
+
+type OpenedSessions = Arc<std::sync::Mutex<Vec<(String, Arc<Client>)>>>;
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,7 +133,7 @@ pub fn resolve(args: &ConnectOptions, stack: &StackSettings<'_>) -> Result<Resol
         });
     }
     config.application_name("pmoves-secrets");
-    Ok(Resolved { target: Target { config, tls: tls_connector()? }, warnings })
+    Ok(Resolved { target: Target { config, tls: tls_connector()?, opened: OpenedSessions::default() }, warnings })
 }
 
 /// The connection string (from `source_name`), its `sslmode` checked; an empty configuration
@@ -276,21 +282,57 @@ impl Target {
         let mut config = self.config.clone();
         config.user(user);
         config.password(password.expose());
-        Target { config, tls: self.tls.clone() }
+        Target { config, tls: self.tls.clone(), opened: OpenedSessions::default() }
     }
 
     /// The same target with at most `limit` to connect (a look that must not hold a command up).
     pub fn with_connect_timeout(&self, limit: Duration) -> Target {
         let mut config = self.config.clone();
         config.connect_timeout(limit);
-        Target { config, tls: self.tls.clone() }
+        Target { config, tls: self.tls.clone(), opened: OpenedSessions::default() }
     }
 
     /// The same server and role, another database.
     pub fn in_database(&self, dbname: &str) -> Target {
         let mut config = self.config.clone();
         config.dbname(dbname);
-        Target { config, tls: self.tls.clone() }
+        Target { config, tls: self.tls.clone(), opened: Arc::clone(&self.opened) }
+    }
+
+    /// A session on `dbname` of this target's server, as this target's login: the one an earlier
+    /// call opened while it is still open, else a new one (kept for later calls).
+    pub async fn session_in(&self, dbname: &str) -> Result<Arc<Client>> {
+        let kept = self
+            .opened_sessions()
+            .iter()
+            .find(|(name, client)| name == dbname && !client.is_closed())
+            .map(|(_, client)| Arc::clone(client));
+        if let Some(client) = kept {
+            return Ok(client);
+        }
+        let client = Arc::new(self.in_database(dbname).connect().await?);
+        self.opened_sessions().push((dbname.to_owned(), Arc::clone(&client)));
+        Ok(client)
+    }
+
+    /// The session [`Target::session_in`] keeps on `dbname`, handed over for good (a
+    /// transaction's), when nothing else holds it any more.
+    pub fn take_session(&self, dbname: &str) -> Option<Client> {
+        let mut opened = self.opened_sessions();
+        let at = opened.iter().position(|(name, client)| name == dbname && !client.is_closed())?;
+        let (name, client) = opened.swap_remove(at);
+        match Arc::try_unwrap(client) {
+            Ok(client) => Some(client),
+            Err(shared) => {
+                opened.push((name, shared));
+                None
+            }
+        }
+    }
+
+    fn opened_sessions(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<Client>)>> {
+        // A panic while the list was held cannot leave it half-changed (one push or removal).
+        self.opened.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Connects once, without retries, and drives the connection on the current runtime.
@@ -502,7 +544,7 @@ pub struct Located<'a> {
 
 enum LocatedSession<'a> {
     Borrowed(&'a Client),
-    Owned(Client),
+    Kept(Arc<Client>),
 }
 
 impl<'a> Located<'a> {
@@ -515,7 +557,7 @@ impl<'a> Located<'a> {
     pub fn client(&self) -> &Client {
         match &self.session {
             LocatedSession::Borrowed(client) => client,
-            LocatedSession::Owned(client) => client,
+            LocatedSession::Kept(client) => client,
         }
     }
 }
@@ -540,8 +582,8 @@ pub async fn find_table<'a, 'n>(
         let located = if dbname == target.dbname() {
             Located::borrowed(dbname, main)
         } else {
-            match target.in_database(dbname).connect().await {
-                Ok(client) => Located { dbname: dbname.to_owned(), session: LocatedSession::Owned(client) },
+            match target.session_in(dbname).await {
+                Ok(client) => Located { dbname: dbname.to_owned(), session: LocatedSession::Kept(client) },
                 Err(_) => continue,
             }
         };

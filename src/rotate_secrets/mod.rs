@@ -109,7 +109,11 @@ async fn make_plan(
         sessions.push((target.dbname().to_owned(), main));
         for dbname in found.0.iter().map(|s| s.dbname.clone()) {
             if !sessions.iter().any(|(d, _)| *d == dbname) {
-                sessions.push((dbname.clone(), target.in_database(&dbname).connect().await?));
+                let session = match target.take_session(&dbname) {
+                    Some(looked_with) => looked_with,
+                    None => target.in_database(&dbname).connect().await?,
+                };
+                sessions.push((dbname.clone(), session));
             }
         }
         found
