@@ -106,6 +106,34 @@ fn the_keys_with_database_copies_are_followed_and_the_copies_decrypt_elsewhere_t
 }
 
 #[test]
+fn a_run_logs_in_once_per_database() {
+    let options = ClusterOptions::default().setting("log_connections", "on");
+    let Some((pg, env, _)) = setup_with("a_run_logs_in_once_per_database", options) else { return };
+    let before = pg.server_log().len();
+    let out = rotate(
+        &env,
+        &[
+            "VAULT_ENC_KEY",
+            "REALTIME_DB_ENC_KEY",
+            "LOGFLARE_PUBLIC_ACCESS_TOKEN",
+            "LOGFLARE_PRIVATE_ACCESS_TOKEN",
+            "--yes",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = pg.server_log();
+    let mut logins: Vec<&str> = log[before..]
+        .lines()
+        .filter_map(|line| line.split("connection authorized: user=supabase_admin database=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    logins.sort_unstable();
+    // Each login is a backend start and a SCRAM exchange: the looks at the copies and the
+    // transaction share one session per database.
+    assert_eq!(logins, [pg.work_db(), pg.main_db()], "{logins:?}");
+}
+
+#[test]
 fn a_new_jwt_secret_reaches_realtime_removes_the_database_copy_and_re_mints_the_api_keys() {
     let Some((pg, env, crypto)) = setup("a_new_jwt_secret_reaches_realtime") else { return };
     let old = env.get("JWT_SECRET");
