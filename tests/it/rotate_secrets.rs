@@ -36,6 +36,14 @@ fn rotate(env: &StackEnv, args: &[&str]) -> std::process::Output {
         .expect("runs")
 }
 
+/// `rotate-secrets --yes` of every key whose copies the fixture seeds; the run must succeed.
+fn rotate_every_key_with_copies(env: &StackEnv) {
+    let keys =
+        ["VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN", "LOGFLARE_PRIVATE_ACCESS_TOKEN"];
+    let out = rotate(env, &[&keys[..], &["--yes"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -73,17 +81,7 @@ fn the_keys_with_database_copies_are_followed_and_the_copies_decrypt_elsewhere_t
     assert!(errors(&env).iter().any(|(_, code, _)| code == "db-realtime-jwt-secret"));
     env.set("REALTIME_DB_ENC_KEY", &old_realtime);
 
-    let out = rotate(
-        &env,
-        &[
-            "VAULT_ENC_KEY",
-            "REALTIME_DB_ENC_KEY",
-            "LOGFLARE_PUBLIC_ACCESS_TOKEN",
-            "LOGFLARE_PRIVATE_ACCESS_TOKEN",
-            "--yes",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    rotate_every_key_with_copies(&env);
     let new_realtime = env.get("REALTIME_DB_ENC_KEY");
     assert_ne!(env.get("VAULT_ENC_KEY"), old_vault);
     assert_ne!(new_realtime, old_realtime);
@@ -110,17 +108,7 @@ fn a_run_logs_in_once_per_database() {
     let options = ClusterOptions::default().setting("log_connections", "on");
     let Some((pg, env, _)) = setup_with("a_run_logs_in_once_per_database", options) else { return };
     let before = pg.server_log().len();
-    let out = rotate(
-        &env,
-        &[
-            "VAULT_ENC_KEY",
-            "REALTIME_DB_ENC_KEY",
-            "LOGFLARE_PUBLIC_ACCESS_TOKEN",
-            "LOGFLARE_PRIVATE_ACCESS_TOKEN",
-            "--yes",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    rotate_every_key_with_copies(&env);
     let log = pg.server_log();
     let mut logins: Vec<&str> = log[before..]
         .lines()
