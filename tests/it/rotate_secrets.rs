@@ -44,6 +44,20 @@ fn rotate_every_key_with_copies(env: &StackEnv) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+/// `rotate-secrets KEYS --yes` made to crash at `point` (a debug build's crash point); the run
+/// must not succeed.
+fn rotate_crashing_at(env: &StackEnv, point: &str, keys: &[&str]) {
+    let out = bin()
+        .arg("rotate-secrets")
+        .args(keys)
+        .args(["--yes", "--sslmode", "disable", "--env-file"])
+        .arg(&env.path)
+        .env("PMOVES_SECRETS_CRASH_AT", point)
+        .output()
+        .expect("runs");
+    assert_ne!(out.status.code(), Some(0), "the crash point at {point} aborts");
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -230,13 +244,7 @@ fn a_failed_transaction_changes_nothing() {
 fn crash_then_rerun(point: &str) -> Option<(Cluster, StackEnv, OtherCrypto, String)> {
     let (pg, env, crypto) = setup(&format!("crash {point}"))?;
     let old = env.get("REALTIME_DB_ENC_KEY");
-    let out = bin()
-        .args(["rotate-secrets", "REALTIME_DB_ENC_KEY", "--yes", "--sslmode", "disable", "--env-file"])
-        .arg(&env.path)
-        .env("PMOVES_SECRETS_CRASH_AT", point)
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(0), "the crash point aborts");
+    rotate_crashing_at(&env, point, &["REALTIME_DB_ENC_KEY"]);
     // The next run settles the interrupted one and converges.
     let out = rotate(&env, &["REALTIME_DB_ENC_KEY", "--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -265,14 +273,11 @@ fn a_crash_between_the_two_commits_is_finished_by_the_next_run() {
     let Some((pg, env, crypto)) = setup("a_crash_between_the_two_commits") else { return };
     let (old_vault, old_realtime, old_public) =
         (env.get("VAULT_ENC_KEY"), env.get("REALTIME_DB_ENC_KEY"), env.get("LOGFLARE_PUBLIC_ACCESS_TOKEN"));
-    let out = bin()
-        .args(["rotate-secrets", "VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN", "--yes"])
-        .args(["--sslmode", "disable", "--env-file"])
-        .arg(&env.path)
-        .env("PMOVES_SECRETS_CRASH_AT", "between-commits")
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(0), "the crash point aborts");
+    rotate_crashing_at(
+        &env,
+        "between-commits",
+        &["VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "LOGFLARE_PUBLIC_ACCESS_TOKEN"],
+    );
     // The main database (Realtime's rows) committed first: its rows are under the new key, which
     // only the pending file holds; _supabase's transaction (Supavisor, Logflare) rolled back.
     let pending = env.path.with_file_name(".env.pending");
@@ -405,14 +410,7 @@ fn a_pooler_that_hands_the_transaction_another_server_session_is_refused_before_
 #[test]
 fn finishing_an_interrupted_run_refuses_an_env_that_could_not_be_published_before_the_question() {
     let Some((_pg, env, _crypto)) = setup("finishing_refuses_before_the_question") else { return };
-    let out = bin()
-        .args(["rotate-secrets", "VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY", "--yes"])
-        .args(["--sslmode", "disable", "--env-file"])
-        .arg(&env.path)
-        .env("PMOVES_SECRETS_CRASH_AT", "between-commits")
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(0), "the crash point aborts");
+    rotate_crashing_at(&env, "between-commits", &["VAULT_ENC_KEY", "REALTIME_DB_ENC_KEY"]);
     let pending = env.path.with_file_name(".env.pending");
     let files = || (std::fs::read(&env.path).unwrap(), std::fs::read(&pending).unwrap());
     let before = files();
@@ -478,13 +476,7 @@ fn restart_recreates_exactly_the_union_of_services_without_the_envs_keys() {
 #[test]
 fn rotate_passwords_leaves_a_committed_rotate_secrets_pending_file_to_rotate_secrets() {
     let Some((_pg, env, _crypto)) = setup("rotate_passwords_leaves_a_rotate_secrets_pending_file") else { return };
-    let out = bin()
-        .args(["rotate-secrets", "REALTIME_DB_ENC_KEY", "--yes", "--sslmode", "disable", "--env-file"])
-        .arg(&env.path)
-        .env("PMOVES_SECRETS_CRASH_AT", "after-commit")
-        .output()
-        .unwrap();
-    assert_ne!(out.status.code(), Some(0));
+    rotate_crashing_at(&env, "after-commit", &["REALTIME_DB_ENC_KEY"]);
     let pending = env.path.with_file_name(".env.pending");
     assert!(pending.exists());
     let out = bin()
