@@ -90,28 +90,27 @@ pub(super) fn start_local(opts: &ClusterOptions, template: &Template) -> Result<
     }
     let t_start = t0.elapsed();
 
-    // Fresh per-cluster password, hashed by the server under the cluster's password_encryption;
-    // the session runs with log_statement = none, so nothing secret reaches the log.
+    // A fresh password per cluster, its verifiers made here (one SCRAM salt for all roles) and
+    // written to pg_authid directly, as the superuser may: ALTER ROLE ... PASSWORD runs the
+    // verifier's 4096 SCRAM rounds on the server (to refuse an empty password) even for a
+    // verifier given ready-made, 8 times per cluster. The session runs with log_statement = none,
+    // so nothing secret reaches the log.
     let dropped: HashSet<&str> = opts.drop_roles.iter().map(String::as_str).collect();
-    // Verifiers made here (one SCRAM salt for all roles) and written to pg_authid directly, as the
-    // superuser may: ALTER ROLE ... PASSWORD runs the verifier's 4096 SCRAM rounds on the server
-    // (to refuse an empty password) even for a verifier given ready-made, 8 times per cluster.
-    let scram = verifier(opts.password_encryption, "", &cluster.password);
-    let stored: Vec<String> = LOGIN_ROLES
+    let roles: Vec<&str> = LOGIN_ROLES.iter().copied().filter(|r| !dropped.contains(r)).collect();
+    let scram = std::cell::LazyCell::new(|| verifier(PasswordEncryption::ScramSha256, "", &cluster.password));
+    let stored_for = |role: &str| match opts.password_encryption {
+        PasswordEncryption::ScramSha256 => (*scram).clone(),
+        PasswordEncryption::Md5 => verifier(PasswordEncryption::Md5, role, &cluster.password),
+    };
+    let cases: Vec<String> = roles
         .iter()
-        .filter(|r| !dropped.contains(*r))
-        .map(|role| {
-            let stored = match opts.password_encryption {
-                PasswordEncryption::ScramSha256 => scram.clone(),
-                PasswordEncryption::Md5 => verifier(PasswordEncryption::Md5, role, &cluster.password),
-            };
-            format!("WHEN {} THEN {}", sql_literal(role), sql_literal(&stored))
-        })
+        .map(|role| format!("WHEN {} THEN {}", sql_literal(role), sql_literal(&stored_for(role))))
         .collect();
+    let names: Vec<String> = roles.iter().map(|role| sql_literal(role)).collect();
     let mut sql = format!(
         "UPDATE pg_catalog.pg_authid SET rolpassword = CASE rolname {} END WHERE rolname IN ({});\n",
-        stored.join(" "),
-        LOGIN_ROLES.iter().filter(|r| !dropped.contains(*r)).map(|r| sql_literal(r)).collect::<Vec<_>>().join(", ")
+        cases.join(" "),
+        names.join(", ")
     );
     sql.push_str(&create_extensions(opts));
     let mut work_sql = String::new();
