@@ -564,8 +564,9 @@ impl<'a> Located<'a> {
 
 /// The first of `candidates` (database names of `target`'s server, in the order to look) whose
 /// catalogs hold the table `schema.table`, with a session on it. `main` is a session already
-/// open on `target`'s database; any other candidate is connected to, and skipped when that
-/// fails (a database that does not exist, or refuses the role). Each look is one bounded read
+/// open on `target`'s database; any other candidate is reached through [`Target::session_in`]
+/// (one session per database for the run) and skipped when that fails (a database that does not
+/// exist, or refuses the role). Each look is one bounded read
 /// ([`bounded_read`]) of the catalogs, which need no rights on the schema. A failed look stops
 /// the walk with the database it failed in.
 pub async fn find_table<'a, 'n>(
